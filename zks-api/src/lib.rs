@@ -1,0 +1,13 @@
+//! zks: the `zks/<version>` subprotocol between a main node and external nodes.
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod types;
+pub mod wire;
+
+pub use types::{BlockNumber, ConnectionId, Direction, PeerAddr, PeerId};
+pub mod transport;
+
+pub use transport::{
+    DisconnectReason, Incoming, Link, LinkClosed, LinkInfo, LinkReceiver, LinkSender, Transport,
+    TransportError,
+};

@@ -1,0 +1,205 @@
+//! The message envelope: ids, frames, and the [`ZksMessage`] enum.
+
+use bytes::Bytes;
+
+use super::limits::MAX_MESSAGE_BYTES;
+use super::{
+    BlockReplays, DecodeError, GetBlockReplays, VerifierAuth, VerifierChallenge, VerifyBatch,
+    VerifyBatchResult, ZksVersion,
+};
+
+/// The id of a zks message, relative to the capability's message-id offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum MessageId {
+    /// `0x00`, EN → MN: start a replay stream.
+    GetBlockReplays = 0x00,
+    /// `0x01`, MN → EN: replay records.
+    BlockReplays = 0x01,
+    /// `0x02`, EN → MN (zks/3): ask to be authenticated as a verifier.
+    VerifierRoleRequest = 0x02,
+    /// `0x03`, MN → EN (zks/3): the nonce to sign.
+    VerifierChallenge = 0x03,
+    /// `0x04`, EN → MN (zks/3): the signed nonce.
+    VerifierAuth = 0x04,
+    /// `0x05`, MN → EN (zks/3): a batch to verify.
+    VerifyBatch = 0x05,
+    /// `0x06`, EN → MN (zks/3): the verifier's answer.
+    VerifyBatchResult = 0x06,
+}
+
+impl MessageId {
+    /// The message with this id, if any version defines it.
+    pub const fn from_u8(id: u8) -> Option<Self> {
+        Some(match id {
+            0x00 => Self::GetBlockReplays,
+            0x01 => Self::BlockReplays,
+            0x02 => Self::VerifierRoleRequest,
+            0x03 => Self::VerifierChallenge,
+            0x04 => Self::VerifierAuth,
+            0x05 => Self::VerifyBatch,
+            0x06 => Self::VerifyBatchResult,
+            _ => return None,
+        })
+    }
+}
+
+/// One zks message as links carry it: the relative message id and the undecoded body.
+///
+/// Transports move frames; only the engine decodes them, with the negotiated version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Message id relative to the zks capability (RLPx adds its offset on the wire).
+    pub id: u8,
+    /// The RLP body.
+    pub body: Bytes,
+}
+
+impl Frame {
+    /// Splits `id || body` bytes, as the golden vectors write them.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::MissingField`] when `bytes` is empty.
+    pub fn from_wire(bytes: Bytes) -> Result<Self, DecodeError> {
+        let Some(&id) = bytes.first() else {
+            return Err(DecodeError::MissingField("message id"));
+        };
+        Ok(Self {
+            id,
+            body: bytes.slice(1..),
+        })
+    }
+
+    /// The `id || body` bytes of this frame.
+    pub fn to_wire(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + self.body.len());
+        out.push(self.id);
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    /// Total size in bytes: id plus body.
+    pub fn len(&self) -> usize {
+        1 + self.body.len()
+    }
+
+    /// Frames always hold at least the id byte.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// A decoded zks message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ZksMessage {
+    /// See [`GetBlockReplays`].
+    GetBlockReplays(GetBlockReplays),
+    /// See [`BlockReplays`].
+    BlockReplays(BlockReplays),
+    /// Ask to be authenticated as a verifier (empty list body).
+    VerifierRoleRequest,
+    /// See [`VerifierChallenge`].
+    VerifierChallenge(VerifierChallenge),
+    /// See [`VerifierAuth`].
+    VerifierAuth(VerifierAuth),
+    /// See [`VerifyBatch`].
+    VerifyBatch(VerifyBatch),
+    /// See [`VerifyBatchResult`].
+    VerifyBatchResult(VerifyBatchResult),
+}
+
+impl ZksMessage {
+    /// This message's id.
+    pub const fn id(&self) -> MessageId {
+        match self {
+            Self::GetBlockReplays(_) => MessageId::GetBlockReplays,
+            Self::BlockReplays(_) => MessageId::BlockReplays,
+            Self::VerifierRoleRequest => MessageId::VerifierRoleRequest,
+            Self::VerifierChallenge(_) => MessageId::VerifierChallenge,
+            Self::VerifierAuth(_) => MessageId::VerifierAuth,
+            Self::VerifyBatch(_) => MessageId::VerifyBatch,
+            Self::VerifyBatchResult(_) => MessageId::VerifyBatchResult,
+        }
+    }
+
+    /// Appends the RLP body (without the id byte) to `out`.
+    pub fn encode_body(&self, out: &mut Vec<u8>) {
+        match self {
+            Self::GetBlockReplays(m) => m.encode(out),
+            Self::BlockReplays(m) => m.encode(out),
+            Self::VerifierRoleRequest => out.push(alloy_rlp::EMPTY_LIST_CODE),
+            Self::VerifierChallenge(m) => m.encode(out),
+            Self::VerifierAuth(m) => m.encode(out),
+            Self::VerifyBatch(m) => m.encode(out),
+            Self::VerifyBatchResult(m) => m.encode(out),
+        }
+    }
+
+    /// Encodes this message into a frame.
+    pub fn to_frame(&self) -> Frame {
+        let mut body = Vec::new();
+        self.encode_body(&mut body);
+        Frame {
+            id: self.id() as u8,
+            body: body.into(),
+        }
+    }
+
+    /// Decodes a frame received on a link that negotiated `version`.
+    ///
+    /// Limits are checked before anything is allocated: the body size first, then the message id
+    /// against the version, then each field's RLP header.
+    ///
+    /// # Errors
+    ///
+    /// Any [`DecodeError`]; the link that carried the frame must be ended.
+    pub fn decode(version: ZksVersion, frame: &Frame) -> Result<Self, DecodeError> {
+        if frame.body.len() > MAX_MESSAGE_BYTES {
+            return Err(DecodeError::MessageTooLarge {
+                size: frame.body.len(),
+                max: MAX_MESSAGE_BYTES,
+            });
+        }
+        let id =
+            MessageId::from_u8(frame.id).ok_or(DecodeError::UnknownMessageId { id: frame.id })?;
+        if !version.knows(id) {
+            return Err(DecodeError::MessageNotInVersion { id, version });
+        }
+        let body = &frame.body;
+        Ok(match id {
+            MessageId::GetBlockReplays => Self::GetBlockReplays(GetBlockReplays::decode(body)?),
+            MessageId::BlockReplays => Self::BlockReplays(BlockReplays::decode(body)?),
+            MessageId::VerifierRoleRequest => {
+                super::verify::decode_role_request(body)?;
+                Self::VerifierRoleRequest
+            }
+            MessageId::VerifierChallenge => {
+                Self::VerifierChallenge(VerifierChallenge::decode(body)?)
+            }
+            MessageId::VerifierAuth => Self::VerifierAuth(VerifierAuth::decode(body)?),
+            MessageId::VerifyBatch => Self::VerifyBatch(VerifyBatch::decode(body)?),
+            MessageId::VerifyBatchResult => {
+                Self::VerifyBatchResult(VerifyBatchResult::decode(body)?)
+            }
+        })
+    }
+}
+
+macro_rules! impl_from_message {
+    ($($ty:ident),*) => {$(
+        impl From<$ty> for ZksMessage {
+            fn from(m: $ty) -> Self {
+                Self::$ty(m)
+            }
+        }
+    )*};
+}
+impl_from_message!(
+    GetBlockReplays,
+    BlockReplays,
+    VerifierChallenge,
+    VerifierAuth,
+    VerifyBatch,
+    VerifyBatchResult
+);

@@ -1,0 +1,1 @@
+//! zks-memnet
