@@ -11,3 +11,15 @@ pub use transport::{
     DisconnectReason, Incoming, Link, LinkClosed, LinkInfo, LinkReceiver, LinkSender, Transport,
     TransportError,
 };
+mod record;
+mod replay;
+mod verifier;
+
+pub use record::{RawRecord, RecordError, ReplayRecord};
+pub use replay::{Overrides, ReplaySink, ReplaySource, SinkError, SourceError};
+pub use verifier::Verifier;
+
+#[cfg(any(test, feature = "test-utils"))]
+mod store;
+#[cfg(any(test, feature = "test-utils"))]
+pub use store::MemoryReplayStore;

@@ -17,7 +17,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::wire::{Frame, VersionSet, ZksVersion};
 use crate::{Direction, PeerAddr, PeerId};
@@ -114,7 +114,7 @@ pub struct LinkInfo {
     pub version: ZksVersion,
 }
 
-/// A live link to one peer. Dropping both halves closes it with [`DisconnectReason::Requested`].
+/// A live link to one peer. Dropping every sender closes it with [`DisconnectReason::Requested`].
 #[derive(Debug)]
 pub struct Link {
     info: LinkInfo,
@@ -124,25 +124,17 @@ pub struct Link {
 
 impl Link {
     /// Creates a link and the transport's end of it; each direction queues at most `capacity`
-    /// items.
+    /// messages.
     pub fn channel(info: LinkInfo, capacity: usize) -> (Self, LinkEnd) {
         let (out_tx, out_rx) = mpsc::channel(capacity.max(1));
         let (in_tx, in_rx) = mpsc::channel(capacity.max(1));
+        let (close_tx, close_rx) = watch::channel(None);
         let link = Self {
             info,
-            sender: LinkSender { tx: out_tx },
-            receiver: LinkReceiver {
-                rx: in_rx,
-                closed: None,
-            },
+            sender: LinkSender { tx: out_tx, close: Arc::new(close_tx) },
+            receiver: LinkReceiver { rx: in_rx, closed: None },
         };
-        (
-            link,
-            LinkEnd {
-                outbound: out_rx,
-                inbound: in_tx,
-            },
-        )
+        (link, LinkEnd { outbound: out_rx, close: close_rx, inbound: in_tx })
     }
 
     /// Facts about the link.
@@ -177,17 +169,19 @@ pub enum Inbound {
 /// The engine's sending half. Cheap to clone; all clones feed one bounded queue.
 #[derive(Clone, Debug)]
 pub struct LinkSender {
-    tx: mpsc::Sender<Outbound>,
+    tx: mpsc::Sender<Frame>,
+    /// Out of band, so a close is never stuck behind a full queue.
+    close: Arc<watch::Sender<Option<DisconnectReason>>>,
 }
 
 /// A reserved slot in a link's send queue; see [`LinkSender::reserve`].
 #[derive(Debug)]
-pub struct SendPermit<'a>(mpsc::Permit<'a, Outbound>);
+pub struct SendPermit<'a>(mpsc::Permit<'a, Frame>);
 
 impl SendPermit<'_> {
     /// Sends `frame` into the reserved slot; never waits.
     pub fn send(self, frame: Frame) {
-        self.0.send(Outbound::Frame(frame));
+        self.0.send(frame);
     }
 }
 
@@ -203,7 +197,7 @@ impl LinkSender {
     /// Cancel safe: a cancelled call queued nothing.
     pub async fn send(&self, frame: Frame) -> Result<(), LinkGone> {
         self.tx
-            .send(Outbound::Frame(frame))
+            .send(frame)
             .await
             .map_err(|_| LinkGone)
     }
@@ -233,17 +227,23 @@ impl LinkSender {
     /// [`TrySendError::Full`] or [`TrySendError::Gone`].
     pub fn try_send(&self, frame: Frame) -> Result<(), TrySendError> {
         self.tx
-            .try_send(Outbound::Frame(frame))
+            .try_send(frame)
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => TrySendError::Full,
                 mpsc::error::TrySendError::Closed(_) => TrySendError::Gone,
             })
     }
 
-    /// Asks the transport to tell the peer `reason` and close the link. Best effort: queued
-    /// messages go first; if the link is already gone this does nothing.
-    pub async fn close(&self, reason: DisconnectReason) {
-        let _ = self.tx.send(Outbound::Close(reason)).await;
+    /// Asks the transport to tell the peer `reason` and close the link, at once: messages still
+    /// queued are dropped, and a full queue does not delay the close. The first reason wins.
+    pub fn close(&self, reason: DisconnectReason) {
+        self.close.send_if_modified(|slot| {
+            let first = slot.is_none();
+            if first {
+                *slot = Some(reason);
+            }
+            first
+        });
     }
 
     /// Whether the transport has let go of the link.
@@ -301,24 +301,43 @@ impl LinkReceiver {
 /// The transport's end of a link, from [`Link::channel`].
 #[derive(Debug)]
 pub struct LinkEnd {
-    outbound: mpsc::Receiver<Outbound>,
+    outbound: mpsc::Receiver<Frame>,
+    close: watch::Receiver<Option<DisconnectReason>>,
     inbound: mpsc::Sender<Inbound>,
 }
 
 impl LinkEnd {
-    /// The next thing the engine wants sent; `None` once the engine dropped its sender (treat it
-    /// as [`Outbound::Close`] with [`DisconnectReason::Requested`]).
+    /// The next thing the engine wants done. A close request comes first, ahead of queued
+    /// messages. `None` once the engine dropped every sender and the queue is drained: close the
+    /// link with [`DisconnectReason::Requested`].
     ///
     /// # Cancel safety
     ///
     /// Cancel safe.
     pub async fn next_outbound(&mut self) -> Option<Outbound> {
-        self.outbound.recv().await
+        let mut close_open = true;
+        loop {
+            if let Some(reason) = *self.close.borrow_and_update() {
+                return Some(Outbound::Close(reason));
+            }
+            tokio::select! {
+                biased;
+                changed = self.close.changed(), if close_open => {
+                    // Err: every sender is gone; drain the queue, which then ends too.
+                    close_open = changed.is_ok();
+                }
+                frame = self.outbound.recv() => return frame.map(Outbound::Frame),
+            }
+        }
     }
 
-    /// Like [`next_outbound`](Self::next_outbound) but never waits.
+    /// Like [`next_outbound`](Self::next_outbound) but never waits: `None` when nothing is
+    /// pending right now (use it to batch writes).
     pub fn try_next_outbound(&mut self) -> Option<Outbound> {
-        self.outbound.try_recv().ok()
+        if let Some(reason) = *self.close.borrow() {
+            return Some(Outbound::Close(reason));
+        }
+        self.outbound.try_recv().ok().map(Outbound::Frame)
     }
 
     /// Hands a received message to the engine, waiting while its queue is full (stop reading
