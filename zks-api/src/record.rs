@@ -65,13 +65,21 @@ pub struct RawRecord {
 impl RawRecord {
     /// A record for `block_number` carrying `payload`.
     pub fn new(block_number: BlockNumber, payload: impl Into<Bytes>) -> Self {
-        Self { block_number, payload: payload.into() }
+        Self {
+            block_number,
+            payload: payload.into(),
+        }
     }
 }
 
 impl fmt::Debug for RawRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RawRecord(#{}, {} bytes)", self.block_number, self.payload.len())
+        write!(
+            f,
+            "RawRecord(#{}, {} bytes)",
+            self.block_number,
+            self.payload.len()
+        )
     }
 }
 
@@ -82,7 +90,11 @@ impl ReplayRecord for RawRecord {
 
     fn encode(&self, _version: ZksVersion, out: &mut Vec<u8>) {
         let payload_length = self.block_number.length() + self.payload.length();
-        Header { list: true, payload_length }.encode(out);
+        Header {
+            list: true,
+            payload_length,
+        }
+        .encode(out);
         self.block_number.encode(out);
         self.payload.encode(out);
     }
@@ -93,13 +105,20 @@ impl ReplayRecord for RawRecord {
         if !header.list {
             return Err(alloy_rlp::Error::UnexpectedString.into());
         }
-        let mut fields = buf.get(..header.payload_length).ok_or(alloy_rlp::Error::InputTooShort)?;
+        let mut fields = buf
+            .get(..header.payload_length)
+            .ok_or(alloy_rlp::Error::InputTooShort)?;
         let block_number = <u64 as Decodable>::decode(&mut fields)?;
         let payload = Header::decode_bytes(&mut fields, false)?;
         if !fields.is_empty() || buf.len() != header.payload_length {
-            return Err(RecordError::new("trailing bytes after [block_number, payload]"));
+            return Err(RecordError::new(
+                "trailing bytes after [block_number, payload]",
+            ));
         }
-        Ok(Self { block_number, payload: item.slice_ref(payload) })
+        Ok(Self {
+            block_number,
+            payload: item.slice_ref(payload),
+        })
     }
 }
 
@@ -118,7 +137,12 @@ mod tests {
 
     #[test]
     fn raw_record_rejects_malformed() {
-        for bad in [&[0x05][..], &[0xc1, 0x05], &[0xc3, 0x05, 0x80, 0x80], &[0xc4, 0x05, 0x82]] {
+        for bad in [
+            &[0x05][..],
+            &[0xc1, 0x05],
+            &[0xc3, 0x05, 0x80, 0x80],
+            &[0xc4, 0x05, 0x82],
+        ] {
             assert!(RawRecord::decode(ZksVersion::V3, &Bytes::copy_from_slice(bad)).is_err());
         }
     }

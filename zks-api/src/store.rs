@@ -55,7 +55,11 @@ impl<R: ReplayRecord + Clone> MemoryReplayStore<R> {
     /// An empty store whose first block is `first_block` (an EN that joins mid-chain).
     pub fn starting_at(first_block: BlockNumber) -> Self {
         Self {
-            inner: Mutex::new(Inner { first_block, records: Vec::new(), overrides: HashMap::new() }),
+            inner: Mutex::new(Inner {
+                first_block,
+                records: Vec::new(),
+                overrides: HashMap::new(),
+            }),
             next_block: watch::Sender::new(first_block),
         }
     }
@@ -110,7 +114,11 @@ impl<R: ReplayRecord + Clone> MemoryReplayStore<R> {
 
     /// The block numbers stored, in order.
     pub fn block_numbers(&self) -> Vec<BlockNumber> {
-        self.lock().records.iter().map(ReplayRecord::block_number).collect()
+        self.lock()
+            .records
+            .iter()
+            .map(ReplayRecord::block_number)
+            .collect()
     }
 
     /// Waits until the store holds every block below `next_block`.
@@ -147,7 +155,9 @@ impl<R: ReplayRecord + Clone> ReplaySource for MemoryReplayStore<R> {
                 inner.first_block
             )));
         };
-        let start = usize::try_from(start).unwrap_or(usize::MAX).min(inner.records.len());
+        let start = usize::try_from(start)
+            .unwrap_or(usize::MAX)
+            .min(inner.records.len());
         let end = start.saturating_add(max).min(inner.records.len());
         Ok(inner.records[start..end]
             .iter()
@@ -178,8 +188,14 @@ impl<R: ReplayRecord + Clone> ReplaySink for MemoryReplayStore<R> {
     async fn apply(&self, records: Vec<R>) -> Result<(), SinkError> {
         // All or nothing: validate before appending.
         let next = ReplaySink::next_block(self);
-        if records.iter().zip(next..).any(|(r, expected)| r.block_number() != expected) {
-            return Err(SinkError::new(format!("records do not continue the chain at {next}")));
+        if records
+            .iter()
+            .zip(next..)
+            .any(|(r, expected)| r.block_number() != expected)
+        {
+            return Err(SinkError::new(format!(
+                "records do not continue the chain at {next}"
+            )));
         }
         self.extend(records)
     }
@@ -192,7 +208,9 @@ mod tests {
     #[tokio::test]
     async fn overrides_replace_requested_blocks_only() {
         let store = MemoryReplayStore::new();
-        store.extend((0..4).map(|b| RawRecord::new(b, "canonical"))).unwrap();
+        store
+            .extend((0..4).map(|b| RawRecord::new(b, "canonical")))
+            .unwrap();
         store.set_override(2, "alt", RawRecord::new(2, "overridden"));
         let overrides: Overrides = [crate::wire::RecordOverride {
             block_number: 2,
@@ -203,7 +221,10 @@ mod tests {
         let got = store.read(1, 10, &overrides).await.unwrap();
         let payloads: Vec<_> = got.iter().map(|r| r.payload.clone()).collect();
         assert_eq!(payloads, ["canonical", "overridden", "canonical"]);
-        assert_eq!(store.read(1, 10, &Overrides::default()).await.unwrap()[1].payload, "canonical");
+        assert_eq!(
+            store.read(1, 10, &Overrides::default()).await.unwrap()[1].payload,
+            "canonical"
+        );
     }
 
     #[tokio::test]
@@ -212,7 +233,10 @@ mod tests {
         let bad = vec![RawRecord::new(5, ""), RawRecord::new(7, "")];
         assert!(store.apply(bad).await.is_err());
         assert_eq!(store.block_numbers(), Vec::<u64>::new());
-        store.apply(vec![RawRecord::new(5, ""), RawRecord::new(6, "")]).await.unwrap();
+        store
+            .apply(vec![RawRecord::new(5, ""), RawRecord::new(6, "")])
+            .await
+            .unwrap();
         assert_eq!(store.block_numbers(), [5, 6]);
         assert!(store.read(4, 1, &Overrides::default()).await.is_err());
     }

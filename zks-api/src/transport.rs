@@ -14,7 +14,7 @@
 //! with [`Link::channel`] and the returned [`LinkEnd`].
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, watch};
@@ -128,13 +128,29 @@ impl Link {
     pub fn channel(info: LinkInfo, capacity: usize) -> (Self, LinkEnd) {
         let (out_tx, out_rx) = mpsc::channel(capacity.max(1));
         let (in_tx, in_rx) = mpsc::channel(capacity.max(1));
+        let ending = Arc::new(OnceLock::new());
         let (close_tx, close_rx) = watch::channel(None);
         let link = Self {
             info,
-            sender: LinkSender { tx: out_tx, close: Arc::new(close_tx) },
-            receiver: LinkReceiver { rx: in_rx, closed: None },
+            sender: LinkSender {
+                tx: out_tx,
+                close: Arc::new(close_tx),
+            },
+            receiver: LinkReceiver {
+                rx: in_rx,
+                ending: Arc::clone(&ending),
+            },
         };
-        (link, LinkEnd { outbound: out_rx, close: close_rx, inbound: in_tx })
+        (
+            link,
+            LinkEnd {
+                outbound: OutboundQueue {
+                    frames: out_rx,
+                    close: close_rx,
+                },
+                inbound: InboundQueue { tx: in_tx, ending },
+            },
+        )
     }
 
     /// Facts about the link.
@@ -155,15 +171,6 @@ pub enum Outbound {
     Frame(Frame),
     /// Tell the peer why, then close the link.
     Close(DisconnectReason),
-}
-
-/// What the transport hands the engine.
-#[derive(Debug)]
-pub enum Inbound {
-    /// A message from the peer.
-    Frame(Frame),
-    /// The link ended; nothing follows.
-    Closed(LinkClosed),
 }
 
 /// The engine's sending half. Cheap to clone; all clones feed one bounded queue.
@@ -196,10 +203,7 @@ impl LinkSender {
     ///
     /// Cancel safe: a cancelled call queued nothing.
     pub async fn send(&self, frame: Frame) -> Result<(), LinkGone> {
-        self.tx
-            .send(frame)
-            .await
-            .map_err(|_| LinkGone)
+        self.tx.send(frame).await.map_err(|_| LinkGone)
     }
 
     /// Waits for room in the queue and holds it, so a producer can prepare a message only once
@@ -226,12 +230,10 @@ impl LinkSender {
     ///
     /// [`TrySendError::Full`] or [`TrySendError::Gone`].
     pub fn try_send(&self, frame: Frame) -> Result<(), TrySendError> {
-        self.tx
-            .try_send(frame)
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => TrySendError::Full,
-                mpsc::error::TrySendError::Closed(_) => TrySendError::Gone,
-            })
+        self.tx.try_send(frame).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => TrySendError::Full,
+            mpsc::error::TrySendError::Closed(_) => TrySendError::Gone,
+        })
     }
 
     /// Asks the transport to tell the peer `reason` and close the link, at once: messages still
@@ -270,8 +272,8 @@ impl LinkSender {
 /// The engine's receiving half.
 #[derive(Debug)]
 pub struct LinkReceiver {
-    rx: mpsc::Receiver<Inbound>,
-    closed: Option<LinkClosed>,
+    rx: mpsc::Receiver<Frame>,
+    ending: Arc<OnceLock<LinkClosed>>,
 }
 
 impl LinkReceiver {
@@ -285,28 +287,75 @@ impl LinkReceiver {
     ///
     /// Cancel safe: no message is lost.
     pub async fn recv(&mut self) -> Result<Frame, LinkClosed> {
-        if let Some(closed) = &self.closed {
-            return Err(closed.clone());
+        match self.rx.recv().await {
+            Some(frame) => Ok(frame),
+            None => Err(self.ending.get().cloned().unwrap_or(LinkClosed::Dropped)),
         }
-        let closed = match self.rx.recv().await {
-            Some(Inbound::Frame(frame)) => return Ok(frame),
-            Some(Inbound::Closed(closed)) => closed,
-            None => LinkClosed::Dropped,
-        };
-        self.closed = Some(closed.clone());
-        Err(closed)
     }
 }
 
 /// The transport's end of a link, from [`Link::channel`].
+///
+/// [`split`](Self::split) it when reading and writing happen in different tasks.
 #[derive(Debug)]
 pub struct LinkEnd {
-    outbound: mpsc::Receiver<Frame>,
-    close: watch::Receiver<Option<DisconnectReason>>,
-    inbound: mpsc::Sender<Inbound>,
+    outbound: OutboundQueue,
+    inbound: InboundQueue,
 }
 
 impl LinkEnd {
+    /// See [`OutboundQueue::next_outbound`].
+    pub async fn next_outbound(&mut self) -> Option<Outbound> {
+        self.outbound.next_outbound().await
+    }
+
+    /// See [`OutboundQueue::try_next_outbound`].
+    pub fn try_next_outbound(&mut self) -> Option<Outbound> {
+        self.outbound.try_next_outbound()
+    }
+
+    /// See [`InboundQueue::deliver`].
+    ///
+    /// # Errors
+    ///
+    /// [`LinkGone`] when the engine has dropped its receiver.
+    pub async fn deliver(&self, frame: Frame) -> Result<(), LinkGone> {
+        self.inbound.deliver(frame).await
+    }
+
+    /// See [`InboundQueue::reserve`].
+    ///
+    /// # Errors
+    ///
+    /// [`LinkGone`] when the engine has dropped its receiver.
+    pub async fn reserve(&self) -> Result<DeliverPermit<'_>, LinkGone> {
+        self.inbound.reserve().await
+    }
+
+    /// See [`InboundQueue::close`].
+    pub fn close(self, closed: LinkClosed) {
+        self.inbound.close(closed);
+    }
+
+    /// Whether the engine has dropped its receiver.
+    pub fn is_engine_gone(&self) -> bool {
+        self.inbound.is_engine_gone()
+    }
+
+    /// The two halves: what the engine wants sent, and where received messages go.
+    pub fn split(self) -> (OutboundQueue, InboundQueue) {
+        (self.outbound, self.inbound)
+    }
+}
+
+/// What the engine wants sent on a link (the transport's reading half of the send queue).
+#[derive(Debug)]
+pub struct OutboundQueue {
+    frames: mpsc::Receiver<Frame>,
+    close: watch::Receiver<Option<DisconnectReason>>,
+}
+
+impl OutboundQueue {
     /// The next thing the engine wants done. A close request comes first, ahead of queued
     /// messages. `None` once the engine dropped every sender and the queue is drained: close the
     /// link with [`DisconnectReason::Requested`].
@@ -326,7 +375,7 @@ impl LinkEnd {
                     // Err: every sender is gone; drain the queue, which then ends too.
                     close_open = changed.is_ok();
                 }
-                frame = self.outbound.recv() => return frame.map(Outbound::Frame),
+                frame = self.frames.recv() => return frame.map(Outbound::Frame),
             }
         }
     }
@@ -337,9 +386,24 @@ impl LinkEnd {
         if let Some(reason) = *self.close.borrow() {
             return Some(Outbound::Close(reason));
         }
-        self.outbound.try_recv().ok().map(Outbound::Frame)
+        self.frames.try_recv().ok().map(Outbound::Frame)
     }
 
+    /// Messages waiting in the queue right now.
+    pub fn queued(&self) -> usize {
+        self.frames.len()
+    }
+}
+
+/// Where a transport puts what it received on a link (the engine's receive queue).
+#[derive(Debug)]
+pub struct InboundQueue {
+    tx: mpsc::Sender<Frame>,
+    /// Out of band, so the reason is never lost behind a full queue.
+    ending: Arc<OnceLock<LinkClosed>>,
+}
+
+impl InboundQueue {
     /// Hands a received message to the engine, waiting while its queue is full (stop reading
     /// from the wire meanwhile: that is the backpressure).
     ///
@@ -351,10 +415,7 @@ impl LinkEnd {
     ///
     /// Cancel safe: a cancelled call delivered nothing.
     pub async fn deliver(&self, frame: Frame) -> Result<(), LinkGone> {
-        self.inbound
-            .send(Inbound::Frame(frame))
-            .await
-            .map_err(|_| LinkGone)
+        self.tx.send(frame).await.map_err(|_| LinkGone)
     }
 
     /// Reserves room for one delivery; see [`deliver`](Self::deliver).
@@ -362,34 +423,43 @@ impl LinkEnd {
     /// # Errors
     ///
     /// [`LinkGone`] when the engine has dropped its receiver.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
     pub async fn reserve(&self) -> Result<DeliverPermit<'_>, LinkGone> {
-        self.inbound
+        self.tx
             .reserve()
             .await
             .map(DeliverPermit)
             .map_err(|_| LinkGone)
     }
 
-    /// Reports how the link ended and lets go of it. Never waits: if the engine's queue is full
-    /// the engine still learns the link ended, as [`LinkClosed::Dropped`].
+    /// Reports how the link ended and lets go of it. Never waits; the engine still receives the
+    /// messages delivered before, then `closed`.
     pub fn close(self, closed: LinkClosed) {
-        let _ = self.inbound.try_send(Inbound::Closed(closed));
+        let _ = self.ending.set(closed);
     }
 
     /// Whether the engine has dropped its receiver.
     pub fn is_engine_gone(&self) -> bool {
-        self.inbound.is_closed()
+        self.tx.is_closed()
+    }
+
+    /// Resolves once the engine has dropped its receiver.
+    pub async fn engine_gone(&self) {
+        self.tx.closed().await;
     }
 }
 
 /// A reserved slot in the engine's receive queue; see [`LinkEnd::reserve`].
 #[derive(Debug)]
-pub struct DeliverPermit<'a>(mpsc::Permit<'a, Inbound>);
+pub struct DeliverPermit<'a>(mpsc::Permit<'a, Frame>);
 
 impl DeliverPermit<'_> {
     /// Delivers `frame` into the reserved slot.
     pub fn deliver(self, frame: Frame) {
-        self.0.send(Inbound::Frame(frame));
+        self.0.send(frame);
     }
 }
 

@@ -1,0 +1,224 @@
+//! External-node side of one link, sans-IO: the replay request and record validation.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+
+use super::ProtocolError;
+use crate::wire::limits::MAX_RECORDS_PER_MESSAGE;
+use crate::wire::{Frame, GetBlockReplays, RecordOverride, ZksMessage, ZksVersion};
+use crate::{BlockNumber, ReplayRecord};
+
+/// What the external node must do after a message from its peer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EnInput<R> {
+    /// Nothing to do.
+    None,
+    /// Validated records, contiguous from the block the link expected next: apply them.
+    Records(Vec<R>),
+}
+
+/// How an EN asks for replay on one link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayRequest {
+    /// First block wanted: the sink's `next_block()` when the link came up.
+    pub starting_block: BlockNumber,
+    /// Record overrides to ask for.
+    pub record_overrides: Vec<RecordOverride>,
+    /// Records per message to ask for on zks/3 (ignored on zks/1–2, which send one).
+    pub max_blocks_per_message: u64,
+}
+
+/// The external-node state machine of one link.
+///
+/// On a link to a trusted main node it queues one `GetBlockReplays` (take it with
+/// [`poll_outbound`](Self::poll_outbound)) and then validates every `BlockReplays`: each record
+/// must be exactly the next block, or the whole message is rejected. On any other link it asks
+/// for nothing and treats replay as a violation: records are accepted only from trusted main
+/// nodes.
+#[derive(Debug)]
+pub struct EnSession<R> {
+    version: ZksVersion,
+    /// The next block this link must deliver; `None` until replay is requested.
+    expected: Option<BlockNumber>,
+    outbound: VecDeque<Frame>,
+    _record: PhantomData<fn() -> R>,
+}
+
+impl<R: ReplayRecord> EnSession<R> {
+    /// A session on a link of `version`; `request` is `Some` exactly for trusted main nodes.
+    pub fn new(version: ZksVersion, request: Option<ReplayRequest>) -> Self {
+        let mut outbound = VecDeque::new();
+        let expected = request.map(|r| {
+            let max = (version >= ZksVersion::V3).then(|| {
+                r.max_blocks_per_message
+                    .clamp(1, MAX_RECORDS_PER_MESSAGE as u64)
+            });
+            outbound.push_back(
+                ZksMessage::GetBlockReplays(GetBlockReplays {
+                    starting_block: r.starting_block,
+                    record_overrides: r.record_overrides,
+                    max_blocks_per_message: max,
+                })
+                .to_frame(),
+            );
+            r.starting_block
+        });
+        Self {
+            version,
+            expected,
+            outbound,
+            _record: PhantomData,
+        }
+    }
+
+    /// The next frame to send, if any.
+    pub fn poll_outbound(&mut self) -> Option<Frame> {
+        self.outbound.pop_front()
+    }
+
+    /// The next block this link must deliver, once replay is requested.
+    pub fn expected_block(&self) -> Option<BlockNumber> {
+        self.expected
+    }
+
+    /// Handles one frame from the peer.
+    ///
+    /// # Errors
+    ///
+    /// A [`ProtocolError`]: end the link; nothing from this frame may be applied.
+    pub fn handle_frame(&mut self, frame: &Frame) -> Result<EnInput<R>, ProtocolError> {
+        match ZksMessage::decode(self.version, frame)? {
+            ZksMessage::BlockReplays(replays) => {
+                let mut expected = self.expected.ok_or(ProtocolError::UnsolicitedReplay)?;
+                let mut records = Vec::with_capacity(replays.records.len());
+                for item in &replays.records {
+                    let record = R::decode(self.version, item)?;
+                    let got = record.block_number();
+                    if got != expected {
+                        return Err(ProtocolError::not_next(expected, got));
+                    }
+                    expected = expected.checked_add(1).ok_or(ProtocolError::ReplayGap {
+                        expected,
+                        got: BlockNumber::MAX,
+                    })?;
+                    records.push(record);
+                }
+                self.expected = Some(expected);
+                Ok(if records.is_empty() {
+                    EnInput::None
+                } else {
+                    EnInput::Records(records)
+                })
+            }
+            other => Err(ProtocolError::UnexpectedMessage { id: other.id() }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::RawRecord;
+    use crate::wire::{BlockReplays, DecodeError, MessageId};
+
+    fn replays(blocks: &[u64]) -> Frame {
+        let records = blocks
+            .iter()
+            .map(|b| {
+                let mut out = Vec::new();
+                RawRecord::new(*b, "x").encode(ZksVersion::V3, &mut out);
+                Bytes::from(out)
+            })
+            .collect();
+        ZksMessage::BlockReplays(BlockReplays { records }).to_frame()
+    }
+
+    fn trusted(version: ZksVersion, start: u64) -> EnSession<RawRecord> {
+        EnSession::new(
+            version,
+            Some(ReplayRequest {
+                starting_block: start,
+                record_overrides: vec![],
+                max_blocks_per_message: 64,
+            }),
+        )
+    }
+
+    #[test]
+    fn requests_with_version_appropriate_max() {
+        let mut v3 = trusted(ZksVersion::V3, 42);
+        assert_eq!(
+            v3.poll_outbound().unwrap().to_wire(),
+            [0x00, 0xc3, 0x2a, 0xc0, 0x40]
+        );
+        assert_eq!(v3.poll_outbound(), None);
+        let mut v1 = trusted(ZksVersion::V1, 42);
+        assert_eq!(
+            v1.poll_outbound().unwrap().to_wire(),
+            [0x00, 0xc2, 0x2a, 0xc0]
+        );
+    }
+
+    #[test]
+    fn accepts_contiguous_and_rejects_gap_repeat_and_disorder() {
+        let mut s = trusted(ZksVersion::V3, 5);
+        let Ok(EnInput::Records(r)) = s.handle_frame(&replays(&[5, 6])) else {
+            panic!()
+        };
+        assert_eq!(r.iter().map(|r| r.block_number).collect::<Vec<_>>(), [5, 6]);
+        assert_eq!(
+            s.handle_frame(&replays(&[7, 9])),
+            Err(ProtocolError::ReplayGap {
+                expected: 8,
+                got: 9
+            })
+        );
+        assert_eq!(
+            s.expected_block(),
+            Some(7),
+            "nothing from a rejected message counts"
+        );
+        assert_eq!(
+            s.handle_frame(&replays(&[6])),
+            Err(ProtocolError::ReplayRepeat {
+                expected: 7,
+                got: 6
+            })
+        );
+        assert_eq!(
+            s.handle_frame(&replays(&[7, 8, 3])),
+            Err(ProtocolError::ReplayOutOfOrder {
+                expected: 9,
+                got: 3
+            })
+        );
+    }
+
+    #[test]
+    fn untrusted_links_get_nothing_applied() {
+        let mut s = EnSession::<RawRecord>::new(ZksVersion::V3, None);
+        assert_eq!(s.poll_outbound(), None);
+        assert_eq!(
+            s.handle_frame(&replays(&[0])),
+            Err(ProtocolError::UnsolicitedReplay)
+        );
+    }
+
+    #[test]
+    fn verifier_messages_on_zks2_are_violations() {
+        let mut s = trusted(ZksVersion::V2, 0);
+        let frame = Frame {
+            id: MessageId::VerifyBatch as u8,
+            body: Bytes::from_static(&[0xc0]),
+        };
+        assert_eq!(
+            s.handle_frame(&frame),
+            Err(ProtocolError::Decode(DecodeError::MessageNotInVersion {
+                id: MessageId::VerifyBatch,
+                version: ZksVersion::V2
+            }))
+        );
+    }
+}

@@ -1,0 +1,131 @@
+//! Protocol events: what happened on which link, in order.
+
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use super::CloseCause;
+use crate::transport::{LinkInfo, TransportError};
+use crate::{BlockNumber, ConnectionId, PeerAddr, PeerId};
+
+/// Something that happened in the engine.
+///
+/// Events go to a bounded broadcast channel ([`Node::events`](crate::Node::events)); a consumer
+/// that falls behind loses the oldest events, never slows the protocol. The node's
+/// [`PeerSessionStore`](super::PeerSessionStore) is derived from the same events, before they
+/// are published.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum ProtocolEvent {
+    /// A link is up and the engine is serving it.
+    Established {
+        /// The link.
+        conn: ConnectionId,
+        /// Peer, direction, address and negotiated version.
+        info: LinkInfo,
+        /// Whether the peer is one of our trusted main nodes (EN only).
+        trusted: bool,
+    },
+    /// A link ended.
+    Closed {
+        /// The link.
+        conn: ConnectionId,
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        cause: CloseCause,
+    },
+    /// An EN's dial to a trusted main node failed; it retries after `retry_in`.
+    DialFailed {
+        /// Where we dialed.
+        addr: PeerAddr,
+        /// What went wrong.
+        error: TransportError,
+        /// The backoff before the next attempt.
+        retry_in: Duration,
+    },
+    /// A peer's attempt to link to us failed during setup.
+    IncomingFailed {
+        /// What went wrong.
+        error: TransportError,
+    },
+    /// MN: a peer asked for replay.
+    ReplayRequested {
+        /// The link.
+        conn: ConnectionId,
+        /// The peer.
+        peer: PeerId,
+        /// First block asked for.
+        starting_block: BlockNumber,
+        /// Records per message we will send (after clamping).
+        max_blocks_per_message: usize,
+        /// How many record overrides the peer asked for.
+        overrides: usize,
+    },
+    /// MN: one `BlockReplays` was handed to the link.
+    ReplayBlockSent {
+        /// The link.
+        conn: ConnectionId,
+        /// The peer.
+        peer: PeerId,
+        /// First block in the message.
+        first_block: BlockNumber,
+        /// Last block in the message.
+        last_block: BlockNumber,
+    },
+    /// EN: records from a link were applied to the sink.
+    ReplayApplied {
+        /// The link.
+        conn: ConnectionId,
+        /// The peer.
+        peer: PeerId,
+        /// First block applied.
+        first_block: BlockNumber,
+        /// Last block applied.
+        last_block: BlockNumber,
+    },
+}
+
+/// A subscription to a node's events.
+#[derive(Debug)]
+pub struct EventStream {
+    rx: broadcast::Receiver<ProtocolEvent>,
+    lagged: u64,
+}
+
+impl EventStream {
+    pub(crate) fn new(rx: broadcast::Receiver<ProtocolEvent>) -> Self {
+        Self { rx, lagged: 0 }
+    }
+
+    /// The next event; `None` once the node is gone. Events lost because this subscriber fell
+    /// behind are skipped and counted in [`lagged`](Self::lagged).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn next(&mut self) -> Option<ProtocolEvent> {
+        loop {
+            match self.rx.recv().await {
+                Ok(event) => return Some(event),
+                Err(broadcast::error::RecvError::Lagged(n)) => self.lagged += n,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// The next event that `f` maps to `Some`, skipping the others.
+    pub async fn find<T>(&mut self, mut f: impl FnMut(&ProtocolEvent) -> Option<T>) -> Option<T> {
+        while let Some(event) = self.next().await {
+            if let Some(found) = f(&event) {
+                return Some(found);
+            }
+        }
+        None
+    }
+
+    /// How many events this subscriber has missed by falling behind.
+    pub fn lagged(&self) -> u64 {
+        self.lagged
+    }
+}

@@ -1,0 +1,105 @@
+//! [`PeerSessionStore`]: what we know about each live link, derived from events.
+
+use std::collections::HashMap;
+
+use super::ProtocolEvent;
+use crate::transport::LinkInfo;
+use crate::{BlockNumber, ConnectionId};
+
+/// Facts about one live link, derived from [`ProtocolEvent`]s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerSession {
+    /// The link.
+    pub conn: ConnectionId,
+    /// Peer, direction, address, version.
+    pub info: LinkInfo,
+    /// Whether the peer is a trusted main node (EN side).
+    pub trusted: bool,
+    /// MN: the block the peer asked replay from.
+    pub replay_from: Option<BlockNumber>,
+    /// MN: the highest block handed to this link.
+    pub sent_through: Option<BlockNumber>,
+    /// EN: the highest block applied from this link.
+    pub applied_through: Option<BlockNumber>,
+}
+
+/// Answers "who is this peer and how far has replay gone?" for every live link.
+///
+/// It only ever changes by [`apply`](Self::apply)ing events, so it is exactly as current as the
+/// event stream.
+#[derive(Debug, Default)]
+pub struct PeerSessionStore {
+    sessions: HashMap<ConnectionId, PeerSession>,
+}
+
+impl PeerSessionStore {
+    /// Updates the store with one event.
+    pub fn apply(&mut self, event: &ProtocolEvent) {
+        match event {
+            ProtocolEvent::Established {
+                conn,
+                info,
+                trusted,
+            } => {
+                self.sessions.insert(
+                    *conn,
+                    PeerSession {
+                        conn: *conn,
+                        info: info.clone(),
+                        trusted: *trusted,
+                        replay_from: None,
+                        sent_through: None,
+                        applied_through: None,
+                    },
+                );
+            }
+            ProtocolEvent::Closed { conn, .. } => {
+                self.sessions.remove(conn);
+            }
+            ProtocolEvent::ReplayRequested {
+                conn,
+                starting_block,
+                ..
+            } => {
+                if let Some(s) = self.sessions.get_mut(conn) {
+                    s.replay_from = Some(*starting_block);
+                }
+            }
+            ProtocolEvent::ReplayBlockSent {
+                conn, last_block, ..
+            } => {
+                if let Some(s) = self.sessions.get_mut(conn) {
+                    s.sent_through = Some(*last_block);
+                }
+            }
+            ProtocolEvent::ReplayApplied {
+                conn, last_block, ..
+            } => {
+                if let Some(s) = self.sessions.get_mut(conn) {
+                    s.applied_through = Some(*last_block);
+                }
+            }
+            ProtocolEvent::DialFailed { .. } | ProtocolEvent::IncomingFailed { .. } => {}
+        }
+    }
+
+    /// The session of one link.
+    pub fn get(&self, conn: ConnectionId) -> Option<&PeerSession> {
+        self.sessions.get(&conn)
+    }
+
+    /// Every live session, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &PeerSession> {
+        self.sessions.values()
+    }
+
+    /// How many links are live.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether no link is live.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+}
