@@ -1,1 +1,25 @@
-//! zks-devp2p
+//! zks over devp2p: our own RLPx transport.
+//!
+//! reth's network crates are empty placeholders on crates.io, so this crate implements RLPx
+//! from the public devp2p specification:
+//!
+//! - [`rlpx`]: the ECIES handshake (EIP-8 sent, EIP-8 and legacy accepted) and the frame codec,
+//!   sans-IO;
+//! - [`p2p`]: the base protocol (Hello, Disconnect, Ping/Pong, Snappy) as a sans-IO session;
+//! - [`caps`]: capability negotiation and message-id offsets;
+//! - [`enode`] and [`key`]: node identities, `enode://` URLs and the static key file;
+//! - [`Devp2pTransport`]: the tokio driver implementing [`zks_api::Transport`].
+//!
+//! Only [`transport`] and [`stream`] touch sockets, clocks or spawn tasks.
+
+pub mod caps;
+pub mod enode;
+mod error;
+pub mod key;
+pub mod p2p;
+mod rlp;
+pub mod rlpx;
+
+pub use enode::{Enode, NodeId};
+pub use error::{EciesError, Error, FrameError, P2pError};
+pub use key::{KeyError, NodeKey};

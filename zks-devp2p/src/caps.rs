@@ -1,0 +1,141 @@
+//! Capability negotiation and message-id multiplexing (§8 of the brief).
+//!
+//! A capability is shared when the exact `(name, version)` pair is on both lists; per name the
+//! highest shared version is kept; the kept ones are sorted by name byte-wise and given
+//! consecutive message-id ranges starting at `0x10` (`0x00..=0x0f` belong to `p2p`).
+
+use zks_api::wire::{VersionSet, ZksVersion};
+
+/// The name of our capability.
+pub const ZKS: &str = "zks";
+
+/// The first message id after the base protocol's.
+pub const BASE_PROTOCOL_LENGTH: u16 = 0x10;
+
+/// A capability as advertised in a Hello.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Capability {
+    /// Its name (case-sensitive).
+    pub name: String,
+    /// Its version.
+    pub version: u32,
+}
+
+impl Capability {
+    /// A capability.
+    pub fn new(name: impl Into<String>, version: u32) -> Self {
+        Self {
+            name: name.into(),
+            version,
+        }
+    }
+}
+
+/// A capability we speak, with the number of message ids its specification reserves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalCapability {
+    /// Name and version.
+    pub cap: Capability,
+    /// How many message ids it uses.
+    pub message_count: u8,
+}
+
+/// A negotiated capability and its id range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedCapability {
+    /// Its name.
+    pub name: String,
+    /// The highest shared version.
+    pub version: u32,
+    /// Its first wire message id.
+    pub offset: u16,
+    /// How many ids it uses.
+    pub message_count: u8,
+}
+
+impl SharedCapability {
+    /// Whether a wire id falls in this capability's range.
+    pub fn contains(&self, wire_id: u64) -> bool {
+        let start = u64::from(self.offset);
+        wire_id >= start && wire_id < start + u64::from(self.message_count)
+    }
+}
+
+/// The zks capabilities for a set of versions.
+pub fn zks_capabilities(versions: VersionSet) -> Vec<LocalCapability> {
+    versions
+        .iter()
+        .map(|v| LocalCapability {
+            cap: Capability::new(ZKS, u32::from(v.number())),
+            message_count: v.message_count(),
+        })
+        .collect()
+}
+
+/// The zks versions a remote capability list advertises.
+pub fn zks_versions(caps: &[Capability]) -> VersionSet {
+    caps.iter()
+        .filter(|c| c.name == ZKS)
+        .filter_map(|c| {
+            u8::try_from(c.version)
+                .ok()
+                .and_then(ZksVersion::from_number)
+        })
+        .collect()
+}
+
+/// Negotiates the shared capabilities; empty means "useless peer".
+pub fn negotiate(local: &[LocalCapability], remote: &[Capability]) -> Vec<SharedCapability> {
+    let mut kept: Vec<&LocalCapability> = Vec::new();
+    for ours in local {
+        if !remote.contains(&ours.cap) {
+            continue;
+        }
+        match kept.iter_mut().find(|k| k.cap.name == ours.cap.name) {
+            Some(k) if k.cap.version < ours.cap.version => *k = ours,
+            Some(_) => {}
+            None => kept.push(ours),
+        }
+    }
+    kept.sort_by(|a, b| a.cap.name.as_bytes().cmp(b.cap.name.as_bytes()));
+    let mut offset = BASE_PROTOCOL_LENGTH;
+    kept.into_iter()
+        .map(|k| {
+            let shared = SharedCapability {
+                name: k.cap.name.clone(),
+                version: k.cap.version,
+                offset,
+                message_count: k.message_count,
+            };
+            offset = offset.saturating_add(u16::from(k.message_count));
+            shared
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zks_only() {
+        let local = zks_capabilities(VersionSet::ALL);
+        let remote = vec![Capability::new("zks", 1), Capability::new("zks", 2)];
+        let shared = negotiate(&local, &remote);
+        assert_eq!(
+            shared,
+            vec![SharedCapability {
+                name: "zks".into(),
+                version: 2,
+                offset: 0x10,
+                message_count: 2
+            }]
+        );
+        assert!(shared[0].contains(0x11));
+        assert!(!shared[0].contains(0x12));
+        assert_eq!(
+            zks_versions(&remote),
+            VersionSet::from([ZksVersion::V1, ZksVersion::V2])
+        );
+    }
+}

@@ -1,0 +1,300 @@
+//! The crate's error type and its layer enums.
+//!
+//! Every error says what happens next: [`Error::disconnect_reason`] is the reason sent to the
+//! peer (when a session exists to send it on) and reported to the engine.
+
+use std::io;
+use std::time::Duration;
+
+use zks_api::DisconnectReason;
+
+/// Errors of the ECIES handshake layer (auth and ack packets).
+///
+/// All of them end the connection attempt; there is no session yet to send a Disconnect on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EciesError {
+    /// The ECIES message is shorter than its fixed overhead.
+    #[error("ecies message too short: {got} bytes, need at least {min}")]
+    TooShort {
+        /// Bytes received.
+        got: usize,
+        /// Minimum length.
+        min: usize,
+    },
+    /// The handshake packet announces more bytes than we accept.
+    #[error("handshake packet too large: {got} bytes, max {max}")]
+    PacketTooLarge {
+        /// Announced size.
+        got: usize,
+        /// Our cap.
+        max: usize,
+    },
+    /// The ephemeral point `R` (or a public key in the body) is not a valid curve point.
+    #[error("invalid public key in {0}")]
+    InvalidPublicKey(&'static str),
+    /// The HMAC tag does not match: wrong key, corrupted or forged packet.
+    #[error("ecies tag check failed")]
+    TagMismatch,
+    /// The decrypted body does not parse.
+    #[error("malformed {packet} body: {reason}")]
+    MalformedBody {
+        /// `auth` or `ack`.
+        packet: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The auth signature does not recover to a public key.
+    #[error("auth signature does not recover a key")]
+    InvalidSignature,
+}
+
+/// Errors of the RLPx frame layer.
+///
+/// All of them mean the stream is corrupt: the link closes with
+/// [`DisconnectReason::ProtocolBreach`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The header MAC does not match.
+    #[error("frame header mac mismatch")]
+    HeaderMacMismatch,
+    /// The frame MAC does not match.
+    #[error("frame body mac mismatch")]
+    BodyMacMismatch,
+    /// The frame announces (or would need) more bytes than allowed.
+    #[error("frame too large: {got} bytes, max {max}")]
+    TooLarge {
+        /// The frame-data size.
+        got: usize,
+        /// The cap in force.
+        max: usize,
+    },
+    /// A frame with no data (a message needs at least its id).
+    #[error("empty frame")]
+    Empty,
+}
+
+/// Errors of the base `p2p` protocol (Hello, Disconnect, Ping/Pong, Snappy, message ids).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum P2pError {
+    /// A message id is not a canonical RLP integer, or is out of range.
+    #[error("invalid message id encoding")]
+    InvalidMessageId,
+    /// The first message was neither Hello nor Disconnect.
+    #[error("expected Hello, got message id {got:#04x}")]
+    ExpectedHello {
+        /// The id received.
+        got: u64,
+    },
+    /// A second Hello after the first.
+    #[error("unexpected second Hello")]
+    DuplicateHello,
+    /// An id reserved by `p2p` (0x04–0x0f) or outside every shared capability.
+    #[error("message id {got:#04x} is outside the negotiated ranges")]
+    UnknownMessageId {
+        /// The wire id.
+        got: u64,
+    },
+    /// The Hello is larger than allowed.
+    #[error("hello too large: {got} bytes, max {max}")]
+    HelloTooLarge {
+        /// Its size.
+        got: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// The Hello advertises more capabilities than we read.
+    #[error("hello lists too many capabilities: {got}, max {max}")]
+    TooManyCapabilities {
+        /// How many it lists.
+        got: usize,
+        /// Our cap.
+        max: usize,
+    },
+    /// RLP that does not decode.
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// The message.
+        what: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The Hello node id is not 64 bytes or is all zero.
+    #[error("invalid node id in Hello")]
+    InvalidIdentity,
+    /// The Hello node id differs from the key authenticated by the handshake.
+    #[error("Hello node id differs from the handshake key")]
+    UnexpectedIdentity,
+    /// The peer is ourselves.
+    #[error("connected to self")]
+    ConnectedToSelf,
+    /// The peer's base protocol version is too old for us (we need Snappy, version 5).
+    #[error("incompatible p2p version {got}, need at least {min}")]
+    IncompatibleVersion {
+        /// The peer's version.
+        got: u64,
+        /// Our minimum.
+        min: u64,
+    },
+    /// No capability is shared.
+    #[error("no shared capability")]
+    NoSharedCapability,
+    /// The Snappy block does not decode.
+    #[error("invalid snappy block")]
+    Snappy,
+    /// The Snappy block announces more than the cap.
+    #[error("decompressed size {got} exceeds max {max}")]
+    DecompressedTooLarge {
+        /// The announced size.
+        got: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// A message we are asked to send is larger than the protocol allows.
+    #[error("outgoing message too large: {got} bytes, max {max}")]
+    OutgoingTooLarge {
+        /// Its size.
+        got: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// The engine asked to send a message id its negotiated version does not know.
+    #[error("outgoing zks id {id} is not in {version}")]
+    OutgoingIdOutOfRange {
+        /// The relative id.
+        id: u8,
+        /// The negotiated version.
+        version: zks_api::wire::ZksVersion,
+    },
+}
+
+/// The error of this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The ECIES handshake failed.
+    #[error(transparent)]
+    Ecies(#[from] EciesError),
+    /// The frame stream is corrupt.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The base protocol was violated.
+    #[error(transparent)]
+    P2p(#[from] P2pError),
+    /// An enode URL does not parse.
+    #[error(transparent)]
+    Enode(#[from] crate::enode::EnodeError),
+    /// A key does not parse or cannot be stored.
+    #[error(transparent)]
+    Key(#[from] crate::key::KeyError),
+    /// The socket failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    /// The peer closed the TCP connection.
+    #[error("connection closed by peer")]
+    Eof,
+    /// A phase took too long.
+    #[error("{phase} timed out after {after:?}")]
+    Timeout {
+        /// Which phase: `handshake`, `hello`, `pong`.
+        phase: &'static str,
+        /// The limit.
+        after: Duration,
+    },
+    /// The peer sent Disconnect.
+    #[error("peer disconnected: {0}")]
+    Disconnected(DisconnectReason),
+}
+
+impl EciesError {
+    /// The Disconnect reason this error maps to (never sendable: no session exists yet).
+    pub const fn disconnect_reason(&self) -> DisconnectReason {
+        DisconnectReason::ProtocolBreach
+    }
+}
+
+impl FrameError {
+    /// The Disconnect reason this error maps to.
+    pub const fn disconnect_reason(&self) -> DisconnectReason {
+        DisconnectReason::ProtocolBreach
+    }
+}
+
+impl P2pError {
+    /// The Disconnect reason this error maps to.
+    pub const fn disconnect_reason(&self) -> DisconnectReason {
+        match self {
+            Self::InvalidIdentity => DisconnectReason::InvalidIdentity,
+            Self::UnexpectedIdentity => DisconnectReason::UnexpectedIdentity,
+            Self::ConnectedToSelf => DisconnectReason::ConnectedToSelf,
+            Self::IncompatibleVersion { .. } => DisconnectReason::IncompatibleVersion,
+            Self::NoSharedCapability => DisconnectReason::UselessPeer,
+            Self::OutgoingTooLarge { .. } | Self::OutgoingIdOutOfRange { .. } => {
+                DisconnectReason::SubprotocolError
+            }
+            Self::InvalidMessageId
+            | Self::ExpectedHello { .. }
+            | Self::DuplicateHello
+            | Self::UnknownMessageId { .. }
+            | Self::HelloTooLarge { .. }
+            | Self::TooManyCapabilities { .. }
+            | Self::Malformed { .. }
+            | Self::Snappy
+            | Self::DecompressedTooLarge { .. } => DisconnectReason::ProtocolBreach,
+        }
+    }
+}
+
+impl Error {
+    /// The Disconnect reason this error maps to: what the peer is told (when a session exists)
+    /// and what the engine sees in [`zks_api::LinkClosed::ByTransport`].
+    pub fn disconnect_reason(&self) -> DisconnectReason {
+        match self {
+            Self::Ecies(e) => e.disconnect_reason(),
+            Self::Frame(e) => e.disconnect_reason(),
+            Self::P2p(e) => e.disconnect_reason(),
+            Self::Enode(_) | Self::Key(_) => DisconnectReason::Requested,
+            Self::Io(_) | Self::Eof => DisconnectReason::TcpSubsystemError,
+            Self::Timeout { phase, .. } => {
+                if *phase == "pong" {
+                    DisconnectReason::PingTimeout
+                } else {
+                    DisconnectReason::TcpSubsystemError
+                }
+            }
+            Self::Disconnected(reason) => *reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_stays_small() {
+        assert!(size_of::<Error>() <= 48, "{}", size_of::<Error>());
+    }
+
+    #[test]
+    fn reasons() {
+        assert_eq!(
+            Error::from(FrameError::HeaderMacMismatch).disconnect_reason(),
+            DisconnectReason::ProtocolBreach
+        );
+        assert_eq!(
+            Error::from(P2pError::NoSharedCapability).disconnect_reason(),
+            DisconnectReason::UselessPeer
+        );
+        assert_eq!(
+            Error::Timeout {
+                phase: "pong",
+                after: Duration::from_secs(1)
+            }
+            .disconnect_reason(),
+            DisconnectReason::PingTimeout
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! RLPx: the ECIES handshake ([`ecies`], [`handshake`]) and the frame codec ([`frame`]).
+//!
+//! Sans-IO: no sockets, no clocks. The tokio driver in [`crate::stream`] feeds these.
+
+pub mod ecies;
+pub mod frame;
+pub mod handshake;
+
+pub use ecies::{AckMessage, AuthMessage, PacketFormat};
+pub use frame::{FrameCodec, FrameDecoder, FrameEncoder, MAX_FRAME_DATA};
+pub use handshake::{Accepted, Initiator, Recipient, Secrets};
