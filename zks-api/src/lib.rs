@@ -11,7 +11,7 @@
 //!
 //! # Feature flags
 //!
-//! - `test-utils`: [`MemoryReplayStore`], an in-memory source and sink with push notification.
+//! - `test-utils`: `MemoryReplayStore`, an in-memory source and sink with push notification.
 
 pub mod engine;
 mod error;

@@ -42,18 +42,27 @@ struct Inner<R> {
 
 impl<R: ReplayRecord + Clone> Default for MemoryReplayStore<R> {
     fn default() -> Self {
-        Self::new()
+        Self::with_first_block(0)
+    }
+}
+
+impl MemoryReplayStore<RawRecord> {
+    /// An empty store of [`RawRecord`]s whose first block is 0. For another record type use
+    /// [`Default`] or [`with_first_block`](Self::with_first_block).
+    pub fn new() -> Self {
+        Self::with_first_block(0)
+    }
+
+    /// An empty store of [`RawRecord`]s whose first block is `first_block` (an EN that joins
+    /// mid-chain).
+    pub fn starting_at(first_block: BlockNumber) -> Self {
+        Self::with_first_block(first_block)
     }
 }
 
 impl<R: ReplayRecord + Clone> MemoryReplayStore<R> {
-    /// An empty store whose first block is 0.
-    pub fn new() -> Self {
-        Self::starting_at(0)
-    }
-
-    /// An empty store whose first block is `first_block` (an EN that joins mid-chain).
-    pub fn starting_at(first_block: BlockNumber) -> Self {
+    /// An empty store whose first block is `first_block`.
+    pub fn with_first_block(first_block: BlockNumber) -> Self {
         Self {
             inner: Mutex::new(Inner {
                 first_block,

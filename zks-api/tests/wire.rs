@@ -1,4 +1,5 @@
 //! The zks wire codec against the golden vectors, its limits, and round trips.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 use bytes::Bytes;
 use proptest::prelude::*;

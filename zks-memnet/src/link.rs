@@ -153,7 +153,9 @@ pub(crate) async fn relay(
                 }
             }
             permit = async {
-                if let Some(at) = due {
+                // A timer rounds up to the next millisecond tick: only arm one when the message
+                // is not due yet.
+                if let Some(at) = due.filter(|at| *at > Instant::now()) {
                     tokio::time::sleep_until(at).await;
                 }
                 inbound.reserve().await

@@ -297,12 +297,12 @@ impl Transport for MemTransport {
 
     async fn listen(&self, versions: VersionSet) -> Result<Incoming, TransportError> {
         let mut state = self.net.state();
-        if let Some((_, tx)) = state.listeners.get(&self.name) {
-            if !tx.is_closed() {
-                return Err(TransportError::Listen(
-                    format!("memnet node {} is already listening", self.name).into(),
-                ));
-            }
+        if let Some((_, tx)) = state.listeners.get(&self.name)
+            && !tx.is_closed()
+        {
+            return Err(TransportError::Listen(
+                format!("memnet node {} is already listening", self.name).into(),
+            ));
         }
         let (tx, incoming) = Incoming::channel(self.net.inner.config.accept_backlog);
         state

@@ -1,4 +1,5 @@
 //! Memnet behaviour: negotiation, backpressure, latency, and every fault.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 use std::time::Duration;
 

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command of the README: everything a clean machine needs, then every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The independent RLPx peer used by the interop tests (pinned by package-lock.json).
+if [ -f tests/interop/package-lock.json ]; then
+  npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+# nextest does not run doc tests.
+cargo test --workspace --doc
