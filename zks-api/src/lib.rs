@@ -32,7 +32,10 @@ pub use transport::{
     TransportError,
 };
 pub use types::{BlockNumber, ConnectionId, Direction, PeerAddr, PeerId};
-pub use verifier::Verifier;
+pub use verifier::{
+    AuthOutcome, ChallengeSigner, SignerAddress, SignerAuthenticator, VERIFIER_AUTH_DOMAIN,
+    Verifier,
+};
 
 #[cfg(any(test, feature = "test-utils"))]
 mod store;
