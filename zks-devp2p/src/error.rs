@@ -206,6 +206,12 @@ pub enum Error {
     /// The peer sent Disconnect.
     #[error("peer disconnected: {0}")]
     Disconnected(DisconnectReason),
+    /// A [`Devp2pConfig`](crate::Devp2pConfig) setting is out of range.
+    #[error("invalid config: {reason}")]
+    InvalidConfig {
+        /// Which rule was broken.
+        reason: &'static str,
+    },
 }
 
 impl EciesError {
@@ -255,7 +261,9 @@ impl Error {
             Self::Ecies(e) => e.disconnect_reason(),
             Self::Frame(e) => e.disconnect_reason(),
             Self::P2p(e) => e.disconnect_reason(),
-            Self::Enode(_) | Self::Key(_) => DisconnectReason::Requested,
+            Self::Enode(_) | Self::Key(_) | Self::InvalidConfig { .. } => {
+                DisconnectReason::Requested
+            }
             Self::Io(_) | Self::Eof => DisconnectReason::TcpSubsystemError,
             Self::Timeout { phase, .. } => {
                 if *phase == "pong" {

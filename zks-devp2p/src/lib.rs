@@ -10,16 +10,25 @@
 //! - [`enode`] and [`key`]: node identities, `enode://` URLs and the static key file;
 //! - [`Devp2pTransport`]: the tokio driver implementing [`zks_api::Transport`].
 //!
-//! Only [`transport`] and [`stream`] touch sockets, clocks or spawn tasks.
+//! Only the private `transport` and `stream` modules touch sockets, clocks or spawn tasks.
 
 pub mod caps;
+mod config;
 pub mod enode;
 mod error;
 pub mod key;
 pub mod p2p;
 mod rlp;
 pub mod rlpx;
+mod stream;
+mod transport;
 
+pub use config::{
+    CLOSE_GRACE, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HELLO_TIMEOUT, DEFAULT_LINK_CAPACITY,
+    DEFAULT_LISTEN_ADDR, DEFAULT_MAX_CONNECTIONS, DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT,
+    Devp2pConfig, Devp2pConfigBuilder,
+};
 pub use enode::{Enode, NodeId};
 pub use error::{EciesError, Error, FrameError, P2pError};
 pub use key::{KeyError, NodeKey};
+pub use transport::Devp2pTransport;

@@ -1,6 +1,6 @@
 //! RLPx: the ECIES handshake ([`ecies`], [`handshake`]) and the frame codec ([`frame`]).
 //!
-//! Sans-IO: no sockets, no clocks. The tokio driver in [`crate::stream`] feeds these.
+//! Sans-IO: no sockets, no clocks. The crate's tokio driver (module `stream`) feeds these.
 
 pub mod ecies;
 pub mod frame;

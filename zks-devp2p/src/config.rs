@@ -1,0 +1,231 @@
+//! [`Devp2pConfig`]: everything the transport needs, built once and validated.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::key::NodeKey;
+use crate::rlpx::MAX_FRAME_DATA;
+
+/// Default listen address: all interfaces, the devp2p port.
+pub const DEFAULT_LISTEN_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 30303);
+/// Default time for TCP connect plus the ECIES handshake.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time to receive the peer's Hello after the handshake.
+pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default interval between our Pings.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(15);
+/// Default time the peer has to answer a Ping before Disconnect `0x0b`.
+pub const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(20);
+/// Default per-direction queue capacity of each link.
+pub const DEFAULT_LINK_CAPACITY: usize = 16;
+/// Default cap on concurrent connections (handshaking or live).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Grace period for flushing a Disconnect and draining the socket when closing.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Configuration of a [`Devp2pTransport`](crate::Devp2pTransport).
+///
+/// Built with [`Devp2pConfig::builder`]; every setting has a documented default.
+#[derive(Clone, Debug)]
+pub struct Devp2pConfig {
+    pub(crate) key: NodeKey,
+    pub(crate) listen_addr: SocketAddr,
+    pub(crate) client_id: String,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) hello_timeout: Duration,
+    pub(crate) ping_interval: Duration,
+    pub(crate) pong_timeout: Duration,
+    pub(crate) link_capacity: usize,
+    pub(crate) max_frame_size: usize,
+    pub(crate) max_connections: usize,
+}
+
+impl Devp2pConfig {
+    /// A builder for a node with this static key.
+    pub fn builder(key: NodeKey) -> Devp2pConfigBuilder {
+        Devp2pConfigBuilder {
+            config: Self {
+                key,
+                listen_addr: DEFAULT_LISTEN_ADDR,
+                client_id: concat!("zks-devp2p/", env!("CARGO_PKG_VERSION")).to_owned(),
+                handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+                hello_timeout: DEFAULT_HELLO_TIMEOUT,
+                ping_interval: DEFAULT_PING_INTERVAL,
+                pong_timeout: DEFAULT_PONG_TIMEOUT,
+                link_capacity: DEFAULT_LINK_CAPACITY,
+                max_frame_size: MAX_FRAME_DATA,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+            },
+        }
+    }
+
+    /// The node's static key.
+    pub fn key(&self) -> &NodeKey {
+        &self.key
+    }
+
+    /// Where [`listen`](zks_api::Transport::listen) binds.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
+
+    /// The client id sent in Hello.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// TCP connect plus ECIES handshake deadline.
+    pub fn handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// Deadline for the peer's Hello after the handshake.
+    pub fn hello_timeout(&self) -> Duration {
+        self.hello_timeout
+    }
+
+    /// Interval between our Pings.
+    pub fn ping_interval(&self) -> Duration {
+        self.ping_interval
+    }
+
+    /// How long the peer has to answer a Ping.
+    pub fn pong_timeout(&self) -> Duration {
+        self.pong_timeout
+    }
+
+    /// Per-direction queue capacity of each link.
+    pub fn link_capacity(&self) -> usize {
+        self.link_capacity
+    }
+
+    /// Largest frame-data accepted or sent after Hello.
+    pub fn max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+
+    /// Cap on concurrent connections.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+}
+
+/// Builds a [`Devp2pConfig`]; by-value setters, validated by [`build`](Self::build).
+#[derive(Clone, Debug)]
+#[must_use = "call build() to get the config"]
+pub struct Devp2pConfigBuilder {
+    config: Devp2pConfig,
+}
+
+impl Devp2pConfigBuilder {
+    /// Listen address. Default: `0.0.0.0:30303` ([`DEFAULT_LISTEN_ADDR`]); use port 0 for any.
+    pub fn listen_addr(mut self, addr: SocketAddr) -> Self {
+        self.config.listen_addr = addr;
+        self
+    }
+
+    /// Client id sent in Hello. Default: `zks-devp2p/<crate version>`.
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.config.client_id = id.into();
+        self
+    }
+
+    /// TCP connect plus ECIES handshake deadline. Default: 10 s.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// Deadline for the peer's Hello. Default: 10 s.
+    pub fn hello_timeout(mut self, timeout: Duration) -> Self {
+        self.config.hello_timeout = timeout;
+        self
+    }
+
+    /// Interval between our Pings. Default: 15 s.
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.config.ping_interval = interval;
+        self
+    }
+
+    /// How long the peer has to answer a Ping before Disconnect `0x0b`. Default: 20 s.
+    pub fn pong_timeout(mut self, timeout: Duration) -> Self {
+        self.config.pong_timeout = timeout;
+        self
+    }
+
+    /// Per-direction queue capacity of each link. Default: 16.
+    pub fn link_capacity(mut self, capacity: usize) -> Self {
+        self.config.link_capacity = capacity;
+        self
+    }
+
+    /// Largest frame-data accepted or sent after Hello. Default and maximum: 2^24 − 1.
+    pub fn max_frame_size(mut self, max: usize) -> Self {
+        self.config.max_frame_size = max;
+        self
+    }
+
+    /// Cap on concurrent connections; further inbound sockets are dropped. Default: 256.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.config.max_connections = max;
+        self
+    }
+
+    /// Validates and returns the config.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for a zero capacity or duration, a frame cap below the 2 KiB
+    /// Hello limit or above 2^24 − 1, or a client id longer than 256 bytes.
+    pub fn build(self) -> Result<Devp2pConfig, Error> {
+        let c = &self.config;
+        let invalid = |reason| Err(Error::InvalidConfig { reason });
+        if c.link_capacity == 0 || c.max_connections == 0 {
+            return invalid("capacities must be at least 1");
+        }
+        if [
+            c.handshake_timeout,
+            c.hello_timeout,
+            c.ping_interval,
+            c.pong_timeout,
+        ]
+        .contains(&Duration::ZERO)
+        {
+            return invalid("timeouts and intervals must be non-zero");
+        }
+        if !(crate::p2p::MAX_HELLO_SIZE..=MAX_FRAME_DATA).contains(&c.max_frame_size) {
+            return invalid("max_frame_size must be within 2048..=16777215");
+        }
+        if c.client_id.len() > 256 {
+            return invalid("client_id must be at most 256 bytes");
+        }
+        Ok(self.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_validation() {
+        let key = NodeKey::generate();
+        let c = Devp2pConfig::builder(key.clone()).build();
+        let Ok(c) = c else {
+            panic!("defaults are valid")
+        };
+        assert_eq!(c.ping_interval(), DEFAULT_PING_INTERVAL);
+        assert_eq!(c.max_frame_size(), MAX_FRAME_DATA);
+        assert!(matches!(
+            Devp2pConfig::builder(key.clone()).link_capacity(0).build(),
+            Err(Error::InvalidConfig { .. })
+        ));
+        assert!(matches!(
+            Devp2pConfig::builder(key).max_frame_size(100).build(),
+            Err(Error::InvalidConfig { .. })
+        ));
+    }
+}

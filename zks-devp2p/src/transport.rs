@@ -1,0 +1,326 @@
+//! [`Devp2pTransport`]: [`zks_api::Transport`] over RLPx on TCP.
+//!
+//! Addresses are `enode://` URLs. One tokio task per connection runs the handshake, the Hello
+//! exchange (which negotiates the zks version), then the link loop in [`crate::stream`].
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::timeout;
+use tracing::Instrument;
+use zks_api::wire::VersionSet;
+use zks_api::{Direction, Incoming, Link, LinkInfo, PeerAddr, PeerId, Transport, TransportError};
+
+use crate::config::Devp2pConfig;
+use crate::enode::{Enode, NodeId};
+use crate::error::{Error, P2pError};
+use crate::stream::{self, Role, SetupError};
+
+/// The devp2p/RLPx transport.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use zks_api::Transport;
+/// use zks_api::wire::VersionSet;
+/// use zks_devp2p::{Devp2pConfig, Devp2pTransport, NodeKey};
+///
+/// let config = Devp2pConfig::builder(NodeKey::generate())
+///     .listen_addr("127.0.0.1:0".parse()?)
+///     .build()?;
+/// let transport = Devp2pTransport::new(config);
+/// let mut incoming = transport.listen(VersionSet::ALL).await?;
+/// println!("listening as {}", transport.local_enode().ok_or("not bound")?);
+/// while let Some(link) = incoming.next().await {
+///     println!("{:?}", link.map(|l| l.info().clone()));
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Devp2pTransport {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Arc<Devp2pConfig>,
+    bound: Mutex<Option<SocketAddr>>,
+    connections: Arc<Semaphore>,
+}
+
+impl Devp2pTransport {
+    /// A transport with this configuration; nothing is bound until
+    /// [`listen`](Transport::listen).
+    pub fn new(config: Devp2pConfig) -> Self {
+        let connections = Arc::new(Semaphore::new(config.max_connections));
+        Self {
+            inner: Arc::new(Inner {
+                config: Arc::new(config),
+                bound: Mutex::new(None),
+                connections,
+            }),
+        }
+    }
+
+    /// Our node id.
+    pub fn node_id(&self) -> NodeId {
+        self.inner.config.key.id()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Devp2pConfig {
+        &self.inner.config
+    }
+
+    /// The bound listen address, once listening.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        *self.inner.bound.lock().ok()?
+    }
+
+    /// Our enode URL, once listening (an unspecified listen IP is shown as loopback).
+    pub fn local_enode(&self) -> Option<Enode> {
+        let addr = self.local_addr()?;
+        let ip = if addr.ip().is_unspecified() {
+            match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            }
+        } else {
+            addr.ip()
+        };
+        Some(Enode::new(self.node_id(), ip, addr.port()))
+    }
+
+    fn listen_port(&self) -> u16 {
+        self.local_addr().map_or(0, |a| a.port())
+    }
+}
+
+fn parse_addr(addr: &PeerAddr) -> Result<Enode, TransportError> {
+    addr.as_str()
+        .parse::<Enode>()
+        .map_err(|e| TransportError::InvalidAddress {
+            addr: addr.clone(),
+            reason: e.to_string().into(),
+        })
+}
+
+/// Maps a setup failure to the seam's error.
+fn transport_error(peer: &PeerAddr, local: VersionSet, failure: &SetupError) -> TransportError {
+    match (&failure.error, failure.remote_id) {
+        (Error::P2p(P2pError::NoSharedCapability), Some(id)) => TransportError::NoCommonVersion {
+            peer: id.to_peer_id(),
+            local,
+            remote: failure.remote_versions.unwrap_or_default(),
+        },
+        (Error::Disconnected(reason), _) => TransportError::Refused {
+            peer: peer.clone(),
+            reason: *reason,
+        },
+        (error, _) => TransportError::Handshake {
+            peer: peer.clone(),
+            reason: error.to_string().into(),
+        },
+    }
+}
+
+fn link_info(
+    id: NodeId,
+    remote: SocketAddr,
+    direction: Direction,
+    e: &stream::Established,
+) -> LinkInfo {
+    LinkInfo {
+        peer: id.to_peer_id(),
+        remote_addr: PeerAddr::new(Enode::new(id, remote.ip(), remote.port()).to_string()),
+        direction,
+        version: e.version,
+    }
+}
+
+fn span(id: &NodeId, direction: Direction) -> tracing::Span {
+    let short = id.to_peer_id().to_string();
+    tracing::info_span!("devp2p", peer = %short, %direction)
+}
+
+#[async_trait]
+impl Transport for Devp2pTransport {
+    fn local_id(&self) -> PeerId {
+        self.node_id().to_peer_id()
+    }
+
+    fn peer_id(&self, addr: &PeerAddr) -> Result<PeerId, TransportError> {
+        Ok(parse_addr(addr)?.id.to_peer_id())
+    }
+
+    async fn listen(&self, versions: VersionSet) -> Result<Incoming, TransportError> {
+        if self.local_addr().is_some() {
+            return Err(TransportError::Listen("already listening".into()));
+        }
+        let listener = TcpListener::bind(self.inner.config.listen_addr)
+            .await
+            .map_err(|e| TransportError::Listen(e.to_string().into()))?;
+        let bound = listener.local_addr()?;
+        if let Ok(mut slot) = self.inner.bound.lock() {
+            *slot = Some(bound);
+        }
+        let (tx, incoming) = Incoming::channel(self.inner.config.link_capacity);
+        let this = self.clone();
+        tokio::spawn(
+            async move { this.accept_loop(listener, tx, versions).await }
+                .instrument(tracing::info_span!("devp2p-listener", %bound)),
+        );
+        tracing::info!(%bound, node = %self.node_id(), "listening");
+        Ok(incoming)
+    }
+
+    async fn dial(&self, addr: &PeerAddr, versions: VersionSet) -> Result<Link, TransportError> {
+        let enode = parse_addr(addr)?;
+        let (host, port) = enode
+            .dial_target()
+            .map_err(|e| TransportError::InvalidAddress {
+                addr: addr.clone(),
+                reason: e.to_string().into(),
+            })?;
+        let config = &self.inner.config;
+        let permit = Arc::clone(&self.inner.connections)
+            .try_acquire_owned()
+            .map_err(|_| TransportError::Unreachable {
+                addr: addr.clone(),
+                reason: "connection limit reached".into(),
+            })?;
+        let unreachable = |reason: String| TransportError::Unreachable {
+            addr: addr.clone(),
+            reason: reason.into(),
+        };
+        let tcp = match timeout(
+            config.handshake_timeout,
+            TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Err(_) => return Err(unreachable("connect timed out".to_owned())),
+        };
+        let _ = tcp.set_nodelay(true);
+        let remote = tcp.peer_addr()?;
+        let span = span(&enode.id, Direction::Outbound);
+        let setup = stream::setup(
+            tcp,
+            Role::Dial(enode.id),
+            config,
+            versions,
+            self.listen_port(),
+        )
+        .instrument(span.clone())
+        .await;
+        match setup {
+            Ok(established) => {
+                let info = link_info(enode.id, remote, Direction::Outbound, &established);
+                tracing::debug!(parent: &span, version = %info.version, "link established");
+                let (link, end) = Link::channel(info, config.link_capacity);
+                let config = Arc::clone(config);
+                tokio::spawn(
+                    async move {
+                        stream::run_link(established, end, config).await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
+                Ok(link)
+            }
+            Err(mut failure) => {
+                let err = transport_error(addr, versions, &failure);
+                tracing::info!(parent: &span, error = %failure.error, "dial failed");
+                if let Some(tcp) = failure.linger.take() {
+                    tokio::spawn(async move {
+                        stream::linger(tcp).await;
+                        drop(permit);
+                    });
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
+impl Devp2pTransport {
+    async fn accept_loop(
+        self,
+        listener: TcpListener,
+        tx: mpsc::Sender<Result<Link, TransportError>>,
+        versions: VersionSet,
+    ) {
+        loop {
+            let accepted = tokio::select! {
+                () = tx.closed() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (tcp, remote) = match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            };
+            let Ok(permit) = Arc::clone(&self.inner.connections).try_acquire_owned() else {
+                tracing::warn!(%remote, "connection limit reached, dropping inbound socket");
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let this = self.clone();
+            let tx = tx.clone();
+            tokio::spawn(
+                async move {
+                    this.serve_inbound(tcp, remote, tx, versions).await;
+                    drop(permit);
+                }
+                .instrument(tracing::debug_span!("devp2p-inbound", %remote)),
+            );
+        }
+        tracing::debug!("listener stopped: incoming links are no longer taken");
+    }
+
+    async fn serve_inbound(
+        &self,
+        tcp: TcpStream,
+        remote: SocketAddr,
+        tx: mpsc::Sender<Result<Link, TransportError>>,
+        versions: VersionSet,
+    ) {
+        let config = &self.inner.config;
+        match stream::setup(tcp, Role::Accept, config, versions, self.listen_port()).await {
+            Ok(established) => {
+                let id = established.remote_id;
+                let span = span(&id, Direction::Inbound);
+                let info = link_info(id, remote, Direction::Inbound, &established);
+                tracing::debug!(parent: &span, version = %info.version, "link established");
+                let (link, end) = Link::channel(info, config.link_capacity);
+                if tx.send(Ok(link)).await.is_err() {
+                    return;
+                }
+                stream::run_link(established, end, Arc::clone(config))
+                    .instrument(span)
+                    .await;
+            }
+            Err(mut failure) => {
+                let peer = match failure.remote_id {
+                    Some(id) => {
+                        PeerAddr::new(Enode::new(id, remote.ip(), remote.port()).to_string())
+                    }
+                    None => PeerAddr::new(remote.to_string()),
+                };
+                tracing::info!(%peer, error = %failure.error, "inbound connection failed");
+                let err = transport_error(&peer, versions, &failure);
+                // Never block the connection task on a full queue of failure reports.
+                let _ = tx.try_send(Err(err));
+                if let Some(tcp) = failure.linger.take() {
+                    stream::linger(tcp).await;
+                }
+            }
+        }
+    }
+}
