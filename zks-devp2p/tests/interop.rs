@@ -1,0 +1,266 @@
+//! Interop with an independent RLPx implementation: `@ethereumjs/devp2p` driven by
+//! `tests/interop/zks-peer.mjs` (run `npm ci --prefix tests/interop` first).
+//!
+//! Both directions: handshake, Hello, negotiation to zks/3, its GetBlockReplays decoded by us,
+//! our GetBlockReplays answered with its BlockReplays, Ping/Pong, and a Disconnect reason seen
+//! by both sides.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+use tokio::time::timeout;
+use zks_api::wire::{BlockReplays, Frame, GetBlockReplays, VersionSet, ZksMessage, ZksVersion};
+use zks_api::{DisconnectReason, LinkClosed, LinkReceiver, PeerAddr, Transport, TransportError};
+use zks_devp2p::{Devp2pConfig, Devp2pTransport, NodeKey};
+
+/// The node process exits by itself after this long (its own deadline).
+const PEER_SECONDS: &str = "20";
+/// A safety net per awaited event.
+const LIMIT: Duration = Duration::from_secs(15);
+
+const GET_BLOCK_REPLAYS: &str = "c32ac040";
+const BLOCK_REPLAYS: &str = "c9c8c40582aabbc20680";
+
+fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop")
+}
+
+/// The node peer; killed when dropped.
+struct NodePeer {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl NodePeer {
+    fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let dir = interop_dir();
+        assert!(
+            dir.join("node_modules/@ethereumjs/devp2p").is_dir(),
+            "{}/node_modules is missing: run `npm ci --prefix tests/interop` before the interop tests",
+            dir.display()
+        );
+        let mut cmd = Command::new("node");
+        cmd.arg("zks-peer.mjs")
+            .args(args)
+            .current_dir(&dir)
+            .env("ZKS_PEER_SECONDS", PEER_SECONDS)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `node` (is Node.js installed?): {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        Self {
+            child,
+            lines: BufReader::new(stdout).lines(),
+        }
+    }
+
+    /// The next JSON event for which `want` holds (others are skipped and echoed).
+    async fn event(&mut self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let line = timeout(LIMIT, self.lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("node peer: no {what} event in time"))
+                .expect("read node stdout")
+                .unwrap_or_else(|| panic!("node peer exited before {what}"));
+            let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                eprintln!("node: {line}");
+                continue;
+            };
+            eprintln!("node event: {event}");
+            if want(&event) {
+                return event;
+            }
+        }
+    }
+}
+
+impl Drop for NodePeer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn is(kind: &'static str) -> impl Fn(&Value) -> bool {
+    move |e| e["event"] == kind
+}
+
+fn transport() -> Devp2pTransport {
+    Devp2pTransport::new(
+        Devp2pConfig::builder(NodeKey::generate())
+            .listen_addr("127.0.0.1:0".parse().unwrap())
+            .client_id("zks-devp2p-interop")
+            // Ping often and demand Pongs quickly, so liveness is exercised within the test.
+            .ping_interval(Duration::from_millis(100))
+            .pong_timeout(Duration::from_millis(1500))
+            .build()
+            .unwrap(),
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn recv(rx: &mut LinkReceiver) -> Frame {
+    timeout(LIMIT, rx.recv())
+        .await
+        .expect("recv timed out")
+        .expect("link closed")
+}
+
+/// Its GetBlockReplays reaches us and decodes; ours is answered with its BlockReplays.
+async fn replay_exchange(tx: &zks_api::LinkSender, rx: &mut LinkReceiver, node: &mut NodePeer) {
+    let theirs = recv(rx).await;
+    assert_eq!(theirs.id, 0x00);
+    assert_eq!(hex::encode(&theirs.body), GET_BLOCK_REPLAYS);
+    assert_eq!(
+        ZksMessage::decode(ZksVersion::V3, &theirs),
+        Ok(ZksMessage::GetBlockReplays(GetBlockReplays {
+            starting_block: 42,
+            record_overrides: vec![],
+            max_blocks_per_message: Some(64),
+        }))
+    );
+    tx.send(Frame {
+        id: 0x00,
+        body: Bytes::from(hex::decode(GET_BLOCK_REPLAYS).unwrap()),
+    })
+    .await
+    .unwrap();
+    let got = node.event("zks from us", is("zks")).await;
+    assert_eq!(got["id"], 0);
+    assert_eq!(got["payload_hex"], GET_BLOCK_REPLAYS);
+    let answer = recv(rx).await;
+    assert_eq!(answer.id, 0x01);
+    assert_eq!(hex::encode(&answer.body), BLOCK_REPLAYS);
+    assert!(matches!(
+        ZksMessage::decode(ZksVersion::V3, &answer),
+        Ok(ZksMessage::BlockReplays(BlockReplays { .. }))
+    ));
+}
+
+/// With Pings every 100 ms and a 1.5 s Pong deadline, the link only survives this long if the
+/// peer answers our Pings (waiting for the absence of a failure needs a wait).
+async fn survives_pings(rx: &mut LinkReceiver) {
+    let quiet = timeout(Duration::from_secs(2), rx.recv()).await;
+    assert!(
+        quiet.is_err(),
+        "link ended or got traffic while idle: {quiet:?}"
+    );
+}
+
+#[tokio::test]
+async fn we_dial_the_ethereumjs_peer() {
+    let port = free_port();
+    let mut node = NodePeer::spawn(&["listen", &port.to_string()], &[]);
+    let listening = node.event("listening", is("listening")).await;
+    let enode = PeerAddr::new(listening["enode"].as_str().unwrap());
+    let ours = transport();
+    let link = ours.dial(&enode, VersionSet::ALL).await.unwrap();
+    assert_eq!(link.info().version, ZksVersion::V3);
+    assert_eq!(link.info().peer, ours.peer_id(&enode).unwrap());
+    let hello = node.event("hello", is("hello")).await;
+    assert_eq!(hello["client"], "zks-devp2p-interop");
+    assert_eq!(hello["protocolVersion"], 5);
+    assert_eq!(
+        hello["caps"],
+        serde_json::json!(["zks/1", "zks/2", "zks/3"])
+    );
+    let (_, tx, mut rx) = link.split();
+    replay_exchange(&tx, &mut rx, &mut node).await;
+    survives_pings(&mut rx).await;
+    // Our Disconnect (compressed [0x08]) is understood.
+    tx.close(DisconnectReason::ClientQuitting);
+    let gone = node.event("disconnect", is("disconnect")).await;
+    assert_eq!(gone["reason"], 8, "{gone}");
+    assert_eq!(gone["by_us"], false);
+    let closed = timeout(LIMIT, rx.recv()).await.unwrap();
+    assert!(matches!(
+        closed,
+        Err(LinkClosed::ByTransport {
+            reason: DisconnectReason::ClientQuitting,
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn the_ethereumjs_peer_dials_us() {
+    let ours = transport();
+    let mut incoming = ours.listen(VersionSet::ALL).await.unwrap();
+    let enode = ours.local_enode().unwrap().to_string();
+    let mut node = NodePeer::spawn(
+        &["dial", &enode],
+        &[("ZKS_PEER_DISCONNECT_ON_REPLAYS", "8")],
+    );
+    let link = timeout(LIMIT, incoming.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(link.info().version, ZksVersion::V3);
+    let hello = node.event("hello", is("hello")).await;
+    assert_eq!(hello["client"], "zks-devp2p-interop");
+    let (_, tx, mut rx) = link.split();
+    replay_exchange(&tx, &mut rx, &mut node).await;
+    survives_pings(&mut rx).await;
+    // Its Disconnect (bare, uncompressed 0x08) is understood by us.
+    tx.send(Frame {
+        id: 0x01,
+        body: Bytes::from(hex::decode(BLOCK_REPLAYS).unwrap()),
+    })
+    .await
+    .unwrap();
+    let closed = timeout(LIMIT, rx.recv()).await.unwrap();
+    assert_eq!(
+        closed,
+        Err(LinkClosed::ByPeer(DisconnectReason::ClientQuitting))
+    );
+    let gone = node.event("disconnect", is("disconnect")).await;
+    assert_eq!(gone["reason"], 8, "{gone}");
+    assert_eq!(gone["by_us"], true);
+}
+
+#[tokio::test]
+async fn no_shared_version_with_the_ethereumjs_peer() {
+    // It speaks only zks/3; we offer zks/1 and zks/2.
+    let port = free_port();
+    let mut node = NodePeer::spawn(&["listen", &port.to_string()], &[]);
+    let listening = node.event("listening", is("listening")).await;
+    let enode = PeerAddr::new(listening["enode"].as_str().unwrap());
+    let ours = transport();
+    let err = ours
+        .dial(&enode, VersionSet::from([ZksVersion::V1, ZksVersion::V2]))
+        .await
+        .unwrap_err();
+    // Its Hello arrives before its Disconnect 0x03, so we know what it speaks.
+    match err {
+        TransportError::NoCommonVersion {
+            peer,
+            local,
+            remote,
+        } => {
+            assert_eq!(peer, ours.peer_id(&enode).unwrap());
+            assert_eq!(local, VersionSet::from([ZksVersion::V1, ZksVersion::V2]));
+            assert_eq!(remote, VersionSet::only(ZksVersion::V3));
+        }
+        other => panic!("{other:?}"),
+    }
+}
