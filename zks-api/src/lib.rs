@@ -24,7 +24,7 @@ mod verifier;
 pub mod wire;
 
 pub use error::Error;
-pub use node::{ConfigError, Limits, Node, NodeBuilder, Role};
+pub use node::{BatchDispatch, ConfigError, Limits, Node, NodeBuilder, Role, VerifierResult};
 pub use record::{RawRecord, RecordError, ReplayRecord};
 pub use replay::{Overrides, ReplaySink, ReplaySource, SinkError, SourceError};
 pub use transport::{

@@ -5,7 +5,9 @@ use std::marker::PhantomData;
 
 use super::ProtocolError;
 use crate::wire::limits::MAX_RECORDS_PER_MESSAGE;
-use crate::wire::{Frame, GetBlockReplays, RecordOverride, ZksMessage, ZksVersion};
+use crate::wire::{
+    Frame, GetBlockReplays, RecordOverride, VerifierAuth, VerifyBatch, ZksMessage, ZksVersion,
+};
 use crate::{BlockNumber, ReplayRecord};
 
 /// What the external node must do after a message from its peer.
@@ -15,6 +17,11 @@ pub enum EnInput<R> {
     None,
     /// Validated records, contiguous from the block the link expected next: apply them.
     Records(Vec<R>),
+    /// zks/3: our trusted main node challenges the verifier role we asked for: sign `nonce`
+    /// and send [`answer_challenge`](EnSession::answer_challenge).
+    Challenge([u8; 32]),
+    /// zks/3: a batch to verify once the sink has applied its last block.
+    VerifyBatch(VerifyBatch),
 }
 
 /// How an EN asks for replay on one link.
@@ -41,13 +48,34 @@ pub struct EnSession<R> {
     /// The next block this link must deliver; `None` until replay is requested.
     expected: Option<BlockNumber>,
     outbound: VecDeque<Frame>,
+    auth: EnAuth,
     _record: PhantomData<fn() -> R>,
+}
+
+/// Where this link stands in verifier authentication, EN side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EnAuth {
+    /// We did not ask for the verifier role on this link (not a verifier, untrusted peer, or
+    /// zks/1–2): challenges and batch requests are violations.
+    NotRequested,
+    /// We asked; a challenge may come.
+    Requested,
+    /// We answered the challenge; batch requests may come.
+    Answered,
 }
 
 impl<R: ReplayRecord> EnSession<R> {
     /// A session on a link of `version`; `request` is `Some` exactly for trusted main nodes.
-    pub fn new(version: ZksVersion, request: Option<ReplayRequest>) -> Self {
+    /// With `verifier` set (we hold a verifier key), a trusted zks/3 link first asks for the
+    /// verifier role; nothing else ever does.
+    pub fn new(version: ZksVersion, request: Option<ReplayRequest>, verifier: bool) -> Self {
         let mut outbound = VecDeque::new();
+        let auth = if verifier && request.is_some() && version.supports_verification() {
+            outbound.push_back(ZksMessage::VerifierRoleRequest.to_frame());
+            EnAuth::Requested
+        } else {
+            EnAuth::NotRequested
+        };
         let expected = request.map(|r| {
             let max = (version >= ZksVersion::V3).then(|| {
                 r.max_blocks_per_message
@@ -67,8 +95,15 @@ impl<R: ReplayRecord> EnSession<R> {
             version,
             expected,
             outbound,
+            auth,
             _record: PhantomData,
         }
+    }
+
+    /// The `VerifierAuth` frame answering the challenge with `signature`.
+    pub fn answer_challenge(&mut self, signature: [u8; 65]) -> Frame {
+        self.auth = EnAuth::Answered;
+        ZksMessage::VerifierAuth(VerifierAuth { signature }).to_frame()
     }
 
     /// The next frame to send, if any.
@@ -110,6 +145,12 @@ impl<R: ReplayRecord> EnSession<R> {
                     EnInput::Records(records)
                 })
             }
+            ZksMessage::VerifierChallenge(challenge) if self.auth == EnAuth::Requested => {
+                Ok(EnInput::Challenge(challenge.nonce))
+            }
+            ZksMessage::VerifyBatch(batch) if self.auth == EnAuth::Answered => {
+                Ok(EnInput::VerifyBatch(batch))
+            }
             other => Err(ProtocolError::UnexpectedMessage { id: other.id() }),
         }
     }
@@ -143,6 +184,7 @@ mod tests {
                 record_overrides: vec![],
                 max_blocks_per_message: 64,
             }),
+            false,
         )
     }
 
@@ -198,12 +240,66 @@ mod tests {
 
     #[test]
     fn untrusted_links_get_nothing_applied() {
-        let mut s = EnSession::<RawRecord>::new(ZksVersion::V3, None);
+        let mut s = EnSession::<RawRecord>::new(ZksVersion::V3, None, true);
         assert_eq!(s.poll_outbound(), None);
         assert_eq!(
             s.handle_frame(&replays(&[0])),
             Err(ProtocolError::UnsolicitedReplay)
         );
+    }
+
+    #[test]
+    fn verifier_role_is_requested_only_from_trusted_zks3_main_nodes() {
+        use crate::wire::{MessageId, VerifierChallenge};
+        let request = || ReplayRequest {
+            starting_block: 0,
+            record_overrides: vec![],
+            max_blocks_per_message: 64,
+        };
+        let mut s = EnSession::<RawRecord>::new(ZksVersion::V3, Some(request()), true);
+        assert_eq!(
+            s.poll_outbound().unwrap().id,
+            MessageId::VerifierRoleRequest as u8
+        );
+        assert_eq!(
+            s.poll_outbound().unwrap().id,
+            MessageId::GetBlockReplays as u8
+        );
+        let challenge =
+            ZksMessage::VerifierChallenge(VerifierChallenge { nonce: [5; 32] }).to_frame();
+        assert_eq!(s.handle_frame(&challenge), Ok(EnInput::Challenge([5; 32])));
+        let batch = ZksMessage::VerifyBatch(VerifyBatch::default()).to_frame();
+        assert!(
+            s.handle_frame(&batch).is_err(),
+            "no batch before we answered"
+        );
+
+        let mut s = EnSession::<RawRecord>::new(ZksVersion::V3, Some(request()), true);
+        s.answer_challenge([1; 65]);
+        assert_eq!(
+            s.handle_frame(&batch),
+            Ok(EnInput::VerifyBatch(VerifyBatch::default()))
+        );
+
+        for (version, trusted) in [(ZksVersion::V2, true), (ZksVersion::V3, false)] {
+            let mut s = EnSession::<RawRecord>::new(version, trusted.then(request), true);
+            let ids: Vec<_> = std::iter::from_fn(|| s.poll_outbound())
+                .map(|f| f.id)
+                .collect();
+            assert!(
+                !ids.contains(&(MessageId::VerifierRoleRequest as u8)),
+                "{version} {trusted}"
+            );
+            if version == ZksVersion::V3 {
+                assert_eq!(
+                    s.handle_frame(&challenge),
+                    Err(ProtocolError::UnexpectedMessage {
+                        id: MessageId::VerifierChallenge
+                    }),
+                    "an untrusted peer's challenge gets no signature"
+                );
+            }
+        }
     }
 
     #[test]

@@ -28,6 +28,21 @@ pub enum ProtocolError {
     /// `BlockReplays` from a peer we did not ask for replay (untrusted, or before our request).
     #[error("unsolicited BlockReplays")]
     UnsolicitedReplay,
+    /// A second `VerifierRoleRequest` on one link.
+    #[error("second VerifierRoleRequest on one link")]
+    DuplicateRoleRequest,
+    /// `VerifierAuth` with no challenge pending.
+    #[error("VerifierAuth without a pending challenge")]
+    AuthWithoutChallenge,
+    /// `VerifyBatchResult` from a peer that is not an authorized verifier.
+    #[error("VerifyBatchResult from a peer that is not an authorized verifier")]
+    ResultFromUnauthorizedPeer,
+    /// More `VerifyBatch` requests pending on one link than we queue.
+    #[error("more than {max} VerifyBatch requests pending")]
+    TooManyPendingVerifications {
+        /// The limit.
+        max: usize,
+    },
     /// A record skipped ahead of the next expected block.
     #[error("replay gap: expected block {expected}, got {got}")]
     ReplayGap {

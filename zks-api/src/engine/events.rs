@@ -6,7 +6,8 @@ use tokio::sync::broadcast;
 
 use super::CloseCause;
 use crate::transport::{LinkInfo, TransportError};
-use crate::{BlockNumber, ConnectionId, PeerAddr, PeerId};
+use crate::wire::RequestId;
+use crate::{BlockNumber, ConnectionId, PeerAddr, PeerId, SignerAddress};
 
 /// Something that happened in the engine.
 ///
@@ -72,6 +73,71 @@ pub enum ProtocolEvent {
         first_block: BlockNumber,
         /// Last block in the message.
         last_block: BlockNumber,
+    },
+    /// MN (zks/3): a peer asked for the verifier role.
+    VerifierRoleRequested {
+        /// The link.
+        conn: ConnectionId,
+        /// The peer.
+        peer: PeerId,
+    },
+    /// MN (zks/3): we challenged the peer with a fresh nonce.
+    VerifierChallengeSent {
+        /// The link.
+        conn: ConnectionId,
+        /// The peer.
+        peer: PeerId,
+    },
+    /// MN (zks/3): the peer proved an accepted verifier key.
+    VerifierAuthorized {
+        /// The link.
+        conn: ConnectionId,
+        /// The peer.
+        peer: PeerId,
+        /// Its verifier address.
+        signer: SignerAddress,
+    },
+    /// MN (zks/3): the peer's signature does not prove an accepted key.
+    VerifierUnauthorized {
+        /// The link.
+        conn: ConnectionId,
+        /// The peer.
+        peer: PeerId,
+        /// The address its signature recovers to, if any.
+        signer: Option<SignerAddress>,
+    },
+    /// MN (zks/3): a `VerifyBatch` was handed to an eligible verifier's link.
+    BatchDispatched {
+        /// The link.
+        conn: ConnectionId,
+        /// The peer.
+        peer: PeerId,
+        /// The request.
+        request_id: RequestId,
+    },
+    /// MN (zks/3): an authorized verifier answered.
+    BatchResultReceived {
+        /// The link.
+        conn: ConnectionId,
+        /// The peer.
+        peer: PeerId,
+        /// The request it answers.
+        request_id: RequestId,
+        /// Whether it approved.
+        approved: bool,
+        /// Whether a dispatch was still waiting for it (stale results are dropped).
+        routed: bool,
+    },
+    /// EN (zks/3): we answered a `VerifyBatch`.
+    BatchAnswered {
+        /// The link.
+        conn: ConnectionId,
+        /// The main node.
+        peer: PeerId,
+        /// The request.
+        request_id: RequestId,
+        /// Whether we approved.
+        approved: bool,
     },
     /// EN: records from a link were applied to the sink.
     ReplayApplied {

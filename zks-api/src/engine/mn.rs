@@ -5,8 +5,10 @@ use bytes::Bytes;
 
 use super::ProtocolError;
 use crate::wire::limits::{MAX_MESSAGE_BYTES, MAX_RECORDS_PER_MESSAGE};
-use crate::wire::{Frame, GetBlockReplays, MessageId, ZksMessage, ZksVersion};
-use crate::{BlockNumber, Overrides, ReplayRecord, SourceError};
+use crate::wire::{
+    Frame, GetBlockReplays, MessageId, VerifierChallenge, VerifyBatchResult, ZksMessage, ZksVersion,
+};
+use crate::{AuthOutcome, BlockNumber, Overrides, ReplayRecord, SignerAddress, SourceError};
 
 /// What the main node must do after a message from its peer.
 #[derive(Debug, PartialEq, Eq)]
@@ -15,6 +17,35 @@ pub enum MnInput {
     None,
     /// The peer asked for replay: start streaming with this cursor.
     StartReplay(ReplayCursor),
+    /// zks/3: the peer asked for the verifier role: send it
+    /// [`challenge`](MnSession::challenge) with a fresh nonce from the OS CSPRNG.
+    RoleRequested,
+    /// zks/3: the peer answered our challenge: authenticate the signature over `nonce` and
+    /// report the outcome with [`set_auth_outcome`](MnSession::set_auth_outcome).
+    Authenticate {
+        /// The nonce we sent.
+        nonce: [u8; 32],
+        /// The peer's signature.
+        signature: [u8; 65],
+    },
+    /// zks/3: an authorized verifier answered a batch request.
+    BatchResult(VerifyBatchResult),
+}
+
+/// Where a link stands in verifier authentication.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum VerifierStatus {
+    /// The peer has not asked for the verifier role.
+    #[default]
+    None,
+    /// The peer asked; no challenge sent yet.
+    RoleRequested,
+    /// A challenge is out.
+    Challenged,
+    /// The peer proved an accepted key.
+    Authorized(SignerAddress),
+    /// The peer's key is not accepted (or its signature recovers to nothing).
+    Unauthorized(Option<SignerAddress>),
 }
 
 /// The main-node state machine of one link.
@@ -26,6 +57,8 @@ pub enum MnInput {
 pub struct MnSession {
     version: ZksVersion,
     replay_requested: bool,
+    verifier: VerifierStatus,
+    nonce: Option<[u8; 32]>,
 }
 
 impl MnSession {
@@ -34,7 +67,30 @@ impl MnSession {
         Self {
             version,
             replay_requested: false,
+            verifier: VerifierStatus::None,
+            nonce: None,
         }
+    }
+
+    /// Where the peer stands in verifier authentication.
+    pub fn verifier_status(&self) -> VerifierStatus {
+        self.verifier
+    }
+
+    /// Answers a role request: the challenge frame carrying `nonce`, which must be fresh from
+    /// the OS CSPRNG.
+    pub fn challenge(&mut self, nonce: [u8; 32]) -> Frame {
+        self.nonce = Some(nonce);
+        self.verifier = VerifierStatus::Challenged;
+        ZksMessage::VerifierChallenge(VerifierChallenge { nonce }).to_frame()
+    }
+
+    /// Records how the peer's `VerifierAuth` was judged.
+    pub fn set_auth_outcome(&mut self, outcome: AuthOutcome) {
+        self.verifier = match outcome {
+            AuthOutcome::Authorized(signer) => VerifierStatus::Authorized(signer),
+            AuthOutcome::Unauthorized(signer) => VerifierStatus::Unauthorized(signer),
+        };
     }
 
     /// Handles one frame from the peer.
@@ -54,6 +110,28 @@ impl MnSession {
                     request,
                 )))
             }
+            ZksMessage::VerifierRoleRequest => {
+                if self.verifier != VerifierStatus::None {
+                    return Err(ProtocolError::DuplicateRoleRequest);
+                }
+                self.verifier = VerifierStatus::RoleRequested;
+                Ok(MnInput::RoleRequested)
+            }
+            ZksMessage::VerifierAuth(auth) => {
+                // A challenge is answered once: the nonce is consumed here.
+                let nonce = self
+                    .nonce
+                    .take()
+                    .ok_or(ProtocolError::AuthWithoutChallenge)?;
+                Ok(MnInput::Authenticate {
+                    nonce,
+                    signature: auth.signature,
+                })
+            }
+            ZksMessage::VerifyBatchResult(result) => match self.verifier {
+                VerifierStatus::Authorized(_) => Ok(MnInput::BatchResult(result)),
+                _ => Err(ProtocolError::ResultFromUnauthorizedPeer),
+            },
             other => Err(ProtocolError::UnexpectedMessage { id: other.id() }),
         }
     }
@@ -272,6 +350,69 @@ mod tests {
                 id: MessageId::BlockReplays
             })
         );
+    }
+
+    #[test]
+    fn verifier_auth_state_machine() {
+        use crate::wire::VerifierAuth;
+        let auth = ZksMessage::VerifierAuth(VerifierAuth { signature: [1; 65] }).to_frame();
+        let mut s = MnSession::new(ZksVersion::V3);
+        assert_eq!(
+            s.handle_frame(&auth),
+            Err(ProtocolError::AuthWithoutChallenge)
+        );
+
+        let mut s = MnSession::new(ZksVersion::V3);
+        let role = ZksMessage::VerifierRoleRequest.to_frame();
+        assert_eq!(s.handle_frame(&role), Ok(MnInput::RoleRequested));
+        assert_eq!(s.verifier_status(), VerifierStatus::RoleRequested);
+        assert_eq!(
+            s.handle_frame(&role),
+            Err(ProtocolError::DuplicateRoleRequest)
+        );
+        let challenge = s.challenge([9; 32]);
+        assert_eq!(challenge.id, MessageId::VerifierChallenge as u8);
+        assert_eq!(
+            s.handle_frame(&auth),
+            Ok(MnInput::Authenticate {
+                nonce: [9; 32],
+                signature: [1; 65]
+            })
+        );
+        assert_eq!(
+            s.handle_frame(&auth),
+            Err(ProtocolError::AuthWithoutChallenge),
+            "nonce is single-use"
+        );
+        s.set_auth_outcome(AuthOutcome::Unauthorized(None));
+        let result = ZksMessage::VerifyBatchResult(VerifyBatchResult {
+            request_id: crate::wire::RequestId(1),
+            batch_number: 1,
+            outcome: crate::wire::VerifyBatchOutcome::Refused {
+                reason: "no".into(),
+            },
+        })
+        .to_frame();
+        assert_eq!(
+            s.handle_frame(&result),
+            Err(ProtocolError::ResultFromUnauthorizedPeer)
+        );
+        s.set_auth_outcome(AuthOutcome::Authorized(SignerAddress([3; 20])));
+        assert!(matches!(
+            s.handle_frame(&result),
+            Ok(MnInput::BatchResult(_))
+        ));
+    }
+
+    #[test]
+    fn verifier_messages_on_zks1_are_violations() {
+        let mut s = MnSession::new(ZksVersion::V1);
+        assert!(matches!(
+            s.handle_frame(&ZksMessage::VerifierRoleRequest.to_frame()),
+            Err(ProtocolError::Decode(
+                crate::wire::DecodeError::MessageNotInVersion { .. }
+            ))
+        ));
     }
 
     fn hex(bytes: &[u8]) -> String {

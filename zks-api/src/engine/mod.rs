@@ -22,6 +22,6 @@ pub use backoff::Backoff;
 pub use en::{EnInput, EnSession, ReplayRequest};
 pub use error::{CloseCause, ProtocolError};
 pub use events::{EventStream, ProtocolEvent};
-pub use mn::{MnInput, MnSession, ReplayCursor};
+pub use mn::{MnInput, MnSession, ReplayCursor, VerifierStatus};
 pub use registry::{ConnectionRegistry, LinkHandle};
 pub use sessions::{PeerSession, PeerSessionStore};

@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 
 use crate::ConnectionId;
+use tokio::sync::mpsc;
+
 use crate::transport::{LinkInfo, LinkSender};
+use crate::wire::Frame;
 
 /// A live link's send handle.
 #[derive(Clone, Debug)]
@@ -12,6 +15,8 @@ pub struct LinkHandle {
     pub info: LinkInfo,
     /// Where to send.
     pub sender: LinkSender,
+    /// MN: where to hand `VerifyBatch` frames; the link's driver sends them ahead of replay.
+    pub(crate) control: mpsc::Sender<Frame>,
 }
 
 /// Answers "how do I send to this link now?". Entries exist exactly while a link is served.

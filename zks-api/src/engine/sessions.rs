@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use super::ProtocolEvent;
+use super::{ProtocolEvent, VerifierStatus};
 use crate::transport::LinkInfo;
-use crate::{BlockNumber, ConnectionId};
+use crate::{BlockNumber, ConnectionId, SignerAddress};
 
 /// Facts about one live link, derived from [`ProtocolEvent`]s.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +21,24 @@ pub struct PeerSession {
     pub sent_through: Option<BlockNumber>,
     /// EN: the highest block applied from this link.
     pub applied_through: Option<BlockNumber>,
+    /// MN: where the peer stands in verifier authentication.
+    pub verifier: VerifierStatus,
+}
+
+impl PeerSession {
+    /// MN: whether this peer may be sent a batch ending at `last_block`: a zks/3 link, an
+    /// authorized verifier, and sent replay through `last_block`.
+    pub fn can_verify(&self, last_block: BlockNumber) -> Option<SignerAddress> {
+        match self.verifier {
+            VerifierStatus::Authorized(signer)
+                if self.info.version.supports_verification()
+                    && self.sent_through.is_some_and(|sent| sent >= last_block) =>
+            {
+                Some(signer)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Answers "who is this peer and how far has replay gone?" for every live link.
@@ -50,6 +68,7 @@ impl PeerSessionStore {
                         replay_from: None,
                         sent_through: None,
                         applied_through: None,
+                        verifier: VerifierStatus::None,
                     },
                 );
             }
@@ -79,7 +98,29 @@ impl PeerSessionStore {
                     s.applied_through = Some(*last_block);
                 }
             }
-            ProtocolEvent::DialFailed { .. } | ProtocolEvent::IncomingFailed { .. } => {}
+            ProtocolEvent::VerifierRoleRequested { conn, .. } => {
+                self.set_verifier(*conn, VerifierStatus::RoleRequested);
+            }
+            ProtocolEvent::VerifierChallengeSent { conn, .. } => {
+                self.set_verifier(*conn, VerifierStatus::Challenged);
+            }
+            ProtocolEvent::VerifierAuthorized { conn, signer, .. } => {
+                self.set_verifier(*conn, VerifierStatus::Authorized(*signer));
+            }
+            ProtocolEvent::VerifierUnauthorized { conn, signer, .. } => {
+                self.set_verifier(*conn, VerifierStatus::Unauthorized(*signer));
+            }
+            ProtocolEvent::DialFailed { .. }
+            | ProtocolEvent::IncomingFailed { .. }
+            | ProtocolEvent::BatchDispatched { .. }
+            | ProtocolEvent::BatchResultReceived { .. }
+            | ProtocolEvent::BatchAnswered { .. } => {}
+        }
+    }
+
+    fn set_verifier(&mut self, conn: ConnectionId, status: VerifierStatus) {
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.verifier = status;
         }
     }
 

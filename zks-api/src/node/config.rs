@@ -25,6 +25,12 @@ pub struct Limits {
     pub redial_initial: Duration,
     /// Cap of the exponential redial delay. Default: 10 s.
     pub redial_max: Duration,
+    /// EN: how long a `VerifyBatch` may wait for the sink to apply its last block before it is
+    /// refused as "not synced". Default: 60 s.
+    pub verify_sync_timeout: Duration,
+    /// EN: `VerifyBatch` requests queued per link; one more is a protocol violation.
+    /// Default: 16.
+    pub max_pending_verifications: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +40,8 @@ impl Default for Limits {
             event_capacity: 4096,
             redial_initial: Duration::from_millis(100),
             redial_max: Duration::from_secs(10),
+            verify_sync_timeout: Duration::from_secs(60),
+            max_pending_verifications: 16,
         }
     }
 }

@@ -1,42 +1,66 @@
-//! The external node's driver for one link: ask for replay, validate, apply.
+//! The external node's driver for one link: ask for replay (and the verifier role), validate,
+//! apply, and answer batch requests once synced.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::{Mutex, watch};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use tokio::sync::{Mutex, mpsc, watch};
 
+use super::Limits;
 use super::link::{LinkCx, RoleDriver};
-use crate::engine::{CloseCause, EnInput, EnSession, ProtocolEvent, ReplayRequest};
+use crate::engine::{CloseCause, EnInput, EnSession, ProtocolError, ProtocolEvent, ReplayRequest};
 use crate::transport::LinkReceiver;
-use crate::wire::RecordOverride;
-use crate::{BlockNumber, ReplayRecord, ReplaySink};
+use crate::wire::{
+    Frame, RecordOverride, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult, ZksMessage,
+};
+use crate::{BlockNumber, ChallengeSigner, ReplayRecord, ReplaySink, Verifier};
 
 pub(crate) struct ExternalNodeDriver<K> {
     pub(crate) sink: K,
     /// Serialises applies from links to several main nodes.
     pub(crate) apply_lock: Mutex<()>,
     pub(crate) overrides: Vec<RecordOverride>,
-    pub(crate) max_blocks_per_message: u64,
+    pub(crate) limits: Limits,
     /// The sink's next block as of our last apply.
     pub(crate) applied: watch::Sender<BlockNumber>,
+    pub(crate) verifier: Option<(Arc<dyn ChallengeSigner>, Arc<dyn Verifier>)>,
 }
 
 #[async_trait]
 impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
-    async fn serve(&self, cx: &LinkCx, rx: &mut LinkReceiver) -> CloseCause {
+    async fn serve(
+        &self,
+        cx: &LinkCx,
+        rx: &mut LinkReceiver,
+        _control: &mut mpsc::Receiver<Frame>,
+    ) -> CloseCause {
         let request = cx.trusted.then(|| ReplayRequest {
             starting_block: self.sink.next_block(),
             record_overrides: self.overrides.clone(),
-            max_blocks_per_message: self.max_blocks_per_message,
+            max_blocks_per_message: self.limits.max_blocks_per_message,
         });
-        let mut session = EnSession::<K::Record>::new(cx.info.version, request);
+        let mut session =
+            EnSession::<K::Record>::new(cx.info.version, request, self.verifier.is_some());
         while let Some(frame) = session.poll_outbound() {
             if let Err(cause) = cx.send(rx, frame).await {
                 return cause;
             }
         }
+        let mut pending = FuturesUnordered::new();
         loop {
-            let frame = match cx.recv(rx).await {
-                Ok(frame) => frame,
-                Err(cause) => return cause,
+            let frame = tokio::select! {
+                Some(result) = pending.next() => {
+                    if let Err(cause) = self.answer(cx, rx, result).await {
+                        return cause;
+                    }
+                    continue;
+                }
+                frame = cx.recv(rx) => match frame {
+                    Ok(frame) => frame,
+                    Err(cause) => return cause,
+                },
             };
             match session.handle_frame(&frame) {
                 Ok(EnInput::Records(records)) => {
@@ -44,6 +68,25 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
                     if let Err(cause) = self.apply(cx, records).await {
                         return cause;
                     }
+                }
+                Ok(EnInput::Challenge(nonce)) => {
+                    let Some((signer, _)) = &self.verifier else {
+                        return ProtocolError::UnexpectedMessage {
+                            id: crate::wire::MessageId::VerifierChallenge,
+                        }
+                        .into();
+                    };
+                    let frame = session.answer_challenge(signer.sign_challenge(&nonce));
+                    if let Err(cause) = cx.send(rx, frame).await {
+                        return cause;
+                    }
+                }
+                Ok(EnInput::VerifyBatch(batch)) => {
+                    let max = self.limits.max_pending_verifications;
+                    if pending.len() >= max {
+                        return ProtocolError::TooManyPendingVerifications { max }.into();
+                    }
+                    pending.push(self.verify_when_synced(batch));
                 }
                 Ok(EnInput::None) => {}
                 Err(e) => return e.into(),
@@ -81,6 +124,52 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
             peer: cx.peer(),
             first_block: next,
             last_block: last,
+        });
+        Ok(())
+    }
+
+    /// Waits (bounded) until the sink has applied the batch's last block, then asks the
+    /// verifier.
+    async fn verify_when_synced(&self, batch: VerifyBatch) -> VerifyBatchResult {
+        let mut applied = self.applied.subscribe();
+        let last = batch.last_block_number;
+        let synced = tokio::time::timeout(
+            self.limits.verify_sync_timeout,
+            applied.wait_for(|next| *next > last),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        let outcome = match &self.verifier {
+            Some((_, verifier)) if synced => verifier.verify(&batch).await,
+            Some(_) => VerifyBatchOutcome::Refused {
+                reason: "not synced".to_owned(),
+            },
+            None => VerifyBatchOutcome::Refused {
+                reason: "not a verifier".to_owned(),
+            },
+        };
+        VerifyBatchResult {
+            request_id: batch.request_id,
+            batch_number: batch.batch_number,
+            outcome,
+        }
+    }
+
+    async fn answer(
+        &self,
+        cx: &LinkCx,
+        rx: &mut LinkReceiver,
+        result: VerifyBatchResult,
+    ) -> Result<(), CloseCause> {
+        let approved = matches!(result.outcome, VerifyBatchOutcome::Approved { .. });
+        let request_id = result.request_id;
+        cx.send(rx, ZksMessage::VerifyBatchResult(result).to_frame())
+            .await?;
+        cx.emit(ProtocolEvent::BatchAnswered {
+            conn: cx.conn,
+            peer: cx.peer(),
+            request_id,
+            approved,
         });
         Ok(())
     }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::Shared;
@@ -15,8 +16,14 @@ use crate::{ConnectionId, PeerId};
 /// A role's behaviour on one link. Object safe, so the node is not generic over record types.
 #[async_trait]
 pub(crate) trait RoleDriver: Send + Sync + 'static {
-    /// Serves the link until it ends; returns why.
-    async fn serve(&self, cx: &LinkCx, rx: &mut LinkReceiver) -> CloseCause;
+    /// Serves the link until it ends; returns why. `control` carries frames the node wants
+    /// sent ahead of replay (batch requests).
+    async fn serve(
+        &self,
+        cx: &LinkCx,
+        rx: &mut LinkReceiver,
+        control: &mut mpsc::Receiver<Frame>,
+    ) -> CloseCause;
 }
 
 /// What a role driver knows about the link it serves.
@@ -74,6 +81,9 @@ impl LinkCx {
     }
 }
 
+/// Batch requests waiting to be sent on one link.
+const CONTROL_QUEUE: usize = 16;
+
 /// How a served link ended.
 pub(crate) struct LinkOutcome {
     pub(crate) cause: CloseCause,
@@ -97,11 +107,13 @@ pub(crate) async fn serve_link(
         version = %info.version,
     );
     async move {
+        let (control, mut control_rx) = mpsc::channel(CONTROL_QUEUE);
         shared.registry_insert(
             conn,
             LinkHandle {
                 info: info.clone(),
                 sender: sender.clone(),
+                control,
             },
         );
         shared.emit(ProtocolEvent::Established {
@@ -119,7 +131,7 @@ pub(crate) async fn serve_link(
             shared: Arc::clone(&shared),
             progressed: AtomicBool::new(false),
         };
-        let cause = role.serve(&cx, &mut rx).await;
+        let cause = role.serve(&cx, &mut rx, &mut control_rx).await;
         if let Some(reason) = cause.disconnect_reason() {
             cx.sender.close(reason);
         }

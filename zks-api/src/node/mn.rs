@@ -1,29 +1,43 @@
-//! The main node's driver for one link: answer the replay request, then stream.
+//! The main node's driver for one link: verifier auth, the replay request, then streaming
+//! with batch requests sent ahead of replay.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use rand::TryRngCore;
+use rand::rngs::OsRng;
+use tokio::sync::mpsc;
 
+use super::dispatch::VerifierResult;
 use super::link::{LinkCx, RoleDriver};
-use crate::ReplaySource;
-use crate::engine::{CloseCause, MnInput, MnSession, ProtocolEvent, ReplayCursor};
+use crate::engine::{CloseCause, MnInput, MnSession, ProtocolEvent, ReplayCursor, VerifierStatus};
 use crate::transport::LinkReceiver;
+use crate::wire::{Frame, VerifyBatchOutcome};
+use crate::{AuthOutcome, ReplaySource, SignerAuthenticator};
 
 pub(crate) struct MainNodeDriver<S> {
     pub(crate) source: S,
+    pub(crate) authenticator: Option<Arc<dyn SignerAuthenticator>>,
 }
 
 #[async_trait]
 impl<S: ReplaySource> RoleDriver for MainNodeDriver<S> {
-    async fn serve(&self, cx: &LinkCx, rx: &mut LinkReceiver) -> CloseCause {
+    async fn serve(
+        &self,
+        cx: &LinkCx,
+        rx: &mut LinkReceiver,
+        control: &mut mpsc::Receiver<Frame>,
+    ) -> CloseCause {
         let mut session = MnSession::new(cx.info.version);
         let cursor = loop {
             let frame = match cx.recv(rx).await {
                 Ok(frame) => frame,
                 Err(cause) => return cause,
             };
-            match session.handle_frame(&frame) {
-                Ok(MnInput::StartReplay(cursor)) => break cursor,
-                Ok(MnInput::None) => {}
-                Err(e) => return e.into(),
+            match self.on_frame(cx, rx, &mut session, &frame).await {
+                Ok(Some(cursor)) => break cursor,
+                Ok(None) => {}
+                Err(cause) => return cause,
             }
         };
         cx.emit(ProtocolEvent::ReplayRequested {
@@ -43,21 +57,101 @@ impl<S: ReplaySource> RoleDriver for MainNodeDriver<S> {
         tokio::pin!(pump);
         loop {
             tokio::select! {
-                cause = &mut pump => return cause,
-                frame = cx.recv(rx) => match frame {
-                    Ok(frame) => {
-                        if let Err(e) = session.handle_frame(&frame) {
-                            return e.into();
-                        }
+                // Local work first: batch requests go out ahead of replay and inbound.
+                biased;
+                Some(frame) = control.recv() => {
+                    if let Err(cause) = cx.send(rx, frame).await {
+                        return cause;
                     }
-                    Err(cause) => return cause,
-                },
+                }
+                cause = &mut pump => return cause,
+                frame = cx.recv(rx) => {
+                    let frame = match frame {
+                        Ok(frame) => frame,
+                        Err(cause) => return cause,
+                    };
+                    if let Err(cause) = self.on_frame(cx, rx, &mut session, &frame).await {
+                        return cause;
+                    }
+                }
             }
         }
     }
 }
 
 impl<S: ReplaySource> MainNodeDriver<S> {
+    /// Handles one frame; returns the replay cursor when the peer asks for replay.
+    async fn on_frame(
+        &self,
+        cx: &LinkCx,
+        rx: &mut LinkReceiver,
+        session: &mut MnSession,
+        frame: &Frame,
+    ) -> Result<Option<ReplayCursor>, CloseCause> {
+        match session.handle_frame(frame)? {
+            MnInput::None => {}
+            MnInput::StartReplay(cursor) => return Ok(Some(cursor)),
+            MnInput::RoleRequested => {
+                cx.emit(ProtocolEvent::VerifierRoleRequested {
+                    conn: cx.conn,
+                    peer: cx.peer(),
+                });
+                let mut nonce = [0u8; 32];
+                if let Err(e) = OsRng.try_fill_bytes(&mut nonce) {
+                    return Err(CloseCause::Source(crate::SourceError::new(format!(
+                        "OS random number generator failed: {e}"
+                    ))));
+                }
+                cx.send(rx, session.challenge(nonce)).await?;
+                cx.emit(ProtocolEvent::VerifierChallengeSent {
+                    conn: cx.conn,
+                    peer: cx.peer(),
+                });
+            }
+            MnInput::Authenticate { nonce, signature } => {
+                let outcome = self
+                    .authenticator
+                    .as_ref()
+                    .map_or(AuthOutcome::Unauthorized(None), |a| {
+                        a.authenticate(&nonce, &signature)
+                    });
+                session.set_auth_outcome(outcome);
+                let (conn, peer) = (cx.conn, cx.peer());
+                cx.emit(match outcome {
+                    AuthOutcome::Authorized(signer) => {
+                        tracing::info!(%signer, "verifier authorized");
+                        ProtocolEvent::VerifierAuthorized { conn, peer, signer }
+                    }
+                    AuthOutcome::Unauthorized(signer) => {
+                        tracing::warn!(?signer, "verifier not authorized");
+                        ProtocolEvent::VerifierUnauthorized { conn, peer, signer }
+                    }
+                });
+            }
+            MnInput::BatchResult(result) => {
+                let VerifierStatus::Authorized(signer) = session.verifier_status() else {
+                    return Ok(None); // the session only yields results from authorized peers
+                };
+                let request_id = result.request_id;
+                let approved = matches!(result.outcome, VerifyBatchOutcome::Approved { .. });
+                let routed = cx.shared.route_result(VerifierResult {
+                    conn: cx.conn,
+                    peer: cx.peer(),
+                    signer,
+                    result,
+                });
+                cx.emit(ProtocolEvent::BatchResultReceived {
+                    conn: cx.conn,
+                    peer: cx.peer(),
+                    request_id,
+                    approved,
+                    routed,
+                });
+            }
+        }
+        Ok(None)
+    }
+
     /// Streams replay for as long as the link lives. Production is tied to the link's send
     /// capacity: a slot is reserved before anything is read, so a slow peer holds at most its
     /// queue's worth of encoded messages and never slows other peers.

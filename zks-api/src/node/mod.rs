@@ -1,11 +1,12 @@
 //! [`Node`]: a main node or external node running the engine over a transport.
 
 mod config;
+mod dispatch;
 mod en;
 mod link;
 mod mn;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -14,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use self::config::{ConfigError, Limits, Role};
+use self::dispatch::Dispatch;
+pub use self::dispatch::{BatchDispatch, VerifierResult};
 use self::en::ExternalNodeDriver;
 use self::link::{RoleDriver, serve_link};
 use self::mn::MainNodeDriver;
@@ -22,8 +25,11 @@ use crate::engine::{
     ProtocolEvent,
 };
 use crate::transport::{Incoming, Transport};
-use crate::wire::{RecordOverride, VersionSet};
-use crate::{BlockNumber, ConnectionId, Error, PeerAddr, PeerId, ReplaySink, ReplaySource};
+use crate::wire::{RecordOverride, RequestId, VerifyBatch, VersionSet};
+use crate::{
+    BlockNumber, ChallengeSigner, ConnectionId, Error, PeerAddr, PeerId, ReplaySink, ReplaySource,
+    SignerAuthenticator, Verifier,
+};
 
 /// State shared by a node's tasks.
 pub(crate) struct Shared {
@@ -34,6 +40,7 @@ pub(crate) struct Shared {
     events: broadcast::Sender<ProtocolEvent>,
     sessions: Mutex<PeerSessionStore>,
     registry: Mutex<ConnectionRegistry>,
+    dispatches: Mutex<HashMap<RequestId, Dispatch>>,
     next_conn: AtomicU64,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -45,10 +52,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     /// Derives the session store from `event`, then publishes it, in one order for both.
+    /// A peer that just became eligible for verification gets the open batch requests.
     pub(crate) fn emit(&self, event: ProtocolEvent) {
-        let mut sessions = lock(&self.sessions);
-        sessions.apply(&event);
-        let _ = self.events.send(event);
+        let eligible = match &event {
+            ProtocolEvent::ReplayBlockSent { conn, .. }
+            | ProtocolEvent::VerifierAuthorized { conn, .. } => Some(*conn),
+            _ => None,
+        };
+        {
+            let mut sessions = lock(&self.sessions);
+            sessions.apply(&event);
+            let _ = self.events.send(event);
+        }
+        if let Some(conn) = eligible {
+            self.redispatch(conn);
+        }
     }
 
     fn next_connection_id(&self) -> ConnectionId {
@@ -124,6 +142,8 @@ impl Node {
             trusted_main_nodes: Vec::new(),
             record_overrides: Vec::new(),
             rng_seed: None,
+            authenticator: None,
+            verifier: None,
         }
     }
 
@@ -154,6 +174,26 @@ impl Node {
         lock(&self.shared.registry).len()
     }
 
+    /// Main node (zks/3): sends `batch` to every eligible verifier (live zks/3 link, authorized,
+    /// sent replay through `batch.last_block_number`) now and to each peer that becomes
+    /// eligible while the returned handle lives; results arrive through it. The caller picks
+    /// `batch.request_id` (fresh per attempt: `zks-verifier`'s quorum collector does this).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongRole`] on an external node, [`Error::RequestIdInUse`] when a dispatch with
+    /// the same request id is open.
+    pub fn dispatch(&self, batch: &VerifyBatch) -> Result<BatchDispatch, Error> {
+        if self.role != Role::MainNode {
+            return Err(Error::WrongRole {
+                needed: Role::MainNode,
+            });
+        }
+        self.shared
+            .open_dispatch(batch)
+            .map_err(Error::RequestIdInUse)
+    }
+
     /// External node: a receiver of the sink's next block as of the engine's last apply.
     pub fn applied(&self) -> Option<watch::Receiver<BlockNumber>> {
         self.applied.clone()
@@ -176,8 +216,10 @@ impl Drop for Node {
 /// Settings a role driver is built from at start.
 struct DriverSettings {
     record_overrides: Vec<RecordOverride>,
-    max_blocks_per_message: u64,
+    limits: Limits,
     applied: watch::Sender<BlockNumber>,
+    authenticator: Option<Arc<dyn SignerAuthenticator>>,
+    verifier: Option<(Arc<dyn ChallengeSigner>, Arc<dyn Verifier>)>,
 }
 
 /// Builds the role's driver once every setting is known; erases the record type.
@@ -193,6 +235,8 @@ pub struct NodeBuilder {
     trusted_main_nodes: Vec<PeerAddr>,
     record_overrides: Vec<RecordOverride>,
     rng_seed: Option<u64>,
+    authenticator: Option<Arc<dyn SignerAuthenticator>>,
+    verifier: Option<(Arc<dyn ChallengeSigner>, Arc<dyn Verifier>)>,
 }
 
 impl std::fmt::Debug for NodeBuilder {
@@ -210,7 +254,12 @@ impl NodeBuilder {
     pub fn main_node<S: ReplaySource>(mut self, source: S) -> Self {
         self.role = Some((
             Role::MainNode,
-            Box::new(move |_| Arc::new(MainNodeDriver { source }) as Arc<dyn RoleDriver>),
+            Box::new(move |settings: DriverSettings| {
+                Arc::new(MainNodeDriver {
+                    source,
+                    authenticator: settings.authenticator,
+                }) as Arc<dyn RoleDriver>
+            }),
         ));
         self
     }
@@ -220,15 +269,31 @@ impl NodeBuilder {
         self.role = Some((
             Role::ExternalNode,
             Box::new(move |settings: DriverSettings| {
+                settings.applied.send_replace(sink.next_block());
                 Arc::new(ExternalNodeDriver {
                     sink,
                     apply_lock: tokio::sync::Mutex::new(()),
                     overrides: settings.record_overrides,
-                    max_blocks_per_message: settings.max_blocks_per_message,
+                    limits: settings.limits,
                     applied: settings.applied,
+                    verifier: settings.verifier,
                 }) as Arc<dyn RoleDriver>
             }),
         ));
+        self
+    }
+
+    /// Main node (zks/3): judges `VerifierAuth` signatures; peers it authorizes can be sent
+    /// batches. Default: none (every verifier ends unauthorized).
+    pub fn verifier_authenticator(mut self, authenticator: impl SignerAuthenticator) -> Self {
+        self.authenticator = Some(Arc::new(authenticator));
+        self
+    }
+
+    /// External node (zks/3): authenticate as a verifier toward trusted main nodes with
+    /// `signer`, and answer their batch requests with `verifier`. Default: not a verifier.
+    pub fn verifier(mut self, signer: impl ChallengeSigner, verifier: impl Verifier) -> Self {
+        self.verifier = Some((Arc::new(signer), Arc::new(verifier)));
         self
     }
 
@@ -294,8 +359,10 @@ impl NodeBuilder {
         let (applied_tx, applied_rx) = watch::channel(0);
         let driver = factory(DriverSettings {
             record_overrides: self.record_overrides,
-            max_blocks_per_message: self.limits.max_blocks_per_message,
+            limits: self.limits.clone(),
             applied: applied_tx,
+            authenticator: self.authenticator,
+            verifier: self.verifier,
         });
         let incoming = self.transport.listen(self.versions).await?;
         let (events, first_events) = broadcast::channel(self.limits.event_capacity);
@@ -308,6 +375,7 @@ impl NodeBuilder {
             events,
             sessions: Mutex::new(PeerSessionStore::default()),
             registry: Mutex::new(ConnectionRegistry::default()),
+            dispatches: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
