@@ -36,6 +36,40 @@ impl TestNet for MemNet {
     }
 }
 
+/// devp2p on 127.0.0.1: every node gets a fresh key and a free port; addresses are enode URLs.
+#[derive(Debug, Default)]
+pub struct Devp2pNet {
+    enodes: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+#[async_trait]
+impl TestNet for Devp2pNet {
+    async fn transport(&self, name: &str) -> Arc<dyn Transport> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let key = zks_devp2p::NodeKey::generate();
+        let config = zks_devp2p::Devp2pConfig::builder(key)
+            .listen_addr(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .client_id(format!("zks-tests/{name}"))
+            .build()
+            .expect("valid devp2p config");
+        let transport = zks_devp2p::Devp2pTransport::new(config);
+        let enode = format!("enode://{}@127.0.0.1:{port}", transport.node_id());
+        self.enodes
+            .lock()
+            .expect("not poisoned")
+            .insert(name.to_owned(), enode);
+        Arc::new(transport)
+    }
+
+    fn addr(&self, name: &str) -> PeerAddr {
+        let enodes = self.enodes.lock().expect("not poisoned");
+        PeerAddr::new(enodes.get(name).map_or("enode://unknown", String::as_str))
+    }
+}
+
 /// The record of block `b` in every test chain.
 pub fn record(b: BlockNumber) -> RawRecord {
     RawRecord::new(b, format!("block-{b}"))
