@@ -1,0 +1,92 @@
+//! [`collect_quorum`]: the async driver of a [`QuorumCollector`] over a main [`Node`].
+
+use zks_api::Node;
+use zks_api::wire::VerifyBatch;
+
+use crate::error::QuorumError;
+use crate::quorum::{Action, Quorum, QuorumCollector, QuorumConfig};
+use crate::scheme::BatchSignatureScheme;
+
+/// Sends `batch` to the node's eligible verifiers and waits for a quorum of signatures, with
+/// the retries and timeouts of `config`.
+///
+/// Each attempt is a [`Node::dispatch`] under a fresh request id; the previous attempt's
+/// dispatch is dropped when the next starts, and the last one when this returns. Time is
+/// `tokio::time`, so it runs under paused time in tests.
+///
+/// ```no_run
+/// # async fn run(mn: zks_api::Node, signers: Vec<zks_api::SignerAddress>) -> Result<(), zks_verifier::QuorumError> {
+/// use std::time::Duration;
+/// use zks_api::wire::VerifyBatch;
+/// use zks_verifier::{QuorumConfig, Secp256k1BatchScheme, collect_quorum};
+///
+/// let batch = VerifyBatch { batch_number: 7, first_block_number: 100, last_block_number: 120, ..Default::default() };
+/// let config = QuorumConfig::new(signers, 3).with_total_timeout(Duration::from_secs(30));
+/// let quorum = collect_quorum(&mn, batch, config, &Secp256k1BatchScheme).await?;
+/// for (signer, signature) in &quorum.signatures {
+///     println!("{signer}: {} bytes", signature.len());
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// [`QuorumError::NotEnoughSigners`] after the total timeout,
+/// [`QuorumError::InvalidThreshold`] for an unreachable threshold, and
+/// [`QuorumError::Dispatch`] if the node cannot dispatch (it is not a main node).
+///
+/// # Cancel safety
+///
+/// Dropping the future withdraws the request; the signatures collected so far are lost.
+pub async fn collect_quorum(
+    node: &Node,
+    batch: VerifyBatch,
+    config: QuorumConfig,
+    scheme: &dyn BatchSignatureScheme,
+) -> Result<Quorum, QuorumError> {
+    let mut collector = QuorumCollector::new(now(), batch, config, scheme)?;
+    let mut dispatch = None;
+    loop {
+        while let Some(action) = collector.poll_action() {
+            match action {
+                Action::Send(request) => {
+                    // Withdraw the previous attempt before opening the next.
+                    drop(dispatch.take());
+                    dispatch = Some(node.dispatch(&request).map_err(QuorumError::Dispatch)?);
+                }
+                Action::Finish(quorum) => return Ok(quorum),
+                Action::Fail(error) => return Err(error),
+            }
+        }
+        let Some(deadline) = collector.poll_timeout() else {
+            // Unreachable by the collector's contract: it queues Finish/Fail when it stops
+            // asking for timeouts; treat it as the end anyway.
+            return Err(QuorumError::NotEnoughSigners {
+                got: collector.tally().approved.len(),
+                needed: collector.threshold(),
+            });
+        };
+        let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
+        let event = match dispatch.as_mut() {
+            Some(open) => tokio::select! {
+                result = open.next() => Some(result),
+                () = sleep => None,
+            },
+            None => {
+                sleep.await;
+                None
+            }
+        };
+        match event {
+            Some(Some(result)) => collector.handle_result(now(), result.signer, result.result),
+            // The node is shutting down: no more results will come; wait for the timers.
+            Some(None) => dispatch = None,
+            None => collector.handle_timeout(now()),
+        }
+    }
+}
+
+/// `tokio::time` now, as the collector's `std` instant (virtual under paused time).
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}

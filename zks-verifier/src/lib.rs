@@ -1,0 +1,63 @@
+//! zks/3 batch verification: verifier keys, the auth signature, batch signature schemes, a
+//! ready [`Verifier`](zks_api::Verifier) for external nodes, and the main node's quorum
+//! collector.
+//!
+//! Where it sits: `zks-api` runs the protocol (challenge, auth, dispatch of `VerifyBatch` to
+//! eligible verifiers) and calls the traits this crate implements:
+//!
+//! - external node: [`VerifierKey`] is the engine's [`ChallengeSigner`](zks_api::ChallengeSigner),
+//!   and [`SigningVerifier`] answers batches, signing approvals under a
+//!   [`BatchSignatureScheme`] (default [`Secp256k1BatchScheme`]);
+//! - main node: [`AcceptedSigners`] is the engine's
+//!   [`SignerAuthenticator`](zks_api::SignerAuthenticator), and [`QuorumCollector`] (sans-IO)
+//!   or [`collect_quorum`] (async, over a [`Node`](zks_api::Node)) turns results into a
+//!   [`Quorum`] of signatures.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use zks_api::SignerAddress;
+//! use zks_api::wire::{VerifyBatch, VerifyBatchOutcome, VerifyBatchResult};
+//! use zks_verifier::{
+//!     Action, BatchSignatureScheme, QuorumCollector, QuorumConfig, Secp256k1BatchScheme,
+//!     VerifierKey,
+//! };
+//!
+//! let keys: Vec<_> = (0..3).map(|_| VerifierKey::generate()).collect();
+//! let config = QuorumConfig::new(keys.iter().map(VerifierKey::address), 2)
+//!     .with_request_timeout(Duration::from_secs(5));
+//! let batch = VerifyBatch { batch_number: 1, last_block_number: 10, ..Default::default() };
+//! let start = Instant::now();
+//! let mut collector = QuorumCollector::new(start, batch, config, &Secp256k1BatchScheme)?;
+//!
+//! let Some(Action::Send(request)) = collector.poll_action() else { unreachable!() };
+//! // ... the node sends `request` to every eligible verifier; two approve:
+//! for key in &keys[..2] {
+//!     let signature = Secp256k1BatchScheme.sign(key, &request);
+//!     let result = VerifyBatchResult {
+//!         request_id: request.request_id,
+//!         batch_number: request.batch_number,
+//!         outcome: VerifyBatchOutcome::Approved { signature },
+//!     };
+//!     collector.handle_result(start, key.address(), result);
+//! }
+//! let Some(Action::Finish(quorum)) = collector.poll_action() else { unreachable!() };
+//! assert_eq!(quorum.signatures.len(), 2);
+//! # Ok::<_, zks_verifier::QuorumError>(())
+//! ```
+
+mod driver;
+mod error;
+mod key;
+mod quorum;
+mod scheme;
+mod signing;
+
+pub use driver::collect_quorum;
+pub use error::{KeyError, QuorumError, SignatureError};
+pub use key::{
+    AcceptedSigners, RECOVERABLE_SIGNATURE_BYTES, VerifierKey, auth_prehash, recover_auth_signer,
+    recover_prehash,
+};
+pub use quorum::{Action, Quorum, QuorumCollector, QuorumConfig, Rejection, RequestIds, Tally};
+pub use scheme::{BatchSignatureScheme, Secp256k1BatchScheme, VERIFY_BATCH_DOMAIN};
+pub use signing::SigningVerifier;
