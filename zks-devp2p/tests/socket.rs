@@ -546,3 +546,59 @@ async fn raw_peer_ping_is_answered_and_disconnect_maps_to_by_peer() {
         Err(LinkClosed::ByPeer(DisconnectReason::ClientQuitting))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_engine_pushes_back_on_the_sender() {
+    let server = transport_with(|b| b.link_capacity(1));
+    let mut incoming = server.listen(VersionSet::ALL).await.unwrap();
+    let addr = PeerAddr::new(server.local_enode().unwrap().to_string());
+    let client = transport_with(|b| b.link_capacity(1));
+    let link = client.dial(&addr, VersionSet::ALL).await.unwrap();
+    let accepted = next_link(&mut incoming).await.unwrap();
+    let (_, tx, _crx) = link.split();
+    let (_, _atx, mut arx) = accepted.split();
+
+    const N: usize = 400;
+    let body = Bytes::from(common::noise(64 * 1024, 11));
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sent.clone();
+    let producer = {
+        let body = body.clone();
+        tokio::spawn(async move {
+            for i in 0..N {
+                let mut b = body.to_vec();
+                b[0] = i as u8;
+                tx.send(Frame {
+                    id: 1,
+                    body: b.into(),
+                })
+                .await
+                .unwrap();
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            tx
+        })
+    };
+    // Nobody reads on the server: the server stops reading its socket, TCP fills up and the
+    // sender's queue stops draining, so the producer cannot finish. (Waiting for the absence
+    // of progress needs a wait; this is the only timed assertion here.)
+    let mut producer = producer;
+    assert!(
+        timeout(Duration::from_millis(1500), &mut producer)
+            .await
+            .is_err()
+    );
+    let stalled_at = sent.load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!("stalled after {stalled_at} frames");
+    assert!(
+        stalled_at < N / 2,
+        "sender was not pushed back: {stalled_at} of {N} sent"
+    );
+    // Once the engine reads, everything arrives, in order.
+    for i in 0..N {
+        let f = timeout(LIMIT, arx.recv()).await.unwrap().unwrap();
+        assert_eq!(f.body[0], i as u8);
+        assert_eq!(f.body.len(), body.len());
+    }
+    let _tx = timeout(LIMIT, producer).await.unwrap().unwrap();
+}
