@@ -15,6 +15,7 @@
 
 pub mod engine;
 mod error;
+pub mod middleware;
 mod node;
 mod record;
 mod replay;

@@ -1,5 +1,6 @@
 //! Protocol violations and how links end.
 
+use crate::middleware::Rejection;
 use crate::transport::{DisconnectReason, LinkClosed};
 use crate::wire::{DecodeError, MessageId};
 use crate::{BlockNumber, RecordError, SinkError, SourceError};
@@ -107,9 +108,36 @@ pub enum CloseCause {
         /// The first block the link delivered.
         got: BlockNumber,
     },
+    /// The inbound middleware refused a message (too large, over budget, or a user layer).
+    #[error("refused: {0}")]
+    Rejected(#[from] Rejection),
+    /// The peer stayed silent past a deadline.
+    #[error("timed out: {0}")]
+    Timeout(TimeoutKind),
     /// The node is shutting down.
     #[error("node shutting down")]
     Shutdown,
+}
+
+/// Which deadline a silent link missed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimeoutKind {
+    /// MN: no replay or verifier-role request in time.
+    FirstMessage,
+    /// A verifier handshake step did not come in time.
+    Handshake,
+    /// No message in either direction for the idle timeout.
+    Idle,
+}
+
+impl std::fmt::Display for TimeoutKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::FirstMessage => "no first message",
+            Self::Handshake => "verifier handshake stalled",
+            Self::Idle => "idle link",
+        })
+    }
 }
 
 impl CloseCause {
@@ -119,7 +147,11 @@ impl CloseCause {
             Self::Protocol(_) => Some(DisconnectReason::ProtocolBreach),
             Self::Link(_) => None,
             Self::Source(_) | Self::Sink(_) => Some(DisconnectReason::SubprotocolError),
-            Self::SinkMoved { .. } => Some(DisconnectReason::Requested),
+            Self::SinkMoved { .. } | Self::Timeout(TimeoutKind::Idle) => {
+                Some(DisconnectReason::Requested)
+            }
+            Self::Rejected(Rejection::MessageTooLarge(_)) => Some(DisconnectReason::ProtocolBreach),
+            Self::Rejected(_) | Self::Timeout(_) => Some(DisconnectReason::SubprotocolError),
             Self::Shutdown => Some(DisconnectReason::ClientQuitting),
         }
     }

@@ -45,6 +45,13 @@ pub enum ProtocolEvent {
         /// The backoff before the next attempt.
         retry_in: Duration,
     },
+    /// A link beyond the active-link cap was refused with `TooManyPeers`.
+    MaxActiveConnectionsExceeded {
+        /// The refused peer.
+        peer: PeerId,
+        /// The cap.
+        limit: usize,
+    },
     /// A peer's attempt to link to us failed during setup.
     IncomingFailed {
         /// What went wrong.

@@ -20,7 +20,7 @@ mod sessions;
 
 pub use backoff::Backoff;
 pub use en::{EnInput, EnSession, ReplayRequest};
-pub use error::{CloseCause, ProtocolError};
+pub use error::{CloseCause, ProtocolError, TimeoutKind};
 pub use events::{EventStream, ProtocolEvent};
 pub use mn::{MnInput, MnSession, ReplayCursor, VerifierStatus};
 pub use registry::{ConnectionRegistry, LinkHandle};

@@ -112,6 +112,7 @@ impl PeerSessionStore {
             }
             ProtocolEvent::DialFailed { .. }
             | ProtocolEvent::IncomingFailed { .. }
+            | ProtocolEvent::MaxActiveConnectionsExceeded { .. }
             | ProtocolEvent::BatchDispatched { .. }
             | ProtocolEvent::BatchResultReceived { .. }
             | ProtocolEvent::BatchAnswered { .. } => {}

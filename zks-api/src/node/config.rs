@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use crate::middleware::rate_limit::RateLimits;
 use crate::transport::TransportError;
+use crate::wire::limits::MAX_MESSAGE_BYTES;
 
 /// What a node does on every zks link. Chosen locally; the wire carries no role negotiation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -14,7 +16,7 @@ pub enum Role {
 }
 
 /// Engine limits and timings. Every field has a documented default ([`Limits::default`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
     /// Records per `BlockReplays` an EN asks for on zks/3 (1..=64). Default: 64.
     pub max_blocks_per_message: u64,
@@ -31,6 +33,24 @@ pub struct Limits {
     /// EN: `VerifyBatch` requests queued per link; one more is a protocol violation.
     /// Default: 16.
     pub max_pending_verifications: usize,
+    /// Active links from untrusted peers; one more is refused with `TooManyPeers`. Trusted
+    /// peers are exempt. Default: 25.
+    pub max_active_links: usize,
+    /// Per-link token buckets. Default: [`RateLimits::default`].
+    pub rate_limits: RateLimits,
+    /// Largest message (id plus body) accepted, checked before decoding.
+    /// Default: 16 MiB + 1 (the protocol's cap on a body, plus its id).
+    pub max_message_bytes: usize,
+    /// MN: an inbound link must send its first message (replay or verifier-role request) within
+    /// this long. Default: 30 s.
+    pub first_message_timeout: Duration,
+    /// The verifier handshake must progress within this long at each step (MN: the auth after
+    /// our challenge; EN: the challenge after our role request). Default: 10 s.
+    pub handshake_timeout: Duration,
+    /// A link with no message in either direction for this long is closed. Transports with a
+    /// keepalive of their own (devp2p ping, libp2p idle timeout) watch silence below the zks
+    /// layer, so the default is off. Default: `None`.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -42,6 +62,12 @@ impl Default for Limits {
             redial_max: Duration::from_secs(10),
             verify_sync_timeout: Duration::from_secs(60),
             max_pending_verifications: 16,
+            max_active_links: 25,
+            rate_limits: RateLimits::default(),
+            max_message_bytes: MAX_MESSAGE_BYTES + 1,
+            first_message_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: None,
         }
     }
 }
@@ -58,6 +84,43 @@ impl Limits {
     #[must_use]
     pub const fn with_event_capacity(mut self, capacity: usize) -> Self {
         self.event_capacity = capacity;
+        self
+    }
+
+    /// Sets [`max_active_links`](Self::max_active_links).
+    #[must_use]
+    pub const fn with_max_active_links(mut self, max: usize) -> Self {
+        self.max_active_links = max;
+        self
+    }
+
+    /// Sets [`rate_limits`](Self::rate_limits).
+    #[must_use]
+    pub const fn with_rate_limits(mut self, limits: RateLimits) -> Self {
+        self.rate_limits = limits;
+        self
+    }
+
+    /// Sets [`max_message_bytes`](Self::max_message_bytes).
+    #[must_use]
+    pub const fn with_max_message_bytes(mut self, max: usize) -> Self {
+        self.max_message_bytes = max;
+        self
+    }
+
+    /// Sets [`first_message_timeout`](Self::first_message_timeout) and
+    /// [`handshake_timeout`](Self::handshake_timeout).
+    #[must_use]
+    pub const fn with_timeouts(mut self, first_message: Duration, handshake: Duration) -> Self {
+        self.first_message_timeout = first_message;
+        self.handshake_timeout = handshake;
+        self
+    }
+
+    /// Sets [`idle_timeout`](Self::idle_timeout).
+    #[must_use]
+    pub const fn with_idle_timeout(mut self, idle: Option<Duration>) -> Self {
+        self.idle_timeout = idle;
         self
     }
 

@@ -9,9 +9,11 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::{Mutex, mpsc, watch};
 
 use super::Limits;
+use super::link::LinkIo;
 use super::link::{LinkCx, RoleDriver};
-use crate::engine::{CloseCause, EnInput, EnSession, ProtocolError, ProtocolEvent, ReplayRequest};
-use crate::transport::LinkReceiver;
+use crate::engine::{
+    CloseCause, EnInput, EnSession, ProtocolError, ProtocolEvent, ReplayRequest, TimeoutKind,
+};
 use crate::wire::{
     Frame, RecordOverride, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult, ZksMessage,
 };
@@ -33,7 +35,7 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
     async fn serve(
         &self,
         cx: &LinkCx,
-        rx: &mut LinkReceiver,
+        io: &mut LinkIo,
         _control: &mut mpsc::Receiver<Frame>,
     ) -> CloseCause {
         let request = cx.trusted.then(|| ReplayRequest {
@@ -43,21 +45,26 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
         });
         let mut session =
             EnSession::<K::Record>::new(cx.info.version, request, self.verifier.is_some());
+        let asked_role =
+            cx.trusted && self.verifier.is_some() && cx.info.version.supports_verification();
         while let Some(frame) = session.poll_outbound() {
-            if let Err(cause) = cx.send(rx, frame).await {
+            if let Err(cause) = cx.send(io, frame).await {
                 return cause;
             }
+        }
+        if asked_role {
+            io.set_deadline(self.limits.handshake_timeout, TimeoutKind::Handshake);
         }
         let mut pending = FuturesUnordered::new();
         loop {
             let frame = tokio::select! {
                 Some(result) = pending.next() => {
-                    if let Err(cause) = self.answer(cx, rx, result).await {
+                    if let Err(cause) = self.answer(cx, io, result).await {
                         return cause;
                     }
                     continue;
                 }
-                frame = cx.recv(rx) => match frame {
+                frame = io.recv(cx) => match frame {
                     Ok(frame) => frame,
                     Err(cause) => return cause,
                 },
@@ -76,8 +83,9 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
                         }
                         .into();
                     };
+                    io.clear_deadline();
                     let frame = session.answer_challenge(signer.sign_challenge(&nonce));
-                    if let Err(cause) = cx.send(rx, frame).await {
+                    if let Err(cause) = cx.send(io, frame).await {
                         return cause;
                     }
                 }
@@ -158,12 +166,12 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
     async fn answer(
         &self,
         cx: &LinkCx,
-        rx: &mut LinkReceiver,
+        io: &mut LinkIo,
         result: VerifyBatchResult,
     ) -> Result<(), CloseCause> {
         let approved = matches!(result.outcome, VerifyBatchOutcome::Approved { .. });
         let request_id = result.request_id;
-        cx.send(rx, ZksMessage::VerifyBatchResult(result).to_frame())
+        cx.send(io, ZksMessage::VerifyBatchResult(result).to_frame())
             .await?;
         cx.emit(ProtocolEvent::BatchAnswered {
             conn: cx.conn,

@@ -9,9 +9,11 @@ use rand::rngs::OsRng;
 use tokio::sync::mpsc;
 
 use super::dispatch::VerifierResult;
+use super::link::LinkIo;
 use super::link::{LinkCx, RoleDriver};
-use crate::engine::{CloseCause, MnInput, MnSession, ProtocolEvent, ReplayCursor, VerifierStatus};
-use crate::transport::LinkReceiver;
+use crate::engine::{
+    CloseCause, MnInput, MnSession, ProtocolEvent, ReplayCursor, TimeoutKind, VerifierStatus,
+};
 use crate::wire::{Frame, VerifyBatchOutcome};
 use crate::{AuthOutcome, ReplaySource, SignerAuthenticator};
 
@@ -25,16 +27,18 @@ impl<S: ReplaySource> RoleDriver for MainNodeDriver<S> {
     async fn serve(
         &self,
         cx: &LinkCx,
-        rx: &mut LinkReceiver,
+        io: &mut LinkIo,
         control: &mut mpsc::Receiver<Frame>,
     ) -> CloseCause {
         let mut session = MnSession::new(cx.info.version);
+        let limits = &cx.shared.limits;
+        io.set_deadline(limits.first_message_timeout, TimeoutKind::FirstMessage);
         let cursor = loop {
-            let frame = match cx.recv(rx).await {
+            let frame = match io.recv(cx).await {
                 Ok(frame) => frame,
                 Err(cause) => return cause,
             };
-            match self.on_frame(cx, rx, &mut session, &frame).await {
+            match self.on_frame(cx, io, &mut session, &frame).await {
                 Ok(Some(cursor)) => break cursor,
                 Ok(None) => {}
                 Err(cause) => return cause,
@@ -60,17 +64,17 @@ impl<S: ReplaySource> RoleDriver for MainNodeDriver<S> {
                 // Local work first: batch requests go out ahead of replay and inbound.
                 biased;
                 Some(frame) = control.recv() => {
-                    if let Err(cause) = cx.send(rx, frame).await {
+                    if let Err(cause) = cx.send(io, frame).await {
                         return cause;
                     }
                 }
                 cause = &mut pump => return cause,
-                frame = cx.recv(rx) => {
+                frame = io.recv(cx) => {
                     let frame = match frame {
                         Ok(frame) => frame,
                         Err(cause) => return cause,
                     };
-                    if let Err(cause) = self.on_frame(cx, rx, &mut session, &frame).await {
+                    if let Err(cause) = self.on_frame(cx, io, &mut session, &frame).await {
                         return cause;
                     }
                 }
@@ -84,11 +88,16 @@ impl<S: ReplaySource> MainNodeDriver<S> {
     async fn on_frame(
         &self,
         cx: &LinkCx,
-        rx: &mut LinkReceiver,
+        io: &mut LinkIo,
         session: &mut MnSession,
         frame: &Frame,
     ) -> Result<Option<ReplayCursor>, CloseCause> {
-        match session.handle_frame(frame)? {
+        let input = session.handle_frame(frame)?;
+        if !matches!(session.verifier_status(), VerifierStatus::Challenged) {
+            // Any valid message ends the first-message wait; an open challenge keeps its own.
+            io.clear_deadline();
+        }
+        match input {
             MnInput::None => {}
             MnInput::StartReplay(cursor) => return Ok(Some(cursor)),
             MnInput::RoleRequested => {
@@ -102,7 +111,8 @@ impl<S: ReplaySource> MainNodeDriver<S> {
                         "OS random number generator failed: {e}"
                     ))));
                 }
-                cx.send(rx, session.challenge(nonce)).await?;
+                cx.send(io, session.challenge(nonce)).await?;
+                io.set_deadline(cx.shared.limits.handshake_timeout, TimeoutKind::Handshake);
                 cx.emit(ProtocolEvent::VerifierChallengeSent {
                     conn: cx.conn,
                     peer: cx.peer(),
@@ -173,6 +183,7 @@ impl<S: ReplaySource> MainNodeDriver<S> {
                 Err(e) => return CloseCause::Source(e),
             };
             permit.send(frame);
+            cx.mark_sent();
             cx.mark_progress();
             cx.emit(ProtocolEvent::ReplayBlockSent {
                 conn: cx.conn,

@@ -24,7 +24,9 @@ use crate::engine::{
     Backoff, ConnectionRegistry, EventStream, LinkHandle, PeerSession, PeerSessionStore,
     ProtocolEvent,
 };
-use crate::transport::{Incoming, Transport};
+use crate::middleware::connection_limit::{ConnectionLimit, TooManyPeers};
+use crate::middleware::{BoxError, InboundMessage, InboundService, LayerFn};
+use crate::transport::{DisconnectReason, Incoming, Transport};
 use crate::wire::{RecordOverride, RequestId, VerifyBatch, VersionSet};
 use crate::{
     BlockNumber, ChallengeSigner, ConnectionId, Error, PeerAddr, PeerId, ReplaySink, ReplaySource,
@@ -36,7 +38,10 @@ pub(crate) struct Shared {
     transport: Arc<dyn Transport>,
     versions: VersionSet,
     limits: Limits,
+    /// EN: the main nodes replay is accepted from.
     trusted: HashSet<PeerId>,
+    connection_limit: ConnectionLimit,
+    layers: Vec<LayerFn>,
     events: broadcast::Sender<ProtocolEvent>,
     sessions: Mutex<PeerSessionStore>,
     registry: Mutex<ConnectionRegistry>,
@@ -140,6 +145,8 @@ impl Node {
             limits: Limits::default(),
             role: None,
             trusted_main_nodes: Vec::new(),
+            trusted_peers: Vec::new(),
+            layers: Vec::new(),
             record_overrides: Vec::new(),
             rng_seed: None,
             authenticator: None,
@@ -167,6 +174,11 @@ impl Node {
     /// A snapshot of every live link's session.
     pub fn sessions(&self) -> Vec<PeerSession> {
         lock(&self.shared.sessions).iter().cloned().collect()
+    }
+
+    /// Free slots under the active-link cap.
+    pub fn free_link_slots(&self) -> usize {
+        self.shared.connection_limit.available()
     }
 
     /// How many links are live right now.
@@ -233,6 +245,8 @@ pub struct NodeBuilder {
     limits: Limits,
     role: Option<(Role, DriverFactory)>,
     trusted_main_nodes: Vec<PeerAddr>,
+    trusted_peers: Vec<PeerAddr>,
+    layers: Vec<LayerFn>,
     record_overrides: Vec<RecordOverride>,
     rng_seed: Option<u64>,
     authenticator: Option<Arc<dyn SignerAuthenticator>>,
@@ -316,6 +330,32 @@ impl NodeBuilder {
         self
     }
 
+    /// A peer exempt from the active-link cap (e.g. an MN's own verifiers): it is never refused
+    /// for lack of slots and never takes one. An EN's main nodes are exempt already.
+    /// Default: none.
+    pub fn trusted_peer(mut self, addr: impl Into<PeerAddr>) -> Self {
+        self.trusted_peers.push(addr.into());
+        self
+    }
+
+    /// Adds a [`tower::Layer`] around every link's inbound handling. Layers added first are
+    /// outermost; all of them wrap the shipped size cap and rate limits, so they see every
+    /// message. A layer fails a call to refuse the message: the link is then closed with
+    /// `SubprotocolError` and [`Rejection::Other`](crate::middleware::Rejection::Other).
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<InboundService> + Send + Sync + 'static,
+        L::Service: tower::Service<InboundMessage, Response = InboundMessage, Error = BoxError>
+            + Send
+            + 'static,
+        <L::Service as tower::Service<InboundMessage>>::Future: Send + 'static,
+    {
+        self.layers.push(Arc::new(move |inner| {
+            InboundService::new(layer.layer(inner))
+        }));
+        self
+    }
+
     /// External node: record overrides to ask every main node for. Default: none.
     pub fn record_overrides(mut self, overrides: impl IntoIterator<Item = RecordOverride>) -> Self {
         self.record_overrides.extend(overrides);
@@ -349,12 +389,19 @@ impl NodeBuilder {
             }
             _ => {}
         }
-        let trusted = self
-            .trusted_main_nodes
-            .iter()
-            .map(|addr| self.transport.peer_id(addr))
-            .collect::<Result<HashSet<_>, _>>()
-            .map_err(ConfigError::InvalidTrustedPeer)?;
+        let resolve = |addrs: &[PeerAddr]| {
+            addrs
+                .iter()
+                .map(|addr| self.transport.peer_id(addr))
+                .collect::<Result<HashSet<_>, _>>()
+                .map_err(ConfigError::InvalidTrustedPeer)
+        };
+        let trusted = resolve(&self.trusted_main_nodes)?;
+        let exempt = resolve(&self.trusted_peers)?;
+        let connection_limit = ConnectionLimit::new(
+            self.limits.max_active_links,
+            trusted.iter().chain(exempt.iter()).cloned(),
+        );
 
         let (applied_tx, applied_rx) = watch::channel(0);
         let driver = factory(DriverSettings {
@@ -372,6 +419,8 @@ impl NodeBuilder {
             versions: self.versions,
             limits: self.limits,
             trusted,
+            connection_limit,
+            layers: self.layers,
             events,
             sessions: Mutex::new(PeerSessionStore::default()),
             registry: Mutex::new(ConnectionRegistry::default()),
@@ -417,9 +466,22 @@ async fn accept_loop(shared: Arc<Shared>, driver: Arc<dyn RoleDriver>, mut incom
         };
         match next {
             Some(Ok(link)) => {
-                shared
-                    .tasks
-                    .spawn(serve_link(Arc::clone(&shared), Arc::clone(&driver), link));
+                let peer = link.info().peer.clone();
+                match shared.connection_limit.try_admit(&peer) {
+                    Ok(permit) => {
+                        let serve = serve_link(Arc::clone(&shared), Arc::clone(&driver), link);
+                        shared.tasks.spawn(async move {
+                            let _slot = permit; // held exactly while the link is served
+                            serve.await;
+                        });
+                    }
+                    Err(TooManyPeers { limit }) => {
+                        tracing::debug!(%peer, limit, "link refused: too many peers");
+                        let (_, sender, _) = link.split();
+                        sender.close(DisconnectReason::TooManyPeers);
+                        shared.emit(ProtocolEvent::MaxActiveConnectionsExceeded { peer, limit });
+                    }
+                }
             }
             Some(Err(error)) => {
                 tracing::debug!(%error, "incoming link failed");
