@@ -475,8 +475,8 @@ async fn useless_peer_gets_disconnect_0x03() {
 #[tokio::test]
 async fn pings_are_sent_and_a_missing_pong_times_out() {
     let server = transport_with(|b| {
-        b.ping_interval(Duration::from_millis(50))
-            .pong_timeout(Duration::from_millis(200))
+        b.ping_interval(Duration::from_millis(100))
+            .pong_timeout(Duration::from_secs(1))
     });
     let mut incoming = server.listen(VersionSet::ALL).await.unwrap();
     let mut raw = RawPeer::connect(
