@@ -7,4 +7,5 @@
 
 mod faults;
 mod hostile;
+mod limits;
 mod replay;
