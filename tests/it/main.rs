@@ -2,10 +2,11 @@
 //!
 //! Scenarios in [`replay`] are written once against [`zks_tests::TestNet`] and run on every
 //! transport; [`faults`] and [`hostile`] use memnet's deterministic fault injection and
-//! scripted peers.
+//! scripted peers; [`verify`] covers zks/3 batch verification with `zks-verifier`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod faults;
 mod hostile;
 mod limits;
 mod replay;
+mod verify;
