@@ -209,6 +209,28 @@ on_devp2p!(
     negotiates_versions,
 );
 
+macro_rules! on_libp2p {
+    ($($scenario:ident),* $(,)?) => {
+        mod libp2p {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(&zks_tests::Libp2pNet::default()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_libp2p!(
+    replays_everything_from_genesis,
+    resumes_from_the_sinks_next_block,
+    streams_blocks_appended_later,
+    honours_record_overrides,
+    batches_per_version,
+    negotiates_versions,
+);
+
 on_memnet!(
     replays_everything_from_genesis,
     resumes_from_the_sinks_next_block,

@@ -17,6 +17,9 @@ use zks_api::{
 };
 use zks_memnet::MemNet;
 
+pub mod libp2p;
+pub use libp2p::Libp2pNet;
+
 /// A network the scenarios run on.
 #[async_trait]
 pub trait TestNet: Send + Sync {

@@ -1,0 +1,520 @@
+//! [`Libp2pTransport`]: [`zks_api::Transport`] over libp2p (TCP + noise + yamux).
+//!
+//! Setting up a link:
+//!
+//! 1. The dialer connects to the `/p2p/<peer id>` multiaddr (noise authenticates the peer id).
+//! 2. It opens a stream with the protocols `/zks/3`, `/zks/2`, `/zks/1` in turn, highest first,
+//!    keeping only the versions it advertises; the listener accepts exactly the versions it
+//!    advertises, so the first one accepted is the highest common version.
+//! 3. The listener answers with a Ready message, or a Close message (`TooManyPeers` when at its
+//!    link cap), which the dialer reports as [`TransportError::Refused`].
+//! 4. When no protocol is accepted, the dialer opens one short `/zks-versions/1` stream on which
+//!    both sides send their version sets (one byte, bit `n` = `zks/n`), so the dialer fails with
+//!    [`TransportError::NoCommonVersion`] naming the listener's versions and the listener
+//!    reports the same error on its [`Incoming`].
+//!
+//! Then the stream carries messages framed as described in [`crate::codec`], until either side
+//! closes it with a Close message; see [`crate::link`].
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::BytesMut;
+use futures::{AsyncReadExt as _, AsyncWriteExt as _, StreamExt as _};
+use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
+use libp2p_stream::OpenStreamError;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::time::timeout;
+use tracing::Instrument as _;
+use zks_api::wire::{VersionSet, ZksVersion};
+use zks_api::{
+    Direction, DisconnectReason, Incoming, Link, LinkInfo, PeerAddr, Transport, TransportError,
+};
+
+use crate::addr;
+use crate::codec::{self, Decoder, Message};
+use crate::config::{CLOSE_GRACE, Libp2pConfig};
+use crate::error::Error;
+use crate::link;
+use crate::swarm::{ConnectError, PeerBook, SwarmHandle};
+
+/// The protocol name of the version probe (see the [module docs](self)).
+pub const VERSIONS_PROTOCOL: &str = "/zks-versions/1";
+
+/// The stream protocol name of a zks version: `/zks/<n>`.
+pub const fn protocol_name(version: ZksVersion) -> &'static str {
+    match version {
+        ZksVersion::V1 => "/zks/1",
+        ZksVersion::V2 => "/zks/2",
+        ZksVersion::V3 => "/zks/3",
+    }
+}
+
+fn protocol(version: ZksVersion) -> StreamProtocol {
+    StreamProtocol::new(protocol_name(version))
+}
+
+/// One byte per version set: bit `n` is `zks/n`.
+fn version_bits(versions: VersionSet) -> u8 {
+    versions.iter().fold(0, |bits, v| bits | (1 << v.number()))
+}
+
+fn versions_from_bits(bits: u8) -> VersionSet {
+    ZksVersion::ALL
+        .into_iter()
+        .filter(|v| bits & (1 << v.number()) != 0)
+        .collect()
+}
+
+/// The libp2p transport.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use zks_api::Transport;
+/// use zks_api::wire::VersionSet;
+/// use zks_libp2p::{Libp2pConfig, Libp2pTransport, key};
+///
+/// let config = Libp2pConfig::builder(key::generate_ed25519())
+///     .listen_addr("/ip4/127.0.0.1/tcp/0".parse()?)
+///     .build()?;
+/// let transport = Libp2pTransport::new(config)?;
+/// let mut incoming = transport.listen(VersionSet::ALL).await?;
+/// println!("listening as {}", transport.local_multiaddr().ok_or("not bound")?);
+/// while let Some(link) = incoming.next().await {
+///     println!("{:?}", link.map(|l| l.info().clone()));
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Libp2pTransport {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    swarm: SwarmHandle,
+    shared: Arc<Shared>,
+    bound: Mutex<Option<Multiaddr>>,
+    listening: Mutex<bool>,
+}
+
+/// What link tasks and the accept loop need (not the swarm handle, so that dropping the
+/// transport stops the swarm).
+#[derive(Debug)]
+struct Shared {
+    config: Arc<Libp2pConfig>,
+    local: PeerId,
+    links: Arc<Semaphore>,
+    trusted: HashSet<PeerId>,
+    book: Arc<PeerBook>,
+}
+
+impl Shared {
+    /// A slot under the link cap; `Ok(None)` for a trusted peer, which needs none.
+    fn admit(&self, peer: &PeerId) -> Result<Option<OwnedSemaphorePermit>, ()> {
+        if self.trusted.contains(peer) {
+            return Ok(None);
+        }
+        Arc::clone(&self.links)
+            .try_acquire_owned()
+            .map(Some)
+            .map_err(|_| ())
+    }
+
+    fn remote_addr(&self, peer: PeerId) -> PeerAddr {
+        let seen = self.book.get(&peer).unwrap_or_else(Multiaddr::empty);
+        PeerAddr::new(addr::with_peer(&seen, peer).to_string())
+    }
+}
+
+impl Libp2pTransport {
+    /// A transport with this configuration; starts the swarm task, binds nothing until
+    /// [`listen`](Transport::listen).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] when the swarm cannot be built.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a tokio runtime.
+    pub fn new(config: Libp2pConfig) -> Result<Self, Error> {
+        let book = Arc::new(PeerBook::default());
+        let swarm = SwarmHandle::spawn(&config, Arc::clone(&book))?;
+        let shared = Shared {
+            local: config.peer_id(),
+            links: Arc::new(Semaphore::new(config.max_connections)),
+            trusted: config.trusted_peers.clone(),
+            config: Arc::new(config),
+            book,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                swarm,
+                shared: Arc::new(shared),
+                bound: Mutex::new(None),
+                listening: Mutex::new(false),
+            }),
+        })
+    }
+
+    /// Our libp2p peer id.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.inner.shared.local
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Libp2pConfig {
+        &self.inner.shared.config
+    }
+
+    /// The bound listen address, once listening.
+    pub fn local_addr(&self) -> Option<Multiaddr> {
+        self.inner.bound.lock().ok()?.clone()
+    }
+
+    /// Our dialable address with `/p2p/<peer id>`, once listening (an unspecified listen IP is
+    /// shown as loopback).
+    pub fn local_multiaddr(&self) -> Option<Multiaddr> {
+        let bound = self.local_addr()?;
+        Some(addr::with_peer(
+            &addr::dialable(&bound),
+            self.local_peer_id(),
+        ))
+    }
+
+    async fn open(
+        &self,
+        peer: PeerId,
+        target: Multiaddr,
+        addr: &PeerAddr,
+        versions: VersionSet,
+    ) -> Result<(Stream, ZksVersion, BytesMut), TransportError> {
+        let unreachable = |reason: String| TransportError::Unreachable {
+            addr: addr.clone(),
+            reason: reason.into(),
+        };
+        let handshake = |reason: String| TransportError::Handshake {
+            peer: addr.clone(),
+            reason: reason.into(),
+        };
+        match self.inner.swarm.connect(peer, target).await {
+            Ok(()) => {}
+            Err(ConnectError::Unreachable(e)) => return Err(unreachable(e)),
+            Err(ConnectError::Handshake(e)) => return Err(handshake(e)),
+        }
+        let mut control = self.inner.swarm.control.clone();
+        for version in versions.iter().rev() {
+            match control.open_stream(peer, protocol(version)).await {
+                Ok(mut stream) => {
+                    let rbuf = await_ready(&mut stream).await.map_err(|e| match e {
+                        ReadyError::Refused(reason) => TransportError::Refused {
+                            peer: addr.clone(),
+                            reason,
+                        },
+                        ReadyError::Other(e) => handshake(e),
+                    })?;
+                    return Ok((stream, version, rbuf));
+                }
+                Err(OpenStreamError::UnsupportedProtocol(_)) => {}
+                Err(e) => return Err(handshake(e.to_string())),
+            }
+        }
+        let remote = probe_versions(&mut control, peer, versions).await;
+        Err(TransportError::NoCommonVersion {
+            peer: addr::to_zks_peer(&peer),
+            local: versions,
+            remote,
+        })
+    }
+}
+
+enum ReadyError {
+    Refused(DisconnectReason),
+    Other(String),
+}
+
+/// Reads the listener's first message; returns whatever was read beyond it.
+async fn await_ready(stream: &mut Stream) -> Result<BytesMut, ReadyError> {
+    // The first message is Ready or Close: a few bytes.
+    let decoder = Decoder::new(16);
+    let mut rbuf = BytesMut::new();
+    let mut scratch = [0u8; 64];
+    loop {
+        match decoder.decode(&mut rbuf) {
+            Ok(Some(Message::Ready)) => return Ok(rbuf),
+            Ok(Some(Message::Close(reason))) => return Err(ReadyError::Refused(reason)),
+            Ok(Some(Message::Zks(_))) => {
+                return Err(ReadyError::Other(
+                    "expected Ready, got a zks message".to_owned(),
+                ));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(ReadyError::Other(e.to_string())),
+        }
+        match stream.read(&mut scratch).await {
+            Ok(0) => return Err(ReadyError::Other("stream closed before Ready".to_owned())),
+            Ok(n) => rbuf.extend_from_slice(scratch.get(..n).unwrap_or_default()),
+            Err(e) => return Err(ReadyError::Other(e.to_string())),
+        }
+    }
+}
+
+/// Exchanges version sets with `peer` after no zks protocol was accepted; empty when the peer
+/// does not answer.
+async fn probe_versions(
+    control: &mut libp2p_stream::Control,
+    peer: PeerId,
+    versions: VersionSet,
+) -> VersionSet {
+    let exchange = async {
+        let mut stream = control
+            .open_stream(peer, StreamProtocol::new(VERSIONS_PROTOCOL))
+            .await
+            .ok()?;
+        stream.write_all(&[version_bits(versions)]).await.ok()?;
+        stream.flush().await.ok()?;
+        let mut bits = [0u8; 1];
+        stream.read_exact(&mut bits).await.ok()?;
+        let _ = stream.close().await;
+        Some(versions_from_bits(bits[0]))
+    };
+    timeout(CLOSE_GRACE, exchange)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl Transport for Libp2pTransport {
+    fn local_id(&self) -> zks_api::PeerId {
+        addr::to_zks_peer(&self.local_peer_id())
+    }
+
+    fn peer_id(&self, addr: &PeerAddr) -> Result<zks_api::PeerId, TransportError> {
+        Ok(addr::to_zks_peer(&addr::parse(addr)?.0))
+    }
+
+    async fn listen(&self, versions: VersionSet) -> Result<Incoming, TransportError> {
+        {
+            let mut listening = self
+                .inner
+                .listening
+                .lock()
+                .map_err(|_| TransportError::Listen("poisoned".into()))?;
+            if *listening {
+                return Err(TransportError::Listen("already listening".into()));
+            }
+            *listening = true;
+        }
+        let shared = &self.inner.shared;
+        let bound = self
+            .inner
+            .swarm
+            .listen(shared.config.listen_addr.clone())
+            .await
+            .map_err(|e| TransportError::Listen(e.into()))?;
+        if let Ok(mut slot) = self.inner.bound.lock() {
+            *slot = Some(bound.clone());
+        }
+        let mut control = self.inner.swarm.control.clone();
+        let mut streams = Vec::new();
+        for version in versions.iter() {
+            let incoming = control
+                .accept(protocol(version))
+                .map_err(|e| TransportError::Listen(e.to_string().into()))?;
+            streams.push(incoming.map(move |(p, s)| (Some(version), p, s)).boxed());
+        }
+        let probes = control
+            .accept(StreamProtocol::new(VERSIONS_PROTOCOL))
+            .map_err(|e| TransportError::Listen(e.to_string().into()))?;
+        streams.push(probes.map(|(p, s)| (None, p, s)).boxed());
+        let (tx, incoming) = Incoming::channel(shared.config.link_capacity);
+        let shared = Arc::clone(shared);
+        tokio::spawn(
+            accept_loop(shared, futures::stream::select_all(streams), tx, versions)
+                .instrument(tracing::info_span!("libp2p-listener", %bound)),
+        );
+        tracing::info!(%bound, peer = %self.local_peer_id(), %versions, "listening");
+        Ok(incoming)
+    }
+
+    async fn dial(&self, addr: &PeerAddr, versions: VersionSet) -> Result<Link, TransportError> {
+        let (peer, target) = addr::parse(addr)?;
+        let shared = Arc::clone(&self.inner.shared);
+        let permit = shared
+            .admit(&peer)
+            .map_err(|()| TransportError::Unreachable {
+                addr: addr.clone(),
+                reason: "connection limit reached".into(),
+            })?;
+        let span = tracing::info_span!("libp2p", %peer, direction = %Direction::Outbound);
+        let opened = timeout(
+            shared.config.handshake_timeout,
+            self.open(peer, target, addr, versions),
+        )
+        .instrument(span.clone())
+        .await;
+        let (stream, version, rbuf) = match opened {
+            Ok(Ok(opened)) => opened,
+            Ok(Err(e)) => {
+                tracing::info!(parent: &span, error = %e, "dial failed");
+                return Err(e);
+            }
+            Err(_) => {
+                return Err(TransportError::Handshake {
+                    peer: addr.clone(),
+                    reason: "timed out".into(),
+                });
+            }
+        };
+        let info = LinkInfo {
+            peer: addr::to_zks_peer(&peer),
+            remote_addr: addr.clone(),
+            direction: Direction::Outbound,
+            version,
+        };
+        tracing::debug!(parent: &span, %version, "link established");
+        let (link, end) = Link::channel(info, shared.config.link_capacity);
+        let config = Arc::clone(&shared.config);
+        tokio::spawn(
+            async move {
+                link::run(stream, end, config, rbuf).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
+        Ok(link)
+    }
+}
+
+type Accepted = (Option<ZksVersion>, PeerId, Stream);
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    mut streams: futures::stream::SelectAll<futures::stream::BoxStream<'static, Accepted>>,
+    tx: mpsc::Sender<Result<Link, TransportError>>,
+    versions: VersionSet,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = tx.closed() => break,
+            accepted = streams.next() => accepted,
+        };
+        let Some((version, peer, stream)) = accepted else {
+            break;
+        };
+        let span = tracing::info_span!("libp2p", %peer, direction = %Direction::Inbound);
+        let Some(version) = version else {
+            tokio::spawn(answer_probe(stream, peer, versions, tx.clone()).instrument(span));
+            continue;
+        };
+        match shared.admit(&peer) {
+            Ok(permit) => {
+                let shared = Arc::clone(&shared);
+                let tx = tx.clone();
+                tokio::spawn(
+                    async move {
+                        serve_inbound(&shared, stream, peer, version, tx).await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
+            }
+            Err(()) => {
+                tracing::warn!(parent: &span, "connection limit reached, refusing link (TooManyPeers)");
+                tokio::spawn(refuse(stream, DisconnectReason::TooManyPeers).instrument(span));
+            }
+        }
+    }
+    tracing::debug!("listener stopped: incoming links are no longer taken");
+}
+
+async fn serve_inbound(
+    shared: &Shared,
+    mut stream: Stream,
+    peer: PeerId,
+    version: ZksVersion,
+    tx: mpsc::Sender<Result<Link, TransportError>>,
+) {
+    let mut ready = BytesMut::new();
+    codec::encode_ready(&mut ready);
+    let sent = timeout(shared.config.handshake_timeout, async {
+        stream.write_all(&ready).await?;
+        stream.flush().await
+    })
+    .await;
+    if !matches!(sent, Ok(Ok(()))) {
+        tracing::info!("inbound link failed before it was ready");
+        return;
+    }
+    let info = LinkInfo {
+        peer: addr::to_zks_peer(&peer),
+        remote_addr: shared.remote_addr(peer),
+        direction: Direction::Inbound,
+        version,
+    };
+    tracing::debug!(%version, "link established");
+    let (link, end) = Link::channel(info, shared.config.link_capacity);
+    if tx.send(Ok(link)).await.is_err() {
+        return;
+    }
+    link::run(stream, end, Arc::clone(&shared.config), BytesMut::new()).await;
+}
+
+/// Tells the peer why and closes the stream.
+async fn refuse(mut stream: Stream, reason: DisconnectReason) {
+    let mut wbuf = BytesMut::new();
+    codec::encode_close(reason, &mut wbuf);
+    let _ = timeout(CLOSE_GRACE, async {
+        stream.write_all(&wbuf).await?;
+        stream.close().await
+    })
+    .await;
+}
+
+/// Answers a version probe, and reports the failed negotiation when there is no common version.
+async fn answer_probe(
+    mut stream: Stream,
+    peer: PeerId,
+    versions: VersionSet,
+    tx: mpsc::Sender<Result<Link, TransportError>>,
+) {
+    let exchange = async {
+        let mut bits = [0u8; 1];
+        stream.read_exact(&mut bits).await?;
+        stream.write_all(&[version_bits(versions)]).await?;
+        stream.close().await?;
+        Ok::<_, std::io::Error>(versions_from_bits(bits[0]))
+    };
+    let Ok(Ok(remote)) = timeout(CLOSE_GRACE, exchange).await else {
+        tracing::debug!("version probe failed");
+        return;
+    };
+    if versions.highest_common(remote).is_none() {
+        tracing::info!(%remote, local = %versions, "no common zks version");
+        // Never block on a full queue of failure reports.
+        let _ = tx.try_send(Err(TransportError::NoCommonVersion {
+            peer: addr::to_zks_peer(&peer),
+            local: versions,
+            remote,
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_bits_round_trip() {
+        for bits in 0..=u8::MAX {
+            let set = versions_from_bits(bits);
+            assert_eq!(versions_from_bits(version_bits(set)), set);
+        }
+        assert_eq!(version_bits(VersionSet::ALL), 0b1110);
+        assert_eq!(protocol_name(ZksVersion::V2), "/zks/2");
+    }
+}
