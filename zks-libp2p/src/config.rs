@@ -13,7 +13,8 @@ use crate::error::Error;
 pub const DEFAULT_LISTEN_ADDR: &str = "/ip4/0.0.0.0/tcp/30304";
 /// Default per-direction queue capacity of each link, in messages.
 pub const DEFAULT_LINK_CAPACITY: usize = 16;
-/// Default cap on live links (and on inbound libp2p connections); trusted peers are exempt.
+/// Default cap on live links; trusted peers are exempt. Inbound libp2p connections are capped
+/// at twice this plus 8.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// Default time to connect, secure, multiplex and open the zks stream.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -137,7 +138,8 @@ impl Libp2pConfigBuilder {
     }
 
     /// Cap on live links (excess inbound links are refused with `TooManyPeers`, excess dials
-    /// fail) and on established inbound connections. Default: 256.
+    /// fail); established inbound connections are capped at `2 × max + 8` (excess ones are
+    /// closed at once, logged). Trusted peers are exempt from both. Default: 256.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.config.max_connections = max;
         self

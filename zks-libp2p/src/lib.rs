@@ -16,7 +16,8 @@
 //! - **Backpressure** is real: nothing is buffered beyond the link's bounded queues, one
 //!   encoded-bytes high-water mark, and yamux's bounded stream windows; see [`link`].
 //! - **Caps**: at most `max_connections` live links (excess inbound links are refused with a
-//!   `TooManyPeers` close message, logged) and inbound connections; trusted peers are exempt.
+//!   `TooManyPeers` close message, logged) and `2 × max_connections + 8` inbound connections;
+//!   trusted peers are exempt.
 //!
 //! No feature flags. QUIC is not offered (TCP only).
 //!

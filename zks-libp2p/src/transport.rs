@@ -93,14 +93,14 @@ pub struct Libp2pTransport {
 
 #[derive(Debug)]
 struct Inner {
-    swarm: SwarmHandle,
+    /// Link tasks and the accept loop hold clones: the swarm runs while any of them does.
+    swarm: Arc<SwarmHandle>,
     shared: Arc<Shared>,
     bound: Mutex<Option<Multiaddr>>,
     listening: Mutex<bool>,
 }
 
-/// What link tasks and the accept loop need (not the swarm handle, so that dropping the
-/// transport stops the swarm).
+/// What link tasks and the accept loop need.
 #[derive(Debug)]
 struct Shared {
     config: Arc<Libp2pConfig>,
@@ -141,7 +141,7 @@ impl Libp2pTransport {
     /// When called outside a tokio runtime.
     pub fn new(config: Libp2pConfig) -> Result<Self, Error> {
         let book = Arc::new(PeerBook::default());
-        let swarm = SwarmHandle::spawn(&config, Arc::clone(&book))?;
+        let swarm = Arc::new(SwarmHandle::spawn(&config, Arc::clone(&book))?);
         let shared = Shared {
             local: config.peer_id(),
             links: Arc::new(Semaphore::new(config.max_connections)),
@@ -333,9 +333,16 @@ impl Transport for Libp2pTransport {
         streams.push(probes.map(|(p, s)| (None, p, s)).boxed());
         let (tx, incoming) = Incoming::channel(shared.config.link_capacity);
         let shared = Arc::clone(shared);
+        let keep = Arc::clone(&self.inner.swarm);
         tokio::spawn(
-            accept_loop(shared, futures::stream::select_all(streams), tx, versions)
-                .instrument(tracing::info_span!("libp2p-listener", %bound)),
+            accept_loop(
+                shared,
+                keep,
+                futures::stream::select_all(streams),
+                tx,
+                versions,
+            )
+            .instrument(tracing::info_span!("libp2p-listener", %bound)),
         );
         tracing::info!(%bound, peer = %self.local_peer_id(), %versions, "listening");
         Ok(incoming)
@@ -379,10 +386,12 @@ impl Transport for Libp2pTransport {
         tracing::debug!(parent: &span, %version, "link established");
         let (link, end) = Link::channel(info, shared.config.link_capacity);
         let config = Arc::clone(&shared.config);
+        let keep = Arc::clone(&self.inner.swarm);
         tokio::spawn(
             async move {
                 link::run(stream, end, config, rbuf).await;
                 drop(permit);
+                drop(keep);
             }
             .instrument(span),
         );
@@ -394,6 +403,7 @@ type Accepted = (Option<ZksVersion>, PeerId, Stream);
 
 async fn accept_loop(
     shared: Arc<Shared>,
+    keep: Arc<SwarmHandle>,
     mut streams: futures::stream::SelectAll<futures::stream::BoxStream<'static, Accepted>>,
     tx: mpsc::Sender<Result<Link, TransportError>>,
     versions: VersionSet,
@@ -415,10 +425,12 @@ async fn accept_loop(
             Ok(permit) => {
                 let shared = Arc::clone(&shared);
                 let tx = tx.clone();
+                let keep = Arc::clone(&keep);
                 tokio::spawn(
                     async move {
                         serve_inbound(&shared, stream, peer, version, tx).await;
                         drop(permit);
+                        drop(keep);
                     }
                     .instrument(span),
                 );
