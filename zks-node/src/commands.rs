@@ -1,0 +1,300 @@
+//! The subcommands other than `demo`.
+
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use zks_api::{BlockNumber, Node, Role};
+use zks_devp2p::NodeKey;
+use zks_verifier::{AcceptedSigners, VerifierKey};
+
+use crate::cli::{ExternalNodeArgs, MainNodeArgs};
+use crate::node::{
+    CliError, batch_loop, load_node_key, open_store, parse_enode, parse_signer, produce,
+    signing_verifier, start_error, transport,
+};
+use crate::store;
+
+const DEFAULT_MN_PORT: u16 = 30303;
+const DEFAULT_EN_PORT: u16 = 30304;
+const ANY: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+
+/// `zks key generate`.
+///
+/// # Errors
+///
+/// One line when the file exists or cannot be written.
+pub fn key_generate(out: Option<&Path>, verifier: bool) -> Result<(), CliError> {
+    let (secret, id) = if verifier {
+        let secret: [u8; 32] = loop {
+            let bytes: [u8; 32] = rand::random();
+            if VerifierKey::from_bytes(&bytes).is_ok() {
+                break bytes;
+            }
+        };
+        let key = VerifierKey::from_bytes(&secret).map_err(|e| e.to_string())?;
+        (hex::encode(secret), key.address().to_string())
+    } else {
+        let key = NodeKey::generate();
+        (key.to_hex(), key.id().to_string())
+    };
+    let Some(path) = out else {
+        println!("{secret}");
+        eprintln!("{id}");
+        return Ok(());
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!(
+                "key file {} already exists; not overwriting it",
+                path.display()
+            )
+        } else {
+            format!("cannot write key file {}: {e}", path.display())
+        }
+    })?;
+    file.write_all(format!("{secret}\n").as_bytes())
+        .map_err(|e| format!("cannot write key file {}: {e}", path.display()))?;
+    println!("{id}");
+    Ok(())
+}
+
+/// `zks store dump`.
+///
+/// # Errors
+///
+/// One line when the directory holds no store or it cannot be read.
+pub fn store_dump(data: &Path) -> Result<(), CliError> {
+    let store = store::open_existing(data).map_err(|e| e.to_string())?;
+    let summary = store.summary().map_err(|e| e.to_string())?;
+    println!("{summary}");
+    Ok(())
+}
+
+/// `zks rlpx ping`.
+///
+/// # Errors
+///
+/// One line when the peer cannot be reached or breaks the handshake.
+pub async fn rlpx_ping(enode: &str, limit: std::time::Duration) -> Result<(), CliError> {
+    let report = crate::ping::ping(enode, limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{report}");
+    Ok(())
+}
+
+fn require_data(data: Option<&Path>, command: &str) -> Result<std::path::PathBuf, CliError> {
+    data.map(Path::to_owned)
+        .ok_or_else(|| format!("{command} needs --data DIR (or `data` in the config file)"))
+}
+
+fn serve_metrics(addr: Option<SocketAddr>) -> Result<bool, CliError> {
+    match addr {
+        Some(addr) => crate::metrics::install(addr).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `zks main-node`.
+///
+/// # Errors
+///
+/// One line for every error a user can cause.
+pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
+    let data = require_data(args.data.as_deref(), "main-node")?;
+    let signers = args
+        .verifier_signer
+        .iter()
+        .map(|s| parse_signer(s))
+        .collect::<Result<AcceptedSigners, _>>()?;
+    let threshold = args.threshold.unwrap_or(1);
+    if !signers.is_empty() && !(1..=signers.len()).contains(&threshold) {
+        return Err(format!(
+            "--threshold {threshold} is not within 1..={} (the number of --verifier-signer)",
+            signers.len()
+        ));
+    }
+    let key = load_node_key(args.key.as_deref(), &data)?;
+    let store = open_store(&data, Role::MainNode, true)?;
+    let metrics = serve_metrics(args.metrics)?;
+    let addr = SocketAddr::new(
+        args.addr.unwrap_or(ANY),
+        args.port.unwrap_or(DEFAULT_MN_PORT),
+    );
+    let transport = transport(key, addr.ip(), addr.port())?;
+    let mut builder = Node::builder(transport.clone()).main_node(store.clone());
+    if !signers.is_empty() {
+        builder = builder.verifier_authenticator(signers.clone());
+    }
+    let node = Arc::new(builder.start().await.map_err(|e| start_error(addr, &e))?);
+    if metrics {
+        let head = store.clone();
+        tokio::spawn(crate::metrics::record_events(
+            node.events(),
+            Some(Arc::new(move || head.next_block())),
+        ));
+    }
+    let enode = transport
+        .local_enode()
+        .map_or_else(|| "(not listening)".to_owned(), |e| e.to_string());
+    println!("enode: {enode}");
+    println!("head: {}", store.next_block());
+    let _ = std::io::stdout().flush();
+    tracing::info!(%enode, head = store.next_block(), data = %data.display(), "main node started");
+
+    let (stop_tx, stop) = watch::channel(false);
+    let producer = args.produce_blocks.map(|rate| {
+        tokio::spawn(produce(
+            store.clone(),
+            rate,
+            args.produce_until,
+            stop.clone(),
+        ))
+    });
+    let batches = (!signers.is_empty()).then(|| {
+        tokio::spawn(batch_loop(
+            Arc::clone(&node),
+            store.clone(),
+            signers,
+            threshold,
+            args.batch_size.unwrap_or(100),
+            stop.clone(),
+            |outcome| match outcome.result {
+                Ok(quorum) => tracing::info!(
+                    batch = outcome.number,
+                    last_block = outcome.last_block,
+                    signatures = quorum.signatures.len(),
+                    elapsed = ?outcome.elapsed,
+                    "batch verified"
+                ),
+                Err(error) => tracing::warn!(batch = outcome.number, %error, "batch not verified"),
+            },
+        ))
+    });
+
+    let failure = match producer {
+        Some(mut producer) => tokio::select! {
+            () = terminated() => None,
+            done = &mut producer => match done {
+                Ok(Err(e)) => Some(e),
+                // Finished producing (`--produce-until`): keep serving.
+                _ => { terminated().await; None }
+            },
+        },
+        None => {
+            terminated().await;
+            None
+        }
+    };
+    let _ = stop_tx.send(true);
+    if let Some(batches) = batches {
+        batches.abort();
+    }
+    tracing::info!("shutting down");
+    if let Ok(node) = Arc::try_unwrap(node) {
+        node.shutdown().await;
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// `zks external-node`.
+///
+/// # Errors
+///
+/// One line for every error a user can cause.
+pub async fn external_node(args: ExternalNodeArgs) -> Result<(), CliError> {
+    let data = require_data(args.data.as_deref(), "external-node")?;
+    if args.main_node.is_empty() {
+        return Err(
+            "external-node needs --main-node ENODE (or `main-node` in the config file)".to_owned(),
+        );
+    }
+    let main_nodes = args
+        .main_node
+        .iter()
+        .map(|m| parse_enode(m).map(|_| m.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let verifier = match &args.verifier_key {
+        Some(path) => Some(
+            VerifierKey::from_file(path)
+                .map_err(|e| format!("cannot load verifier key {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let key = load_node_key(args.key.as_deref(), &data)?;
+    let store = open_store(&data, Role::ExternalNode, true)?;
+    let metrics = serve_metrics(args.metrics)?;
+    let addr = SocketAddr::new(
+        args.addr.unwrap_or(ANY),
+        args.port.unwrap_or(DEFAULT_EN_PORT),
+    );
+    let transport = transport(key, addr.ip(), addr.port())?;
+    let mut builder = Node::builder(transport.clone()).external_node(store.clone());
+    for m in &main_nodes {
+        builder = builder.trusted_main_node(m.as_str());
+    }
+    if let Some(key) = verifier.clone() {
+        builder = builder.verifier(key.clone(), signing_verifier(key));
+    }
+    let start = store.next_block();
+    let node = builder.start().await.map_err(|e| start_error(addr, &e))?;
+    if metrics {
+        tokio::spawn(crate::metrics::record_events(node.events(), None));
+    }
+    println!(
+        "external node {} resuming at block {start}{}",
+        transport
+            .local_enode()
+            .map_or_else(|| "(not listening)".to_owned(), |e| e.to_string()),
+        verifier.map_or_else(String::new, |k| format!(", verifier {}", k.address()))
+    );
+    let _ = std::io::stdout().flush();
+
+    let mut heads = store.subscribe();
+    let reached = async {
+        let Some(target) = args.exit_at_block else {
+            return std::future::pending::<BlockNumber>().await;
+        };
+        let _ = heads.wait_for(|next| *next > target).await;
+        target
+    };
+    tokio::select! {
+        () = terminated() => {}
+        target = reached => {
+            println!("reached block {target}; next block {}", store.next_block());
+        }
+    }
+    node.shutdown().await;
+    Ok(())
+}
+
+/// `zks bench`: not built yet.
+pub fn bench() {
+    println!("zks bench: not implemented yet; see issue 9");
+}

@@ -1,0 +1,419 @@
+//! `zks demo`: in one process, a main node and three external nodes (the first one a verifier,
+//! threshold 1) over devp2p on 127.0.0.1 with temporary redb stores. The main node produces
+//! synthetic blocks; live progress bars show each external node's height and rate; every
+//! `--batch-size` blocks a batch is verified; after `--duration` a summary table is printed.
+//!
+//! Logs (`RUST_LOG`, default `warn`) are written between progress-bar redraws, never across
+//! them.
+
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use zks_api::{BlockNumber, Node, RawRecord, ReplaySink, Role, SinkError};
+use zks_devp2p::NodeKey;
+use zks_verifier::{AcceptedSigners, VerifierKey};
+
+use crate::cli::DemoArgs;
+use crate::node::{
+    CliError, batch_loop, now_micros, open_store, produce, produced_at, signing_verifier,
+    start_error, transport,
+};
+use crate::store::RedbReplayStore;
+
+const EXTERNAL_NODES: usize = 3;
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+/// How long the ENs get to reach the final head after production stops.
+const CATCH_UP: Duration = Duration::from_secs(20);
+
+/// Writes each log line while the progress bars are suspended.
+#[derive(Clone, Debug)]
+struct BarWriter(MultiProgress);
+
+/// One log line, buffered until dropped.
+#[derive(Debug)]
+struct BarLine {
+    bars: MultiProgress,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for BarLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for BarLine {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        self.bars.suspend(|| {
+            let _ = std::io::stderr().write_all(&buf);
+        });
+    }
+}
+
+impl<'a> MakeWriter<'a> for BarWriter {
+    type Writer = BarLine;
+    fn make_writer(&'a self) -> BarLine {
+        BarLine {
+            bars: self.0.clone(),
+            buf: Vec::new(),
+        }
+    }
+}
+
+/// What one external node saw: head latency per block, and when it applied.
+#[derive(Debug, Default)]
+struct Stats {
+    latencies_us: Vec<u64>,
+    first_apply: Option<Instant>,
+    last_apply: Option<Instant>,
+}
+
+/// The EN's sink: the redb store, measuring produce → apply latency of every block.
+#[derive(Clone, Debug)]
+struct MeasuredSink {
+    store: RedbReplayStore,
+    stats: Arc<Mutex<Stats>>,
+}
+
+#[async_trait]
+impl ReplaySink for MeasuredSink {
+    type Record = RawRecord;
+
+    fn next_block(&self) -> BlockNumber {
+        self.store.next_block()
+    }
+
+    async fn apply(&self, records: Vec<RawRecord>) -> Result<(), SinkError> {
+        let produced: Vec<u64> = records
+            .iter()
+            .filter_map(|r| produced_at(&r.payload))
+            .collect();
+        ReplaySink::apply(&self.store, records).await?;
+        let now = now_micros();
+        let at = Instant::now();
+        let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        stats
+            .latencies_us
+            .extend(produced.iter().map(|p| now.saturating_sub(*p)));
+        stats.first_apply.get_or_insert(at);
+        stats.last_apply = Some(at);
+        Ok(())
+    }
+}
+
+struct ExternalNode {
+    name: String,
+    verifier: bool,
+    store: RedbReplayStore,
+    stats: Arc<Mutex<Stats>>,
+    node: Node,
+    bar: ProgressBar,
+}
+
+#[derive(Debug, Default)]
+struct Batches {
+    submitted: u64,
+    verified: u64,
+    latencies_ms: Vec<f64>,
+}
+
+fn percentile<T: Copy + PartialOrd>(sorted: &[T], p: f64) -> Option<T> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted.get(rank.min(sorted.len() - 1)).copied()
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+/// Runs the demo.
+///
+/// # Errors
+///
+/// One line when a node cannot start, or when an external node did not reach the head.
+pub async fn run(args: DemoArgs) -> Result<(), CliError> {
+    let bars = MultiProgress::new();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(BarWriter(bars.clone()))
+        .try_init();
+    if let Some(addr) = args.metrics {
+        crate::metrics::install(addr)?;
+    }
+    if !(args.rate > 0.0 && args.rate.is_finite()) {
+        return Err(format!("--rate must be positive, got {}", args.rate));
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("zks-demo-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+
+    // The main node, accepting one verifier.
+    let verifier_key = VerifierKey::generate();
+    let signers: AcceptedSigners = [verifier_key.address()].into_iter().collect();
+    let mn_store = open_store(&tmp.path().join("mn"), Role::MainNode, false)?;
+    let mn_transport = transport(NodeKey::generate(), LOOPBACK, 0)?;
+    let mn = Node::builder(mn_transport.clone())
+        .main_node(mn_store.clone())
+        .verifier_authenticator(signers.clone())
+        .start()
+        .await
+        .map_err(|e| start_error((LOOPBACK, 0).into(), &e))?;
+    let mn = Arc::new(mn);
+    let enode = mn_transport
+        .local_enode()
+        .ok_or("the main node is not listening")?
+        .to_string();
+    if args.metrics.is_some() {
+        let head = mn_store.clone();
+        tokio::spawn(crate::metrics::record_events(
+            mn.events(),
+            Some(Arc::new(move || head.next_block())),
+        ));
+    }
+
+    let mn_bar = bars.add(ProgressBar::new_spinner());
+    mn_bar.set_style(style(
+        "{prefix:>6} {spinner} head {pos} blocks ({per_sec})  {msg}",
+    ));
+    mn_bar.set_prefix("mn");
+    mn_bar.enable_steady_tick(Duration::from_millis(120));
+    let _ = bars.println(format!(
+        "zks demo: main node {} and {EXTERNAL_NODES} external nodes on 127.0.0.1, {} blocks/s for {}",
+        short(&enode),
+        args.rate,
+        humantime::format_duration(args.duration)
+    ));
+
+    // Three external nodes; the first is a verifier.
+    let mut ens = Vec::with_capacity(EXTERNAL_NODES);
+    for i in 1..=EXTERNAL_NODES {
+        let name = format!("en-{i}");
+        let verifier = i == 1;
+        let store = open_store(&tmp.path().join(&name), Role::ExternalNode, false)?;
+        let stats = Arc::new(Mutex::new(Stats::default()));
+        let sink = MeasuredSink {
+            store: store.clone(),
+            stats: Arc::clone(&stats),
+        };
+        let mut builder = Node::builder(transport(NodeKey::generate(), LOOPBACK, 0)?)
+            .external_node(sink)
+            .trusted_main_node(enode.as_str());
+        if verifier {
+            builder =
+                builder.verifier(verifier_key.clone(), signing_verifier(verifier_key.clone()));
+        }
+        let node = builder
+            .start()
+            .await
+            .map_err(|e| start_error((LOOPBACK, 0).into(), &e))?;
+        let bar = bars.add(ProgressBar::new(0));
+        bar.set_style(style(
+            "{prefix:>6} [{bar:36.cyan/blue}] {pos:>7}/{len:7} blocks  {per_sec:>12}  {msg}",
+        ));
+        bar.set_prefix(name.clone());
+        if verifier {
+            bar.set_message("verifier");
+        }
+        ens.push(ExternalNode {
+            name,
+            verifier,
+            store,
+            stats,
+            node,
+            bar,
+        });
+    }
+
+    // Production, batches, and the bars' refresher.
+    let (stop_tx, stop) = watch::channel(false);
+    // Batches stop only after the producer's last commit, so the last batch is not missed.
+    let (batch_stop_tx, batch_stop) = watch::channel(false);
+    let started = Instant::now();
+    let producer = tokio::spawn(produce(mn_store.clone(), args.rate, None, stop.clone()));
+    let batches = Arc::new(Mutex::new(Batches::default()));
+    let batch_task = {
+        let batches = Arc::clone(&batches);
+        let mn_bar = mn_bar.clone();
+        tokio::spawn(batch_loop(
+            Arc::clone(&mn),
+            mn_store.clone(),
+            signers.clone(),
+            1,
+            args.batch_size,
+            batch_stop,
+            move |outcome| {
+                let mut b = batches.lock().unwrap_or_else(PoisonError::into_inner);
+                b.submitted += 1;
+                let ms = outcome.elapsed.as_secs_f64() * 1000.0;
+                let line = match &outcome.result {
+                    Ok(quorum) => {
+                        b.verified += 1;
+                        b.latencies_ms.push(ms);
+                        format!(
+                            "batch #{} (blocks ..={}) quorum {}/{} in {ms:.1} ms",
+                            outcome.number,
+                            outcome.last_block,
+                            quorum.signatures.len(),
+                            1
+                        )
+                    }
+                    Err(e) => format!("batch #{} NOT verified: {e}", outcome.number),
+                };
+                mn_bar.set_message(format!("{line}  [{}/{} verified]", b.verified, b.submitted));
+            },
+        ))
+    };
+    let refresh = |ens: &[ExternalNode]| {
+        let head = mn_store.next_block();
+        mn_bar.set_position(head);
+        for en in ens {
+            en.bar.set_length(head);
+            en.bar.set_position(en.store.next_block());
+        }
+    };
+
+    let deadline = started + args.duration;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut producer = producer;
+    let production = loop {
+        tokio::select! {
+            _ = tick.tick() => refresh(&ens),
+            () = tokio::time::sleep_until(deadline) => break Ok(()),
+            done = &mut producer => break match done {
+                Ok(Err(e)) => Err(e),
+                _ => Err("the block producer stopped".to_owned()),
+            },
+        }
+    };
+    let _ = stop_tx.send(true);
+    let _ = (&mut producer).await;
+    let _ = batch_stop_tx.send(true);
+    production?;
+    let produced_for = started.elapsed();
+    let head = mn_store.next_block();
+
+    // Let every EN reach the final head, then the last batches finish.
+    let catch_up = Instant::now() + CATCH_UP;
+    while Instant::now() < catch_up && ens.iter().any(|en| en.store.next_block() < head) {
+        refresh(&ens);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    refresh(&ens);
+    let _ = tokio::time::timeout(CATCH_UP, batch_task).await;
+    mn_bar.finish();
+    for en in &ens {
+        en.bar.finish();
+    }
+
+    // Summary.
+    let mut out = String::new();
+    let secs = produced_for.as_secs_f64();
+    out.push_str(&format!(
+        "\nzks demo summary: {secs:.1} s of production at {} blocks/s; main node head {head} (blocks 0..={})\n\n",
+        args.rate,
+        head.saturating_sub(1)
+    ));
+    out.push_str(&format!(
+        "{:<6} {:<24} {:>8} {:>14} {:>12} {:>12} {:>8}\n",
+        "node", "role", "blocks", "throughput", "latency p50", "latency p99", "at head"
+    ));
+    out.push_str(&format!(
+        "{:<6} {:<24} {:>8} {:>14} {:>12} {:>12} {:>8}\n",
+        "mn",
+        "main node",
+        head,
+        format!("{:.1} blk/s", head as f64 / secs.max(1e-9)),
+        "-",
+        "-",
+        "-"
+    ));
+    let mut all_at_head = true;
+    for en in &ens {
+        let blocks = en.store.next_block();
+        let at_head = blocks >= head;
+        all_at_head &= at_head;
+        let mut stats = en.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        stats.latencies_us.sort_unstable();
+        let fmt_ms =
+            |v: Option<u64>| v.map_or("-".to_owned(), |us| format!("{:.1} ms", us as f64 / 1000.0));
+        let span = match (stats.first_apply, stats.last_apply) {
+            (Some(a), Some(b)) if b > a => (b - a).as_secs_f64(),
+            _ => secs,
+        };
+        out.push_str(&format!(
+            "{:<6} {:<24} {:>8} {:>14} {:>12} {:>12} {:>8}\n",
+            en.name,
+            if en.verifier {
+                "external node, verifier"
+            } else {
+                "external node"
+            },
+            blocks,
+            format!("{:.1} blk/s", blocks as f64 / span.max(1e-9)),
+            fmt_ms(percentile(&stats.latencies_us, 0.50)),
+            fmt_ms(percentile(&stats.latencies_us, 0.99)),
+            if at_head { "yes" } else { "NO" }
+        ));
+    }
+    {
+        let mut b = batches.lock().unwrap_or_else(PoisonError::into_inner);
+        b.latencies_ms.sort_by(f64::total_cmp);
+        let p50 = percentile(&b.latencies_ms, 0.5).map_or("-".to_owned(), |v| format!("{v:.1} ms"));
+        out.push_str(&format!(
+            "\nbatches verified: {}/{} (every {} blocks, threshold 1 of 1 verifier, quorum p50 {p50})\n",
+            b.verified, b.submitted, args.batch_size
+        ));
+    }
+    out.push_str(&format!(
+        "all external nodes at the main node's head: {}\n",
+        if all_at_head { "yes" } else { "NO" }
+    ));
+    print!("{out}");
+    let _ = std::io::stdout().flush();
+
+    for en in ens {
+        en.node.shutdown().await;
+    }
+    if let Ok(mn) = Arc::try_unwrap(mn) {
+        mn.shutdown().await;
+    }
+    drop_dir(tmp.path());
+    if all_at_head {
+        Ok(())
+    } else {
+        Err("not every external node reached the main node's head".to_owned())
+    }
+}
+
+fn short(enode: &str) -> String {
+    match (enode.get(..18), enode.rsplit_once('@')) {
+        (Some(head), Some((_, addr))) => format!("{head}…@{addr}"),
+        _ => enode.to_owned(),
+    }
+}
+
+/// Best effort: the temporary directory is removed when dropped as well.
+fn drop_dir(path: &Path) {
+    let _ = std::fs::remove_dir_all(path);
+}

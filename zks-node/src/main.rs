@@ -1,0 +1,62 @@
+//! `zks`: see `zks --help`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use zks_node::cli::{Cli, Command, ConfigFile, KeyCommand, RlpxCommand, StoreCommand};
+use zks_node::commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let is_demo = matches!(cli.command, Command::Demo(_));
+    if !is_demo {
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let file = match &cli.config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    match cli.command {
+        Command::Key(KeyCommand::Generate { out, verifier }) => {
+            commands::key_generate(out.as_deref(), verifier)
+        }
+        Command::MainNode(args) => commands::main_node(args.merge(file.main_node)).await,
+        Command::ExternalNode(args) => {
+            commands::external_node(args.merge(file.external_node)).await
+        }
+        Command::Rlpx(RlpxCommand::Ping { enode, timeout }) => {
+            commands::rlpx_ping(&enode, timeout).await
+        }
+        Command::Store(StoreCommand::Dump { data }) => commands::store_dump(&data),
+        Command::Demo(args) => zks_node::demo::run(args).await,
+        Command::Bench => {
+            commands::bench();
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,679 @@
+//! [`RedbReplayStore`]: an embedded, persistent replay store on redb, usable as the main node's
+//! [`ReplaySource`] and the external node's [`ReplaySink`].
+//!
+//! Layout of the database file (`<data dir>/replay.redb`):
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `records` | block number | the record's payload |
+//! | `overrides` | (block number, `db_key`) | the override record's payload |
+//! | `meta` | `"role"` | `"main-node"` or `"external-node"` |
+//!
+//! Every [`apply`](ReplaySink::apply) (and [`append`](RedbReplayStore::append)) is one write
+//! transaction: all records or none become visible. `next_block` is derived from the committed
+//! state when the store opens (one past the highest stored block), so a process killed at any
+//! moment resumes at exactly the next block. Waiting streams are woken through a `watch`
+//! channel, updated after each commit: no polling.
+//!
+//! Non-goals: pruning, and chains that do not start at block 0.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::watch;
+use zks_api::{
+    BlockNumber, Overrides, RawRecord, ReplaySink, ReplaySource, Role, SinkError, SourceError,
+};
+
+const RECORDS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("records");
+const OVERRIDES: TableDefinition<'_, (u64, &[u8]), &[u8]> = TableDefinition::new("overrides");
+const META: TableDefinition<'_, &str, &str> = TableDefinition::new("meta");
+const ROLE_KEY: &str = "role";
+/// The database file inside a data directory.
+pub const DB_FILE: &str = "replay.redb";
+
+/// Why a store could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The data directory was created for the other role.
+    #[error("data dir {dir} belongs to {found}; refusing to open it for {wanted}")]
+    WrongRole {
+        /// The directory.
+        dir: PathBuf,
+        /// The role recorded in it.
+        found: String,
+        /// The role asked for.
+        wanted: String,
+    },
+    /// Another process has the database open.
+    #[error("data dir {dir} is in use by another process")]
+    InUse {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// The data directory does not hold a store (for read-only commands).
+    #[error("data dir {dir} holds no zks store ({DB_FILE} is missing)")]
+    Missing {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// Records do not continue the stored chain.
+    #[error("records do not continue the chain at block {expected} (got block {got})")]
+    NotContiguous {
+        /// The next block the store expects.
+        expected: BlockNumber,
+        /// The block offered.
+        got: BlockNumber,
+    },
+    /// Filesystem or database failure.
+    #[error("{context}: {message}")]
+    Storage {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        message: String,
+    },
+}
+
+impl StoreError {
+    fn storage(context: impl fmt::Display, error: impl fmt::Display) -> Self {
+        Self::Storage {
+            context: context.to_string(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// The name a role is recorded under in a data directory.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::MainNode => "main-node",
+        Role::ExternalNode => "external-node",
+    }
+}
+
+/// How a role is named in messages.
+fn role_phrase(role: &str) -> String {
+    match role {
+        "main-node" => "a main node".to_owned(),
+        "external-node" => "an external node".to_owned(),
+        other => format!("role {other:?}"),
+    }
+}
+
+/// A persistent chain of [`RawRecord`]s with record overrides and push notification.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use zks_api::{RawRecord, ReplaySource, Role};
+/// use zks_node::store::RedbReplayStore;
+///
+/// let store = RedbReplayStore::open("/tmp/zks-mn", Role::MainNode)?;
+/// store.append(vec![RawRecord::new(store.next_block(), "block")]).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedbReplayStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    dir: PathBuf,
+    role: Role,
+    durability: Durability,
+    next_block: watch::Sender<BlockNumber>,
+}
+
+impl fmt::Debug for RedbReplayStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbReplayStore")
+            .field("dir", &self.inner.dir)
+            .field("role", &self.inner.role)
+            .field("next_block", &*self.inner.next_block.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbReplayStore {
+    /// Opens (creating if needed) the store in `dir` for `role`, with durable commits: each
+    /// commit is on disk when it returns.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::WrongRole`] when `dir` was created for the other role,
+    /// [`StoreError::InUse`] when another process has it open, [`StoreError::Storage`] else.
+    pub fn open(dir: impl AsRef<Path>, role: Role) -> Result<Self, StoreError> {
+        Self::open_with(dir, role, true)
+    }
+
+    /// As [`open`](Self::open); with `durable == false` commits are not flushed to disk
+    /// (for throwaway stores such as the demo's: a crash may lose them).
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn open_with(dir: impl AsRef<Path>, role: Role, durable: bool) -> Result<Self, StoreError> {
+        let dir = dir.as_ref().to_owned();
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            StoreError::storage(format!("cannot create data dir {}", dir.display()), e)
+        })?;
+        let db = open_db(&dir, true)?;
+        let wanted = role_name(role);
+        let txn = db
+            .begin_write()
+            .map_err(|e| StoreError::storage("cannot begin a transaction", e))?;
+        let next = {
+            let mut meta = txn
+                .open_table(META)
+                .map_err(|e| StoreError::storage("cannot open the meta table", e))?;
+            let found = meta
+                .get(ROLE_KEY)
+                .map_err(|e| StoreError::storage("cannot read the role", e))?
+                .map(|v| v.value().to_owned());
+            match found {
+                Some(found) if found != wanted => {
+                    return Err(StoreError::WrongRole {
+                        dir,
+                        found: role_phrase(&found),
+                        wanted: role_phrase(wanted),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert(ROLE_KEY, wanted)
+                        .map_err(|e| StoreError::storage("cannot record the role", e))?;
+                }
+            }
+            txn.open_table(OVERRIDES)
+                .map_err(|e| StoreError::storage("cannot open the overrides table", e))?;
+            let records = txn
+                .open_table(RECORDS)
+                .map_err(|e| StoreError::storage("cannot open the records table", e))?;
+            next_of(&records)?
+        };
+        txn.commit()
+            .map_err(|e| StoreError::storage("cannot commit", e))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                dir,
+                role,
+                durability: if durable {
+                    Durability::Immediate
+                } else {
+                    Durability::None
+                },
+                next_block: watch::Sender::new(next),
+            }),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The role this store was opened for.
+    pub fn role(&self) -> Role {
+        self.inner.role
+    }
+
+    /// One past the highest stored block (0 when empty).
+    pub fn next_block(&self) -> BlockNumber {
+        *self.inner.next_block.borrow()
+    }
+
+    /// A receiver that sees `next_block` change after each commit.
+    pub fn subscribe(&self) -> watch::Receiver<BlockNumber> {
+        self.inner.next_block.subscribe()
+    }
+
+    /// Appends records that continue the chain, atomically (one write transaction), then wakes
+    /// waiting streams.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotContiguous`] (nothing is written) or [`StoreError::Storage`].
+    pub async fn append(&self, records: Vec<RawRecord>) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let inner = Arc::clone(&self.inner);
+        let next = tokio::task::spawn_blocking(move || inner.append_blocking(&records))
+            .await
+            .map_err(|e| StoreError::storage("append task failed", e))??;
+        self.inner.next_block.send_replace(next);
+        Ok(())
+    }
+
+    /// Stores `payload` as the override record of `block` under `db_key`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Storage`].
+    pub fn set_override(
+        &self,
+        block: BlockNumber,
+        db_key: &[u8],
+        payload: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut txn = self.inner.begin_write()?;
+        {
+            let mut table = txn
+                .open_table(OVERRIDES)
+                .map_err(|e| StoreError::storage("cannot open the overrides table", e))?;
+            table
+                .insert((block, db_key), payload)
+                .map_err(|e| StoreError::storage("cannot write an override", e))?;
+        }
+        txn.set_durability(self.inner.durability)
+            .map_err(|e| StoreError::storage("cannot set durability", e))?;
+        txn.commit()
+            .map_err(|e| StoreError::storage("cannot commit", e))
+    }
+
+    /// Reads up to `max` contiguous records from `from` (blocking; see [`ReplaySource::read`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Storage`].
+    pub fn read_blocking(
+        &self,
+        from: BlockNumber,
+        max: usize,
+        overrides: &Overrides,
+    ) -> Result<Vec<RawRecord>, StoreError> {
+        self.inner.read_blocking(from, max, overrides)
+    }
+
+    /// A summary of what is stored, for `zks store dump`: the role, how many records, the
+    /// lowest and highest block, and whether the blocks are exactly `first..=last`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Storage`].
+    pub fn summary(&self) -> Result<StoreSummary, StoreError> {
+        let txn = self
+            .inner
+            .db
+            .begin_read()
+            .map_err(|e| StoreError::storage("cannot begin a read", e))?;
+        let table = txn
+            .open_table(RECORDS)
+            .map_err(|e| StoreError::storage("cannot open the records table", e))?;
+        let mut summary = StoreSummary {
+            role: role_name(self.inner.role),
+            count: 0,
+            first: None,
+            last: None,
+            contiguous: true,
+        };
+        let iter = table
+            .iter()
+            .map_err(|e| StoreError::storage("cannot read records", e))?;
+        for entry in iter {
+            let (key, _) = entry.map_err(|e| StoreError::storage("cannot read a record", e))?;
+            let block = key.value();
+            if let Some(last) = summary.last
+                && block != last + 1
+            {
+                summary.contiguous = false;
+            }
+            summary.first.get_or_insert(block);
+            summary.last = Some(block);
+            summary.count += 1;
+        }
+        Ok(summary)
+    }
+}
+
+/// What a store holds; see [`RedbReplayStore::summary`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreSummary {
+    /// The role the data dir belongs to.
+    pub role: &'static str,
+    /// Records stored.
+    pub count: u64,
+    /// Lowest block.
+    pub first: Option<BlockNumber>,
+    /// Highest block.
+    pub last: Option<BlockNumber>,
+    /// Whether every block between the lowest and the highest is stored exactly once.
+    pub contiguous: bool,
+}
+
+impl fmt::Display for StoreSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "role: {}", self.role)?;
+        match (self.first, self.last) {
+            (Some(first), Some(last)) => {
+                writeln!(f, "blocks: {first}..={last}")?;
+            }
+            _ => writeln!(f, "blocks: none")?,
+        }
+        writeln!(f, "records: {}", self.count)?;
+        write!(
+            f,
+            "contiguous: {}",
+            if self.contiguous { "yes" } else { "no" }
+        )
+    }
+}
+
+/// Opens the database file of `dir`; with `create` it is created when missing.
+fn open_db(dir: &Path, create: bool) -> Result<Database, StoreError> {
+    let path = dir.join(DB_FILE);
+    if !create && !path.exists() {
+        return Err(StoreError::Missing {
+            dir: dir.to_owned(),
+        });
+    }
+    Database::create(&path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+            dir: dir.to_owned(),
+        },
+        e => StoreError::storage(format!("cannot open {}", path.display()), e),
+    })
+}
+
+/// Opens an existing store whatever its role (for inspection).
+///
+/// # Errors
+///
+/// [`StoreError::Missing`] when `dir` has no store, else as [`RedbReplayStore::open`].
+pub fn open_existing(dir: impl AsRef<Path>) -> Result<RedbReplayStore, StoreError> {
+    let dir = dir.as_ref();
+    let db = open_db(dir, false)?;
+    let role = {
+        let txn = db
+            .begin_read()
+            .map_err(|e| StoreError::storage("cannot begin a read", e))?;
+        let meta = txn
+            .open_table(META)
+            .map_err(|e| StoreError::storage("cannot open the meta table", e))?;
+        let found = meta
+            .get(ROLE_KEY)
+            .map_err(|e| StoreError::storage("cannot read the role", e))?
+            .map(|v| v.value().to_owned());
+        match found.as_deref() {
+            Some("main-node") => Role::MainNode,
+            Some("external-node") => Role::ExternalNode,
+            _ => {
+                return Err(StoreError::Missing {
+                    dir: dir.to_owned(),
+                });
+            }
+        }
+    };
+    drop(db);
+    RedbReplayStore::open(dir, role)
+}
+
+fn next_of(table: &impl ReadableTable<u64, &'static [u8]>) -> Result<BlockNumber, StoreError> {
+    let last = table
+        .last()
+        .map_err(|e| StoreError::storage("cannot read the last record", e))?;
+    Ok(last.map_or(0, |(k, _)| k.value().saturating_add(1)))
+}
+
+impl Inner {
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        self.db
+            .begin_write()
+            .map_err(|e| StoreError::storage("cannot begin a transaction", e))
+    }
+
+    /// One write transaction: checks contiguity against the committed chain, inserts, commits.
+    fn append_blocking(&self, records: &[RawRecord]) -> Result<BlockNumber, StoreError> {
+        let mut txn = self.begin_write()?;
+        let next = {
+            let mut table = txn
+                .open_table(RECORDS)
+                .map_err(|e| StoreError::storage("cannot open the records table", e))?;
+            let mut expected = next_of(&table)?;
+            for record in records {
+                if record.block_number != expected {
+                    // Dropping the transaction aborts it: nothing is written.
+                    return Err(StoreError::NotContiguous {
+                        expected,
+                        got: record.block_number,
+                    });
+                }
+                table
+                    .insert(record.block_number, record.payload.as_ref())
+                    .map_err(|e| StoreError::storage("cannot write a record", e))?;
+                expected += 1;
+            }
+            expected
+        };
+        txn.set_durability(self.durability)
+            .map_err(|e| StoreError::storage("cannot set durability", e))?;
+        txn.commit()
+            .map_err(|e| StoreError::storage("cannot commit", e))?;
+        Ok(next)
+    }
+
+    fn read_blocking(
+        &self,
+        from: BlockNumber,
+        max: usize,
+        overrides: &Overrides,
+    ) -> Result<Vec<RawRecord>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| StoreError::storage("cannot begin a read", e))?;
+        let table = txn
+            .open_table(RECORDS)
+            .map_err(|e| StoreError::storage("cannot open the records table", e))?;
+        let override_table = if overrides.is_empty() {
+            None
+        } else {
+            Some(
+                txn.open_table(OVERRIDES)
+                    .map_err(|e| StoreError::storage("cannot open the overrides table", e))?,
+            )
+        };
+        let mut out = Vec::with_capacity(max.min(64));
+        let range = table
+            .range(from..)
+            .map_err(|e| StoreError::storage("cannot read records", e))?;
+        for (expected, entry) in (from..).zip(range.take(max)) {
+            let (key, value) = entry.map_err(|e| StoreError::storage("cannot read a record", e))?;
+            let block = key.value();
+            if block != expected {
+                break;
+            }
+            let replaced = match (override_table.as_ref(), overrides.get(block)) {
+                (Some(t), Some(db_key)) => t
+                    .get((block, db_key.as_ref()))
+                    .map_err(|e| StoreError::storage("cannot read an override", e))?
+                    .map(|v| Bytes::copy_from_slice(v.value())),
+                _ => None,
+            };
+            let payload = replaced.unwrap_or_else(|| Bytes::copy_from_slice(value.value()));
+            out.push(RawRecord::new(block, payload));
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl ReplaySource for RedbReplayStore {
+    type Record = RawRecord;
+
+    fn next_block(&self) -> BlockNumber {
+        Self::next_block(self)
+    }
+
+    async fn read(
+        &self,
+        from: BlockNumber,
+        max: usize,
+        overrides: &Overrides,
+    ) -> Result<Vec<RawRecord>, SourceError> {
+        let inner = Arc::clone(&self.inner);
+        let overrides = overrides.clone();
+        tokio::task::spawn_blocking(move || inner.read_blocking(from, max, &overrides))
+            .await
+            .map_err(SourceError::new)?
+            .map_err(SourceError::new)
+    }
+
+    async fn wait_for(&self, block: BlockNumber) {
+        let mut rx = self.inner.next_block.subscribe();
+        // The sender lives as long as `self`, so the channel cannot close while we wait.
+        let _ = rx.wait_for(|next| *next > block).await;
+    }
+}
+
+#[async_trait]
+impl ReplaySink for RedbReplayStore {
+    type Record = RawRecord;
+
+    fn next_block(&self) -> BlockNumber {
+        Self::next_block(self)
+    }
+
+    async fn apply(&self, records: Vec<RawRecord>) -> Result<(), SinkError> {
+        self.append(records).await.map_err(SinkError::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zks_api::wire::RecordOverride;
+
+    fn records(range: std::ops::Range<u64>) -> Vec<RawRecord> {
+        range
+            .map(|b| RawRecord::new(b, format!("block-{b}")))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn apply_is_atomic_and_contiguous() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbReplayStore::open(dir.path(), Role::ExternalNode).unwrap();
+        store.apply(records(0..3)).await.unwrap();
+        // A gap in the middle of a batch: nothing of it is stored.
+        let mut bad = records(3..5);
+        bad.push(RawRecord::new(9, "gap"));
+        assert!(store.apply(bad).await.is_err());
+        assert_eq!(ReplaySink::next_block(&store), 3);
+        // A repeat is refused too.
+        assert!(store.apply(records(2..4)).await.is_err());
+        let summary = store.summary().unwrap();
+        assert_eq!(
+            (summary.count, summary.first, summary.last),
+            (3, Some(0), Some(2))
+        );
+        assert!(summary.contiguous);
+    }
+
+    #[tokio::test]
+    async fn reads_contiguous_with_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbReplayStore::open(dir.path(), Role::MainNode).unwrap();
+        store.append(records(0..10)).await.unwrap();
+        store.set_override(4, b"alt", b"overridden").unwrap();
+        let overrides: Overrides = [
+            RecordOverride {
+                block_number: 4,
+                db_key: Bytes::from_static(b"alt"),
+            },
+            RecordOverride {
+                block_number: 5,
+                db_key: Bytes::from_static(b"missing"),
+            },
+        ]
+        .into_iter()
+        .collect();
+        let got = store.read(3, 4, &overrides).await.unwrap();
+        let payloads: Vec<_> = got.iter().map(|r| r.payload.clone()).collect();
+        assert_eq!(
+            payloads,
+            [
+                Bytes::from("block-3"),
+                Bytes::from("overridden"),
+                Bytes::from("block-5"),
+                Bytes::from("block-6")
+            ]
+        );
+        assert_eq!(
+            store
+                .read(8, 64, &Overrides::default())
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(
+            store
+                .read(10, 64, &Overrides::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn resumes_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = RedbReplayStore::open(dir.path(), Role::ExternalNode).unwrap();
+            store.apply(records(0..100)).await.unwrap();
+        }
+        let store = RedbReplayStore::open(dir.path(), Role::ExternalNode).unwrap();
+        assert_eq!(ReplaySink::next_block(&store), 100);
+        store.apply(records(100..101)).await.unwrap();
+        assert_eq!(store.summary().unwrap().last, Some(100));
+        drop(store);
+        let any = open_existing(dir.path()).unwrap();
+        assert_eq!(any.role(), Role::ExternalNode);
+    }
+
+    #[tokio::test]
+    async fn refuses_the_other_role() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(RedbReplayStore::open(dir.path(), Role::MainNode).unwrap());
+        let err = RedbReplayStore::open(dir.path(), Role::ExternalNode).unwrap_err();
+        assert!(matches!(err, StoreError::WrongRole { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("belongs to a main node; refusing to open it for an external node")
+        );
+    }
+
+    #[tokio::test]
+    async fn second_open_is_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = RedbReplayStore::open(dir.path(), Role::MainNode).unwrap();
+        let err = RedbReplayStore::open(dir.path(), Role::MainNode).unwrap_err();
+        assert!(matches!(err, StoreError::InUse { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn wait_for_is_pushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbReplayStore::open(dir.path(), Role::MainNode).unwrap();
+        let waiter = {
+            let store = store.clone();
+            tokio::spawn(async move { store.wait_for(1).await })
+        };
+        store.append(records(0..1)).await.unwrap();
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        store.append(records(1..2)).await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
