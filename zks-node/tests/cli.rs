@@ -430,3 +430,74 @@ fn demo_runs_five_seconds_and_every_external_node_reaches_the_head() {
     assert_eq!(done, submitted, "{verified}");
     assert!(done.parse::<u64>().unwrap() > 0, "{verified}");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut tcp) = std::net::TcpStream::connect(addr) {
+            let _ = write!(
+                tcp,
+                "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            );
+            let mut body = String::new();
+            let _ = tcp.read_to_string(&mut body);
+            if body.contains("zks_") {
+                return body;
+            }
+        }
+        assert!(Instant::now() < deadline, "no metrics on {addr}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn metrics_endpoint_reports_replay_from_protocol_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("mn.key");
+    generate_key(&key);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (_mn, enode) = main_node(
+        &dir.path().join("mn"),
+        &key,
+        &[
+            "--produce-blocks",
+            "500",
+            "--produce-until",
+            "200",
+            "--metrics",
+            &addr,
+        ],
+    );
+    let out = zks()
+        .args(["external-node", "--data"])
+        .arg(dir.path().join("en"))
+        .args([
+            "--main-node",
+            &enode,
+            "--port",
+            "0",
+            "--exit-at-block",
+            "199",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let body = scrape(&addr);
+    assert!(body.contains("zks_links_established_total 1"), "{body}");
+    let sent = body
+        .lines()
+        .find(|l| l.starts_with("zks_replay_blocks_sent_total{peer="))
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(sent.ends_with(" 200"), "{sent}");
+    assert!(body.contains("zks_replay_lag_blocks{peer="), "{body}");
+    assert!(body.contains("zks_replay_head 200"), "{body}");
+}
