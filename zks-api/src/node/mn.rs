@@ -93,10 +93,23 @@ impl<S: ReplaySource> MainNodeDriver<S> {
         frame: &Frame,
     ) -> Result<Option<ReplayCursor>, CloseCause> {
         let input = session.handle_frame(frame)?;
-        if !matches!(session.verifier_status(), VerifierStatus::Challenged) {
-            // Any valid message ends the first-message wait; an open challenge keeps its own.
+        let cursor = self.on_input(cx, io, session, input).await?;
+        if session.verifier_status() != VerifierStatus::Challenged {
+            // Any valid message ends the first-message wait; an open challenge keeps its own
+            // deadline until the auth arrives.
             io.clear_deadline();
         }
+        Ok(cursor)
+    }
+
+    /// Performs what one input asks for.
+    async fn on_input(
+        &self,
+        cx: &LinkCx,
+        io: &mut LinkIo,
+        session: &mut MnSession,
+        input: MnInput,
+    ) -> Result<Option<ReplayCursor>, CloseCause> {
         match input {
             MnInput::None => {}
             MnInput::StartReplay(cursor) => return Ok(Some(cursor)),
