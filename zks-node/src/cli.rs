@@ -104,25 +104,25 @@ pub struct MainNodeArgs {
     /// Data directory (created if missing).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// RLPx listen port [default: 30303].
+    /// RLPx listen port (default: 30303).
     #[arg(long)]
     pub port: Option<u16>,
-    /// Listen address [default: 0.0.0.0].
+    /// Listen address (default: 0.0.0.0).
     #[arg(long, value_name = "IP")]
     pub addr: Option<IpAddr>,
-    /// Node key file (hex secret) [default: `<data>/node.key`, created if missing].
+    /// Node key file (hex secret) (default: `<data>/node.key`, created if missing).
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// An accepted verifier address (0x + 40 hex digits); repeat for several.
     #[arg(long = "verifier-signer", value_name = "ADDR")]
     pub verifier_signer: Vec<String>,
-    /// Signatures needed per batch [default: 1 when signers are given].
+    /// Signatures needed per batch (default: 1 when signers are given).
     #[arg(long)]
     pub threshold: Option<usize>,
-    /// Blocks per verification batch [default: 100].
+    /// Blocks per verification batch (default: 100).
     #[arg(long)]
     pub batch_size: Option<u64>,
-    /// Produce synthetic blocks at this rate (blocks per second) [default: off].
+    /// Produce synthetic blocks at this rate (blocks per second) (default: off).
     #[arg(long, value_name = "RATE")]
     pub produce_blocks: Option<f64>,
     /// Stop producing once the chain holds this many blocks.
@@ -146,13 +146,13 @@ pub struct ExternalNodeArgs {
     /// Verifier key file (hex secret): authenticate as a verifier and sign batches.
     #[arg(long, value_name = "FILE")]
     pub verifier_key: Option<PathBuf>,
-    /// RLPx listen port [default: 30304; 0 picks a free one].
+    /// RLPx listen port (default: 30304; 0 picks a free one).
     #[arg(long)]
     pub port: Option<u16>,
-    /// Listen address [default: 0.0.0.0].
+    /// Listen address (default: 0.0.0.0).
     #[arg(long, value_name = "IP")]
     pub addr: Option<IpAddr>,
-    /// Node key file [default: `<data>/node.key`, created if missing].
+    /// Node key file (default: `<data>/node.key`, created if missing).
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// Exit (status 0) once block N is stored.
