@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use zks_api::engine::{CloseCause, EventStream, ProtocolError, ProtocolEvent, VerifierStatus};
+use zks_api::middleware::rate_limit::RateLimits;
 use zks_api::wire::{
     Frame, GetBlockReplays, MessageId, RequestId, VerifierAuth, VerifyBatch, VerifyBatchOutcome,
     VerifyBatchResult, VersionSet, ZksMessage, ZksVersion,
@@ -403,6 +404,35 @@ async fn an_authorized_verifier_link_outlives_the_handshake_timeout() {
     assert!(closed.is_empty(), "{closed:?}");
 }
 
+/// A verifier that was fully synced, lost its link and came back (re-authenticated, resuming
+/// past the batch's last block) can verify the batch: it has all of its blocks.
+#[tokio::test(start_paused = true)]
+async fn a_synced_verifier_that_reconnects_is_eligible_again() {
+    let net = MemNet::new();
+    let keys = keys(1);
+    let accepted = addresses(&keys);
+    let limits = Limits::default().with_timeouts(30 * SECOND, 600 * SECOND);
+    let mn = main_node_with(&net, "mn", chain(121), &accepted, limits).await;
+    let mut events = mn.events();
+    let (_en, sink) = verifier_node(
+        &net,
+        "en",
+        "mn",
+        VersionSet::ALL,
+        &keys[0],
+        SigningVerifier::new(keys[0].clone(), |_| Ok(())),
+    )
+    .await;
+    authorized(&mut events, 1).await;
+    within("replay", sink.wait_until(121)).await;
+    assert_eq!(net.kill("mn", "en"), 1);
+    authorized(&mut events, 1).await;
+
+    let config = config(&accepted, 1).with_total_timeout(30 * SECOND);
+    let result = collect_quorum(&mn, batch(120), config, &Secp256k1BatchScheme).await;
+    assert!(result.is_ok(), "{result:?}; sessions {:?}", mn.sessions());
+}
+
 /// `VerifierAuth` with no challenge pending ends the link.
 #[tokio::test(start_paused = true)]
 async fn auth_before_any_challenge_ends_the_link() {
@@ -764,4 +794,106 @@ async fn an_untrusted_challenger_gets_no_signature() {
     };
     assert_eq!(end, LinkClosed::ByPeer(DisconnectReason::ProtocolBreach));
     assert!(received.is_empty(), "the EN sent {received:?}");
+}
+
+/// Answers from a table of signatures made before the clock started, so the measurement
+/// excludes verifier work.
+struct PresignedVerifier {
+    signatures: std::collections::HashMap<u64, Bytes>,
+}
+
+#[async_trait]
+impl Verifier for PresignedVerifier {
+    async fn verify(&self, request: &VerifyBatch) -> VerifyBatchOutcome {
+        match self.signatures.get(&request.batch_number) {
+            Some(signature) => VerifyBatchOutcome::Approved {
+                signature: signature.clone(),
+            },
+            None => VerifyBatchOutcome::Refused {
+                reason: "not presigned".to_owned(),
+            },
+        }
+    }
+}
+
+/// Quorum latency, 3 of 5 over memnet (no added latency), real time: 1,000 batches one after
+/// the other, verifier work excluded (presigned). The collector's own signature recovery is
+/// included. Run with
+/// `cargo test -p zks-tests --test it -- --ignored --nocapture quorum_latency`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "measurement; prints numbers"]
+async fn quorum_latency_3_of_5() {
+    const BATCHES: u64 = 1_000;
+    let net = MemNet::new();
+    let keys = keys(5);
+    let accepted = addresses(&keys);
+    let scheme = Secp256k1BatchScheme;
+    let batch_n = |n: u64| VerifyBatch {
+        batch_number: n,
+        ..batch(120)
+    };
+    // Long handshake timeout: see `an_authorized_verifier_link_outlives_the_handshake_timeout`.
+    // Batch results count as control messages (default 20/s per link); lift that budget, since
+    // this loop runs far more batches per second than a chain produces.
+    let limits = Limits::default()
+        .with_timeouts(30 * SECOND, 3_600 * SECOND)
+        .with_rate_limits(RateLimits {
+            control_per_sec: 1e9,
+            control_burst: 1e9,
+            ..RateLimits::default()
+        });
+    let mn = main_node_with(&net, "mn", chain(121), &accepted, limits).await;
+    let mut events = mn.events();
+    let mut sinks = Vec::new();
+    let mut ens = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let signatures = (0..BATCHES)
+            .map(|n| (n, scheme.sign(key, &batch_n(n))))
+            .collect();
+        let (en, sink) = verifier_node(
+            &net,
+            &format!("en{i}"),
+            "mn",
+            VersionSet::ALL,
+            key,
+            PresignedVerifier { signatures },
+        )
+        .await;
+        ens.push(en);
+        sinks.push(sink);
+    }
+    authorized(&mut events, 5).await;
+    for sink in &sinks {
+        within("replay", sink.wait_until(121)).await;
+    }
+
+    let mut latencies = Vec::with_capacity(BATCHES as usize);
+    for n in 0..BATCHES {
+        let start = std::time::Instant::now();
+        let config = config(&accepted, 3).with_total_timeout(10 * SECOND);
+        let quorum = match collect_quorum(&mn, batch_n(n), config, &scheme).await {
+            Ok(quorum) => quorum,
+            Err(e) => {
+                let closed: Vec<_> = drain(&mut events)
+                    .await
+                    .into_iter()
+                    .filter(|e| matches!(e, ProtocolEvent::Closed { .. }))
+                    .collect();
+                panic!("batch {n}: {e:?}; closed links {closed:#?}")
+            }
+        };
+        latencies.push(start.elapsed());
+        assert_eq!(quorum.signatures.len(), 3);
+    }
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
+    let mean = latencies.iter().sum::<Duration>() / latencies.len() as u32;
+    println!(
+        "quorum latency 3-of-5 over memnet, {BATCHES} batches: median {:?}, p99 {:?}, mean {:?}, min {:?}, max {:?}",
+        at(0.5),
+        at(0.99),
+        mean,
+        latencies[0],
+        latencies[latencies.len() - 1]
+    );
 }
