@@ -1,0 +1,284 @@
+//! The framing floor: the single-core cost of what RLPx does to every byte of a zks message
+//! (Snappy compress + AES-256-CTR + keccak MAC on send; keccak MAC + AES-256-CTR + Snappy
+//! decompress on receive), on the exact `BlockReplays` bodies the engine sends.
+//!
+//! Measured twice: with the primitives alone (the same `aes`, `ctr`, `sha3`, `snap` crates;
+//! the physical floor) and through zks-devp2p's own sans-IO codec (`FrameCodec` sealing and
+//! opening frames of a session set up by an in-memory handshake, `P2pSession` compressing and
+//! decompressing), so codec overhead shows as the gap between the two.
+
+use std::time::{Duration, Instant};
+
+use aes::Aes256;
+use aes::cipher::{BlockCipherEncrypt, KeyInit, KeyIvInit, StreamCipher};
+use bytes::BytesMut;
+use sha3::{Digest, Keccak256};
+use zks_api::engine::ReplayCursor;
+use zks_api::wire::{Frame, GetBlockReplays, VersionSet, ZksVersion};
+use zks_api::{RawRecord, ReplayRecord};
+use zks_devp2p::NodeKey;
+use zks_devp2p::p2p::{P2pEvent, P2pSession};
+use zks_devp2p::rlpx::{FrameCodec, Initiator, Recipient};
+
+use crate::BenchError;
+use crate::throughput::BATCH;
+
+type Aes256Ctr = ctr::Ctr128BE<Aes256>;
+
+/// The `BlockReplays` frames the engine sends for `records`, 64 records each.
+///
+/// # Errors
+///
+/// [`BenchError::Codec`] if the records are not contiguous.
+pub fn replay_frames<R: ReplayRecord>(records: &[R]) -> Result<Vec<Frame>, BenchError> {
+    let mut cursor = ReplayCursor::new(
+        ZksVersion::V3,
+        GetBlockReplays {
+            starting_block: records.first().map_or(0, ReplayRecord::block_number),
+            record_overrides: Vec::new(),
+            max_blocks_per_message: Some(BATCH as u64),
+        },
+    );
+    records
+        .chunks(BATCH)
+        .map(|chunk| {
+            cursor
+                .encode_next(chunk)
+                .map_err(|e| BenchError::codec("encode BlockReplays", e))
+        })
+        .collect()
+}
+
+/// Send-side and receive-side time over a set of messages.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FloorTimes {
+    pub(crate) send: Duration,
+    pub(crate) recv: Duration,
+    /// Compressed bytes / uncompressed bytes.
+    pub(crate) compression: f64,
+}
+
+/// A running keccak MAC as RLPx keeps it: sponge plus an AES-256 block cipher for the seeds.
+struct Mac {
+    sponge: Keccak256,
+    cipher: Aes256,
+}
+
+impl Mac {
+    fn new() -> Self {
+        Self {
+            sponge: Keccak256::new(),
+            cipher: Aes256::new(&[7u8; 32].into()),
+        }
+    }
+
+    fn digest16(&self) -> [u8; 16] {
+        let full = self.sponge.clone().finalize();
+        let mut d = [0u8; 16];
+        d.copy_from_slice(&full[..16]);
+        d
+    }
+
+    /// The header MAC then the frame MAC over `body` (three digests per frame, as RLPx does).
+    fn frame(&mut self, header: &[u8; 16], body: &[u8]) -> [u8; 16] {
+        let mut seed = self.digest16().into();
+        self.cipher.encrypt_block(&mut seed);
+        let mut seed: [u8; 16] = seed.into();
+        for (s, h) in seed.iter_mut().zip(header) {
+            *s ^= h;
+        }
+        self.sponge.update(seed);
+        self.sponge.update(body);
+        let d = self.digest16();
+        let mut seed = d.into();
+        self.cipher.encrypt_block(&mut seed);
+        let mut seed: [u8; 16] = seed.into();
+        for (s, x) in seed.iter_mut().zip(d) {
+            *s ^= x;
+        }
+        self.sponge.update(seed);
+        self.digest16()
+    }
+}
+
+/// The primitives floor, over `frames`, repeated `reps` times (one core, one thread).
+pub(crate) fn primitives(frames: &[Frame], reps: usize) -> Result<FloorTimes, BenchError> {
+    let mut encoder = snap::raw::Encoder::new();
+    let mut decoder = snap::raw::Decoder::new();
+    let mut send_ctr = Aes256Ctr::new(&[1u8; 32].into(), &[0u8; 16].into());
+    let mut recv_ctr = Aes256Ctr::new(&[1u8; 32].into(), &[0u8; 16].into());
+    let (mut send_mac, mut recv_mac) = (Mac::new(), Mac::new());
+    let max = frames.iter().map(|f| f.body.len()).max().unwrap_or(0);
+    let mut wire = vec![0u8; snap::raw::max_compress_len(max) + 16];
+    let mut plain = vec![0u8; max];
+    let (mut send, mut recv) = (Duration::ZERO, Duration::ZERO);
+    let (mut raw_bytes, mut compressed_bytes) = (0u64, 0u64);
+    for _ in 0..reps {
+        for frame in frames {
+            let t = Instant::now();
+            let n = encoder
+                .compress(&frame.body, &mut wire)
+                .map_err(|e| BenchError::codec("floor snappy", e))?;
+            let padded = n.div_ceil(16) * 16;
+            let mut header = [0u8; 16];
+            send_ctr.apply_keystream(&mut header);
+            send_ctr.apply_keystream(&mut wire[..padded]);
+            let tag = send_mac.frame(&header, &wire[..padded]);
+            send += t.elapsed();
+
+            let t = Instant::now();
+            let check = recv_mac.frame(&header, &wire[..padded]);
+            if check != tag {
+                return Err(BenchError::codec("floor", "MAC mismatch"));
+            }
+            let mut h = header;
+            recv_ctr.apply_keystream(&mut h);
+            recv_ctr.apply_keystream(&mut wire[..padded]);
+            let m = decoder
+                .decompress(&wire[..n], &mut plain)
+                .map_err(|e| BenchError::codec("floor snappy", e))?;
+            recv += t.elapsed();
+            if plain[..m] != frame.body[..] {
+                return Err(BenchError::codec("floor", "round trip mismatch"));
+            }
+            raw_bytes += frame.body.len() as u64;
+            compressed_bytes += n as u64;
+        }
+    }
+    Ok(FloorTimes {
+        send,
+        recv,
+        compression: compressed_bytes as f64 / raw_bytes.max(1) as f64,
+    })
+}
+
+/// Both ends of an RLPx session after an in-memory handshake and Hello exchange: side a
+/// seals, side b opens.
+pub struct Session {
+    a: (FrameCodec, P2pSession),
+    b: (FrameCodec, P2pSession),
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Runs the ECIES handshake and the Hello exchange between two fresh keys, in memory.
+    pub fn new() -> Result<Self, BenchError> {
+        let err = |e: &dyn std::fmt::Display| BenchError::codec("in-memory handshake", e);
+        let (ka, kb) = (NodeKey::generate(), NodeKey::generate());
+        let mut init = Initiator::new(&ka, kb.id()).map_err(|e| err(&e))?;
+        let mut resp = Recipient::new(&kb);
+        let mut wire = BytesMut::from(init.auth_packet());
+        let accepted = resp
+            .read_auth(&mut wire)
+            .map_err(|e| err(&e))?
+            .ok_or_else(|| err(&"auth incomplete"))?;
+        let mut wire = BytesMut::from(&accepted.ack_packet[..]);
+        let secrets_a = init
+            .read_ack(&mut wire)
+            .map_err(|e| err(&e))?
+            .ok_or_else(|| err(&"ack incomplete"))?;
+        let max = zks_devp2p::rlpx::MAX_FRAME_DATA;
+        let caps = zks_devp2p::caps::zks_capabilities(VersionSet::ALL);
+        let hello_a = P2pSession::hello_for(ka.id(), "bench-a", &caps, 0);
+        let hello_b = P2pSession::hello_for(kb.id(), "bench-b", &caps, 0);
+        let mut a = (
+            FrameCodec::new(&secrets_a, max),
+            P2pSession::new(hello_a, caps.clone(), kb.id()),
+        );
+        let mut b = (
+            FrameCodec::new(&accepted.secrets, max),
+            P2pSession::new(hello_b, caps, ka.id()),
+        );
+        hello(&mut a, &mut b)?;
+        hello(&mut b, &mut a)?;
+        Ok(Self { a, b })
+    }
+
+    /// Seals `frame` on side a (compress + frame) into `out`.
+    pub fn seal(&mut self, frame: &Frame, out: &mut BytesMut) -> Result<(), BenchError> {
+        let session = &mut self.a.1;
+        self.a
+            .0
+            .encoder
+            .encode_with(out, |buf| session.write_zks(frame, buf))
+            .map_err(|e| BenchError::codec("seal", e))
+    }
+
+    /// Opens one frame from `wire` on side b (MAC check, decrypt, decompress).
+    pub fn open(&mut self, wire: &mut BytesMut) -> Result<Frame, BenchError> {
+        let data = self
+            .b
+            .0
+            .decoder
+            .decode(wire)
+            .map_err(|e| BenchError::codec("open", e))?
+            .ok_or_else(|| BenchError::codec("open", "frame incomplete"))?;
+        match self.b.1.handle(&data) {
+            Ok(P2pEvent::Zks(frame)) => Ok(frame),
+            Ok(other) => Err(BenchError::codec("open", format!("unexpected {other:?}"))),
+            Err(e) => Err(BenchError::codec("open", e)),
+        }
+    }
+}
+
+/// Sends `from`'s Hello to `to`, which must accept it.
+fn hello(
+    from: &mut (FrameCodec, P2pSession),
+    to: &mut (FrameCodec, P2pSession),
+) -> Result<(), BenchError> {
+    let err = |e: &dyn std::fmt::Display| BenchError::codec("in-memory Hello", e);
+    let mut out = BytesMut::new();
+    let session = &from.1;
+    from.0
+        .encoder
+        .encode_with(&mut out, |buf| session.write_hello(buf))
+        .map_err(|e| err(&e))?;
+    let data =
+        to.0.decoder
+            .decode(&mut out)
+            .map_err(|e| err(&e))?
+            .ok_or_else(|| err(&"hello frame incomplete"))?;
+    match to.1.handle(&data).map_err(|e| err(&e))? {
+        P2pEvent::Hello => Ok(()),
+        other => Err(err(&format!("expected Hello, got {other:?}"))),
+    }
+}
+
+/// The floor through zks-devp2p's own codec, over `frames`, repeated `reps` times.
+pub(crate) fn codec(frames: &[Frame], reps: usize) -> Result<FloorTimes, BenchError> {
+    let mut session = Session::new()?;
+    let mut wire = BytesMut::new();
+    let (mut send, mut recv) = (Duration::ZERO, Duration::ZERO);
+    let (mut raw_bytes, mut wire_bytes) = (0u64, 0u64);
+    for _ in 0..reps {
+        for frame in frames {
+            wire.clear();
+            let t = Instant::now();
+            session.seal(frame, &mut wire)?;
+            send += t.elapsed();
+            wire_bytes += wire.len() as u64;
+            let t = Instant::now();
+            let got = session.open(&mut wire)?;
+            recv += t.elapsed();
+            if got.body != frame.body {
+                return Err(BenchError::codec("codec floor", "round trip mismatch"));
+            }
+            raw_bytes += frame.body.len() as u64;
+        }
+    }
+    Ok(FloorTimes {
+        send,
+        recv,
+        compression: wire_bytes as f64 / raw_bytes.max(1) as f64,
+    })
+}
+
+/// Payload bytes carried by `records`.
+pub(crate) fn payload_bytes(records: &[RawRecord]) -> u64 {
+    records.iter().map(|r| r.payload.len() as u64).sum()
+}

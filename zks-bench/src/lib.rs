@@ -1,0 +1,481 @@
+//! The measurement engine behind `zks bench`: every zks transport side by side, in one run on
+//! one machine, as ratios to baselines measured in the same run (absolute numbers on shared
+//! machines are noise).
+//!
+//! [`run`] measures, for memnet, devp2p (RLPx on 127.0.0.1), libp2p (127.0.0.1) and a raw TCP
+//! baseline (length-prefixed frames on a plain tokio socket, no crypto):
+//!
+//! 1. replay throughput MN → 1 EN (256 B and 16 KiB records), with ratios to raw TCP;
+//! 2. the RLPx framing floor (Snappy + AES-256-CTR + keccak MAC per byte, one core), with
+//!    devp2p's throughput as a fraction of it;
+//! 3. head latency (one block every 2 ms, append → apply);
+//! 4. fan-out to 1, 10 and 100 ENs (sync time, CPU per block per EN, memory per idle link,
+//!    lag behind the fastest EN);
+//! 5. RLPx handshakes per second next to the k256 costs that bound them;
+//! 6. quorum latency, 3 of 5 verifiers.
+//!
+//! Call it from a multi-threaded tokio runtime (the MN and EN sides then run in parallel, as
+//! they would on two machines' worth of cores).
+//!
+//! ```no_run
+//! # async fn cli() -> Result<(), zks_bench::BenchError> {
+//! let report = zks_bench::run(zks_bench::BenchOptions::quick()).await?;
+//! println!("{}", report.to_table());
+//! std::fs::write("bench.json", report.to_json()).ok();
+//! # Ok(()) }
+//! ```
+//!
+//! The criterion benches in `benches/` cover the hot paths (frame seal/open, `BlockReplays`
+//! encode/decode, Snappy) through [`hot`].
+
+mod error;
+mod fanout;
+mod floor;
+mod handshake;
+mod latency;
+mod nets;
+mod nodes;
+mod payload;
+mod quorum;
+mod report;
+mod sink;
+mod stats;
+mod throughput;
+
+use std::time::{Duration, Instant};
+
+pub use error::BenchError;
+pub use handshake::K256Costs;
+pub use nets::TransportKind;
+pub use report::{
+    FanoutRow, FloorRow, HandshakeRow, LatencyRow, Machine, Report, TargetRow, ThroughputRow,
+};
+pub use stats::Percentiles;
+
+/// Building blocks of the hot paths, for the criterion benches.
+pub mod hot {
+    pub use crate::floor::{Session, replay_frames};
+    pub use crate::payload::Payloads;
+}
+
+/// How much work each measurement does.
+#[derive(Clone, Debug, PartialEq)]
+struct Scale {
+    small_records: u64,
+    large_records: u64,
+    latency: Duration,
+    fanout_ens: Vec<usize>,
+    fanout_blocks: u64,
+    fanout_paced: u64,
+    handshake_time: Duration,
+    quorum_batches: u64,
+    floor_reps: usize,
+    k256_iters: u32,
+}
+
+impl Scale {
+    fn full() -> Self {
+        Self {
+            small_records: 200_000,
+            large_records: 20_000,
+            latency: Duration::from_secs(5),
+            fanout_ens: vec![1, 10, 100],
+            fanout_blocks: 1_000,
+            fanout_paced: 500,
+            handshake_time: Duration::from_secs(3),
+            quorum_batches: 1_000,
+            floor_reps: 3,
+            k256_iters: 300,
+        }
+    }
+
+    fn quick() -> Self {
+        Self {
+            small_records: 50_000,
+            large_records: 5_000,
+            latency: Duration::from_secs(1),
+            fanout_ens: vec![1, 10, 100],
+            fanout_blocks: 1_000,
+            fanout_paced: 100,
+            handshake_time: Duration::from_secs(1),
+            quorum_batches: 200,
+            floor_reps: 1,
+            k256_iters: 100,
+        }
+    }
+
+    /// A few milliseconds of each measurement: for tests of the engine itself.
+    fn smoke() -> Self {
+        Self {
+            small_records: 2_000,
+            large_records: 40,
+            latency: Duration::from_millis(40),
+            fanout_ens: vec![1, 3],
+            fanout_blocks: 50,
+            fanout_paced: 5,
+            handshake_time: Duration::from_millis(150),
+            quorum_batches: 3,
+            floor_reps: 1,
+            k256_iters: 3,
+        }
+    }
+}
+
+/// What [`run`] measures and how long it takes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchOptions {
+    /// Smaller runs (under 2 minutes instead of under 10); the same measurements.
+    pub quick: bool,
+    /// Seed of the payload generator.
+    pub seed: u64,
+    /// Include libp2p.
+    pub libp2p: bool,
+    scale: Option<Scale>,
+}
+
+impl Default for BenchOptions {
+    /// The full run: 200,000 × 256 B and 20,000 × 16 KiB records, 5 s of head latency, fan-out
+    /// to 1/10/100 ENs, 3 s of handshakes, 1,000 quorums; seed 42; libp2p included.
+    fn default() -> Self {
+        Self {
+            quick: false,
+            seed: 42,
+            libp2p: true,
+            scale: None,
+        }
+    }
+}
+
+impl BenchOptions {
+    /// The full run (see [`Default`]).
+    pub fn full() -> Self {
+        Self::default()
+    }
+
+    /// The quick run: a quarter of the records, 1 s of latency and handshakes, 200 quorums.
+    pub fn quick() -> Self {
+        Self {
+            quick: true,
+            ..Self::default()
+        }
+    }
+
+    /// A tiny run of every measurement (milliseconds each), for smoke tests.
+    pub fn smoke() -> Self {
+        Self {
+            quick: true,
+            scale: Some(Scale::smoke()),
+            ..Self::default()
+        }
+    }
+
+    fn scale(&self) -> Scale {
+        match (&self.scale, self.quick) {
+            (Some(s), _) => s.clone(),
+            (None, true) => Scale::quick(),
+            (None, false) => Scale::full(),
+        }
+    }
+
+    fn transports(&self) -> Vec<TransportKind> {
+        let mut t = vec![TransportKind::Memnet, TransportKind::Devp2p];
+        if self.libp2p {
+            t.push(TransportKind::Libp2p);
+        }
+        t
+    }
+}
+
+/// Runs every measurement once and reports them with their ratios.
+///
+/// # Errors
+///
+/// The first [`BenchError`]: a node that cannot start, a stuck transport (every step has a
+/// deadline), or a codec that rejects its own bytes.
+pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
+    let started = Instant::now();
+    let scale = opts.scale();
+    let transports = opts.transports();
+    let mut report = Report {
+        mode: if opts.scale.is_some() {
+            "smoke".to_owned()
+        } else if opts.quick {
+            "quick".to_owned()
+        } else {
+            "full".to_owned()
+        },
+        machine: machine(),
+        ..Report::default()
+    };
+    if !opts.libp2p {
+        report
+            .missing
+            .push("libp2p: not measured — disabled in the options".to_owned());
+    }
+
+    // 1 + 2: throughput and the framing floor, on the same records.
+    let mut payloads = payload::Payloads::new(opts.seed);
+    for (record_bytes, count) in [
+        (256usize, scale.small_records),
+        (16 * 1024, scale.large_records),
+    ] {
+        let records = payloads.records(0, count, record_bytes);
+        let frames = floor::replay_frames(&records)?;
+        let reps = scale.floor_reps;
+        let bytes = floor::payload_bytes(&records) * reps as u64;
+        let (prim, codec) = tokio::task::spawn_blocking(move || {
+            Ok::<_, BenchError>((
+                floor::primitives(&frames, reps)?,
+                floor::codec(&frames, reps)?,
+            ))
+        })
+        .await
+        .map_err(BenchError::task("framing floor"))??;
+        let send = stats::mib_per_s(bytes, prim.send);
+        let recv = stats::mib_per_s(bytes, prim.recv);
+        let floor_mib = send.min(recv);
+        report.floor.push(FloorRow {
+            record_bytes,
+            send_mib_per_s: send,
+            recv_mib_per_s: recv,
+            floor_mib_per_s: floor_mib,
+            serial_mib_per_s: stats::mib_per_s(bytes, prim.send + prim.recv),
+            codec_send_mib_per_s: stats::mib_per_s(bytes, codec.send),
+            codec_recv_mib_per_s: stats::mib_per_s(bytes, codec.recv),
+            compression: prim.compression,
+        });
+
+        let tcp = throughput::raw_tcp(&records).await?;
+        let tcp_mib = stats::mib_per_s(tcp.payload_bytes, tcp.elapsed);
+        let row = |kind: TransportKind, m: throughput::Measured| {
+            let mib = stats::mib_per_s(m.payload_bytes, m.elapsed);
+            ThroughputRow {
+                transport: kind,
+                record_bytes,
+                records: m.records,
+                seconds: m.elapsed.as_secs_f64(),
+                records_per_s: stats::ratio(m.records as f64, m.elapsed.as_secs_f64()),
+                mib_per_s: mib,
+                ratio_to_tcp: stats::ratio(mib, tcp_mib),
+                ratio_to_floor: (kind == TransportKind::Devp2p)
+                    .then(|| stats::ratio(mib, floor_mib)),
+            }
+        };
+        report.throughput.push(row(TransportKind::RawTcp, tcp));
+        for &kind in &transports {
+            let m = throughput::replay(kind, &records).await?;
+            report.throughput.push(row(kind, m));
+        }
+    }
+
+    // 3: head latency.
+    for &kind in &transports {
+        let latency = latency::head_latency(kind, scale.latency, opts.seed).await?;
+        report.latency.push(LatencyRow {
+            transport: kind,
+            latency,
+        });
+    }
+
+    // 4: fan-out (memnet and devp2p, as the issue asks).
+    for kind in [TransportKind::Memnet, TransportKind::Devp2p] {
+        for &ens in &scale.fanout_ens {
+            let f = fanout::fanout(
+                kind,
+                ens,
+                scale.fanout_blocks,
+                scale.fanout_paced,
+                opts.seed,
+            )
+            .await?;
+            report.fanout.push(FanoutRow {
+                transport: kind,
+                ens: f.ens,
+                blocks: f.blocks,
+                sync_ms: f.sync.as_secs_f64() * 1e3,
+                cpu_us_per_block_per_en: f.cpu_per_block_per_en.as_secs_f64() * 1e6,
+                rss_kib_per_link: f.rss_per_link.map(|b| b / 1024.0),
+                lag_behind_fastest: f.lag,
+                complete: f.complete,
+            });
+        }
+    }
+    if opts.libp2p {
+        report
+            .missing
+            .push("libp2p fan-out: not measured — the issue asks for devp2p and memnet".to_owned());
+    }
+
+    // 5: handshakes next to k256.
+    let iters = scale.k256_iters;
+    let k256 = tokio::task::spawn_blocking(move || handshake::k256_costs(iters))
+        .await
+        .map_err(BenchError::task("k256 costs"))??;
+    let cores = report.machine.nproc.max(1);
+    let mut hs_kinds = vec![TransportKind::Devp2p];
+    if opts.libp2p {
+        hs_kinds.push(TransportKind::Libp2p);
+    }
+    for kind in hs_kinds {
+        let h = handshake::handshakes(kind, scale.handshake_time, 2 * cores).await?;
+        let per_s = stats::ratio(h.connections as f64, h.elapsed.as_secs_f64());
+        let devp2p = kind == TransportKind::Devp2p;
+        let per_handshake = k256.per_handshake_us();
+        let bound = stats::ratio(cores as f64 * 1e6, per_handshake);
+        report.handshakes.push(HandshakeRow {
+            transport: kind,
+            connections: h.connections,
+            failures: h.failures,
+            concurrency: h.concurrency,
+            per_s,
+            k256: devp2p.then_some(k256),
+            k256_us_per_handshake: devp2p.then_some(per_handshake),
+            k256_bound_per_s: devp2p.then_some(bound),
+            ratio_to_bound: devp2p.then(|| stats::ratio(per_s, bound)),
+        });
+    }
+
+    // 6: quorum latency.
+    report.quorum = Some(quorum::quorum_latency(scale.quorum_batches).await?);
+
+    report.elapsed_s = started.elapsed().as_secs_f64();
+    report.targets = targets(&report);
+    Ok(report)
+}
+
+fn targets(r: &Report) -> Vec<TargetRow> {
+    let mut t = Vec::new();
+    let mut add = |target: &str, measured: Option<(String, bool)>| {
+        t.push(TargetRow {
+            target: target.to_owned(),
+            measured: measured
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |(m, _)| m.clone()),
+            met: measured.map(|(_, ok)| ok),
+        });
+    };
+    let devp2p_16k = r
+        .throughput
+        .iter()
+        .find(|row| row.transport == TransportKind::Devp2p && row.record_bytes == 16 * 1024);
+    add(
+        "devp2p replay ≥ 0.8 × framing floor (16 KiB records)",
+        devp2p_16k
+            .and_then(|row| row.ratio_to_floor)
+            .map(|x| (format!("{x:.3} ×"), x >= 0.8)),
+    );
+    let hs = r
+        .handshakes
+        .iter()
+        .find(|h| h.transport == TransportKind::Devp2p);
+    add(
+        "RLPx handshakes/s ≥ 0.5 × k256 bound",
+        hs.and_then(|h| h.ratio_to_bound)
+            .map(|x| (format!("{x:.3} ×"), x >= 0.5)),
+    );
+    let mem_small = r
+        .throughput
+        .iter()
+        .find(|row| row.transport == TransportKind::Memnet && row.record_bytes == 256);
+    add(
+        "memnet ≥ 1,000,000 records/s of 256 B",
+        mem_small.map(|row| {
+            (
+                format!("{:.0} records/s", row.records_per_s),
+                row.records_per_s >= 1e6,
+            )
+        }),
+    );
+    for (kind, max_ms) in [(TransportKind::Memnet, 1.0), (TransportKind::Devp2p, 2.0)] {
+        let l = r.latency.iter().find(|l| l.transport == kind);
+        add(
+            &format!("head latency p99 < {max_ms} ms on {}", kind.name()),
+            l.map(|l| {
+                let p99 = l.latency.p99_us / 1e3;
+                (format!("{p99:.3} ms"), p99 < max_ms)
+            }),
+        );
+    }
+    let f100 = r
+        .fanout
+        .iter()
+        .filter(|f| f.transport == TransportKind::Devp2p)
+        .max_by_key(|f| f.ens);
+    add(
+        "devp2p 100 ENs: every EN every block, p99 lag behind fastest ≤ 10 ms",
+        f100.map(|f| {
+            let p99 = f.lag_behind_fastest.p99_us / 1e3;
+            (
+                format!(
+                    "{} ENs, complete: {}, p99 lag {p99:.3} ms",
+                    f.ens, f.complete
+                ),
+                f.complete && p99 <= 10.0 && f.ens >= 100,
+            )
+        }),
+    );
+    for kind in [TransportKind::Devp2p, TransportKind::Memnet] {
+        let f = r
+            .fanout
+            .iter()
+            .filter(|f| f.transport == kind)
+            .max_by_key(|f| f.ens);
+        add(
+            &format!("idle {} link ≤ 256 KiB", kind.name()),
+            f.and_then(|f| f.rss_kib_per_link).map(|kib| {
+                (
+                    format!("{kib:.1} KiB per link (both ends + EN node)"),
+                    kib <= 256.0,
+                )
+            }),
+        );
+    }
+    t
+}
+
+fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu_model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or_else(|| "unknown".to_owned(), |(_, m)| m.trim().to_owned());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_total_kib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Machine {
+        nproc: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        cpu_model,
+        mem_total_kib,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every measurement, tiny, end to end: the report has every section and renders.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn smoke_run_produces_every_section() {
+        let report = run(BenchOptions::smoke()).await.unwrap();
+        assert_eq!(report.floor.len(), 2);
+        // raw tcp + memnet + devp2p + libp2p, for two record sizes
+        assert_eq!(report.throughput.len(), 8);
+        assert!(report.throughput.iter().all(|r| r.records_per_s > 0.0));
+        assert_eq!(report.latency.len(), 3);
+        assert!(report.latency.iter().all(|l| l.latency.samples > 0));
+        assert_eq!(report.fanout.len(), 4);
+        assert!(report.fanout.iter().all(|f| f.complete));
+        assert_eq!(report.handshakes.len(), 2);
+        assert!(report.handshakes[0].connections > 0);
+        assert_eq!(report.quorum.map(|q| q.samples), Some(3));
+        let table = report.to_table();
+        assert!(table.contains("framing floor"), "{table}");
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["throughput"].as_array().map(Vec::len), Some(8));
+    }
+}

@@ -1,0 +1,72 @@
+//! Starting main and external nodes on a [`Net`] with benchmark settings.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use zks_api::middleware::rate_limit::RateLimits;
+use zks_api::{Limits, MemoryReplayStore, Node};
+
+use crate::BenchError;
+use crate::nets::Net;
+use crate::sink::BenchSink;
+
+/// Engine limits for every benchmark node: room for 100+ links, and per-link rate limits
+/// lifted far above anything a loopback link can carry (the defaults are a production guard
+/// against floods, not part of what is measured).
+pub(crate) fn limits() -> Limits {
+    Limits::default()
+        .with_max_active_links(100_000)
+        .with_rate_limits(RateLimits {
+            control_per_sec: 1e9,
+            control_burst: 1e9,
+            messages_per_sec: 1e12,
+            messages_burst: 1e12,
+            bytes_per_sec: 1e15,
+            bytes_burst: 1e15,
+        })
+}
+
+/// A main node `name` serving `source`.
+pub(crate) async fn main_node(
+    net: &Net,
+    name: &str,
+    source: Arc<MemoryReplayStore>,
+) -> Result<Node, BenchError> {
+    Node::builder(net.transport(name)?)
+        .limits(limits())
+        .main_node(source)
+        .start()
+        .await
+        .map_err(BenchError::node("main node"))
+}
+
+/// An external node `name` replaying from main node `mn` into `sink`.
+pub(crate) async fn external_node(
+    net: &Net,
+    name: &str,
+    mn: &str,
+    sink: Arc<BenchSink>,
+) -> Result<Node, BenchError> {
+    Node::builder(net.transport(name)?)
+        .limits(limits())
+        .external_node(sink)
+        .trusted_main_node(net.addr(mn)?)
+        .rng_seed(7)
+        .start()
+        .await
+        .map_err(BenchError::node("external node"))
+}
+
+/// Shuts nodes down, giving up after a few seconds (a stuck close must not hang the run).
+pub(crate) async fn shutdown(nodes: impl IntoIterator<Item = Node>) {
+    let all = futures_join(nodes.into_iter().map(Node::shutdown).collect());
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), all).await;
+}
+
+async fn futures_join(futures: Vec<impl Future<Output = ()> + Send + 'static>) {
+    let mut set = tokio::task::JoinSet::new();
+    for f in futures {
+        set.spawn(f);
+    }
+    while set.join_next().await.is_some() {}
+}

@@ -1,0 +1,102 @@
+//! Percentiles, process CPU time (getrusage) and resident memory (/proc/self/statm).
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// p50 / p99 / max of a set of durations, in microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// How many samples.
+    pub samples: usize,
+    /// Median, µs.
+    pub p50_us: f64,
+    /// 99th percentile, µs.
+    pub p99_us: f64,
+    /// Largest sample, µs.
+    pub max_us: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of `samples` (sorted in place).
+    pub(crate) fn of(samples: &mut [Duration]) -> Self {
+        samples.sort_unstable();
+        let at = |q: f64| -> f64 {
+            if samples.is_empty() {
+                return 0.0;
+            }
+            let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+            samples[rank - 1].as_secs_f64() * 1e6
+        };
+        Self {
+            samples: samples.len(),
+            p50_us: at(0.50),
+            p99_us: at(0.99),
+            max_us: samples.last().map_or(0.0, |d| d.as_secs_f64() * 1e6),
+        }
+    }
+}
+
+/// User plus system CPU time of the whole process so far.
+pub(crate) fn cpu_time() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    match getrusage(UsageWho::RUSAGE_SELF) {
+        Ok(usage) => {
+            let tv = |t: nix::sys::time::TimeVal| {
+                Duration::from_secs(u64::try_from(t.tv_sec()).unwrap_or(0))
+                    + Duration::from_micros(u64::try_from(t.tv_usec()).unwrap_or(0))
+            };
+            tv(usage.user_time()) + tv(usage.system_time())
+        }
+        Err(_) => Duration::ZERO,
+    }
+}
+
+/// Resident set size in bytes, from the second field of `/proc/self/statm` times the page
+/// size; `None` where procfs is missing.
+pub(crate) fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .and_then(|p| u64::try_from(p).ok())
+        .unwrap_or(4096);
+    Some(pages * page)
+}
+
+/// Bytes per second as MiB/s.
+pub(crate) fn mib_per_s(bytes: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs <= 0.0 {
+        return 0.0;
+    }
+    bytes as f64 / (1024.0 * 1024.0) / secs
+}
+
+/// `x / y`, or 0 when `y` is 0.
+pub(crate) fn ratio(x: f64, y: f64) -> f64 {
+    if y > 0.0 { x / y } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut v: Vec<_> = (1..=100).map(Duration::from_micros).collect();
+        let p = Percentiles::of(&mut v);
+        assert_eq!(p.samples, 100);
+        assert!((p.p50_us - 50.0).abs() < 1e-6);
+        assert!((p.p99_us - 99.0).abs() < 1e-6);
+        assert!((p.max_us - 100.0).abs() < 1e-6);
+        assert_eq!(Percentiles::of(&mut []).samples, 0);
+    }
+
+    #[test]
+    fn process_counters_are_readable() {
+        assert!(resident_bytes().is_some_and(|b| b > 0));
+        let _ = cpu_time();
+    }
+}
