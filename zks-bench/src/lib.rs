@@ -56,6 +56,20 @@ pub use stats::Percentiles;
 pub mod hot {
     pub use crate::floor::{Session, replay_frames};
     pub use crate::payload::Payloads;
+
+    /// One replay throughput run MN → 1 EN over `kind` (for profiling one path alone):
+    /// records replayed and the wall time.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](crate::run).
+    pub async fn replay(
+        kind: crate::TransportKind,
+        records: &[zks_api::RawRecord],
+    ) -> Result<(u64, std::time::Duration), crate::BenchError> {
+        let m = crate::throughput::replay(kind, records).await?;
+        Ok((m.records, m.elapsed))
+    }
 }
 
 /// How much work each measurement does.
@@ -71,6 +85,8 @@ struct Scale {
     quorum_batches: u64,
     floor_reps: usize,
     k256_iters: u32,
+    /// Throughput runs per transport and size; the median is reported.
+    repeats: usize,
 }
 
 impl Scale {
@@ -86,6 +102,7 @@ impl Scale {
             quorum_batches: 1_000,
             floor_reps: 3,
             k256_iters: 300,
+            repeats: 5,
         }
     }
 
@@ -101,6 +118,7 @@ impl Scale {
             quorum_batches: 200,
             floor_reps: 1,
             k256_iters: 100,
+            repeats: 3,
         }
     }
 
@@ -117,6 +135,7 @@ impl Scale {
             quorum_batches: 3,
             floor_reps: 1,
             k256_iters: 3,
+            repeats: 1,
         }
     }
 }
@@ -213,6 +232,37 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
             .push("libp2p: not measured — disabled in the options".to_owned());
     }
 
+    // 4 first: fan-out, devp2p then memnet, largest N first, so the idle-memory reading of
+    // the 100-EN rows comes from a heap no earlier measurement has grown (freed memory that
+    // the allocator keeps would hide new allocations).
+    for kind in [TransportKind::Devp2p, TransportKind::Memnet] {
+        for &ens in scale.fanout_ens.iter().rev() {
+            let f = fanout::fanout(
+                kind,
+                ens,
+                scale.fanout_blocks,
+                scale.fanout_paced,
+                opts.seed,
+            )
+            .await?;
+            report.fanout.push(FanoutRow {
+                transport: kind,
+                ens: f.ens,
+                blocks: f.blocks,
+                sync_ms: f.sync.as_secs_f64() * 1e3,
+                cpu_us_per_block_per_en: f.cpu_per_block_per_en.as_secs_f64() * 1e6,
+                rss_kib_per_link: f.rss_per_link.map(|b| b / 1024.0),
+                lag_behind_fastest: f.lag,
+                complete: f.complete,
+            });
+        }
+    }
+    if opts.libp2p {
+        report
+            .missing
+            .push("libp2p fan-out: not measured — the issue asks for devp2p and memnet".to_owned());
+    }
+
     // 1 + 2: throughput and the framing floor, on the same records.
     let mut payloads = payload::Payloads::new(opts.seed);
     for (record_bytes, count) in [
@@ -245,7 +295,7 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
             compression: prim.compression,
         });
 
-        let tcp = throughput::raw_tcp(&records).await?;
+        let tcp = throughput::median(scale.repeats, || throughput::raw_tcp(&records)).await?;
         let tcp_mib = stats::mib_per_s(tcp.payload_bytes, tcp.elapsed);
         let row = |kind: TransportKind, m: throughput::Measured| {
             let mib = stats::mib_per_s(m.payload_bytes, m.elapsed);
@@ -263,7 +313,8 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
         };
         report.throughput.push(row(TransportKind::RawTcp, tcp));
         for &kind in &transports {
-            let m = throughput::replay(kind, &records).await?;
+            let m =
+                throughput::median(scale.repeats, || throughput::replay(kind, &records)).await?;
             report.throughput.push(row(kind, m));
         }
     }
@@ -275,35 +326,6 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
             transport: kind,
             latency,
         });
-    }
-
-    // 4: fan-out (memnet and devp2p, as the issue asks).
-    for kind in [TransportKind::Memnet, TransportKind::Devp2p] {
-        for &ens in &scale.fanout_ens {
-            let f = fanout::fanout(
-                kind,
-                ens,
-                scale.fanout_blocks,
-                scale.fanout_paced,
-                opts.seed,
-            )
-            .await?;
-            report.fanout.push(FanoutRow {
-                transport: kind,
-                ens: f.ens,
-                blocks: f.blocks,
-                sync_ms: f.sync.as_secs_f64() * 1e3,
-                cpu_us_per_block_per_en: f.cpu_per_block_per_en.as_secs_f64() * 1e6,
-                rss_kib_per_link: f.rss_per_link.map(|b| b / 1024.0),
-                lag_behind_fastest: f.lag,
-                complete: f.complete,
-            });
-        }
-    }
-    if opts.libp2p {
-        report
-            .missing
-            .push("libp2p fan-out: not measured — the issue asks for devp2p and memnet".to_owned());
     }
 
     // 5: handshakes next to k256.
@@ -339,6 +361,7 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
     report.quorum = Some(quorum::quorum_latency(scale.quorum_batches).await?);
 
     report.elapsed_s = started.elapsed().as_secs_f64();
+    report.machine.loadavg_end = loadavg();
     report.targets = targets(&report);
     Ok(report)
 }
@@ -433,6 +456,16 @@ fn targets(r: &Report) -> Vec<TargetRow> {
     t
 }
 
+/// The first three fields of /proc/loadavg (other work on the machine skews every number).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn machine() -> Machine {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu_model = cpuinfo
@@ -448,6 +481,8 @@ fn machine() -> Machine {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     Machine {
+        loadavg_start: loadavg(),
+        loadavg_end: String::new(),
         nproc: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         cpu_model,
         mem_total_kib,

@@ -26,6 +26,15 @@ pub(crate) fn limits() -> Limits {
         })
 }
 
+/// [`limits`] with a small event buffer: nothing reads an EN's events here, and the default
+/// 4,096-slot broadcast buffer (allocated up front) would dominate the per-link memory reading.
+pub(crate) fn en_limits() -> Limits {
+    limits().with_event_capacity(EN_EVENT_CAPACITY)
+}
+
+/// Event slots of a benchmark EN.
+pub(crate) const EN_EVENT_CAPACITY: usize = 64;
+
 /// A main node `name` serving `source`.
 pub(crate) async fn main_node(
     net: &Net,
@@ -48,7 +57,7 @@ pub(crate) async fn external_node(
     sink: Arc<BenchSink>,
 ) -> Result<Node, BenchError> {
     Node::builder(net.transport(name)?)
-        .limits(limits())
+        .limits(en_limits())
         .external_node(sink)
         .trusted_main_node(net.addr(mn)?)
         .rng_seed(7)

@@ -17,6 +17,10 @@ pub struct Machine {
     pub cpu_model: String,
     /// `MemTotal` from /proc/meminfo, KiB.
     pub mem_total_kib: u64,
+    /// /proc/loadavg (1, 5, 15 min) when the run started: other work skews every number.
+    pub loadavg_start: String,
+    /// /proc/loadavg when the run ended.
+    pub loadavg_end: String,
 }
 
 /// Replay throughput MN → 1 EN.
@@ -173,12 +177,14 @@ impl Report {
         let m = &self.machine;
         let _ = writeln!(
             s,
-            "zks bench ({}) — {} × {}, {:.1} GiB RAM, {:.0} s\n",
+            "zks bench ({}) — {} × {}, {:.1} GiB RAM, {:.0} s, load average {} → {}\n",
             self.mode,
             m.nproc,
             m.cpu_model,
             m.mem_total_kib as f64 / 1024.0 / 1024.0,
-            self.elapsed_s
+            self.elapsed_s,
+            m.loadavg_start,
+            m.loadavg_end
         );
         let _ = writeln!(
             s,

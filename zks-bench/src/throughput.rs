@@ -1,5 +1,6 @@
 //! Replay throughput, MN → 1 EN, for each transport and for the raw TCP baseline.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,22 @@ pub(crate) struct Measured {
     pub(crate) records: u64,
     pub(crate) payload_bytes: u64,
     pub(crate) elapsed: Duration,
+}
+
+/// Runs `f` `n` times (at least once) and keeps the run with the median elapsed time.
+pub(crate) async fn median<F, Fut>(n: usize, mut f: F) -> Result<Measured, BenchError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Measured, BenchError>>,
+{
+    let mut runs = Vec::with_capacity(n.max(1));
+    for _ in 0..n.max(1) {
+        runs.push(f().await?);
+    }
+    runs.sort_by_key(|m| m.elapsed);
+    runs.get(runs.len() / 2)
+        .copied()
+        .ok_or_else(|| BenchError::transport("throughput", "no run"))
 }
 
 /// MN → EN over `kind`: from starting the EN (dial, handshake, request) until its sink holds
