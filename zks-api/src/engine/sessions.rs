@@ -26,13 +26,23 @@ pub struct PeerSession {
 }
 
 impl PeerSession {
+    /// MN: the highest block this peer has had from us: what we sent on this link, or —
+    /// before we sent anything — the block before its resume point (it asked from there, so it
+    /// holds everything below).
+    pub fn delivered_through(&self) -> Option<BlockNumber> {
+        let held = self.replay_from.and_then(|from| from.checked_sub(1));
+        self.sent_through.max(held)
+    }
+
     /// MN: whether this peer may be sent a batch ending at `last_block`: a zks/3 link, an
-    /// authorized verifier, and sent replay through `last_block`.
+    /// authorized verifier, and replay delivered through `last_block`.
     pub fn can_verify(&self, last_block: BlockNumber) -> Option<SignerAddress> {
         match self.verifier {
             VerifierStatus::Authorized(signer)
                 if self.info.version.supports_verification()
-                    && self.sent_through.is_some_and(|sent| sent >= last_block) =>
+                    && self
+                        .delivered_through()
+                        .is_some_and(|through| through >= last_block) =>
             {
                 Some(signer)
             }

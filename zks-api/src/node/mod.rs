@@ -61,6 +61,7 @@ impl Shared {
     pub(crate) fn emit(&self, event: ProtocolEvent) {
         let eligible = match &event {
             ProtocolEvent::ReplayBlockSent { conn, .. }
+            | ProtocolEvent::ReplayRequested { conn, .. }
             | ProtocolEvent::VerifierAuthorized { conn, .. } => Some(*conn),
             _ => None,
         };

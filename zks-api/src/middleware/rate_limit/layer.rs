@@ -7,6 +7,11 @@ pub struct RateLimits {
     pub control_per_sec: f64,
     /// Control messages in one burst. Default: 50.
     pub control_burst: f64,
+    /// Batch results per second. Default: 1,000 (a verifier answers each dispatched batch
+    /// once; the MN dispatches far fewer).
+    pub results_per_sec: f64,
+    /// Batch results in one burst. Default: 2,000.
+    pub results_burst: f64,
     /// All messages per second. Default: 50,000.
     pub messages_per_sec: f64,
     /// All messages in one burst. Default: 100,000.
@@ -22,6 +27,8 @@ impl Default for RateLimits {
         Self {
             control_per_sec: 20.0,
             control_burst: 50.0,
+            results_per_sec: 1_000.0,
+            results_burst: 2_000.0,
             messages_per_sec: 50_000.0,
             messages_burst: 100_000.0,
             bytes_per_sec: 2.0 * 1024.0 * 1024.0 * 1024.0,

@@ -12,6 +12,7 @@ use crate::middleware::{BoxError, InboundMessage};
 pub struct RateLimit<S> {
     inner: S,
     control: Bucket,
+    results: Bucket,
     messages: Bucket,
     bytes: Bucket,
 }
@@ -23,6 +24,7 @@ impl<S> RateLimit<S> {
         Self {
             inner,
             control: Bucket::new(limits.control_per_sec, limits.control_burst, now),
+            results: Bucket::new(limits.results_per_sec, limits.results_burst, now),
             messages: Bucket::new(limits.messages_per_sec, limits.messages_burst, now),
             bytes: Bucket::new(limits.bytes_per_sec, limits.bytes_burst, now),
         }
@@ -44,8 +46,15 @@ where
     fn call(&mut self, message: InboundMessage) -> Self::Future {
         let now = Instant::now();
         let class = MessageClass::of(message.frame.id);
-        let exceeded = if class == MessageClass::Control && !self.control.try_take(1.0, now) {
-            Some("control messages/s")
+        let class_bucket = match class {
+            MessageClass::Control => Some((&mut self.control, "control messages/s")),
+            MessageClass::Result => Some((&mut self.results, "results/s")),
+            MessageClass::Data => None,
+        };
+        let exceeded = if let Some((bucket, budget)) = class_bucket
+            && !bucket.try_take(1.0, now)
+        {
+            Some(budget)
         } else if !self.messages.try_take(1.0, now) {
             Some("messages/s")
         } else if !self.bytes.try_take(message.frame.len() as f64, now) {
