@@ -12,3 +12,4 @@ mod hostile;
 mod limits;
 mod replay;
 mod verify;
+mod verify_net;

@@ -174,64 +174,7 @@ pub(crate) async fn negotiates_versions(net: &dyn TestNet) {
     assert_eq!(strict.link_count(), 0);
 }
 
-macro_rules! on_memnet {
-    ($($scenario:ident),* $(,)?) => {
-        mod memnet {
-            $(
-                #[tokio::test(start_paused = true)]
-                async fn $scenario() {
-                    super::$scenario(&zks_memnet::MemNet::new()).await;
-                }
-            )*
-        }
-    };
-}
-
-macro_rules! on_devp2p {
-    ($($scenario:ident),* $(,)?) => {
-        mod devp2p {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(&zks_tests::Devp2pNet::default()).await;
-                }
-            )*
-        }
-    };
-}
-
-on_devp2p!(
-    replays_everything_from_genesis,
-    resumes_from_the_sinks_next_block,
-    streams_blocks_appended_later,
-    honours_record_overrides,
-    batches_per_version,
-    negotiates_versions,
-);
-
-macro_rules! on_libp2p {
-    ($($scenario:ident),* $(,)?) => {
-        mod libp2p {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(&zks_tests::Libp2pNet::default()).await;
-                }
-            )*
-        }
-    };
-}
-
-on_libp2p!(
-    replays_everything_from_genesis,
-    resumes_from_the_sinks_next_block,
-    streams_blocks_appended_later,
-    honours_record_overrides,
-    batches_per_version,
-    negotiates_versions,
-);
-
-on_memnet!(
+zks_tests::on_every_transport!(
     replays_everything_from_genesis,
     resumes_from_the_sinks_next_block,
     streams_blocks_appended_later,

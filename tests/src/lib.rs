@@ -147,3 +147,35 @@ pub async fn next_matching<T>(
 pub fn blocks(from: BlockNumber, to: BlockNumber) -> Vec<BlockNumber> {
     (from..to).collect()
 }
+
+/// Runs each named scenario (an `async fn(&dyn TestNet)` in the calling module) as one test
+/// per transport: memnet under paused time, devp2p and libp2p on 127.0.0.1.
+#[macro_export]
+macro_rules! on_every_transport {
+    ($($scenario:ident),* $(,)?) => {
+        mod memnet {
+            $(
+                #[tokio::test(start_paused = true)]
+                async fn $scenario() {
+                    super::$scenario(&zks_memnet::MemNet::new()).await;
+                }
+            )*
+        }
+        mod devp2p {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(&$crate::Devp2pNet::default()).await;
+                }
+            )*
+        }
+        mod libp2p {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(&$crate::Libp2pNet::default()).await;
+                }
+            )*
+        }
+    };
+}
