@@ -23,6 +23,8 @@ pub(crate) fn limits() -> Limits {
             messages_burst: 1e12,
             bytes_per_sec: 1e15,
             bytes_burst: 1e15,
+            results_per_sec: 1e9,
+            results_burst: 1e9,
         })
 }
 
