@@ -175,6 +175,7 @@ pub(crate) async fn negotiates_versions(net: &dyn TestNet) {
 }
 
 zks_tests::on_every_transport!(
+    refuses_strangers_beyond_the_cap,
     replays_everything_from_genesis,
     resumes_from_the_sinks_next_block,
     streams_blocks_appended_later,
@@ -182,3 +183,37 @@ zks_tests::on_every_transport!(
     batches_per_version,
     negotiates_versions,
 );
+
+/// A main node at its cap refuses the next stranger with Disconnect `TooManyPeers` before any
+/// zks message, and admits it once a slot frees.
+pub(crate) async fn refuses_strangers_beyond_the_cap(net: &dyn TestNet) {
+    let mn = Node::builder(net.transport("mn").await)
+        .main_node(chain(10))
+        .limits(zks_api::Limits::default().with_max_active_links(2))
+        .start()
+        .await
+        .unwrap();
+    let mut events = mn.events();
+    let mut links = Vec::new();
+    for i in 0..2 {
+        let transport = net.transport(&format!("s{i}")).await;
+        links.push(transport.dial(&net.addr("mn"), VersionSet::ALL).await.unwrap().split());
+        next_matching(&mut events, "admitted", |e| {
+            matches!(e, ProtocolEvent::Established { .. }).then_some(())
+        })
+        .await;
+    }
+    let third = net.transport("s2").await;
+    let (_, _tx, mut rx) = third.dial(&net.addr("mn"), VersionSet::ALL).await.unwrap().split();
+    assert_eq!(
+        within("refusal", rx.recv()).await,
+        Err(zks_api::LinkClosed::ByPeer(zks_api::DisconnectReason::TooManyPeers))
+    );
+    let limit = next_matching(&mut events, "refusal event", |e| match e {
+        ProtocolEvent::MaxActiveConnectionsExceeded { limit, .. } => Some(*limit),
+        _ => None,
+    })
+    .await;
+    assert_eq!(limit, 2);
+    assert_eq!(mn.link_count(), 2);
+}

@@ -389,6 +389,13 @@ impl OutboundQueue {
         self.frames.try_recv().ok().map(Outbound::Frame)
     }
 
+    /// The reason the engine asked to close with, if it did. A transport that finds the engine
+    /// gone should check this first: the engine may close with a reason and let go of the link
+    /// at once, and the reason must still reach the peer.
+    pub fn close_reason(&self) -> Option<DisconnectReason> {
+        *self.close.borrow()
+    }
+
     /// Messages waiting in the queue right now.
     pub fn queued(&self) -> usize {
         self.frames.len()

@@ -178,14 +178,14 @@ impl Io {
                     }
                     Err(_) => {
                         return Ending::Local {
-                            reason: DisconnectReason::Requested,
+                            reason: outbound.close_reason().unwrap_or(DisconnectReason::Requested),
                             detail: "engine dropped the link",
                         };
                     }
                 },
                 () = inbound.engine_gone(), if pending.is_none() => {
                     return Ending::Local {
-                        reason: DisconnectReason::Requested,
+                        reason: outbound.close_reason().unwrap_or(DisconnectReason::Requested),
                         detail: "engine dropped the link",
                     };
                 }
