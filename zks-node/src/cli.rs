@@ -54,8 +54,22 @@ pub enum Command {
     Store(StoreCommand),
     /// One main node and three external nodes on 127.0.0.1, with live progress and a summary.
     Demo(DemoArgs),
-    /// Throughput benchmark (see issue 9).
-    Bench,
+    /// Side-by-side performance of every transport against raw TCP and the RLPx framing floor.
+    Bench(BenchArgs),
+}
+
+/// `zks bench`
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Smaller runs (under 2 minutes instead of under 10); the same measurements.
+    #[arg(long)]
+    pub quick: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Leave libp2p out.
+    #[arg(long)]
+    pub no_libp2p: bool,
 }
 
 /// `zks key ...`

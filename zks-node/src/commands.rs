@@ -294,7 +294,21 @@ pub async fn external_node(args: ExternalNodeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `zks bench`: not built yet.
-pub fn bench() {
-    println!("zks bench: not implemented yet; see issue 9");
+/// `zks bench`: runs every measurement of `zks-bench` and prints the table (and JSON).
+pub async fn bench(args: crate::cli::BenchArgs) -> Result<(), String> {
+    let mut opts = if args.quick {
+        zks_bench::BenchOptions::quick()
+    } else {
+        zks_bench::BenchOptions::full()
+    };
+    if args.no_libp2p {
+        opts.libp2p = false;
+    }
+    let report = zks_bench::run(opts).await.map_err(|e| format!("benchmark failed: {e}"))?;
+    println!("{}", report.to_table());
+    if let Some(path) = args.json {
+        std::fs::write(&path, report.to_json())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
 }

@@ -54,9 +54,6 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Store(StoreCommand::Dump { data }) => commands::store_dump(&data),
         Command::Demo(args) => zks_node::demo::run(args).await,
-        Command::Bench => {
-            commands::bench();
-            Ok(())
-        }
+        Command::Bench(args) => commands::bench(args).await,
     }
 }
