@@ -304,7 +304,9 @@ pub async fn bench(args: crate::cli::BenchArgs) -> Result<(), String> {
     if args.no_libp2p {
         opts.libp2p = false;
     }
-    let report = zks_bench::run(opts).await.map_err(|e| format!("benchmark failed: {e}"))?;
+    let report = zks_bench::run(opts)
+        .await
+        .map_err(|e| format!("benchmark failed: {e}"))?;
     println!("{}", report.to_table());
     if let Some(path) = args.json {
         std::fs::write(&path, report.to_json())
