@@ -197,7 +197,8 @@ impl ReplayCursor {
     /// [`SourceError`] when the source broke its contract: no records, records that are not
     /// contiguous from `next_block`, or a single record too large for any message.
     pub fn encode_next<R: ReplayRecord>(&mut self, records: &[R]) -> Result<Frame, SourceError> {
-        let mut body = Vec::with_capacity(HEADROOM + 64 * records.len().min(self.batch));
+        let take = records.len().min(self.batch);
+        let mut body = Vec::with_capacity(HEADROOM + 64 * take);
         body.resize(HEADROOM, 0);
         let mut expected = self.next_block;
         let mut count = 0;
@@ -210,6 +211,11 @@ impl ReplayCursor {
             }
             let before = body.len();
             record.encode(self.version, &mut body);
+            if count == 0 {
+                // Size the message from its first record: one allocation instead of doubling.
+                let first = body.len() - before;
+                body.reserve(first.saturating_mul(take - 1).min(MAX_MESSAGE_BYTES));
+            }
             if body.len() > MAX_MESSAGE_BYTES {
                 if count == 0 {
                     return Err(SourceError::new(format!(
