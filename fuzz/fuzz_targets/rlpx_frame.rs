@@ -2,16 +2,24 @@
 //! fed in fragments whose sizes come from the input.
 #![no_main]
 
+use std::sync::OnceLock;
+
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use zks_devp2p::NodeId;
 use zks_devp2p::rlpx::FrameCodec;
-use zks_devp2p::rlpx::handshake::derive_secrets;
+use zks_devp2p::rlpx::handshake::{Secrets, derive_secrets};
 
 #[path = "session.rs"]
 mod session;
 
-fn b_codec() -> FrameCodec {
+/// The session secrets, derived once (an ECDH and a few hashes per run would dominate).
+fn b_secrets() -> &'static Secrets {
+    static SECRETS: OnceLock<Secrets> = OnceLock::new();
+    SECRETS.get_or_init(derive_b_secrets)
+}
+
+fn derive_b_secrets() -> Secrets {
     let arr = |h: &str| -> [u8; 32] {
         let mut out = [0u8; 32];
         hex::decode_to_slice(h, &mut out).expect("vector hex");
@@ -22,7 +30,7 @@ fn b_codec() -> FrameCodec {
     let eph_a = NodeId(id).public_key().expect("vector key");
     hex::decode_to_slice(session::STATIC_PUB_A, &mut id).expect("vector hex");
     let eph_b = k256::SecretKey::from_slice(&arr(session::EPHEMERAL_KEY_B)).expect("vector key");
-    let secrets = derive_secrets(
+    derive_secrets(
         &eph_b,
         &eph_a,
         &arr(session::NONCE_A),
@@ -31,8 +39,7 @@ fn b_codec() -> FrameCodec {
         &hex::decode(session::ACK2).expect("vector hex"),
         false,
         NodeId(id),
-    );
-    FrameCodec::new(&secrets, 1 << 20)
+    )
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -41,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let chunk = usize::from(chunk).max(1);
-    let mut codec = b_codec();
+    let mut codec = FrameCodec::new(b_secrets(), 1 << 20);
     let mut buf = BytesMut::new();
     for piece in stream.chunks(chunk) {
         buf.extend_from_slice(piece);

@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
             let mut again = Vec::new();
             record.encode(version, &mut again);
             assert_eq!(again, data, "{version:?}: {record:?} is not canonical");
-            assert_eq!(RawRecord::decode(version, &Bytes::from(again)).as_ref(), Ok(&record));
+            assert_eq!(
+                RawRecord::decode(version, &Bytes::from(again)).as_ref(),
+                Ok(&record)
+            );
         }
     }
     match Frame::from_wire(item) {
