@@ -197,17 +197,29 @@ pub(crate) async fn refuses_strangers_beyond_the_cap(net: &dyn TestNet) {
     let mut links = Vec::new();
     for i in 0..2 {
         let transport = net.transport(&format!("s{i}")).await;
-        links.push(transport.dial(&net.addr("mn"), VersionSet::ALL).await.unwrap().split());
+        links.push(
+            transport
+                .dial(&net.addr("mn"), VersionSet::ALL)
+                .await
+                .unwrap()
+                .split(),
+        );
         next_matching(&mut events, "admitted", |e| {
             matches!(e, ProtocolEvent::Established { .. }).then_some(())
         })
         .await;
     }
     let third = net.transport("s2").await;
-    let (_, _tx, mut rx) = third.dial(&net.addr("mn"), VersionSet::ALL).await.unwrap().split();
+    let (_, _tx, mut rx) = third
+        .dial(&net.addr("mn"), VersionSet::ALL)
+        .await
+        .unwrap()
+        .split();
     assert_eq!(
         within("refusal", rx.recv()).await,
-        Err(zks_api::LinkClosed::ByPeer(zks_api::DisconnectReason::TooManyPeers))
+        Err(zks_api::LinkClosed::ByPeer(
+            zks_api::DisconnectReason::TooManyPeers
+        ))
     );
     let limit = next_matching(&mut events, "refusal event", |e| match e {
         ProtocolEvent::MaxActiveConnectionsExceeded { limit, .. } => Some(*limit),
