@@ -11,7 +11,7 @@ use zks_api::wire::{
 };
 use zks_api::{DisconnectReason, LinkClosed, MemoryReplayStore, Node, Transport};
 use zks_memnet::MemNet;
-use zks_tests::{chain, next_matching, within};
+use zks_tests::{chain, next_close, next_matching, within};
 use zks_verifier::{AcceptedSigners, SigningVerifier, VerifierKey};
 
 fn verifier_key() -> VerifierKey {
@@ -26,15 +26,6 @@ async fn main_node(net: &MemNet) -> Node {
         .start()
         .await
         .unwrap()
-}
-
-fn closed_cause(peer: &'static str) -> impl FnMut(&ProtocolEvent) -> Option<CloseCause> {
-    move |e| match e {
-        ProtocolEvent::Closed { peer: p, cause, .. } if p.to_string() == peer => {
-            Some(cause.clone())
-        }
-        _ => None,
-    }
 }
 
 /// A man in the middle asks the MN for the verifier role and forwards the MN's challenge to a
@@ -82,7 +73,7 @@ async fn a_relayed_challenge_gets_no_signature() {
         Err(LinkClosed::ByPeer(DisconnectReason::ProtocolBreach)),
         "the verifier must hang up without sending anything"
     );
-    let cause = next_matching(&mut verifier_events, "relay closed", closed_cause("mitm")).await;
+    let cause = next_close(&mut verifier_events, Some("mitm")).await;
     assert!(
         matches!(
             cause,
@@ -138,7 +129,7 @@ async fn results_from_unauthorized_peers_are_refused() {
         },
     });
     tx.send(spoof.to_frame()).await.unwrap();
-    let cause = next_matching(&mut events, "spoofer closed", closed_cause("spoofer")).await;
+    let cause = next_close(&mut events, Some("spoofer")).await;
     assert!(
         matches!(
             cause,

@@ -12,7 +12,9 @@ use zks_api::engine::{CloseCause, ProtocolEvent};
 use zks_api::wire::{VersionSet, ZksVersion};
 use zks_api::{BlockNumber, LinkClosed, MemoryReplayStore, Node, RawRecord, ReplaySink, SinkError};
 use zks_memnet::{MemNet, MemnetConfig};
-use zks_tests::{append, blocks, chain, external_node, main_node, next_matching, record, within};
+use zks_tests::{
+    append, blocks, chain, external_node, main_node, next_close, next_matching, record, within,
+};
 
 /// With time paused, a block appended at the MN reaches the EN's sink without the clock
 /// advancing: the stream is pushed, never polled. The lone block is sent at once, not held
@@ -88,11 +90,7 @@ async fn exactly_once_across_twenty_link_kills() {
 
     let mut killed_links = 0;
     while killed_links < 20 {
-        let cause = next_matching(&mut events, "closed", |e| match e {
-            ProtocolEvent::Closed { cause, .. } => Some(cause.clone()),
-            _ => None,
-        })
-        .await;
+        let cause = next_close(&mut events, None).await;
         assert!(
             matches!(cause, CloseCause::Link(LinkClosed::ByTransport { .. })),
             "{cause:?}"

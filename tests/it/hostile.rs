@@ -12,7 +12,7 @@ use zks_api::{
     Transport,
 };
 use zks_memnet::MemNet;
-use zks_tests::{blocks, external_node, next_matching, record, within};
+use zks_tests::{blocks, external_node, next_close, next_matching, record, within};
 
 fn replays(numbers: &[u64]) -> Frame {
     let records = numbers
@@ -103,11 +103,7 @@ async fn hostile_main_node_cannot_corrupt_the_sink() {
         tx.send(raw.unwrap_or_else(|| replays(numbers)))
             .await
             .unwrap();
-        let cause = next_matching(&mut events, "closed", |e| match e {
-            ProtocolEvent::Closed { cause, .. } => Some(cause.clone()),
-            _ => None,
-        })
-        .await;
+        let cause = next_close(&mut events, None).await;
         let CloseCause::Protocol(error) = cause else {
             panic!("{cause:?}")
         };
@@ -139,13 +135,7 @@ async fn replay_is_accepted_only_from_trusted_main_nodes() {
     .await;
     assert!(!trusted);
     tx.send(replays(&[0, 1])).await.unwrap();
-    let cause = next_matching(&mut events, "closed", |e| match e {
-        ProtocolEvent::Closed { cause, peer, .. } if peer.to_string() == "stranger" => {
-            Some(cause.clone())
-        }
-        _ => None,
-    })
-    .await;
+    let cause = next_close(&mut events, Some("stranger")).await;
     assert!(
         matches!(
             cause,
@@ -182,11 +172,7 @@ async fn a_second_replay_request_is_a_violation() {
     let first = within("replay", rx.recv()).await.unwrap();
     assert_eq!(first, replays(&[0, 1, 2, 3, 4]));
     tx.send(request).await.unwrap();
-    let cause = next_matching(&mut events, "closed", |e| match e {
-        ProtocolEvent::Closed { cause, .. } => Some(cause.clone()),
-        _ => None,
-    })
-    .await;
+    let cause = next_close(&mut events, None).await;
     assert!(
         matches!(
             cause,

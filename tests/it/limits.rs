@@ -21,7 +21,7 @@ use zks_api::{
     SignerAuthenticator, Transport,
 };
 use zks_memnet::MemNet;
-use zks_tests::{chain, external_node, next_matching, within};
+use zks_tests::{chain, external_node, next_close, next_matching, within};
 
 fn request(from: u64) -> Frame {
     ZksMessage::GetBlockReplays(GetBlockReplays {
@@ -305,11 +305,7 @@ async fn oversized_messages_are_refused_before_decoding() {
     })
     .await
     .unwrap();
-    let cause = next_matching(&mut events, "closed", |e| match e {
-        ProtocolEvent::Closed { cause, .. } => Some(cause.clone()),
-        _ => None,
-    })
-    .await;
+    let cause = next_close(&mut events, None).await;
     let CloseCause::Rejected(Rejection::MessageTooLarge(e)) = cause else {
         panic!("{cause:?}")
     };

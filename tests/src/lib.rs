@@ -143,6 +143,22 @@ pub async fn next_matching<T>(
         .unwrap_or_else(|| panic!("event stream ended before {what}"))
 }
 
+/// Why the next link to close ended; with `peer`, only a link to that peer (by its printed id).
+pub async fn next_close(
+    events: &mut EventStream,
+    peer: Option<&str>,
+) -> zks_api::engine::CloseCause {
+    next_matching(events, "a link to close", |e| match e {
+        ProtocolEvent::Closed { peer: p, cause, .. }
+            if peer.is_none_or(|name| p.to_string() == name) =>
+        {
+            Some(cause.clone())
+        }
+        _ => None,
+    })
+    .await
+}
+
 /// Blocks `from..to`, for comparing with a sink's contents.
 pub fn blocks(from: BlockNumber, to: BlockNumber) -> Vec<BlockNumber> {
     (from..to).collect()
