@@ -20,7 +20,8 @@ pub enum Role {
 pub struct Limits {
     /// Records per `BlockReplays` an EN asks for on zks/3 (1..=64). Default: 64.
     pub max_blocks_per_message: u64,
-    /// Events buffered per subscriber before the oldest are dropped. Default: 4096.
+    /// Events buffered per subscriber before the oldest are dropped (the buffer is allocated up
+    /// front, ~95 bytes a slot). Default: 1024.
     pub event_capacity: usize,
     /// First redial delay after a link to a trusted main node ends or a dial fails.
     /// Default: 100 ms.
@@ -57,7 +58,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_blocks_per_message: 64,
-            event_capacity: 4096,
+            event_capacity: 1024,
             redial_initial: Duration::from_millis(100),
             redial_max: Duration::from_secs(10),
             verify_sync_timeout: Duration::from_secs(60),
