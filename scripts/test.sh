@@ -15,3 +15,6 @@ else
 fi
 # nextest does not run doc tests.
 cargo test --workspace --doc
+# Every fuzz target replays its committed seeds and crash reproducers, plus a few thousand
+# blind mutations (bounded; the long coverage-guided runs are in fuzz/README.md).
+SMOKE_MUTATIONS=2000 fuzz/smoke.sh
