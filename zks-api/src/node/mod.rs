@@ -94,12 +94,11 @@ impl Shared {
 /// Built with [`Node::builder`]. Dropping it stops every task (links are closed with
 /// `ClientQuitting`); [`shutdown`](Self::shutdown) does the same and waits for them.
 ///
-/// ```
+/// ```no_run
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// use std::sync::Arc;
 /// use zks_api::{MemoryReplayStore, Node, PeerAddr, RawRecord, Transport};
-/// # async fn transports() -> (Arc<dyn Transport>, Arc<dyn Transport>) { unimplemented!() }
-/// # if false {
+/// # async fn transports() -> (Arc<dyn Transport>, Arc<dyn Transport>) { todo!("two zks-memnet nodes") }
 /// let (mn_transport, en_transport) = transports().await; // e.g. two zks-memnet nodes
 ///
 /// let chain = Arc::new(MemoryReplayStore::<RawRecord>::new());
@@ -114,7 +113,6 @@ impl Shared {
 ///
 /// chain.push(RawRecord::new(0, "genesis"))?;
 /// replica.wait_until(1).await; // streamed, pushed, no polling
-/// # }
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
