@@ -7,6 +7,8 @@
 # from a scratch copy of the seeds, so nothing under fuzz/ is written.
 set -euo pipefail
 cd "$(dirname "$0")"
+# Our own target dir, whatever the caller set: the binaries are run from ./target below.
+export CARGO_TARGET_DIR="$PWD/target"
 cargo build --quiet --bins
 mkdir -p target/smoke-artifacts
 mutations=${SMOKE_MUTATIONS:-0}
