@@ -14,7 +14,7 @@ use zks_api::DisconnectReason;
 use zks_api::wire::VersionSet;
 use zks_devp2p::caps::{Capability, zks_capabilities};
 use zks_devp2p::p2p::{MAX_HELLO_SIZE, P2pEvent, P2pSession};
-use zks_devp2p::rlpx::{FrameCodec, Initiator, MAX_FRAME_DATA};
+use zks_devp2p::rlpx::{FrameCodec, FrameDecoder, Initiator, MAX_FRAME_DATA};
 use zks_devp2p::{Enode, NodeKey, P2pError};
 
 /// What `ping` learned about a peer.
@@ -181,24 +181,17 @@ pub async fn ping(url: &str, limit: Duration) -> Result<PingReport, PingError> {
             .await
             .map_err(|e| protocol(format!("write: {e}")))?;
         wbuf.clear();
-        loop {
-            let Some(data) = codec
-                .decoder
-                .decode(&mut rbuf)
-                .map_err(|e| protocol(e.to_string()))?
-            else {
-                read_more(&mut tcp, &mut rbuf).await.map_err(&protocol)?;
-                continue;
-            };
-            return match session.handle(&data) {
-                Ok(P2pEvent::Hello) => Ok(true),
-                Err(P2pError::NoSharedCapability) => Ok(false),
-                Ok(P2pEvent::Disconnect(reason)) => {
-                    Err(protocol(format!("disconnected before Hello: {reason:?}")))
-                }
-                Ok(other) => Err(protocol(format!("unexpected {other:?} before Hello"))),
-                Err(e) => Err(protocol(e.to_string())),
-            };
+        let data = next_frame(&mut tcp, &mut codec.decoder, &mut rbuf)
+            .await
+            .map_err(&protocol)?;
+        match session.handle(&data) {
+            Ok(P2pEvent::Hello) => Ok(true),
+            Err(P2pError::NoSharedCapability) => Ok(false),
+            Ok(P2pEvent::Disconnect(reason)) => {
+                Err(protocol(format!("disconnected before Hello: {reason:?}")))
+            }
+            Ok(other) => Err(protocol(format!("unexpected {other:?} before Hello"))),
+            Err(e) => Err(protocol(e.to_string())),
         }
     })
     .await
@@ -222,14 +215,9 @@ pub async fn ping(url: &str, limit: Duration) -> Result<PingReport, PingError> {
                 .map_err(|e| protocol(format!("write: {e}")))?;
             wbuf.clear();
             loop {
-                let Some(data) = codec
-                    .decoder
-                    .decode(&mut rbuf)
-                    .map_err(|e| protocol(e.to_string()))?
-                else {
-                    read_more(&mut tcp, &mut rbuf).await.map_err(&protocol)?;
-                    continue;
-                };
+                let data = next_frame(&mut tcp, &mut codec.decoder, &mut rbuf)
+                    .await
+                    .map_err(&protocol)?;
                 match session.handle(&data) {
                     Ok(P2pEvent::Pong) => return Ok(sent.elapsed()),
                     Ok(P2pEvent::Ping) => {
@@ -278,6 +266,20 @@ pub async fn ping(url: &str, limit: Duration) -> Result<PingReport, PingError> {
         ping_rtt,
         shared,
     })
+}
+
+/// The next whole frame's data, reading from the socket as needed.
+async fn next_frame(
+    tcp: &mut TcpStream,
+    decoder: &mut FrameDecoder,
+    buf: &mut BytesMut,
+) -> Result<BytesMut, String> {
+    loop {
+        if let Some(data) = decoder.decode(buf).map_err(|e| e.to_string())? {
+            return Ok(data);
+        }
+        read_more(tcp, buf).await?;
+    }
 }
 
 async fn read_more(tcp: &mut TcpStream, buf: &mut BytesMut) -> Result<(), String> {
