@@ -63,6 +63,17 @@ async fn negotiates_the_highest_common_version() {
 
 #[tokio::test(start_paused = true)]
 async fn no_common_version_fails_on_both_sides() {
+    /// The peer, our versions and theirs, from a `NoCommonVersion` error.
+    fn parts(err: TransportError) -> (String, VersionSet, VersionSet) {
+        match err {
+            TransportError::NoCommonVersion {
+                peer,
+                local,
+                remote,
+            } => (peer.to_string(), local, remote),
+            other => panic!("{other:?}"),
+        }
+    }
     let net = MemNet::new();
     let mut incoming = net.node("mn").listen(ZksVersion::V3.into()).await.unwrap();
     let err = net
@@ -70,43 +81,27 @@ async fn no_common_version_fails_on_both_sides() {
         .dial(&"mn".into(), ZksVersion::V1.into())
         .await
         .unwrap_err();
-    let TransportError::NoCommonVersion {
-        peer,
-        local,
-        remote,
-    } = err
-    else {
-        panic!("{err:?}")
-    };
     assert_eq!(
-        (peer.to_string().as_str(), local, remote),
-        ("mn", ZksVersion::V1.into(), ZksVersion::V3.into())
+        err.to_string(),
+        "no common zks version with mn: we support {zks/1}, it supports {zks/3}"
+    );
+    assert_eq!(
+        parts(err),
+        (
+            "mn".to_owned(),
+            ZksVersion::V1.into(),
+            ZksVersion::V3.into()
+        )
     );
     let err = incoming.next().await.unwrap().unwrap_err();
-    let TransportError::NoCommonVersion {
-        peer,
-        local,
-        remote,
-    } = err
-    else {
-        panic!("{err:?}")
-    };
     assert_eq!(
-        (peer.to_string().as_str(), local, remote),
-        ("en", ZksVersion::V3.into(), ZksVersion::V1.into())
+        parts(err),
+        (
+            "en".to_owned(),
+            ZksVersion::V3.into(),
+            ZksVersion::V1.into()
+        )
     );
-    assert_eq!(
-        err_string(&TransportError::NoCommonVersion {
-            peer,
-            local,
-            remote
-        }),
-        "no common zks version with en: we support {zks/3}, it supports {zks/1}"
-    );
-}
-
-fn err_string(e: &TransportError) -> String {
-    e.to_string()
 }
 
 #[tokio::test(start_paused = true)]
