@@ -16,6 +16,7 @@ pub mod caps;
 mod config;
 pub mod enode;
 mod error;
+pub mod eth;
 pub mod key;
 pub mod p2p;
 mod rlp;
