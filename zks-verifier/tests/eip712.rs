@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use alloy_primitives::{Address, B256, Bytes as AbiBytes, U256, keccak256};
 use alloy_sol_types::{SolStruct, SolValue};
 use bytes::Bytes;
+use proptest::prelude::*;
 use serde_json::Value;
 use zks_api::SignerAddress;
 use zks_api::wire::{RequestId, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult};
@@ -893,4 +894,53 @@ fn abi_bytes_round_trip_through_the_message() {
         message.batchData,
         AbiBytes::from(Eip712CommitBatchesScheme::batch_data(&batch).unwrap())
     );
+}
+
+// ---- mutated vectors ----
+
+proptest! {
+    /// Byte flips, cuts and extensions of the full vector, under any minor near the supported
+    /// ones: the digest is a value or a typed error, never a panic, and agrees with
+    /// `batch_data`.
+    #[test]
+    fn mutated_vectors_never_panic(
+        minor in 27u16..=34,
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+        cut in any::<prop::sample::Index>(),
+        extra in prop::collection::vec(any::<u8>(), 0..64),
+        prev_flip in prop::option::of((0usize..288, any::<u8>())),
+    ) {
+        let case = case("non-trivial batch 10, minor 31");
+        let scheme = scheme_of(&case);
+        let batch = batch_of(&case);
+        let mut commit = batch.commit_data.to_vec();
+        for (index, byte) in flips {
+            let at = index.index(commit.len());
+            commit[at] = byte;
+        }
+        commit.truncate(cut.index(commit.len() + 1));
+        commit.extend_from_slice(&extra);
+        let mut prev = batch.prev_commit_data.to_vec();
+        if let Some((at, byte)) = prev_flip {
+            prev[at] = byte;
+        }
+        let mutated = VerifyBatch {
+            commit_data: commit.into(),
+            prev_commit_data: prev.into(),
+            execution_protocol_version: minor,
+            ..batch
+        };
+        let digest = scheme.digest(&mutated);
+        prop_assert_eq!(scheme.digest(&mutated), digest);
+        match Eip712CommitBatchesScheme::batch_data(&mutated) {
+            Ok(data) => {
+                prop_assert!(digest.is_ok());
+                prop_assert_eq!(
+                    Eip712CommitBatchesScheme::encoding_version(minor).ok(),
+                    data.first().copied()
+                );
+            }
+            Err(error) => prop_assert_eq!(digest, Err(error)),
+        }
+    }
 }
