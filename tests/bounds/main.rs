@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
-use zks_api::engine::{CloseCause, ProtocolEvent};
+use zks_api::transport::{LinkClosed, Transport};
 use zks_api::wire::{GetBlockReplays, VersionSet, ZksMessage};
-use zks_api::{
-    DisconnectReason, LinkClosed, MemoryReplayStore, Node, PeerAddr, RawRecord, Transport,
-};
+use zks_api::{CloseCause, ProtocolEvent};
+use zks_api::{DisconnectReason, MemoryReplayStore, Node, PeerAddr, RawRecord};
 use zks_devp2p::{Devp2pConfig, Devp2pTransport, NodeKey};
 use zks_tests::within;
 
@@ -99,7 +98,11 @@ async fn a_reader_that_stops_is_bounded_and_cut_off_while_others_stream() {
         Duration::from_secs(20),
     );
     let slow_id = slow.local_id();
-    let (_, tx, _never_read) = slow.dial(&enode, VersionSet::ALL).await.unwrap().split();
+    let (_, tx, _never_read) = slow
+        .dial(&enode, VersionSet::ALL.into())
+        .await
+        .unwrap()
+        .split();
     let request = GetBlockReplays {
         starting_block: 0,
         record_overrides: vec![],

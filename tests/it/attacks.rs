@@ -4,12 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use zks_api::engine::{CloseCause, ProtocolError, ProtocolEvent, TimeoutKind};
+use zks_api::engine::{ProtocolError, TimeoutKind};
+use zks_api::transport::{LinkClosed, Transport};
 use zks_api::wire::{
     MessageId, RequestId, VerifierAuth, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult,
     VersionSet, ZksMessage,
 };
-use zks_api::{DisconnectReason, LinkClosed, MemoryReplayStore, Node, Transport};
+use zks_api::{CloseCause, ProtocolEvent};
+use zks_api::{DisconnectReason, MemoryReplayStore, Node};
 use zks_memnet::MemNet;
 use zks_tests::{chain, next_close, next_matching, within};
 use zks_verifier::{AcceptedSigners, SigningVerifier, VerifierKey};
@@ -51,7 +53,7 @@ async fn a_relayed_challenge_gets_no_signature() {
 
     let attacker = net.node("mitm");
     let (_, to_mn, mut from_mn) = attacker
-        .dial(&"mn".into(), VersionSet::ALL)
+        .dial(&"mn".into(), VersionSet::ALL.into())
         .await
         .unwrap()
         .split();
@@ -63,7 +65,7 @@ async fn a_relayed_challenge_gets_no_signature() {
     assert_eq!(challenge.id, MessageId::VerifierChallenge as u8);
 
     let (_, to_verifier, mut from_verifier) = attacker
-        .dial(&"verifier".into(), VersionSet::ALL)
+        .dial(&"verifier".into(), VersionSet::ALL.into())
         .await
         .unwrap()
         .split();
@@ -117,7 +119,7 @@ async fn results_from_unauthorized_peers_are_refused() {
 
     let (_, tx, mut rx) = net
         .node("spoofer")
-        .dial(&"mn".into(), VersionSet::ALL)
+        .dial(&"mn".into(), VersionSet::ALL.into())
         .await
         .unwrap()
         .split();
@@ -158,7 +160,7 @@ async fn results_for_unrequested_batches_are_dropped() {
     let mut events = mn.events();
     let (_, tx, mut rx) = net
         .node("verifier")
-        .dial(&"mn".into(), VersionSet::ALL)
+        .dial(&"mn".into(), VersionSet::ALL.into())
         .await
         .unwrap()
         .split();

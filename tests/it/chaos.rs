@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use zks_api::engine::ProtocolEvent;
+use zks_api::ProtocolEvent;
 use zks_api::wire::VerifyBatch;
 use zks_api::{Limits, MemoryReplayStore, Node};
 use zks_memnet::{MemNet, MemnetConfig};

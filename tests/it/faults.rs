@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
-use zks_api::engine::{CloseCause, ProtocolEvent};
+use zks_api::transport::LinkClosed;
 use zks_api::wire::{VersionSet, ZksVersion};
-use zks_api::{BlockNumber, LinkClosed, MemoryReplayStore, Node, RawRecord, ReplaySink, SinkError};
+use zks_api::{BlockNumber, MemoryReplayStore, Node, RawRecord, ReplaySink, SinkError};
+use zks_api::{CloseCause, ProtocolEvent};
 use zks_memnet::{MemNet, MemnetConfig};
 use zks_tests::{
     append, blocks, chain, external_node, main_node, next_close, next_matching, record, within,

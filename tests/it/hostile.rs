@@ -3,14 +3,13 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use zks_api::engine::{CloseCause, ProtocolError, ProtocolEvent};
+use zks_api::engine::ProtocolError;
+use zks_api::transport::{LinkClosed, LinkReceiver, LinkSender, Transport};
 use zks_api::wire::{
     BlockReplays, DecodeError, Frame, GetBlockReplays, VersionSet, ZksMessage, ZksVersion,
 };
-use zks_api::{
-    DisconnectReason, LinkClosed, LinkReceiver, LinkSender, MemoryReplayStore, ReplayRecord,
-    Transport,
-};
+use zks_api::{CloseCause, ProtocolEvent};
+use zks_api::{DisconnectReason, MemoryReplayStore, ReplayRecord};
 use zks_memnet::MemNet;
 use zks_tests::{blocks, external_node, next_close, next_matching, record, within};
 
@@ -28,7 +27,7 @@ fn replays(numbers: &[u64]) -> Frame {
 
 /// Accepts the EN's next link to the scripted MN and reads its replay request.
 async fn accept_request(
-    incoming: &mut zks_api::Incoming,
+    incoming: &mut zks_api::transport::Incoming,
 ) -> (LinkSender, LinkReceiver, GetBlockReplays) {
     let link = within("EN dial", incoming.next()).await.unwrap().unwrap();
     let (_, tx, mut rx) = link.split();
@@ -46,7 +45,11 @@ async fn accept_request(
 #[tokio::test(start_paused = true)]
 async fn hostile_main_node_cannot_corrupt_the_sink() {
     let net = MemNet::new();
-    let mut incoming = net.node("evil").listen(VersionSet::ALL).await.unwrap();
+    let mut incoming = net
+        .node("evil")
+        .listen(VersionSet::ALL.into())
+        .await
+        .unwrap();
     let sink = Arc::new(MemoryReplayStore::new());
     let en = external_node(&net, "en", VersionSet::ALL, sink.clone(), "evil").await;
     let mut events = en.events();
@@ -78,10 +81,7 @@ async fn hostile_main_node_cannot_corrupt_the_sink() {
         ),
         (
             &[],
-            Some(Frame {
-                id: 1,
-                body: Bytes::from_static(&[0xc3, 0xc2, 0x01]),
-            }),
+            Some(Frame::zks(1, Bytes::from_static(&[0xc3, 0xc2, 0x01]))),
             ProtocolError::Decode(DecodeError::Rlp(alloy_rlp::Error::InputTooShort)),
         ),
     ];
@@ -124,7 +124,10 @@ async fn replay_is_accepted_only_from_trusted_main_nodes() {
     let en = external_node(&net, "en", VersionSet::ALL, sink.clone(), "mn").await;
     let mut events = en.events();
     let stranger = net.node("stranger");
-    let link = stranger.dial(&"en".into(), VersionSet::ALL).await.unwrap();
+    let link = stranger
+        .dial(&"en".into(), VersionSet::ALL.into())
+        .await
+        .unwrap();
     let (_, tx, mut rx) = link.split();
     let trusted = next_matching(&mut events, "established", |e| match e {
         ProtocolEvent::Established { info, trusted, .. } if info.peer.to_string() == "stranger" => {
@@ -158,7 +161,7 @@ async fn a_second_replay_request_is_a_violation() {
     let mut events = mn.events();
     let link = net
         .node("en")
-        .dial(&"mn".into(), VersionSet::ALL)
+        .dial(&"mn".into(), VersionSet::ALL.into())
         .await
         .unwrap();
     let (_, tx, mut rx) = link.split();

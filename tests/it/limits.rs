@@ -8,18 +8,20 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::time::Instant;
-use zks_api::engine::{CloseCause, ProtocolEvent, TimeoutKind};
+use zks_api::engine::TimeoutKind;
 use zks_api::middleware::rate_limit::{MessageClass, RateLimited};
 use zks_api::middleware::size_limit::MessageTooLarge;
 use zks_api::middleware::{BoxError, InboundMessage, Rejection};
+use zks_api::transport::{LinkClosed, Transport};
 use zks_api::wire::{
     Frame, GetBlockReplays, RequestId, VerifierAuth, VerifyBatchOutcome, VerifyBatchResult,
     VersionSet, ZksMessage,
 };
 use zks_api::{
-    AuthOutcome, DisconnectReason, Limits, LinkClosed, MemoryReplayStore, Node, SignerAddress,
-    SignerAuthenticator, Transport,
+    AuthOutcome, DisconnectReason, Limits, MemoryReplayStore, Node, SignerAddress,
+    SignerAuthenticator,
 };
+use zks_api::{CloseCause, ProtocolEvent};
 use zks_memnet::MemNet;
 use zks_tests::{chain, external_node, next_close, next_matching, within};
 
@@ -64,7 +66,7 @@ async fn connection_cap_refuses_strangers_but_admits_trusted_peers() {
     for i in 0..100 {
         let link = net
             .node(&format!("stranger-{i}"))
-            .dial(&"mn".into(), VersionSet::ALL)
+            .dial(&"mn".into(), VersionSet::ALL.into())
             .await
             .unwrap();
         links.push(link.split());
@@ -111,7 +113,7 @@ async fn connection_cap_refuses_strangers_but_admits_trusted_peers() {
     for i in 0..10_000 {
         let link = net
             .node("churn")
-            .dial(&"mn".into(), VersionSet::ALL)
+            .dial(&"mn".into(), VersionSet::ALL.into())
             .await
             .unwrap();
         let (_, tx, mut rx) = link.split();
@@ -141,7 +143,7 @@ async fn a_flooding_peer_is_cut_off_and_others_stream_on() {
 
     let link = net
         .node("flooder")
-        .dial(&"mn".into(), VersionSet::ALL)
+        .dial(&"mn".into(), VersionSet::ALL.into())
         .await
         .unwrap();
     let (_, tx, mut rx) = link.split();
@@ -233,7 +235,7 @@ async fn silent_stalled_and_idle_links_are_closed_on_time() {
     let start = Instant::now();
     let silent = net
         .node("silent")
-        .dial(&"mn".into(), VersionSet::ALL)
+        .dial(&"mn".into(), VersionSet::ALL.into())
         .await
         .unwrap();
     let (cause, after) = closed_after("silent", start).await;
@@ -250,7 +252,7 @@ async fn silent_stalled_and_idle_links_are_closed_on_time() {
 
     let staller = net
         .node("staller")
-        .dial(&"mn".into(), VersionSet::ALL)
+        .dial(&"mn".into(), VersionSet::ALL.into())
         .await
         .unwrap();
     let (_, tx, mut rx) = staller.split();
@@ -268,7 +270,7 @@ async fn silent_stalled_and_idle_links_are_closed_on_time() {
 
     let idle = net
         .node("idle")
-        .dial(&"mn".into(), VersionSet::ALL)
+        .dial(&"mn".into(), VersionSet::ALL.into())
         .await
         .unwrap();
     let (_, tx, mut rx) = idle.split();
@@ -294,17 +296,14 @@ async fn oversized_messages_are_refused_before_decoding() {
     let mut events = mn.events();
     let link = net
         .node("big")
-        .dial(&"mn".into(), VersionSet::ALL)
+        .dial(&"mn".into(), VersionSet::ALL.into())
         .await
         .unwrap();
     let (_, tx, mut rx) = link.split();
     // Not even valid RLP: the cap must fire before the decoder looks at it.
-    tx.send(Frame {
-        id: 0,
-        body: Bytes::from(vec![0xff; 1_500]),
-    })
-    .await
-    .unwrap();
+    tx.send(Frame::zks(0, Bytes::from(vec![0xff; 1_500])))
+        .await
+        .unwrap();
     let cause = next_close(&mut events, None).await;
     let CloseCause::Rejected(Rejection::MessageTooLarge(e)) = cause else {
         panic!("{cause:?}")

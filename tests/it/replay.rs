@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use zks_api::engine::ProtocolEvent;
+use zks_api::ProtocolEvent;
+use zks_api::transport::TransportError;
 use zks_api::wire::{RecordOverride, VersionSet, ZksVersion};
-use zks_api::{MemoryReplayStore, Node, RawRecord, TransportError};
+use zks_api::{MemoryReplayStore, Node, RawRecord};
 use zks_tests::{TestNet, append, blocks, chain, external_node, main_node, next_matching, within};
 
 /// EN starting at 0 applies exactly 0..=9,999 of an MN holding 10,000 blocks, in order, with
@@ -132,7 +133,7 @@ pub(crate) async fn negotiates_versions(net: &dyn TestNet) {
     let mut en_events = en.events();
     for events in [&mut mn_events, &mut en_events] {
         let version = next_matching(events, "established", |e| match e {
-            ProtocolEvent::Established { info, .. } => Some(info.version),
+            ProtocolEvent::Established { info, .. } => Some(info.caps.zks),
             _ => None,
         })
         .await;
@@ -199,7 +200,7 @@ pub(crate) async fn refuses_strangers_beyond_the_cap(net: &dyn TestNet) {
         let transport = net.transport(&format!("s{i}")).await;
         links.push(
             transport
-                .dial(&net.addr("mn"), VersionSet::ALL)
+                .dial(&net.addr("mn"), VersionSet::ALL.into())
                 .await
                 .unwrap()
                 .split(),
@@ -211,13 +212,13 @@ pub(crate) async fn refuses_strangers_beyond_the_cap(net: &dyn TestNet) {
     }
     let third = net.transport("s2").await;
     let (_, _tx, mut rx) = third
-        .dial(&net.addr("mn"), VersionSet::ALL)
+        .dial(&net.addr("mn"), VersionSet::ALL.into())
         .await
         .unwrap()
         .split();
     assert_eq!(
         within("refusal", rx.recv()).await,
-        Err(zks_api::LinkClosed::ByPeer(
+        Err(zks_api::transport::LinkClosed::ByPeer(
             zks_api::DisconnectReason::TooManyPeers
         ))
     );

@@ -7,15 +7,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use zks_api::engine::{CloseCause, EventStream, ProtocolError, ProtocolEvent, VerifierStatus};
+use zks_api::engine::{ProtocolError, VerifierStatus};
 use zks_api::middleware::rate_limit::RateLimits;
+use zks_api::transport::{LinkClosed, LinkReceiver, LinkSender, Transport};
 use zks_api::wire::{
     Frame, GetBlockReplays, MessageId, RequestId, VerifierAuth, VerifyBatch, VerifyBatchOutcome,
     VerifyBatchResult, VersionSet, ZksMessage, ZksVersion,
 };
+use zks_api::{CloseCause, EventStream, ProtocolEvent};
 use zks_api::{
-    DisconnectReason, Limits, LinkClosed, LinkReceiver, LinkSender, MemoryReplayStore, Node,
-    ReplaySource, SignerAddress, Transport, Verifier,
+    DisconnectReason, Limits, MemoryReplayStore, Node, ReplaySource, SignerAddress, Verifier,
 };
 use zks_memnet::MemNet;
 use zks_tests::{append, chain, next_matching, within};
@@ -162,7 +163,7 @@ impl Scripted {
     async fn dial(net: &MemNet, name: &str, mn: &str) -> Self {
         let link = net
             .node(name)
-            .dial(&mn.into(), VersionSet::only(ZksVersion::V3))
+            .dial(&mn.into(), VersionSet::only(ZksVersion::V3).into())
             .await
             .unwrap();
         let (_, tx, rx) = link.split();
@@ -715,7 +716,7 @@ async fn a_zks2_en_with_a_verifier_key_only_replays() {
     .await;
     within("replay", sink.wait_until(121)).await;
     let session = mn.sessions().pop().unwrap();
-    assert_eq!(session.info.version, ZksVersion::V2);
+    assert_eq!(session.info.caps.zks, ZksVersion::V2);
     assert_eq!(session.verifier, VerifierStatus::None);
 
     let config = QuorumConfig::new([key.address()], 1)
@@ -758,11 +759,11 @@ async fn an_untrusted_challenger_gets_no_signature() {
     let mut events = en.events();
     let link = net
         .node("stranger")
-        .dial(&"en".into(), VersionSet::ALL)
+        .dial(&"en".into(), VersionSet::ALL.into())
         .await
         .unwrap();
     let (info, tx, mut rx) = link.split();
-    assert_eq!(info.version, ZksVersion::V3);
+    assert_eq!(info.caps.zks, ZksVersion::V3);
     tx.send(
         ZksMessage::VerifierChallenge(zks_api::wire::VerifierChallenge { nonce: [3; 32] })
             .to_frame(),

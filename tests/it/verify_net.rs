@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use zks_api::engine::ProtocolEvent;
+use zks_api::ProtocolEvent;
 use zks_api::wire::{VerifyBatch, VersionSet, ZksVersion};
 use zks_api::{MemoryReplayStore, Node, PeerId};
 use zks_tests::{TestNet, chain, next_matching, within};

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use zks_api::engine::{EventStream, ProtocolEvent};
+use zks_api::transport::Transport;
 use zks_api::wire::VersionSet;
 use zks_api::{
-    BlockNumber, MemoryReplayStore, Node, PeerAddr, RawRecord, ReplaySink, ReplaySource, Transport,
+    BlockNumber, MemoryReplayStore, Node, PeerAddr, RawRecord, ReplaySink, ReplaySource,
 };
+use zks_api::{EventStream, ProtocolEvent};
 use zks_memnet::MemNet;
 
 pub mod libp2p;
@@ -144,10 +145,7 @@ pub async fn next_matching<T>(
 }
 
 /// Why the next link to close ended; with `peer`, only a link to that peer (by its printed id).
-pub async fn next_close(
-    events: &mut EventStream,
-    peer: Option<&str>,
-) -> zks_api::engine::CloseCause {
+pub async fn next_close(events: &mut EventStream, peer: Option<&str>) -> zks_api::CloseCause {
     next_matching(events, "a link to close", |e| match e {
         ProtocolEvent::Closed { peer: p, cause, .. }
             if peer.is_none_or(|name| p.to_string() == name) =>

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use zks_api::{PeerAddr, Transport};
+use zks_api::PeerAddr;
+use zks_api::transport::Transport;
 use zks_libp2p::{Libp2pConfig, Libp2pTransport, key};
 
 use crate::TestNet;

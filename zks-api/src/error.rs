@@ -1,7 +1,7 @@
 //! The crate's error type.
 
+use crate::Role;
 use crate::engine::ProtocolError;
-use crate::node::{ConfigError, Role};
 use crate::transport::TransportError;
 use crate::wire::{DecodeError, RequestId};
 
@@ -30,4 +30,33 @@ pub enum Error {
     /// A batch dispatch with this request id is already open.
     #[error("request id {0} is already in use")]
     RequestIdInUse(RequestId),
+}
+
+/// Why a node configuration cannot start.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Neither `main_node` nor `external_node` was called.
+    #[error("no role: call main_node(source) or external_node(sink)")]
+    NoRole,
+    /// The node supports no protocol version.
+    #[error("no zks version to support")]
+    NoVersions,
+    /// An external node has no trusted main node to replay from.
+    #[error("an external node needs at least one trusted main node")]
+    NoTrustedMainNodes,
+    /// Trusted main nodes were given to a main node.
+    #[error("trusted main nodes are an external-node setting")]
+    TrustedMainNodesOnMainNode,
+    /// A trusted peer address does not name an identity on this transport.
+    #[error("trusted main node address: {0}")]
+    InvalidTrustedPeer(TransportError),
+    /// A limit is out of range.
+    #[error("invalid limit {name}: {reason}")]
+    InvalidLimit {
+        /// The field.
+        name: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }

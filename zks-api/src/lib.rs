@@ -1,12 +1,20 @@
 //! zks: the `zks/<version>` subprotocol between a main node (MN) and external nodes (ENs).
 //!
-//! This crate is the transport-agnostic core: the [`wire`] codec, the traits node teams
-//! implement ([`ReplaySource`], [`ReplaySink`], [`Verifier`], [`ReplayRecord`]), the
-//! [`Transport`] seam that `zks-memnet`, `zks-devp2p` and `zks-libp2p` implement, and the
-//! protocol [`engine`] with its async [`Node`].
+//! The crate root is what a node team uses: [`Node`] and its [`NodeBuilder`], [`Limits`], the
+//! traits they implement ([`ReplaySource`], [`ReplaySink`], [`Verifier`], [`ReplayRecord`],
+//! [`ChallengeSigner`], [`SignerAuthenticator`]), the [`ProtocolEvent`]s a node reports and the
+//! errors. The rest is grouped by audience:
+//!
+//! - [`wire`]: message types and limits (re-exported from the `zks-wire` crate, which has no
+//!   runtime dependencies);
+//! - [`transport`]: the seam transport authors implement (`zks-memnet`, `zks-devp2p`,
+//!   `zks-libp2p` do), and the one link pump byte transports share;
+//! - [`engine`]: the sans-IO protocol cores, for those who drive them themselves;
+//! - [`middleware`]: tower layers around every link's inbound handling.
 //!
 //! ```text
-//!  transport ──▶ link ──▶ engine (MnSession / EnSession) ──▶ source / sink
+//!  MN: source ──▶ ReplayCursor ──▶ link ──▶ transport
+//!  EN: transport ──▶ link ──▶ EnSession ──▶ sink
 //! ```
 //!
 //! # Feature flags
@@ -17,28 +25,54 @@ pub mod engine;
 mod error;
 pub mod middleware;
 mod node;
-mod record;
 mod replay;
 pub mod transport;
 mod types;
 mod verifier;
-pub mod wire;
 
-pub use error::Error;
-pub use node::{BatchDispatch, ConfigError, Limits, Node, NodeBuilder, Role, VerifierResult};
-pub use record::{RawRecord, RecordError, ReplayRecord};
-pub use replay::{Overrides, ReplaySink, ReplaySource, SinkError, SourceError};
-pub use transport::{
-    DisconnectReason, Incoming, Link, LinkClosed, LinkInfo, LinkReceiver, LinkSender, Transport,
-    TransportError,
+/// The zks wire format, as node teams and transports need it (from the `zks-wire` crate).
+pub mod wire {
+    pub use zks_wire::limits;
+    pub use zks_wire::{
+        BlockReplays, BlockReplaysWriter, Capabilities, DecodeError, Frame, GetBlockReplays,
+        LinkCaps, MessageId, Protocol, RecordOverride, RequestId, TwoFaVersion, VerifierAuth,
+        VerifierChallenge, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult, VersionSet,
+        ZksMessage, ZksVersion,
+    };
+}
+
+/// Re-exported because the traits' signatures use them: implement them with these versions.
+pub use async_trait::async_trait;
+pub use zks_wire::{Bytes, alloy_rlp};
+
+pub use error::{ConfigError, Error};
+pub use node::{
+    BatchDispatch, CloseCause, EventStream, Limits, Node, NodeBuilder, PeerSession, ProtocolEvent,
+    VerifierResult,
 };
-pub use types::{BlockNumber, ConnectionId, Direction, PeerAddr, PeerId};
+pub use replay::{ReplaySink, ReplaySource, SinkError, SourceError};
+pub use types::{ConnectionId, Direction, PeerAddr, PeerId, Role};
 pub use verifier::{
     AuthOutcome, ChallengeSigner, SignerAddress, SignerAuthenticator, VERIFIER_AUTH_DOMAIN,
     Verifier,
+};
+pub use zks_wire::{
+    BlockNumber, DisconnectReason, Overrides, RawRecord, RecordError, ReplayRecord,
 };
 
 #[cfg(any(test, feature = "test-utils"))]
 mod store;
 #[cfg(any(test, feature = "test-utils"))]
 pub use store::MemoryReplayStore;
+
+#[cfg(test)]
+mod testing {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+
+    /// A fixed instant for the sans-IO tests: they pass time explicitly and never read a clock.
+    pub(crate) fn t0() -> Instant {
+        static T0: OnceLock<Instant> = OnceLock::new();
+        *T0.get_or_init(Instant::now)
+    }
+}

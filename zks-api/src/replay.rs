@@ -1,16 +1,13 @@
 //! The node team's replay storage: [`ReplaySource`] on the main node, [`ReplaySink`] on external
 //! nodes.
 
-use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 
-use crate::wire::RecordOverride;
-use crate::{BlockNumber, ReplayRecord};
+use crate::{BlockNumber, Overrides, ReplayRecord};
 
 /// MN side: where replay records come from. Push-based: the engine never polls it.
 ///
@@ -108,43 +105,6 @@ impl<T: ReplaySink + ?Sized> ReplaySink for Arc<T> {
     }
     async fn apply(&self, records: Vec<Self::Record>) -> Result<(), SinkError> {
         (**self).apply(records).await
-    }
-}
-
-/// The record overrides an EN asked for: block number → `db_key` of the replacement record.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Overrides(BTreeMap<BlockNumber, Bytes>);
-
-impl Overrides {
-    /// The key requested for `block`, if any.
-    pub fn get(&self, block: BlockNumber) -> Option<&Bytes> {
-        self.0.get(&block)
-    }
-
-    /// Whether no override was requested.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// How many blocks have an override.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// The overrides, by block.
-    pub fn iter(&self) -> impl Iterator<Item = (BlockNumber, &Bytes)> {
-        self.0.iter().map(|(b, k)| (*b, k))
-    }
-}
-
-impl FromIterator<RecordOverride> for Overrides {
-    /// Collects overrides; if a block is named twice, the first request wins.
-    fn from_iter<I: IntoIterator<Item = RecordOverride>>(iter: I) -> Self {
-        let mut map = BTreeMap::new();
-        for o in iter {
-            map.entry(o.block_number).or_insert(o.db_key);
-        }
-        Self(map)
     }
 }
 

@@ -3,9 +3,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-/// A block number.
-pub type BlockNumber = u64;
-
 /// A transport-neutral peer identity.
 ///
 /// For devp2p it is the 64-byte secp256k1 node id, for libp2p the peer id bytes, for memnet the
@@ -124,4 +121,13 @@ impl fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "conn-{}", self.0)
     }
+}
+
+/// What a node does on every zks link. Chosen locally; the wire carries no role negotiation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Serves replay from a [`ReplaySource`](crate::ReplaySource).
+    MainNode,
+    /// Replays from trusted main nodes into a [`ReplaySink`](crate::ReplaySink).
+    ExternalNode,
 }

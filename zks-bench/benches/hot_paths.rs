@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use zks_api::engine::{EnInput, EnSession, ReplayRequest};
+use zks_api::engine::{EnInput, EnSession, ReplayRequest, SessionTimeouts};
 use zks_api::wire::ZksVersion;
 use zks_api::{RawRecord, ReplayRecord};
 use zks_bench::hot::{Payloads, Session, replay_frames};
@@ -43,6 +43,7 @@ fn block_replays(c: &mut Criterion) {
             b.iter(|| replay_frames(&recs).unwrap());
         });
         let frame = replay_frames(&recs).unwrap().remove(0);
+        let epoch = std::time::Instant::now();
         g.bench_function(format!("decode_validate_{name}x64"), |b| {
             b.iter_batched(
                 || {
@@ -54,11 +55,13 @@ fn block_replays(c: &mut Criterion) {
                             max_blocks_per_message: 64,
                         }),
                         false,
+                        SessionTimeouts::default(),
+                        epoch,
                     );
                     while s.poll_outbound().is_some() {}
                     s
                 },
-                |mut s| match s.handle_frame(&frame).unwrap() {
+                |mut s| match s.handle_frame(&frame, epoch).unwrap() {
                     EnInput::Records(r) => r.last().map(ReplayRecord::block_number),
                     _ => None,
                 },

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use zks_api::Transport;
+use zks_api::transport::Transport;
 use zks_api::wire::VersionSet;
 use zks_devp2p::NodeKey;
 use zks_devp2p::rlpx::ecies;
@@ -97,7 +97,7 @@ pub(crate) async fn handshakes(
     let net = Net::new(kind).ok_or_else(|| BenchError::transport("handshakes", "no engine"))?;
     let server = net.transport("server")?;
     let mut incoming = server
-        .listen(VersionSet::ALL)
+        .listen(VersionSet::ALL.into())
         .await
         .map_err(|e| BenchError::transport("handshake listen", e))?;
     let accept = tokio::spawn(async move {
@@ -117,7 +117,7 @@ pub(crate) async fn handshakes(
         let (done, failed) = (Arc::clone(&done), Arc::clone(&failed));
         dialers.spawn(async move {
             while Instant::now() < deadline {
-                match client.dial(&addr, VersionSet::ALL).await {
+                match client.dial(&addr, VersionSet::ALL.into()).await {
                     Ok(link) => {
                         drop(link);
                         done.fetch_add(1, Ordering::Relaxed);

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio::time::MissedTickBehavior;
 use zks_api::MemoryReplayStore;
-use zks_api::engine::ProtocolEvent;
+use zks_api::ProtocolEvent;
 
 use crate::error::within;
 use crate::nets::{Net, TransportKind};

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use zks_api::{PeerAddr, Transport};
+use zks_api::PeerAddr;
+use zks_api::transport::Transport;
 use zks_memnet::MemNet;
 
 use crate::BenchError;

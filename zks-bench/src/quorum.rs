@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use zks_api::engine::ProtocolEvent;
+use zks_api::ProtocolEvent;
 use zks_api::wire::{RequestId, VerifyBatch};
 use zks_api::{MemoryReplayStore, Node, RawRecord};
 use zks_memnet::MemNet;

@@ -66,7 +66,7 @@ impl Devp2pConfig {
         &self.key
     }
 
-    /// Where [`listen`](zks_api::Transport::listen) binds.
+    /// Where [`listen`](zks_api::transport::Transport::listen) binds.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen_addr
     }

@@ -255,7 +255,7 @@ impl P2pError {
 
 impl Error {
     /// The Disconnect reason this error maps to: what the peer is told (when a session exists)
-    /// and what the engine sees in [`zks_api::LinkClosed::ByTransport`].
+    /// and what the engine sees in [`zks_api::transport::LinkClosed::ByTransport`].
     pub fn disconnect_reason(&self) -> DisconnectReason {
         match self {
             Self::Ecies(e) => e.disconnect_reason(),

@@ -8,7 +8,7 @@
 //! - [`p2p`]: the base protocol (Hello, Disconnect, Ping/Pong, Snappy) as a sans-IO session;
 //! - [`caps`]: capability negotiation and message-id offsets;
 //! - [`enode`] and [`key`]: node identities, `enode://` URLs and the static key file;
-//! - [`Devp2pTransport`]: the tokio driver implementing [`zks_api::Transport`].
+//! - [`Devp2pTransport`]: the tokio driver implementing [`zks_api::transport::Transport`].
 //!
 //! Only the private `transport` and `stream` modules touch sockets, clocks or spawn tasks.
 
@@ -17,6 +17,7 @@ mod config;
 pub mod enode;
 mod error;
 pub mod key;
+mod link;
 pub mod p2p;
 mod rlp;
 pub mod rlpx;

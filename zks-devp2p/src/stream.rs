@@ -1,25 +1,26 @@
 //! The async glue for one connection: the handshake and Hello exchange over a `TcpStream`
-//! (with deadlines), then the link loop that moves frames between the socket and the engine.
+//! (with deadlines), then the shared link pump (`zks_api::transport::pump`) over this crate's
+//! codecs ([`crate::link`]).
 //!
 //! This module and [`crate::transport`] are the only ones that touch sockets, clocks or tasks;
 //! all protocol logic lives in the sans-IO [`crate::rlpx`] and [`crate::p2p`] modules.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, MissedTickBehavior, sleep_until, timeout};
-use zks_api::transport::{InboundQueue, LinkEnd, Outbound, OutboundQueue};
+use tokio::time::timeout;
+use tokio_util::codec::{FramedRead, FramedWrite};
+use zks_api::transport::LinkEnd;
+use zks_api::transport::pump::{self, KeepaliveConfig, PumpConfig};
 use zks_api::wire::{VersionSet, ZksVersion};
-use zks_api::{DisconnectReason, LinkClosed};
 
 use crate::caps;
 use crate::config::{CLOSE_GRACE, Devp2pConfig};
 use crate::enode::NodeId;
 use crate::error::{Error, P2pError};
-use crate::p2p::{MAX_HELLO_SIZE, P2pEvent, P2pSession, PeerReason};
+use crate::p2p::{MAX_HELLO_SIZE, P2pEvent, P2pSession};
 use crate::rlpx::{FrameCodec, Initiator, Recipient};
 
 /// Stop taking engine messages while this many encoded bytes wait for the socket.
@@ -231,7 +232,7 @@ impl HelloExchange {
 }
 
 /// Whether we tell the peer about this error (not when it left, or the socket is gone).
-fn sends_disconnect(error: &Error) -> bool {
+pub(crate) fn sends_disconnect(error: &Error) -> bool {
     !matches!(error, Error::Io(_) | Error::Eof | Error::Disconnected(_))
 }
 
@@ -249,201 +250,27 @@ pub(crate) async fn linger(mut tcp: TcpStream) {
     let _ = timeout(CLOSE_GRACE, drain).await;
 }
 
-/// How a live link ended.
-enum Ending {
-    /// The peer sent Disconnect.
-    ByPeer(PeerReason),
-    /// The engine asked to close, or let go of the link.
-    Local {
-        reason: DisconnectReason,
-        detail: &'static str,
-    },
-    /// Something failed.
-    Failed(Error),
-}
-
-/// Runs a live link until it ends, then reports how to the engine and closes the socket.
+/// Runs a live link with the shared pump until it ends, then closes the socket.
 pub(crate) async fn run_link(established: Established, end: LinkEnd, config: Arc<Devp2pConfig>) {
     let Established {
-        mut tcp,
-        mut codec,
-        mut session,
-        mut rbuf,
+        tcp,
+        codec,
+        session,
+        rbuf,
         ..
     } = established;
-    let (mut outbound, inbound) = end.split();
-    let mut wbuf = BytesMut::new();
-    let ending = drive(
-        &mut tcp,
-        &mut codec,
-        &mut session,
-        &mut rbuf,
-        &mut wbuf,
-        &mut outbound,
-        &inbound,
-        &config,
-    )
-    .await;
-    let (closed, send) = match ending {
-        Ending::ByPeer(reason) => {
-            tracing::debug!(?reason, "peer disconnected");
-            (LinkClosed::ByPeer(reason.to_reason()), None)
-        }
-        Ending::Local { reason, detail } => {
-            tracing::debug!(%reason, detail, "closing link");
-            (
-                LinkClosed::ByTransport {
-                    reason,
-                    detail: detail.into(),
-                },
-                Some(reason),
-            )
-        }
-        Ending::Failed(error) => {
-            let reason = error.disconnect_reason();
-            tracing::info!(%reason, %error, "link failed");
-            let send = sends_disconnect(&error).then_some(reason);
-            (
-                LinkClosed::ByTransport {
-                    reason,
-                    detail: error.to_string().into(),
-                },
-                send,
-            )
-        }
+    let (decoder, encoder) = crate::link::codecs(codec, session);
+    let (rd, wr) = tcp.into_split();
+    let mut reader = FramedRead::with_capacity(rd, decoder, READ_CHUNK);
+    reader.read_buffer_mut().extend_from_slice(&rbuf);
+    let writer = FramedWrite::new(wr, encoder);
+    let pump = PumpConfig {
+        write_high_water: WRITE_HIGH_WATER,
+        keepalive: Some(KeepaliveConfig {
+            interval: config.ping_interval,
+            timeout: config.pong_timeout,
+        }),
+        close_grace: CLOSE_GRACE,
     };
-    inbound.close(closed);
-    if let Some(reason) = send {
-        let _ = codec
-            .encoder
-            .encode_with(&mut wbuf, |buf| session.write_disconnect(reason, buf));
-        let _ = timeout(CLOSE_GRACE, tcp.write_all(&wbuf)).await;
-    }
-    let _ = timeout(CLOSE_GRACE, tcp.shutdown()).await;
-    linger(tcp).await;
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn drive(
-    tcp: &mut TcpStream,
-    codec: &mut FrameCodec,
-    session: &mut P2pSession,
-    rbuf: &mut BytesMut,
-    wbuf: &mut BytesMut,
-    outbound: &mut OutboundQueue,
-    inbound: &InboundQueue,
-    config: &Devp2pConfig,
-) -> Ending {
-    let (mut rd, mut wr) = tcp.split();
-    let mut pending = None;
-    let mut ping =
-        tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
-    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut pong_deadline: Option<Instant> = None;
-    loop {
-        // Handle whatever complete frames are buffered, up to the first one for the engine.
-        while pending.is_none() {
-            let data = match codec.decoder.decode(rbuf) {
-                Ok(Some(data)) => data,
-                Ok(None) => break,
-                Err(e) => return Ending::Failed(e.into()),
-            };
-            match session.handle(&data) {
-                Ok(P2pEvent::Zks(frame)) => pending = Some(frame),
-                Ok(P2pEvent::Ping) => {
-                    let s = &mut *session;
-                    if let Err(e) = codec.encoder.encode_with(wbuf, |b| s.write_pong(b)) {
-                        return Ending::Failed(e.into());
-                    }
-                }
-                Ok(P2pEvent::Pong) => pong_deadline = None,
-                Ok(P2pEvent::Disconnect(reason)) => return Ending::ByPeer(reason),
-                Ok(P2pEvent::Hello) => return Ending::Failed(P2pError::DuplicateHello.into()),
-                Err(e) => return Ending::Failed(e.into()),
-            }
-        }
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
-            rbuf.reserve(READ_CHUNK);
-        }
-        let pong_at = pong_deadline.unwrap_or_else(far_future);
-        tokio::select! {
-            biased;
-            permit = inbound.reserve(), if pending.is_some() => match permit {
-                Ok(permit) => {
-                    if let Some(frame) = pending.take() {
-                        permit.deliver(frame);
-                    }
-                }
-                Err(_) => {
-                    return Ending::Local {
-                        reason: outbound.close_reason().unwrap_or(DisconnectReason::Requested),
-                        detail: "engine dropped the link",
-                    };
-                }
-            },
-            () = inbound.engine_gone(), if pending.is_none() => {
-                return Ending::Local {
-                    reason: outbound.close_reason().unwrap_or(DisconnectReason::Requested),
-                    detail: "engine dropped the link",
-                };
-            }
-            written = wr.write(wbuf), if !wbuf.is_empty() => match written {
-                Ok(0) => return Ending::Failed(Error::Eof),
-                Ok(n) => wbuf.advance(n),
-                Err(e) => return Ending::Failed(e.into()),
-            },
-            read = rd.read_buf(rbuf), if pending.is_none() => match read {
-                Ok(0) => return Ending::Failed(Error::Eof),
-                Ok(_) => {}
-                Err(e) => return Ending::Failed(e.into()),
-            },
-            next = outbound.next_outbound(), if wbuf.len() < WRITE_HIGH_WATER => match next {
-                Some(Outbound::Frame(frame)) => {
-                    if let Err(e) = session.check_zks(&frame) {
-                        return Ending::Failed(e.into());
-                    }
-                    let s = &mut *session;
-                    if let Err(e) = codec.encoder.encode_with(wbuf, |b| s.write_zks(&frame, b)) {
-                        tracing::warn!(error = %e, id = frame.id, "cannot send zks message");
-                        return Ending::Local {
-                            reason: DisconnectReason::SubprotocolError,
-                            detail: "outgoing message does not fit a frame",
-                        };
-                    }
-                }
-                Some(Outbound::Close(reason)) => {
-                    // What is already encoded still goes out (a frame may be half written),
-                    // then the Disconnect; nothing more is taken from the engine.
-                    return Ending::Local { reason, detail: "closed by this side" };
-                }
-                None => {
-                    return Ending::Local {
-                        reason: DisconnectReason::Requested,
-                        detail: "engine dropped its sender",
-                    };
-                }
-            },
-            _ = ping.tick() => {
-                if pong_deadline.is_none() {
-                    let s = &mut *session;
-                    if let Err(e) = codec.encoder.encode_with(wbuf, |b| s.write_ping(b)) {
-                        return Ending::Failed(e.into());
-                    }
-                    pong_deadline = Some(Instant::now() + config.pong_timeout);
-                }
-            }
-            // While the engine is not taking messages we do not read, so a Pong may be
-            // waiting unread: the deadline only runs while we read.
-            () = sleep_until(pong_at), if pong_deadline.is_some() && pending.is_none() => {
-                return Ending::Failed(Error::Timeout {
-                    phase: "pong",
-                    after: config.pong_timeout,
-                });
-            }
-        }
-    }
+    pump::run(reader, writer, end, pump).await;
 }

@@ -1,4 +1,4 @@
-//! [`Devp2pTransport`]: [`zks_api::Transport`] over RLPx on TCP.
+//! [`Devp2pTransport`]: [`zks_api::transport::Transport`] over RLPx on TCP.
 //!
 //! Addresses are `enode://` URLs. One tokio task per connection runs the handshake, the Hello
 //! exchange (which negotiates the zks version), then the link loop in [`crate::stream`].
@@ -11,8 +11,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::timeout;
 use tracing::Instrument;
-use zks_api::wire::VersionSet;
-use zks_api::{Direction, Incoming, Link, LinkInfo, PeerAddr, PeerId, Transport, TransportError};
+use zks_api::transport::{Incoming, Link, LinkInfo, Transport, TransportError};
+use zks_api::wire::{Capabilities, LinkCaps, VersionSet};
+use zks_api::{Direction, PeerAddr, PeerId};
 
 use crate::config::Devp2pConfig;
 use crate::enode::{Enode, NodeId};
@@ -23,7 +24,7 @@ use crate::stream::{self, Role, SetupError};
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use zks_api::Transport;
+/// use zks_api::transport::Transport;
 /// use zks_api::wire::VersionSet;
 /// use zks_devp2p::{Devp2pConfig, Devp2pTransport, NodeKey};
 ///
@@ -136,7 +137,7 @@ fn link_info(
         peer: id.to_peer_id(),
         remote_addr: PeerAddr::new(Enode::new(id, remote.ip(), remote.port()).to_string()),
         direction,
-        version: e.version,
+        caps: LinkCaps::zks(e.version),
     }
 }
 
@@ -155,7 +156,8 @@ impl Transport for Devp2pTransport {
         Ok(parse_addr(addr)?.id.to_peer_id())
     }
 
-    async fn listen(&self, versions: VersionSet) -> Result<Incoming, TransportError> {
+    async fn listen(&self, caps: Capabilities) -> Result<Incoming, TransportError> {
+        let versions = caps.zks;
         if self.local_addr().is_some() {
             return Err(TransportError::Listen("already listening".into()));
         }
@@ -176,7 +178,8 @@ impl Transport for Devp2pTransport {
         Ok(incoming)
     }
 
-    async fn dial(&self, addr: &PeerAddr, versions: VersionSet) -> Result<Link, TransportError> {
+    async fn dial(&self, addr: &PeerAddr, caps: Capabilities) -> Result<Link, TransportError> {
+        let versions = caps.zks;
         let enode = parse_addr(addr)?;
         let (host, port) = enode
             .dial_target()
@@ -220,7 +223,7 @@ impl Transport for Devp2pTransport {
         match setup {
             Ok(established) => {
                 let info = link_info(enode.id, remote, Direction::Outbound, &established);
-                tracing::debug!(parent: &span, version = %info.version, "link established");
+                tracing::debug!(parent: &span, caps = %info.caps, "link established");
                 let (link, end) = Link::channel(info, config.link_capacity);
                 let config = Arc::clone(config);
                 tokio::spawn(
@@ -297,7 +300,7 @@ impl Devp2pTransport {
                 let id = established.remote_id;
                 let span = span(&id, Direction::Inbound);
                 let info = link_info(id, remote, Direction::Inbound, &established);
-                tracing::debug!(parent: &span, version = %info.version, "link established");
+                tracing::debug!(parent: &span, caps = %info.caps, "link established");
                 let (link, end) = Link::channel(info, config.link_capacity);
                 if tx.send(Ok(link)).await.is_err() {
                     return;

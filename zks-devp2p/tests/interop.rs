@@ -15,8 +15,9 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::time::timeout;
+use zks_api::transport::{LinkClosed, LinkReceiver, Transport, TransportError};
 use zks_api::wire::{BlockReplays, Frame, GetBlockReplays, VersionSet, ZksMessage, ZksVersion};
-use zks_api::{DisconnectReason, LinkClosed, LinkReceiver, PeerAddr, Transport, TransportError};
+use zks_api::{DisconnectReason, PeerAddr};
 use zks_devp2p::{Devp2pConfig, Devp2pTransport, NodeKey};
 
 /// The node process exits by itself after this long (its own deadline).
@@ -126,7 +127,11 @@ async fn recv(rx: &mut LinkReceiver) -> Frame {
 }
 
 /// Its GetBlockReplays reaches us and decodes; ours is answered with its BlockReplays.
-async fn replay_exchange(tx: &zks_api::LinkSender, rx: &mut LinkReceiver, node: &mut NodePeer) {
+async fn replay_exchange(
+    tx: &zks_api::transport::LinkSender,
+    rx: &mut LinkReceiver,
+    node: &mut NodePeer,
+) {
     let theirs = recv(rx).await;
     assert_eq!(theirs.id, 0x00);
     assert_eq!(hex::encode(&theirs.body), GET_BLOCK_REPLAYS);
@@ -138,10 +143,10 @@ async fn replay_exchange(tx: &zks_api::LinkSender, rx: &mut LinkReceiver, node: 
             max_blocks_per_message: Some(64),
         }))
     );
-    tx.send(Frame {
-        id: 0x00,
-        body: Bytes::from(hex::decode(GET_BLOCK_REPLAYS).unwrap()),
-    })
+    tx.send(Frame::zks(
+        0x00,
+        Bytes::from(hex::decode(GET_BLOCK_REPLAYS).unwrap()),
+    ))
     .await
     .unwrap();
     let got = node.event("zks from us", is("zks")).await;
@@ -173,8 +178,8 @@ async fn we_dial_the_ethereumjs_peer() {
     let listening = node.event("listening", is("listening")).await;
     let enode = PeerAddr::new(listening["enode"].as_str().unwrap());
     let ours = transport();
-    let link = ours.dial(&enode, VersionSet::ALL).await.unwrap();
-    assert_eq!(link.info().version, ZksVersion::V3);
+    let link = ours.dial(&enode, VersionSet::ALL.into()).await.unwrap();
+    assert_eq!(link.info().caps.zks, ZksVersion::V3);
     assert_eq!(link.info().peer, ours.peer_id(&enode).unwrap());
     let hello = node.event("hello", is("hello")).await;
     assert_eq!(hello["client"], "zks-devp2p-interop");
@@ -204,7 +209,7 @@ async fn we_dial_the_ethereumjs_peer() {
 #[tokio::test]
 async fn the_ethereumjs_peer_dials_us() {
     let ours = transport();
-    let mut incoming = ours.listen(VersionSet::ALL).await.unwrap();
+    let mut incoming = ours.listen(VersionSet::ALL.into()).await.unwrap();
     let enode = ours.local_enode().unwrap().to_string();
     let mut node = NodePeer::spawn(
         &["dial", &enode],
@@ -215,17 +220,17 @@ async fn the_ethereumjs_peer_dials_us() {
         .unwrap()
         .unwrap()
         .unwrap();
-    assert_eq!(link.info().version, ZksVersion::V3);
+    assert_eq!(link.info().caps.zks, ZksVersion::V3);
     let hello = node.event("hello", is("hello")).await;
     assert_eq!(hello["client"], "zks-devp2p-interop");
     let (_, tx, mut rx) = link.split();
     replay_exchange(&tx, &mut rx, &mut node).await;
     survives_pings(&mut rx).await;
     // Its Disconnect (bare, uncompressed 0x08) is understood by us.
-    tx.send(Frame {
-        id: 0x01,
-        body: Bytes::from(hex::decode(BLOCK_REPLAYS).unwrap()),
-    })
+    tx.send(Frame::zks(
+        0x01,
+        Bytes::from(hex::decode(BLOCK_REPLAYS).unwrap()),
+    ))
     .await
     .unwrap();
     let closed = timeout(LIMIT, rx.recv()).await.unwrap();
@@ -247,7 +252,10 @@ async fn no_shared_version_with_the_ethereumjs_peer() {
     let enode = PeerAddr::new(listening["enode"].as_str().unwrap());
     let ours = transport();
     let err = ours
-        .dial(&enode, VersionSet::from([ZksVersion::V1, ZksVersion::V2]))
+        .dial(
+            &enode,
+            VersionSet::from([ZksVersion::V1, ZksVersion::V2]).into(),
+        )
         .await
         .unwrap_err();
     // Its Hello arrives before its Disconnect 0x03, so we know what it speaks.

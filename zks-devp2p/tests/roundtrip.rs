@@ -215,10 +215,7 @@ fn zks_messages_of_every_size_through_the_whole_stack() {
         } else {
             noise(len, i as u64)
         };
-        let frame = Frame {
-            id: (i % 7) as u8,
-            body: body.into(),
-        };
+        let frame = Frame::zks((i % 7) as u8, body);
         sa.check_zks(&frame).unwrap();
         let got = exchange((&mut ca, &mut sa), (&mut cb, &mut sb), |s, b| {
             s.write_zks(&frame, b)
@@ -231,10 +228,7 @@ fn zks_messages_of_every_size_through_the_whole_stack() {
     }
     // An incompressible body just under 16 MiB passes the message check but its compressed
     // frame does not fit the 24-bit size: the frame layer refuses it, writing nothing.
-    let incompressible = Frame {
-        id: 1,
-        body: noise(max, 9).into(),
-    };
+    let incompressible = Frame::zks(1, noise(max, 9));
     sa.check_zks(&incompressible).unwrap();
     let mut wire = BytesMut::new();
     assert!(matches!(
@@ -246,18 +240,12 @@ fn zks_messages_of_every_size_through_the_whole_stack() {
         })
     ));
     assert!(wire.is_empty());
-    let too_big = Frame {
-        id: 0,
-        body: vec![0u8; max + 1].into(),
-    };
+    let too_big = Frame::zks(0, vec![0u8; max + 1]);
     assert_eq!(
         sa.check_zks(&too_big),
         Err(P2pError::OutgoingTooLarge { got: max + 1, max })
     );
-    let bad_id = Frame {
-        id: 7,
-        body: Default::default(),
-    };
+    let bad_id = Frame::zks(7, zks_api::Bytes::new());
     assert_eq!(
         sa.check_zks(&bad_id),
         Err(P2pError::OutgoingIdOutOfRange {

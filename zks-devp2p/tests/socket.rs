@@ -10,8 +10,9 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+use zks_api::transport::{Incoming, Link, LinkClosed, Transport, TransportError};
 use zks_api::wire::{Frame, VersionSet, ZksVersion};
-use zks_api::{DisconnectReason, Incoming, Link, LinkClosed, PeerAddr, Transport, TransportError};
+use zks_api::{DisconnectReason, PeerAddr};
 use zks_devp2p::caps;
 use zks_devp2p::p2p::{self, P2pEvent, P2pSession, PeerReason};
 use zks_devp2p::rlpx::{FrameCodec, Initiator};
@@ -35,7 +36,7 @@ fn transport() -> Devp2pTransport {
 
 async fn listening(versions: VersionSet) -> (Devp2pTransport, Incoming, PeerAddr) {
     let t = transport();
-    let incoming = t.listen(versions).await.unwrap();
+    let incoming = t.listen(versions.into()).await.unwrap();
     let addr = PeerAddr::new(t.local_enode().unwrap().to_string());
     (t, incoming, addr)
 }
@@ -48,13 +49,14 @@ async fn next_link(incoming: &mut Incoming) -> Result<Link, TransportError> {
 }
 
 fn frame(id: u8, body: &[u8]) -> Frame {
-    Frame {
-        id,
-        body: Bytes::copy_from_slice(body),
-    }
+    Frame::zks(id, Bytes::copy_from_slice(body))
 }
 
-async fn exchange(a: &zks_api::LinkSender, b: &mut zks_api::LinkReceiver, f: Frame) {
+async fn exchange(
+    a: &zks_api::transport::LinkSender,
+    b: &mut zks_api::transport::LinkReceiver,
+    f: Frame,
+) {
     a.send(f.clone()).await.unwrap();
     let got = timeout(LIMIT, b.recv())
         .await
@@ -68,10 +70,10 @@ async fn two_transports_exchange_frames_at_zks3() {
     let (server, mut incoming, addr) = listening(VersionSet::ALL).await;
     let client = transport();
     assert_eq!(client.peer_id(&addr).unwrap(), server.local_id());
-    let dialed = client.dial(&addr, VersionSet::ALL).await.unwrap();
+    let dialed = client.dial(&addr, VersionSet::ALL.into()).await.unwrap();
     let accepted = next_link(&mut incoming).await.unwrap();
-    assert_eq!(dialed.info().version, ZksVersion::V3);
-    assert_eq!(accepted.info().version, ZksVersion::V3);
+    assert_eq!(dialed.info().caps.zks, ZksVersion::V3);
+    assert_eq!(accepted.info().caps.zks, ZksVersion::V3);
     assert_eq!(dialed.info().peer, server.local_id());
     assert_eq!(accepted.info().peer, client.local_id());
     assert_eq!(dialed.info().direction, zks_api::Direction::Outbound);
@@ -126,10 +128,10 @@ async fn negotiates_highest_shared_version() {
     for (server_versions, client_versions) in [(VersionSet::ALL, v12), (v12, VersionSet::ALL)] {
         let (_server, mut incoming, addr) = listening(server_versions).await;
         let client = transport();
-        let dialed = client.dial(&addr, client_versions).await.unwrap();
+        let dialed = client.dial(&addr, client_versions.into()).await.unwrap();
         let accepted = next_link(&mut incoming).await.unwrap();
-        assert_eq!(dialed.info().version, ZksVersion::V2);
-        assert_eq!(accepted.info().version, ZksVersion::V2);
+        assert_eq!(dialed.info().caps.zks, ZksVersion::V2);
+        assert_eq!(accepted.info().caps.zks, ZksVersion::V2);
         let (_, tx, _rx) = dialed.split();
         let (_, _atx, mut arx) = accepted.split();
         exchange(&tx, &mut arx, frame(1, &[0xc0])).await;
@@ -142,7 +144,7 @@ async fn no_common_version_fails_on_both_sides() {
     let v3 = VersionSet::only(ZksVersion::V3);
     let (server, mut incoming, addr) = listening(v1).await;
     let client = transport();
-    let err = client.dial(&addr, v3).await.unwrap_err();
+    let err = client.dial(&addr, v3.into()).await.unwrap_err();
     match err {
         TransportError::NoCommonVersion {
             peer,
@@ -253,21 +255,21 @@ struct Fixture {
     server: Devp2pTransport,
     incoming: Incoming,
     addr: SocketAddr,
-    healthy_tx: zks_api::LinkSender,
-    healthy_rx: zks_api::LinkReceiver,
+    healthy_tx: zks_api::transport::LinkSender,
+    healthy_rx: zks_api::transport::LinkReceiver,
     _client: Devp2pTransport,
-    _client_rx: zks_api::LinkReceiver,
-    client_tx: zks_api::LinkSender,
+    _client_rx: zks_api::transport::LinkReceiver,
+    client_tx: zks_api::transport::LinkSender,
     round: u8,
 }
 
 impl Fixture {
     async fn new() -> Self {
         let server = transport_with(|b| b.handshake_timeout(Duration::from_secs(10)));
-        let mut incoming = server.listen(VersionSet::ALL).await.unwrap();
+        let mut incoming = server.listen(VersionSet::ALL.into()).await.unwrap();
         let enode = PeerAddr::new(server.local_enode().unwrap().to_string());
         let client = transport();
-        let link = client.dial(&enode, VersionSet::ALL).await.unwrap();
+        let link = client.dial(&enode, VersionSet::ALL.into()).await.unwrap();
         let accepted = next_link(&mut incoming).await.unwrap();
         let (_, healthy_tx, healthy_rx) = accepted.split();
         let (_, client_tx, client_rx) = link.split();
@@ -478,7 +480,7 @@ async fn pings_are_sent_and_a_missing_pong_times_out() {
         b.ping_interval(Duration::from_millis(100))
             .pong_timeout(Duration::from_secs(1))
     });
-    let mut incoming = server.listen(VersionSet::ALL).await.unwrap();
+    let mut incoming = server.listen(VersionSet::ALL.into()).await.unwrap();
     let mut raw = RawPeer::connect(
         server.local_addr().unwrap(),
         server.node_id(),
@@ -550,10 +552,10 @@ async fn raw_peer_ping_is_answered_and_disconnect_maps_to_by_peer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_engine_pushes_back_on_the_sender() {
     let server = transport_with(|b| b.link_capacity(1));
-    let mut incoming = server.listen(VersionSet::ALL).await.unwrap();
+    let mut incoming = server.listen(VersionSet::ALL.into()).await.unwrap();
     let addr = PeerAddr::new(server.local_enode().unwrap().to_string());
     let client = transport_with(|b| b.link_capacity(1));
-    let link = client.dial(&addr, VersionSet::ALL).await.unwrap();
+    let link = client.dial(&addr, VersionSet::ALL.into()).await.unwrap();
     let accepted = next_link(&mut incoming).await.unwrap();
     let (_, tx, _crx) = link.split();
     let (_, _atx, mut arx) = accepted.split();
@@ -568,12 +570,7 @@ async fn a_slow_engine_pushes_back_on_the_sender() {
             for i in 0..N {
                 let mut b = body.to_vec();
                 b[0] = i as u8;
-                tx.send(Frame {
-                    id: 1,
-                    body: b.into(),
-                })
-                .await
-                .unwrap();
+                tx.send(Frame::zks(1, b)).await.unwrap();
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
             tx
@@ -601,4 +598,45 @@ async fn a_slow_engine_pushes_back_on_the_sender() {
         assert_eq!(f.body.len(), body.len());
     }
     let _tx = timeout(LIMIT, producer).await.unwrap().unwrap();
+}
+
+/// A peer that sends Pings and never reads our Pongs must not grow our memory: once the link's
+/// write buffer is over its bound the link stops reading, so the peer's writes stall after the
+/// socket buffers fill (a few MiB), instead of being read forever while Pongs pile up.
+#[tokio::test]
+async fn ping_flood_without_reading_is_bounded() {
+    let mut f = Fixture::new().await;
+    let mut raw = RawPeer::connect(f.addr, f.server.node_id(), VersionSet::ALL).await;
+    raw.send_hello().await;
+    let hello = raw.next_data().await.expect("server hello");
+    assert_eq!(raw.session.handle(&hello).unwrap(), P2pEvent::Hello);
+    let link = timeout(LIMIT, f.incoming.next())
+        .await
+        .expect("link accepted")
+        .expect("incoming open")
+        .expect("link established");
+    let mut ping = BytesMut::new();
+    raw.session.write_ping(&mut ping);
+    const BUDGET: usize = 64 << 20;
+    let mut written = 0;
+    while written < BUDGET {
+        // One MiB of Pings per write, each frame with its own MAC.
+        let mut chunk = BytesMut::new();
+        while chunk.len() < 1 << 20 {
+            raw.codec.encoder.encode(&ping, &mut chunk).unwrap();
+        }
+        // A stalled write is what we want to see; 3 s proves it stalls rather than waits.
+        match timeout(Duration::from_secs(3), raw.tcp.write_all(&chunk)).await {
+            Ok(Ok(())) => written += chunk.len(),
+            Ok(Err(e)) => panic!("link closed under the flood: {e}"),
+            Err(_) => break,
+        }
+    }
+    assert!(
+        written < 32 << 20,
+        "the link kept reading: {} MiB of Pings accepted without a Pong read",
+        written >> 20
+    );
+    drop(link);
+    f.still_works().await;
 }

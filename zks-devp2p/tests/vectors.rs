@@ -575,10 +575,7 @@ fn run_direction(
             2 => sender.write_ping(&mut ours),
             3 => sender.write_pong(&mut ours),
             id => {
-                let frame = Frame {
-                    id: (id - 0x10) as u8,
-                    body: hx(&f["uncompressed_payload"]).into(),
-                };
+                let frame = Frame::zks((id - 0x10) as u8, hx(&f["uncompressed_payload"]));
                 sender.check_zks(&frame).unwrap();
                 sender.write_zks(&frame, &mut ours);
             }
@@ -624,10 +621,10 @@ fn run_direction(
             1 => P2pEvent::Disconnect(PeerReason::Known(DisconnectReason::ClientQuitting)),
             2 => P2pEvent::Ping,
             3 => P2pEvent::Pong,
-            id => P2pEvent::Zks(Frame {
-                id: (id - 0x10) as u8,
-                body: hx(&f["uncompressed_payload"]).into(),
-            }),
+            id => P2pEvent::Zks(Frame::zks(
+                (id - 0x10) as u8,
+                hx(&f["uncompressed_payload"]),
+            )),
         };
         assert_eq!(event, expected, "{}", f["description"]);
     }

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
-use zks_api::{PeerAddr, TransportError};
+use zks_api::PeerAddr;
+use zks_api::transport::TransportError;
 
 /// The transport-neutral id of a libp2p peer: its peer id bytes (the multihash).
 pub fn to_zks_peer(peer: &PeerId) -> zks_api::PeerId {

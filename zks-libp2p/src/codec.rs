@@ -23,6 +23,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use zks_api::DisconnectReason;
+use zks_api::transport::pump::{CodecError, Inbound, Outgoing};
 use zks_api::wire::Frame;
 
 /// Bytes of the length prefix.
@@ -72,12 +73,88 @@ pub enum FrameError {
         /// Its id.
         id: u8,
     },
+    /// A transport message that has no place on a live link (`Ready` after the setup).
+    #[error("unexpected transport message {id:#04x}")]
+    UnexpectedControl {
+        /// Its id.
+        id: u8,
+    },
+    /// Reading or writing the stream failed.
+    #[error("stream error: {0}")]
+    Io(std::sync::Arc<str>),
+}
+
+impl From<std::io::Error> for FrameError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e.to_string().into())
+    }
 }
 
 impl FrameError {
     /// The Disconnect reason this error maps to.
     pub const fn disconnect_reason(&self) -> DisconnectReason {
-        DisconnectReason::ProtocolBreach
+        match self {
+            Self::Io(_) => DisconnectReason::TcpSubsystemError,
+            _ => DisconnectReason::ProtocolBreach,
+        }
+    }
+}
+
+impl CodecError for FrameError {
+    fn disconnect_reason(&self) -> DisconnectReason {
+        Self::disconnect_reason(self)
+    }
+
+    fn tell_peer(&self) -> bool {
+        !matches!(self, Self::Io(_))
+    }
+}
+
+/// The framing of a live link as a `tokio_util` codec, for the shared link pump
+/// ([`zks_api::transport::pump`]).
+#[derive(Clone, Copy, Debug)]
+pub struct LinkCodec {
+    decoder: Decoder,
+    max_message_size: usize,
+}
+
+impl LinkCodec {
+    /// A codec for bodies of at most `max_message_size` bytes, both ways.
+    pub const fn new(max_message_size: usize) -> Self {
+        Self {
+            decoder: Decoder::new(max_message_size),
+            max_message_size,
+        }
+    }
+}
+
+impl tokio_util::codec::Decoder for LinkCodec {
+    type Item = Inbound;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, FrameError> {
+        Ok(match self.decoder.decode(src)? {
+            None => None,
+            Some(Message::Zks(frame)) => Some(Inbound::Frame(frame)),
+            Some(Message::Close(reason)) => Some(Inbound::Close(reason)),
+            Some(Message::Ready) => return Err(FrameError::UnexpectedControl { id: READY_ID }),
+        })
+    }
+}
+
+impl tokio_util::codec::Encoder<Outgoing> for LinkCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, item: Outgoing, dst: &mut BytesMut) -> Result<(), FrameError> {
+        match item {
+            Outgoing::Frame(frame) => encode_frame(&frame, self.max_message_size, dst),
+            Outgoing::Close(reason) => {
+                encode_close(reason, dst);
+                Ok(())
+            }
+            // Liveness is yamux's and the swarm's business; the framing has no ping.
+            Outgoing::Ping | Outgoing::Pong => Ok(()),
+        }
     }
 }
 
@@ -169,7 +246,7 @@ impl Decoder {
         let mut data: Bytes = src.split_to(len).freeze();
         let id = data.get_u8();
         match id {
-            0..=MAX_ZKS_ID => Ok(Some(Message::Zks(Frame { id, body: data }))),
+            0..=MAX_ZKS_ID => Ok(Some(Message::Zks(Frame::zks(id, data)))),
             READY_ID if data.is_empty() => Ok(Some(Message::Ready)),
             CLOSE_ID if data.len() == 1 => DisconnectReason::from_code(data[0])
                 .map(|reason| Some(Message::Close(reason)))
@@ -185,10 +262,7 @@ mod tests {
     use super::*;
 
     fn frame(id: u8, body: &'static [u8]) -> Frame {
-        Frame {
-            id,
-            body: Bytes::from_static(body),
-        }
+        Frame::zks(id, Bytes::from_static(body))
     }
 
     #[test]

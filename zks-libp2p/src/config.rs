@@ -65,7 +65,7 @@ impl Libp2pConfig {
         self.keypair.public().to_peer_id()
     }
 
-    /// Where [`listen`](zks_api::Transport::listen) binds.
+    /// Where [`listen`](zks_api::transport::Transport::listen) binds.
     pub fn listen_addr(&self) -> &Multiaddr {
         &self.listen_addr
     }

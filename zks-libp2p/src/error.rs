@@ -1,6 +1,6 @@
 //! The crate's error type.
 
-/// What can go wrong outside a link (links report through [`zks_api::LinkClosed`]).
+/// What can go wrong outside a link (links report through [`zks_api::transport::LinkClosed`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -1,4 +1,4 @@
-//! zks over libp2p: a [`zks_api::Transport`] on TCP + noise + yamux, with one long-lived
+//! zks over libp2p: a [`zks_api::transport::Transport`] on TCP + noise + yamux, with one long-lived
 //! `/zks/<version>` stream per link.
 //!
 //! The alternative to `zks-devp2p` for node teams that already run libp2p. Switching is one

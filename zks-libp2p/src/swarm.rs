@@ -51,7 +51,7 @@ enum Command {
     },
 }
 
-/// The remote address of each connected peer's latest connection, for [`zks_api::LinkInfo`].
+/// The remote address of each connected peer's latest connection, for [`zks_api::transport::LinkInfo`].
 #[derive(Debug, Default)]
 pub(crate) struct PeerBook {
     addrs: Mutex<HashMap<PeerId, Multiaddr>>,

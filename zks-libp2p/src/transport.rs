@@ -1,4 +1,4 @@
-//! [`Libp2pTransport`]: [`zks_api::Transport`] over libp2p (TCP + noise + yamux).
+//! [`Libp2pTransport`]: [`zks_api::transport::Transport`] over libp2p (TCP + noise + yamux).
 //!
 //! Setting up a link:
 //!
@@ -27,10 +27,9 @@ use libp2p_stream::OpenStreamError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::timeout;
 use tracing::Instrument as _;
-use zks_api::wire::{VersionSet, ZksVersion};
-use zks_api::{
-    Direction, DisconnectReason, Incoming, Link, LinkInfo, PeerAddr, Transport, TransportError,
-};
+use zks_api::transport::{Incoming, Link, LinkInfo, Transport, TransportError};
+use zks_api::wire::{Capabilities, LinkCaps, VersionSet, ZksVersion};
+use zks_api::{Direction, DisconnectReason, PeerAddr};
 
 use crate::addr;
 use crate::codec::{self, Decoder, Message};
@@ -71,7 +70,7 @@ fn versions_from_bits(bits: u8) -> VersionSet {
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use zks_api::Transport;
+/// use zks_api::transport::Transport;
 /// use zks_api::wire::VersionSet;
 /// use zks_libp2p::{Libp2pConfig, Libp2pTransport, key};
 ///
@@ -297,7 +296,8 @@ impl Transport for Libp2pTransport {
         Ok(addr::to_zks_peer(&addr::parse(addr)?.0))
     }
 
-    async fn listen(&self, versions: VersionSet) -> Result<Incoming, TransportError> {
+    async fn listen(&self, caps: Capabilities) -> Result<Incoming, TransportError> {
+        let versions = caps.zks;
         {
             let mut listening = self
                 .inner
@@ -348,7 +348,8 @@ impl Transport for Libp2pTransport {
         Ok(incoming)
     }
 
-    async fn dial(&self, addr: &PeerAddr, versions: VersionSet) -> Result<Link, TransportError> {
+    async fn dial(&self, addr: &PeerAddr, caps: Capabilities) -> Result<Link, TransportError> {
+        let versions = caps.zks;
         let (peer, target) = addr::parse(addr)?;
         let shared = Arc::clone(&self.inner.shared);
         let permit = shared
@@ -381,7 +382,7 @@ impl Transport for Libp2pTransport {
             peer: addr::to_zks_peer(&peer),
             remote_addr: addr.clone(),
             direction: Direction::Outbound,
-            version,
+            caps: LinkCaps::zks(version),
         };
         tracing::debug!(parent: &span, %version, "link established");
         let (link, end) = Link::channel(info, shared.config.link_capacity);
@@ -466,7 +467,7 @@ async fn serve_inbound(
         peer: addr::to_zks_peer(&peer),
         remote_addr: shared.remote_addr(peer),
         direction: Direction::Inbound,
-        version,
+        caps: LinkCaps::zks(version),
     };
     tracing::debug!(%version, "link established");
     let (link, end) = Link::channel(info, shared.config.link_capacity);

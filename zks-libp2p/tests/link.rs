@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{AsyncReadExt as _, AsyncWriteExt as _, StreamExt as _};
+use zks_api::transport::{Incoming, Link, LinkClosed, Transport, TransportError};
 use zks_api::wire::{Frame, VersionSet, ZksVersion};
-use zks_api::{
-    Direction, DisconnectReason, Incoming, Link, LinkClosed, PeerAddr, Transport, TransportError,
-};
+use zks_api::{Direction, DisconnectReason, PeerAddr};
 use zks_libp2p::libp2p::{self, Multiaddr, PeerId, StreamProtocol};
 use zks_libp2p::{Libp2pConfig, Libp2pTransport, key};
 
@@ -28,7 +27,7 @@ async fn listening(
     transport: &Libp2pTransport,
     versions: impl Into<VersionSet>,
 ) -> (Incoming, PeerAddr) {
-    let incoming = transport.listen(versions.into()).await.unwrap();
+    let incoming = transport.listen(versions.into().into()).await.unwrap();
     let addr = PeerAddr::new(transport.local_multiaddr().unwrap().to_string());
     (incoming, addr)
 }
@@ -41,10 +40,7 @@ async fn next_link(incoming: &mut Incoming) -> Result<Link, TransportError> {
 }
 
 fn frame(id: u8, body: &'static str) -> Frame {
-    Frame {
-        id,
-        body: Bytes::from_static(body.as_bytes()),
-    }
+    Frame::zks(id, Bytes::from_static(body.as_bytes()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,8 +53,8 @@ async fn negotiates_the_highest_common_version() {
         .await
         .unwrap();
     let accepted = next_link(&mut incoming).await.unwrap();
-    assert_eq!(dialed.info().version, ZksVersion::V2);
-    assert_eq!(accepted.info().version, ZksVersion::V2);
+    assert_eq!(dialed.info().caps.zks, ZksVersion::V2);
+    assert_eq!(accepted.info().caps.zks, ZksVersion::V2);
     assert_eq!(dialed.info().peer, mn.local_id());
     assert_eq!(accepted.info().peer, en.local_id());
     assert_eq!(accepted.info().direction, Direction::Inbound);
@@ -71,10 +67,7 @@ async fn negotiates_the_highest_common_version() {
     assert_eq!(peer_rx.recv().await.unwrap(), frame(0, "request"));
     for i in 0..100u8 {
         peer_tx
-            .send(Frame {
-                id: 1,
-                body: Bytes::from(vec![i; 1000]),
-            })
+            .send(Frame::zks(1, Bytes::from(vec![i; 1000])))
             .await
             .unwrap();
     }
@@ -109,7 +102,7 @@ async fn rejects_bad_addresses_and_unreachable_peers() {
     let en = node();
     let bad = PeerAddr::new("/ip4/127.0.0.1/tcp/1");
     assert!(matches!(
-        en.dial(&bad, VersionSet::ALL).await,
+        en.dial(&bad, VersionSet::ALL.into()).await,
         Err(TransportError::InvalidAddress { .. })
     ));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -122,7 +115,7 @@ async fn rejects_bad_addresses_and_unreachable_peers() {
         PeerId::random()
     ));
     assert!(matches!(
-        en.dial(&nobody, VersionSet::ALL).await,
+        en.dial(&nobody, VersionSet::ALL.into()).await,
         Err(TransportError::Unreachable { .. })
     ));
     // Somebody answers, but with another identity.
@@ -132,7 +125,7 @@ async fn rejects_bad_addresses_and_unreachable_peers() {
     wrong.pop();
     let wrong = PeerAddr::new(format!("{wrong}/p2p/{}", PeerId::random()));
     assert!(matches!(
-        en.dial(&wrong, VersionSet::ALL).await,
+        en.dial(&wrong, VersionSet::ALL.into()).await,
         Err(TransportError::Handshake { .. })
     ));
 }
@@ -143,7 +136,7 @@ async fn close_reasons_reach_the_peer() {
     let (mut incoming, addr) = listening(&mn, VersionSet::ALL).await;
     let en = node();
 
-    let dialed = en.dial(&addr, VersionSet::ALL).await.unwrap();
+    let dialed = en.dial(&addr, VersionSet::ALL.into()).await.unwrap();
     let accepted = next_link(&mut incoming).await.unwrap();
     let (_, tx, mut rx) = dialed.split();
     tx.close(DisconnectReason::UselessPeer);
@@ -161,7 +154,7 @@ async fn close_reasons_reach_the_peer() {
     ));
 
     // Dropping a link tells the peer `Requested`.
-    let dialed = en.dial(&addr, VersionSet::ALL).await.unwrap();
+    let dialed = en.dial(&addr, VersionSet::ALL.into()).await.unwrap();
     let accepted = next_link(&mut incoming).await.unwrap();
     drop(dialed);
     let (_, _peer_tx, mut peer_rx) = accepted.split();
@@ -184,9 +177,12 @@ async fn link_cap_refuses_with_too_many_peers_but_not_trusted_peers() {
     )
     .unwrap();
     let (mut incoming, addr) = listening(&mn, VersionSet::ALL).await;
-    let first = node().dial(&addr, VersionSet::ALL).await.unwrap();
+    let first = node().dial(&addr, VersionSet::ALL.into()).await.unwrap();
     let _first_accepted = next_link(&mut incoming).await.unwrap();
-    let err = node().dial(&addr, VersionSet::ALL).await.unwrap_err();
+    let err = node()
+        .dial(&addr, VersionSet::ALL.into())
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -204,8 +200,8 @@ async fn link_cap_refuses_with_too_many_peers_but_not_trusted_peers() {
             .unwrap(),
     )
     .unwrap();
-    let link = trusted.dial(&addr, VersionSet::ALL).await.unwrap();
-    assert_eq!(link.info().version, ZksVersion::V3);
+    let link = trusted.dial(&addr, VersionSet::ALL.into()).await.unwrap();
+    assert_eq!(link.info().caps.zks, ZksVersion::V3);
     let _trusted_accepted = next_link(&mut incoming).await.unwrap();
     drop(first);
 }
@@ -214,7 +210,7 @@ async fn link_cap_refuses_with_too_many_peers_but_not_trusted_peers() {
 async fn a_slow_receiver_holds_the_sender_back() {
     let mn = node();
     let (mut incoming, addr) = listening(&mn, VersionSet::ALL).await;
-    let dialed = node().dial(&addr, VersionSet::ALL).await.unwrap();
+    let dialed = node().dial(&addr, VersionSet::ALL.into()).await.unwrap();
     let accepted = next_link(&mut incoming).await.unwrap();
     let (_, tx, _rx) = dialed.split();
     // Nobody reads `accepted`: the sender must stall after a bounded amount.
@@ -222,10 +218,7 @@ async fn a_slow_receiver_holds_the_sender_back() {
     let mut sent = 0usize;
     while let Ok(sent_one) = tokio::time::timeout(
         Duration::from_millis(500),
-        tx.send(Frame {
-            id: 1,
-            body: body.clone(),
-        }),
+        tx.send(Frame::zks(1, body.clone())),
     )
     .await
     {
@@ -302,7 +295,7 @@ async fn read_to_end(stream: &mut libp2p::Stream) -> Vec<u8> {
 async fn hostile_streams_are_dropped_while_other_links_keep_working() {
     let mn = node();
     let (mut incoming, addr) = listening(&mn, VersionSet::ALL).await;
-    let good = node().dial(&addr, VersionSet::ALL).await.unwrap();
+    let good = node().dial(&addr, VersionSet::ALL.into()).await.unwrap();
     let good_accepted = next_link(&mut incoming).await.unwrap();
     let (_, good_tx, mut good_rx) = good.split();
     let (_, good_peer_tx, mut good_peer_rx) = good_accepted.split();

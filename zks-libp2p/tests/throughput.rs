@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufWriter};
+use zks_api::transport::Transport;
 use zks_api::wire::VersionSet;
-use zks_api::{MemoryReplayStore, Node, PeerAddr, RawRecord, Transport};
+use zks_api::{MemoryReplayStore, Node, PeerAddr, RawRecord};
 
 const BATCH: usize = 64;
 

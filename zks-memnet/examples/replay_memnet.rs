@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use zks_api::engine::ProtocolEvent;
+use zks_api::ProtocolEvent;
 use zks_api::wire::{VersionSet, ZksVersion};
 use zks_api::{MemoryReplayStore, Node, RawRecord, ReplaySource as _};
 use zks_memnet::MemNet;
@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(async move {
         while let Some(event) = mn_events.next().await {
             if let ProtocolEvent::Established { info, .. } = event {
-                println!("mn: link to {} up, negotiated {}", info.peer, info.version);
+                println!("mn: link to {} up, negotiated {}", info.peer, info.caps);
             }
         }
     });

@@ -1,10 +1,10 @@
-//! An in-memory [`Transport`](zks_api::Transport) for tests and CI, with deterministic fault
+//! An in-memory [`Transport`](zks_api::transport::Transport) for tests and CI, with deterministic fault
 //! injection.
 //!
 //! A [`MemNet`] is a little network of named nodes. Each node gets a [`MemTransport`]; nodes
 //! listen and dial each other by name, and a dial negotiates the highest zks version both sides
 //! advertise (none in common: the dial fails on both sides with
-//! [`TransportError::NoCommonVersion`](zks_api::TransportError::NoCommonVersion)).
+//! [`TransportError::NoCommonVersion`](zks_api::transport::TransportError::NoCommonVersion)).
 //!
 //! Links are bounded end to end, so backpressure is real: a sender waits once the receiver's
 //! queue, the "wire" (a window of in-flight messages) and its own queue are full. Faults are
@@ -20,20 +20,20 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! use zks_api::Transport;
+//! use zks_api::transport::Transport;
 //! use zks_api::wire::{Frame, VersionSet, ZksVersion};
 //! use zks_memnet::MemNet;
 //!
 //! let net = MemNet::new();
 //! let (mn, en) = (net.node("mn"), net.node("en"));
-//! let mut incoming = mn.listen(VersionSet::ALL).await.unwrap();
-//! let en_side = en.dial(&"mn".into(), [ZksVersion::V1, ZksVersion::V2].into()).await.unwrap();
+//! let mut incoming = mn.listen(VersionSet::ALL.into()).await.unwrap();
+//! let en_side = en.dial(&"mn".into(), VersionSet::from([ZksVersion::V1, ZksVersion::V2]).into()).await.unwrap();
 //! let mn_side = incoming.next().await.unwrap().unwrap();
-//! assert_eq!(en_side.info().version, ZksVersion::V2);
+//! assert_eq!(en_side.info().caps.zks, ZksVersion::V2);
 //!
 //! let (_, tx, _rx) = en_side.split();
 //! let (_, _tx, mut rx) = mn_side.split();
-//! tx.send(Frame { id: 0, body: vec![0xc0].into() }).await.unwrap();
+//! tx.send(Frame::zks(0, vec![0xc0])).await.unwrap();
 //! assert_eq!(rx.recv().await.unwrap().id, 0);
 //! # }
 //! ```

@@ -9,9 +9,10 @@ use rand::rngs::StdRng;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use zks_api::DisconnectReason;
+use zks_api::transport::LinkClosed;
 use zks_api::transport::{InboundQueue, Outbound, OutboundQueue};
 use zks_api::wire::Frame;
-use zks_api::{DisconnectReason, LinkClosed};
 
 /// The two ends of a link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

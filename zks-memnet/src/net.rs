@@ -9,8 +9,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc;
 use zks_api::transport::{Incoming, LinkInfo, TransportError};
-use zks_api::wire::VersionSet;
-use zks_api::{Direction, DisconnectReason, Link, PeerAddr, PeerId, Transport};
+use zks_api::transport::{Link, Transport};
+use zks_api::wire::Capabilities;
+use zks_api::{Direction, DisconnectReason, PeerAddr, PeerId};
 
 use crate::link::{LinkCtl, Side, relay};
 
@@ -48,7 +49,7 @@ struct Inner {
     state: Mutex<State>,
 }
 
-type Listener = (VersionSet, mpsc::Sender<Result<Link, TransportError>>);
+type Listener = (Capabilities, mpsc::Sender<Result<Link, TransportError>>);
 
 #[derive(Debug)]
 struct State {
@@ -143,7 +144,7 @@ impl MemNet {
     }
 
     /// Kills every live link between `x` and `y`; both engines see
-    /// [`LinkClosed::ByTransport`](zks_api::LinkClosed::ByTransport) with
+    /// [`LinkClosed::ByTransport`](zks_api::transport::LinkClosed::ByTransport) with
     /// `TcpSubsystemError`. Returns how many links were killed. New dials still work.
     pub fn kill(&self, x: &str, y: &str) -> usize {
         let state = self.state();
@@ -188,19 +189,19 @@ impl MemNet {
         &self,
         from: &Arc<str>,
         addr: &PeerAddr,
-        versions: VersionSet,
+        caps: Capabilities,
     ) -> Result<Link, TransportError> {
         let to: Arc<str> = addr.as_str().into();
         let unreachable = |reason: &str| TransportError::Unreachable {
             addr: addr.clone(),
             reason: reason.into(),
         };
-        let (listener_versions, accept, latency, rng) = {
+        let (listener_caps, accept, latency, rng) = {
             let mut state = self.state();
             if state.partitions.contains(&pair(from, &to)) {
                 return Err(unreachable("partitioned"));
             }
-            let Some((listener_versions, accept)) = state.listeners.get(&to).cloned() else {
+            let Some((listener_caps, accept)) = state.listeners.get(&to).cloned() else {
                 return Err(unreachable(if state.nodes.contains(&to) {
                     "node is not listening"
                 } else {
@@ -213,20 +214,20 @@ impl MemNet {
                 .copied()
                 .unwrap_or_default();
             let rng = StdRng::seed_from_u64(state.rng.random());
-            (listener_versions, accept, latency, rng)
+            (listener_caps, accept, latency, rng)
         };
-        let Some(version) = versions.highest_common(listener_versions) else {
+        let Some(negotiated) = caps.negotiate(listener_caps) else {
             let _ = accept
                 .send(Err(TransportError::NoCommonVersion {
                     peer: PeerId::new(&**from),
-                    local: listener_versions,
-                    remote: versions,
+                    local: listener_caps.zks,
+                    remote: caps.zks,
                 }))
                 .await;
             return Err(TransportError::NoCommonVersion {
                 peer: PeerId::new(&*to),
-                local: versions,
-                remote: listener_versions,
+                local: caps.zks,
+                remote: listener_caps.zks,
             });
         };
 
@@ -235,7 +236,7 @@ impl MemNet {
             peer: PeerId::new(&**peer),
             remote_addr: PeerAddr::new(&**peer),
             direction,
-            version,
+            caps: negotiated,
         };
         let (dialer_link, dialer_end) = Link::channel(info(&to, Direction::Outbound), capacity);
         let (listener_link, listener_end) = Link::channel(info(from, Direction::Inbound), capacity);
@@ -255,7 +256,7 @@ impl MemNet {
             ctl.end(Some(Side::B), DisconnectReason::ClientQuitting);
             return Err(unreachable("node stopped listening"));
         }
-        tracing::trace!(from = %from, to = %to, %version, "memnet link up");
+        tracing::trace!(from = %from, to = %to, caps = %negotiated, "memnet link up");
         Ok(dialer_link)
     }
 }
@@ -295,7 +296,7 @@ impl Transport for MemTransport {
         Ok(PeerId::new(addr.as_str()))
     }
 
-    async fn listen(&self, versions: VersionSet) -> Result<Incoming, TransportError> {
+    async fn listen(&self, caps: Capabilities) -> Result<Incoming, TransportError> {
         let mut state = self.net.state();
         if let Some((_, tx)) = state.listeners.get(&self.name)
             && !tx.is_closed()
@@ -305,13 +306,11 @@ impl Transport for MemTransport {
             ));
         }
         let (tx, incoming) = Incoming::channel(self.net.inner.config.accept_backlog);
-        state
-            .listeners
-            .insert(Arc::clone(&self.name), (versions, tx));
+        state.listeners.insert(Arc::clone(&self.name), (caps, tx));
         Ok(incoming)
     }
 
-    async fn dial(&self, addr: &PeerAddr, versions: VersionSet) -> Result<Link, TransportError> {
-        self.net.dial(&self.name, addr, versions).await
+    async fn dial(&self, addr: &PeerAddr, caps: Capabilities) -> Result<Link, TransportError> {
+        self.net.dial(&self.name, addr, caps).await
     }
 }

@@ -6,17 +6,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 use zks_api::transport::TrySendError;
+use zks_api::transport::{LinkClosed, LinkReceiver, LinkSender, Transport, TransportError};
 use zks_api::wire::{Frame, VersionSet, ZksVersion};
-use zks_api::{
-    Direction, DisconnectReason, LinkClosed, LinkReceiver, LinkSender, Transport, TransportError,
-};
+use zks_api::{Direction, DisconnectReason};
 use zks_memnet::{MemNet, MemnetConfig};
 
 fn frame(n: u8) -> Frame {
-    Frame {
-        id: 1,
-        body: Bytes::from(vec![n]),
-    }
+    Frame::zks(1, Bytes::from(vec![n]))
 }
 
 struct Pair {
@@ -28,8 +24,8 @@ struct Pair {
 
 async fn connect(net: &MemNet, a: &str, b: &str) -> Pair {
     let (ta, tb) = (net.node(a), net.node(b));
-    let mut incoming = tb.listen(VersionSet::ALL).await.unwrap();
-    let a_link = ta.dial(&b.into(), VersionSet::ALL).await.unwrap();
+    let mut incoming = tb.listen(VersionSet::ALL.into()).await.unwrap();
+    let a_link = ta.dial(&b.into(), VersionSet::ALL.into()).await.unwrap();
     let b_link = incoming.next().await.unwrap().unwrap();
     assert_eq!(a_link.info().direction, Direction::Outbound);
     assert_eq!(b_link.info().direction, Direction::Inbound);
@@ -48,15 +44,15 @@ async fn connect(net: &MemNet, a: &str, b: &str) -> Pair {
 async fn negotiates_the_highest_common_version() {
     let net = MemNet::new();
     let mn = net.node("mn");
-    let mut incoming = mn.listen(VersionSet::ALL).await.unwrap();
+    let mut incoming = mn.listen(VersionSet::ALL.into()).await.unwrap();
     let en = net.node("en");
     let link = en
         .dial(&"mn".into(), [ZksVersion::V1, ZksVersion::V2].into())
         .await
         .unwrap();
-    assert_eq!(link.info().version, ZksVersion::V2);
+    assert_eq!(link.info().caps.zks, ZksVersion::V2);
     assert_eq!(
-        incoming.next().await.unwrap().unwrap().info().version,
+        incoming.next().await.unwrap().unwrap().info().caps.zks,
         ZksVersion::V2
     );
 }
@@ -110,7 +106,10 @@ async fn unknown_or_silent_nodes_are_unreachable() {
     let en = net.node("en");
     net.node("quiet");
     for name in ["nobody", "quiet"] {
-        let err = en.dial(&name.into(), VersionSet::ALL).await.unwrap_err();
+        let err = en
+            .dial(&name.into(), VersionSet::ALL.into())
+            .await
+            .unwrap_err();
         assert!(matches!(err, TransportError::Unreachable { .. }), "{err:?}");
     }
 }
@@ -226,15 +225,15 @@ async fn partition_kills_and_refuses_until_healed() {
     assert!(p.b_rx.recv().await.is_err());
     let err = net
         .node("a")
-        .dial(&"b".into(), VersionSet::ALL)
+        .dial(&"b".into(), VersionSet::ALL.into())
         .await
         .unwrap_err();
     assert!(matches!(err, TransportError::Unreachable { .. }), "{err:?}");
     net.heal("a", "b");
-    let _incoming = net.node("b").listen(VersionSet::ALL).await.unwrap();
+    let _incoming = net.node("b").listen(VersionSet::ALL.into()).await.unwrap();
     assert!(
         net.node("a")
-            .dial(&"b".into(), VersionSet::ALL)
+            .dial(&"b".into(), VersionSet::ALL.into())
             .await
             .is_ok()
     );

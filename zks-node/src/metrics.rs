@@ -21,8 +21,8 @@ use std::time::Instant;
 
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::PrometheusBuilder;
-use zks_api::engine::{EventStream, ProtocolEvent};
 use zks_api::{BlockNumber, ConnectionId};
+use zks_api::{EventStream, ProtocolEvent};
 
 /// Installs the global recorder and serves `/metrics` on `addr`.
 ///

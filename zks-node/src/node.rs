@@ -73,7 +73,7 @@ pub fn transport(key: NodeKey, ip: IpAddr, port: u16) -> Result<Devp2pTransport,
 /// Maps a node start failure to one line (`port in use` in particular).
 pub fn start_error(addr: SocketAddr, error: &zks_api::Error) -> CliError {
     match error {
-        zks_api::Error::Transport(zks_api::TransportError::Listen(reason)) => {
+        zks_api::Error::Transport(zks_api::transport::TransportError::Listen(reason)) => {
             format!("cannot listen on {addr}: {reason}")
         }
         other => format!("cannot start the node: {other}"),

@@ -311,7 +311,7 @@ mod tests {
     }
 
     fn auth_vector() -> AuthVector {
-        let text = include_str!("../../zks-api/tests/vectors/zks-wire.json");
+        let text = include_str!("../../zks-wire/tests/vectors/zks-wire.json");
         let json: serde_json::Value = serde_json::from_str(text).unwrap();
         let entry = json["vectors"]
             .as_array()

@@ -2,8 +2,10 @@
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
+use std::time::Instant;
 
-use super::ProtocolError;
+use super::deadline::{Deadlines, SessionTimeouts};
+use super::{ProtocolError, TimeoutKind};
 use crate::wire::limits::MAX_RECORDS_PER_MESSAGE;
 use crate::wire::{
     Frame, GetBlockReplays, RecordOverride, VerifierAuth, VerifyBatch, ZksMessage, ZksVersion,
@@ -42,9 +44,14 @@ pub struct ReplayRequest {
 /// must be exactly the next block, or the whole message is rejected. On any other link it asks
 /// for nothing and treats replay as a violation: records are accepted only from trusted main
 /// nodes.
+///
+/// Deadlines: a verifier's challenge must come within the handshake timeout of our role
+/// request, and the link may not stay silent in both directions past the idle timeout. Wake at
+/// [`poll_timeout`](Self::poll_timeout) and call [`handle_timeout`](Self::handle_timeout).
 #[derive(Debug)]
 pub struct EnSession<R> {
     version: ZksVersion,
+    deadlines: Deadlines,
     /// The next block this link must deliver; `None` until replay is requested.
     expected: Option<BlockNumber>,
     outbound: VecDeque<Frame>,
@@ -65,13 +72,21 @@ enum EnAuth {
 }
 
 impl<R: ReplayRecord> EnSession<R> {
-    /// A session on a link of `version`; `request` is `Some` exactly for trusted main nodes.
-    /// With `verifier` set (we hold a verifier key), a trusted zks/3 link first asks for the
-    /// verifier role; nothing else ever does.
-    pub fn new(version: ZksVersion, request: Option<ReplayRequest>, verifier: bool) -> Self {
+    /// A session on a link of `version`, established at `now`; `request` is `Some` exactly for
+    /// trusted main nodes. With `verifier` set (we hold a verifier key), a trusted zks/3 link
+    /// first asks for the verifier role; nothing else ever does.
+    pub fn new(
+        version: ZksVersion,
+        request: Option<ReplayRequest>,
+        verifier: bool,
+        timeouts: SessionTimeouts,
+        now: Instant,
+    ) -> Self {
         let mut outbound = VecDeque::new();
+        let mut deadlines = Deadlines::new(timeouts, now);
         let auth = if verifier && request.is_some() && version.supports_verification() {
             outbound.push_back(ZksMessage::VerifierRoleRequest.to_frame());
+            deadlines.arm(TimeoutKind::Handshake, now);
             EnAuth::Requested
         } else {
             EnAuth::NotRequested
@@ -93,6 +108,7 @@ impl<R: ReplayRecord> EnSession<R> {
         });
         Self {
             version,
+            deadlines,
             expected,
             outbound,
             auth,
@@ -103,7 +119,28 @@ impl<R: ReplayRecord> EnSession<R> {
     /// The `VerifierAuth` frame answering the challenge with `signature`.
     pub fn answer_challenge(&mut self, signature: [u8; 65]) -> Frame {
         self.auth = EnAuth::Answered;
+        self.deadlines.clear();
         ZksMessage::VerifierAuth(VerifierAuth { signature }).to_frame()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None`: never.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.poll_timeout()
+    }
+
+    /// Checks the deadlines at `now`; `Some` means the link missed one and must end.
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<TimeoutKind> {
+        self.deadlines.handle_timeout(now)
+    }
+
+    /// Records that a frame was handed to the link at `now` (for the idle clock).
+    pub fn on_sent(&mut self, now: Instant) {
+        self.deadlines.activity(now);
+    }
+
+    /// Whether this session asked for the verifier role (and so may be challenged).
+    pub fn asked_for_verifier_role(&self) -> bool {
+        self.auth != EnAuth::NotRequested
     }
 
     /// The next frame to send, if any.
@@ -116,12 +153,17 @@ impl<R: ReplayRecord> EnSession<R> {
         self.expected
     }
 
-    /// Handles one frame from the peer.
+    /// Handles one frame from the peer, received at `now`.
     ///
     /// # Errors
     ///
     /// A [`ProtocolError`]: end the link; nothing from this frame may be applied.
-    pub fn handle_frame(&mut self, frame: &Frame) -> Result<EnInput<R>, ProtocolError> {
+    pub fn handle_frame(
+        &mut self,
+        frame: &Frame,
+        now: Instant,
+    ) -> Result<EnInput<R>, ProtocolError> {
+        self.deadlines.activity(now);
         match ZksMessage::decode(self.version, frame)? {
             ZksMessage::BlockReplays(replays) => {
                 let mut expected = self.expected.ok_or(ProtocolError::UnsolicitedReplay)?;
@@ -160,8 +202,11 @@ impl<R: ReplayRecord> EnSession<R> {
 mod tests {
     use bytes::Bytes;
 
+    use std::time::Duration;
+
     use super::*;
     use crate::RawRecord;
+    use crate::testing::t0;
     use crate::wire::{BlockReplays, DecodeError, MessageId};
 
     fn replays(blocks: &[u64]) -> Frame {
@@ -185,6 +230,8 @@ mod tests {
                 max_blocks_per_message: 64,
             }),
             false,
+            SessionTimeouts::default(),
+            t0(),
         )
     }
 
@@ -206,12 +253,12 @@ mod tests {
     #[test]
     fn accepts_contiguous_and_rejects_gap_repeat_and_disorder() {
         let mut s = trusted(ZksVersion::V3, 5);
-        let Ok(EnInput::Records(r)) = s.handle_frame(&replays(&[5, 6])) else {
+        let Ok(EnInput::Records(r)) = s.handle_frame(&replays(&[5, 6]), t0()) else {
             panic!()
         };
         assert_eq!(r.iter().map(|r| r.block_number).collect::<Vec<_>>(), [5, 6]);
         assert_eq!(
-            s.handle_frame(&replays(&[7, 9])),
+            s.handle_frame(&replays(&[7, 9]), t0()),
             Err(ProtocolError::ReplayGap {
                 expected: 8,
                 got: 9
@@ -223,14 +270,14 @@ mod tests {
             "nothing from a rejected message counts"
         );
         assert_eq!(
-            s.handle_frame(&replays(&[6])),
+            s.handle_frame(&replays(&[6]), t0()),
             Err(ProtocolError::ReplayRepeat {
                 expected: 7,
                 got: 6
             })
         );
         assert_eq!(
-            s.handle_frame(&replays(&[7, 8, 3])),
+            s.handle_frame(&replays(&[7, 8, 3]), t0()),
             Err(ProtocolError::ReplayOutOfOrder {
                 expected: 9,
                 got: 3
@@ -240,10 +287,16 @@ mod tests {
 
     #[test]
     fn untrusted_links_get_nothing_applied() {
-        let mut s = EnSession::<RawRecord>::new(ZksVersion::V3, None, true);
+        let mut s = EnSession::<RawRecord>::new(
+            ZksVersion::V3,
+            None,
+            true,
+            SessionTimeouts::default(),
+            t0(),
+        );
         assert_eq!(s.poll_outbound(), None);
         assert_eq!(
-            s.handle_frame(&replays(&[0])),
+            s.handle_frame(&replays(&[0]), t0()),
             Err(ProtocolError::UnsolicitedReplay)
         );
     }
@@ -256,7 +309,13 @@ mod tests {
             record_overrides: vec![],
             max_blocks_per_message: 64,
         };
-        let mut s = EnSession::<RawRecord>::new(ZksVersion::V3, Some(request()), true);
+        let mut s = EnSession::<RawRecord>::new(
+            ZksVersion::V3,
+            Some(request()),
+            true,
+            SessionTimeouts::default(),
+            t0(),
+        );
         assert_eq!(
             s.poll_outbound().unwrap().id,
             MessageId::VerifierRoleRequest as u8
@@ -267,22 +326,37 @@ mod tests {
         );
         let challenge =
             ZksMessage::VerifierChallenge(VerifierChallenge { nonce: [5; 32] }).to_frame();
-        assert_eq!(s.handle_frame(&challenge), Ok(EnInput::Challenge([5; 32])));
+        assert_eq!(
+            s.handle_frame(&challenge, t0()),
+            Ok(EnInput::Challenge([5; 32]))
+        );
         let batch = ZksMessage::VerifyBatch(VerifyBatch::default()).to_frame();
         assert!(
-            s.handle_frame(&batch).is_err(),
+            s.handle_frame(&batch, t0()).is_err(),
             "no batch before we answered"
         );
 
-        let mut s = EnSession::<RawRecord>::new(ZksVersion::V3, Some(request()), true);
+        let mut s = EnSession::<RawRecord>::new(
+            ZksVersion::V3,
+            Some(request()),
+            true,
+            SessionTimeouts::default(),
+            t0(),
+        );
         s.answer_challenge([1; 65]);
         assert_eq!(
-            s.handle_frame(&batch),
+            s.handle_frame(&batch, t0()),
             Ok(EnInput::VerifyBatch(VerifyBatch::default()))
         );
 
         for (version, trusted) in [(ZksVersion::V2, true), (ZksVersion::V3, false)] {
-            let mut s = EnSession::<RawRecord>::new(version, trusted.then(request), true);
+            let mut s = EnSession::<RawRecord>::new(
+                version,
+                trusted.then(request),
+                true,
+                SessionTimeouts::default(),
+                t0(),
+            );
             let ids: Vec<_> = std::iter::from_fn(|| s.poll_outbound())
                 .map(|f| f.id)
                 .collect();
@@ -292,7 +366,7 @@ mod tests {
             );
             if version == ZksVersion::V3 {
                 assert_eq!(
-                    s.handle_frame(&challenge),
+                    s.handle_frame(&challenge, t0()),
                     Err(ProtocolError::UnexpectedMessage {
                         id: MessageId::VerifierChallenge
                     }),
@@ -303,14 +377,45 @@ mod tests {
     }
 
     #[test]
+    fn challenge_must_come_within_the_handshake_timeout() {
+        let s = Duration::from_secs;
+        let timeouts = SessionTimeouts {
+            handshake: s(10),
+            ..SessionTimeouts::default()
+        };
+        let request = ReplayRequest {
+            starting_block: 0,
+            record_overrides: vec![],
+            max_blocks_per_message: 64,
+        };
+        let mut session = EnSession::<RawRecord>::new(
+            ZksVersion::V3,
+            Some(request.clone()),
+            true,
+            timeouts,
+            t0(),
+        );
+        assert!(session.asked_for_verifier_role());
+        assert_eq!(session.poll_timeout(), Some(t0() + s(10)));
+        assert_eq!(
+            session.handle_timeout(t0() + s(10)),
+            Some(TimeoutKind::Handshake)
+        );
+        session.answer_challenge([0; 65]);
+        assert_eq!(session.poll_timeout(), None);
+
+        let plain =
+            EnSession::<RawRecord>::new(ZksVersion::V3, Some(request), false, timeouts, t0());
+        assert!(!plain.asked_for_verifier_role());
+        assert_eq!(plain.poll_timeout(), None);
+    }
+
+    #[test]
     fn verifier_messages_on_zks2_are_violations() {
         let mut s = trusted(ZksVersion::V2, 0);
-        let frame = Frame {
-            id: MessageId::VerifyBatch as u8,
-            body: Bytes::from_static(&[0xc0]),
-        };
+        let frame = Frame::zks(MessageId::VerifyBatch as u8, Bytes::from_static(&[0xc0]));
         assert_eq!(
-            s.handle_frame(&frame),
+            s.handle_frame(&frame, t0()),
             Err(ProtocolError::Decode(DecodeError::MessageNotInVersion {
                 id: MessageId::VerifyBatch,
                 version: ZksVersion::V2

@@ -1,12 +1,10 @@
 //! Protocol violations and how links end.
 
-use crate::middleware::Rejection;
-use crate::transport::{DisconnectReason, LinkClosed};
 use crate::wire::{DecodeError, MessageId};
-use crate::{BlockNumber, RecordError, SinkError, SourceError};
+use crate::{BlockNumber, RecordError};
 
 /// A peer broke the zks protocol. The link is ended with Disconnect
-/// [`ProtocolBreach`](DisconnectReason::ProtocolBreach) and nothing from the offending message
+/// [`ProtocolBreach`](crate::DisconnectReason::ProtocolBreach) and nothing from the offending message
 /// is applied.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -83,42 +81,6 @@ impl ProtocolError {
     }
 }
 
-/// Why a link ended, as reported in [`ProtocolEvent::Closed`](super::ProtocolEvent::Closed).
-#[derive(Clone, Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CloseCause {
-    /// The peer broke the protocol; we disconnected it.
-    #[error("protocol violation: {0}")]
-    Protocol(#[from] ProtocolError),
-    /// The peer or the transport ended the link.
-    #[error(transparent)]
-    Link(#[from] LinkClosed),
-    /// Our replay source failed; we disconnected the peer, which will resume elsewhere or later.
-    #[error("replay source failed: {0}")]
-    Source(SourceError),
-    /// Our replay sink failed; we disconnected and will redial, resuming from the sink.
-    #[error("replay sink failed: {0}")]
-    Sink(SinkError),
-    /// Our sink's resume point moved past what this link delivers (someone else wrote to the
-    /// sink); we disconnect and redial from the sink's `next_block`.
-    #[error("sink expects block {sink_next}, link delivers from {got}")]
-    SinkMoved {
-        /// The sink's next block.
-        sink_next: BlockNumber,
-        /// The first block the link delivered.
-        got: BlockNumber,
-    },
-    /// The inbound middleware refused a message (too large, over budget, or a user layer).
-    #[error("refused: {0}")]
-    Rejected(#[from] Rejection),
-    /// The peer stayed silent past a deadline.
-    #[error("timed out: {0}")]
-    Timeout(TimeoutKind),
-    /// The node is shutting down.
-    #[error("node shutting down")]
-    Shutdown,
-}
-
 /// Which deadline a silent link missed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TimeoutKind {
@@ -137,22 +99,5 @@ impl std::fmt::Display for TimeoutKind {
             Self::Handshake => "verifier handshake stalled",
             Self::Idle => "idle link",
         })
-    }
-}
-
-impl CloseCause {
-    /// The Disconnect reason we send the peer, or `None` when the link is already gone.
-    pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
-        match self {
-            Self::Protocol(_) => Some(DisconnectReason::ProtocolBreach),
-            Self::Link(_) => None,
-            Self::Source(_) | Self::Sink(_) => Some(DisconnectReason::SubprotocolError),
-            Self::SinkMoved { .. } | Self::Timeout(TimeoutKind::Idle) => {
-                Some(DisconnectReason::Requested)
-            }
-            Self::Rejected(Rejection::MessageTooLarge(_)) => Some(DisconnectReason::ProtocolBreach),
-            Self::Rejected(_) | Self::Timeout(_) => Some(DisconnectReason::SubprotocolError),
-            Self::Shutdown => Some(DisconnectReason::ClientQuitting),
-        }
     }
 }

@@ -1,12 +1,13 @@
 //! Main-node side of one link, sans-IO: request handling and the replay cursor.
 
-use alloy_rlp::Header;
-use bytes::Bytes;
+use std::time::Instant;
 
-use super::ProtocolError;
+use super::deadline::{Deadlines, SessionTimeouts};
+use super::{ProtocolError, TimeoutKind};
 use crate::wire::limits::{MAX_MESSAGE_BYTES, MAX_RECORDS_PER_MESSAGE};
 use crate::wire::{
-    Frame, GetBlockReplays, MessageId, VerifierChallenge, VerifyBatchResult, ZksMessage, ZksVersion,
+    BlockReplaysWriter, Frame, GetBlockReplays, VerifierChallenge, VerifyBatchResult, ZksMessage,
+    ZksVersion,
 };
 use crate::{AuthOutcome, BlockNumber, Overrides, ReplayRecord, SignerAddress, SourceError};
 
@@ -50,26 +51,51 @@ pub enum VerifierStatus {
 
 /// The main-node state machine of one link.
 ///
-/// Feed it every received frame with [`handle_frame`](Self::handle_frame). It accepts exactly
-/// one `GetBlockReplays` and turns it into a [`ReplayCursor`]; anything an MN never accepts
-/// is a [`ProtocolError`].
+/// Feed it every received frame with [`handle_frame`](Self::handle_frame) and tell it of every
+/// frame sent with [`on_sent`](Self::on_sent). It accepts exactly one `GetBlockReplays` and
+/// turns it into a [`ReplayCursor`]; anything an MN never accepts is a [`ProtocolError`].
+///
+/// Deadlines: the link must send its first request within
+/// [`first_message`](SessionTimeouts::first_message), answer a challenge within
+/// [`handshake`](SessionTimeouts::handshake), and never stay silent in both directions past
+/// [`idle`](SessionTimeouts::idle). Wake at [`poll_timeout`](Self::poll_timeout) and call
+/// [`handle_timeout`](Self::handle_timeout): a `Some` ends the link.
 #[derive(Debug)]
 pub struct MnSession {
     version: ZksVersion,
     replay_requested: bool,
     verifier: VerifierStatus,
     nonce: Option<[u8; 32]>,
+    deadlines: Deadlines,
 }
 
 impl MnSession {
-    /// A session on a link that negotiated `version`.
-    pub fn new(version: ZksVersion) -> Self {
+    /// A session on a link that negotiated `version`, established at `now`.
+    pub fn new(version: ZksVersion, timeouts: SessionTimeouts, now: Instant) -> Self {
+        let mut deadlines = Deadlines::new(timeouts, now);
+        deadlines.arm(TimeoutKind::FirstMessage, now);
         Self {
             version,
             replay_requested: false,
             verifier: VerifierStatus::None,
             nonce: None,
+            deadlines,
         }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None`: never.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.poll_timeout()
+    }
+
+    /// Checks the deadlines at `now`; `Some` means the link missed one and must end.
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<TimeoutKind> {
+        self.deadlines.handle_timeout(now)
+    }
+
+    /// Records that a frame was handed to the link at `now` (for the idle clock).
+    pub fn on_sent(&mut self, now: Instant) {
+        self.deadlines.activity(now);
     }
 
     /// Where the peer stands in verifier authentication.
@@ -77,11 +103,13 @@ impl MnSession {
         self.verifier
     }
 
-    /// Answers a role request: the challenge frame carrying `nonce`, which must be fresh from
-    /// the OS CSPRNG.
-    pub fn challenge(&mut self, nonce: [u8; 32]) -> Frame {
+    /// Answers a role request at `now`: the challenge frame carrying `nonce`, which must be
+    /// fresh from the OS CSPRNG. The peer must answer within the handshake timeout.
+    pub fn challenge(&mut self, nonce: [u8; 32], now: Instant) -> Frame {
         self.nonce = Some(nonce);
         self.verifier = VerifierStatus::Challenged;
+        self.deadlines.arm(TimeoutKind::Handshake, now);
+        self.deadlines.activity(now);
         ZksMessage::VerifierChallenge(VerifierChallenge { nonce }).to_frame()
     }
 
@@ -93,12 +121,25 @@ impl MnSession {
         };
     }
 
-    /// Handles one frame from the peer.
+    /// Handles one frame from the peer, received at `now`.
     ///
     /// # Errors
     ///
     /// A [`ProtocolError`]: end the link.
-    pub fn handle_frame(&mut self, frame: &Frame) -> Result<MnInput, ProtocolError> {
+    pub fn handle_frame(&mut self, frame: &Frame, now: Instant) -> Result<MnInput, ProtocolError> {
+        self.deadlines.activity(now);
+        let input = self.input(frame)?;
+        if self.verifier != VerifierStatus::Challenged
+            || matches!(input, MnInput::Authenticate { .. })
+        {
+            // Any valid message ends the first-message wait; an open challenge keeps its own
+            // deadline until the auth arrives.
+            self.deadlines.clear();
+        }
+        Ok(input)
+    }
+
+    fn input(&mut self, frame: &Frame) -> Result<MnInput, ProtocolError> {
         match ZksMessage::decode(self.version, frame)? {
             ZksMessage::GetBlockReplays(request) => {
                 if self.replay_requested {
@@ -145,9 +186,6 @@ pub struct ReplayCursor {
     batch: usize,
     overrides: Overrides,
 }
-
-/// Room for two RLP list headers (at most 9 bytes each) in front of the records.
-const HEADROOM: usize = 18;
 
 impl ReplayCursor {
     /// A cursor for `request` on a link of `version`.
@@ -198,8 +236,7 @@ impl ReplayCursor {
     /// contiguous from `next_block`, or a single record too large for any message.
     pub fn encode_next<R: ReplayRecord>(&mut self, records: &[R]) -> Result<Frame, SourceError> {
         let take = records.len().min(self.batch);
-        let mut body = Vec::with_capacity(HEADROOM + 64 * take);
-        body.resize(HEADROOM, 0);
+        let mut writer = BlockReplaysWriter::with_capacity(64 * take);
         let mut expected = self.next_block;
         let mut count = 0;
         for record in records.iter().take(self.batch) {
@@ -209,20 +246,22 @@ impl ReplayCursor {
                     record.block_number()
                 )));
             }
-            let before = body.len();
-            record.encode(self.version, &mut body);
+            let before = writer.records_len();
+            record.encode(self.version, writer.buffer());
             if count == 0 {
                 // Size the message from its first record: one allocation instead of doubling.
-                let first = body.len() - before;
-                body.reserve(first.saturating_mul(take - 1).min(MAX_MESSAGE_BYTES));
+                let first = writer.records_len() - before;
+                writer
+                    .buffer()
+                    .reserve(first.saturating_mul(take - 1).min(MAX_MESSAGE_BYTES));
             }
-            if body.len() > MAX_MESSAGE_BYTES {
+            if writer.records_len() > MAX_MESSAGE_BYTES {
                 if count == 0 {
                     return Err(SourceError::new(format!(
                         "record for block {expected} is larger than a message may be"
                     )));
                 }
-                body.truncate(before);
+                writer.truncate(before);
                 break;
             }
             count += 1;
@@ -233,32 +272,20 @@ impl ReplayCursor {
                 "source returned no record for block {expected}"
             )));
         }
-        let records_len = body.len() - HEADROOM;
-        let inner = Header {
-            list: true,
-            payload_length: records_len,
-        };
-        let outer = Header {
-            list: true,
-            payload_length: inner.length() + records_len,
-        };
-        let start = HEADROOM - inner.length() - outer.length();
-        let mut head = &mut body[start..HEADROOM];
-        outer.encode(&mut head);
-        inner.encode(&mut head);
         self.next_block = expected;
-        Ok(Frame {
-            id: MessageId::BlockReplays as u8,
-            body: Bytes::from(body).slice(start..),
-        })
+        Ok(writer.finish())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::Bytes;
     use crate::RawRecord;
-    use crate::wire::BlockReplays;
+    use crate::testing::t0;
+    use crate::wire::{BlockReplays, MessageId};
 
     fn request(start: u64, max: Option<u64>) -> GetBlockReplays {
         GetBlockReplays {
@@ -339,19 +366,19 @@ mod tests {
 
     #[test]
     fn one_request_per_link() {
-        let mut s = MnSession::new(ZksVersion::V3);
+        let mut s = MnSession::new(ZksVersion::V3, SessionTimeouts::default(), t0());
         let frame = ZksMessage::GetBlockReplays(request(0, Some(64))).to_frame();
         assert!(matches!(
-            s.handle_frame(&frame),
+            s.handle_frame(&frame, t0()),
             Ok(MnInput::StartReplay(_))
         ));
         assert_eq!(
-            s.handle_frame(&frame),
+            s.handle_frame(&frame, t0()),
             Err(ProtocolError::DuplicateReplayRequest)
         );
         let replays = ZksMessage::BlockReplays(BlockReplays::default()).to_frame();
         assert_eq!(
-            s.handle_frame(&replays),
+            s.handle_frame(&replays, t0()),
             Err(ProtocolError::UnexpectedMessage {
                 id: MessageId::BlockReplays
             })
@@ -362,31 +389,31 @@ mod tests {
     fn verifier_auth_state_machine() {
         use crate::wire::VerifierAuth;
         let auth = ZksMessage::VerifierAuth(VerifierAuth { signature: [1; 65] }).to_frame();
-        let mut s = MnSession::new(ZksVersion::V3);
+        let mut s = MnSession::new(ZksVersion::V3, SessionTimeouts::default(), t0());
         assert_eq!(
-            s.handle_frame(&auth),
+            s.handle_frame(&auth, t0()),
             Err(ProtocolError::AuthWithoutChallenge)
         );
 
-        let mut s = MnSession::new(ZksVersion::V3);
+        let mut s = MnSession::new(ZksVersion::V3, SessionTimeouts::default(), t0());
         let role = ZksMessage::VerifierRoleRequest.to_frame();
-        assert_eq!(s.handle_frame(&role), Ok(MnInput::RoleRequested));
+        assert_eq!(s.handle_frame(&role, t0()), Ok(MnInput::RoleRequested));
         assert_eq!(s.verifier_status(), VerifierStatus::RoleRequested);
         assert_eq!(
-            s.handle_frame(&role),
+            s.handle_frame(&role, t0()),
             Err(ProtocolError::DuplicateRoleRequest)
         );
-        let challenge = s.challenge([9; 32]);
+        let challenge = s.challenge([9; 32], t0());
         assert_eq!(challenge.id, MessageId::VerifierChallenge as u8);
         assert_eq!(
-            s.handle_frame(&auth),
+            s.handle_frame(&auth, t0()),
             Ok(MnInput::Authenticate {
                 nonce: [9; 32],
                 signature: [1; 65]
             })
         );
         assert_eq!(
-            s.handle_frame(&auth),
+            s.handle_frame(&auth, t0()),
             Err(ProtocolError::AuthWithoutChallenge),
             "nonce is single-use"
         );
@@ -400,25 +427,90 @@ mod tests {
         })
         .to_frame();
         assert_eq!(
-            s.handle_frame(&result),
+            s.handle_frame(&result, t0()),
             Err(ProtocolError::ResultFromUnauthorizedPeer)
         );
         s.set_auth_outcome(AuthOutcome::Authorized(SignerAddress([3; 20])));
         assert!(matches!(
-            s.handle_frame(&result),
+            s.handle_frame(&result, t0()),
             Ok(MnInput::BatchResult(_))
         ));
     }
 
     #[test]
     fn verifier_messages_on_zks1_are_violations() {
-        let mut s = MnSession::new(ZksVersion::V1);
+        let mut s = MnSession::new(ZksVersion::V1, SessionTimeouts::default(), t0());
         assert!(matches!(
-            s.handle_frame(&ZksMessage::VerifierRoleRequest.to_frame()),
+            s.handle_frame(&ZksMessage::VerifierRoleRequest.to_frame(), t0()),
             Err(ProtocolError::Decode(
                 crate::wire::DecodeError::MessageNotInVersion { .. }
             ))
         ));
+    }
+
+    #[test]
+    fn first_message_and_challenge_deadlines() {
+        let s = Duration::from_secs;
+        let timeouts = SessionTimeouts {
+            first_message: s(30),
+            handshake: s(10),
+            idle: None,
+        };
+        let mut session = MnSession::new(ZksVersion::V3, timeouts, t0());
+        assert_eq!(session.poll_timeout(), Some(t0() + s(30)));
+        assert_eq!(session.handle_timeout(t0() + s(29)), None);
+        assert_eq!(
+            session.handle_timeout(t0() + s(30)),
+            Some(TimeoutKind::FirstMessage)
+        );
+
+        let mut session = MnSession::new(ZksVersion::V3, timeouts, t0());
+        let role = ZksMessage::VerifierRoleRequest.to_frame();
+        assert_eq!(
+            session.handle_frame(&role, t0() + s(1)),
+            Ok(MnInput::RoleRequested)
+        );
+        assert_eq!(
+            session.poll_timeout(),
+            None,
+            "the request ended the first-message wait"
+        );
+        session.challenge([1; 32], t0() + s(2));
+        assert_eq!(session.poll_timeout(), Some(t0() + s(12)));
+        let request = ZksMessage::GetBlockReplays(request(0, None)).to_frame();
+        assert!(session.handle_frame(&request, t0() + s(3)).is_ok());
+        assert_eq!(
+            session.poll_timeout(),
+            Some(t0() + s(12)),
+            "replay does not lift the challenge's deadline"
+        );
+        assert_eq!(
+            session.handle_timeout(t0() + s(12)),
+            Some(TimeoutKind::Handshake)
+        );
+        let auth = ZksMessage::VerifierAuth(crate::wire::VerifierAuth { signature: [1; 65] });
+        assert!(session.handle_frame(&auth.to_frame(), t0() + s(4)).is_ok());
+        assert_eq!(session.poll_timeout(), None, "the auth lifted it");
+    }
+
+    #[test]
+    fn idle_clock_counts_both_directions() {
+        let s = Duration::from_secs;
+        let timeouts = SessionTimeouts {
+            first_message: s(30),
+            handshake: s(10),
+            idle: Some(s(60)),
+        };
+        let mut session = MnSession::new(ZksVersion::V3, timeouts, t0());
+        let request = ZksMessage::GetBlockReplays(request(0, None)).to_frame();
+        assert!(session.handle_frame(&request, t0() + s(1)).is_ok());
+        assert_eq!(session.poll_timeout(), Some(t0() + s(61)));
+        session.on_sent(t0() + s(50));
+        assert_eq!(session.handle_timeout(t0() + s(61)), None);
+        assert_eq!(
+            session.handle_timeout(t0() + s(110)),
+            Some(TimeoutKind::Idle)
+        );
     }
 
     fn hex(bytes: &[u8]) -> String {

@@ -1,27 +1,21 @@
-//! The transport-agnostic protocol engine.
+//! The protocol engine, sans-IO in the quinn-proto sense.
 //!
-//! The protocol logic is sans-IO: [`MnSession`] and [`EnSession`] are state machines over
-//! frames, with no sockets, tasks or clocks; [`ReplayCursor`] turns source records into
-//! `BlockReplays` frames. The async drivers in [`Node`](crate::Node) are a thin loop around
-//! them: receive a frame, hand it to the session, perform what it asks (read the source, apply
-//! to the sink, send), publish events.
+//! [`MnSession`] and [`EnSession`] are state machines over frames: no sockets, tasks, channels
+//! or clocks. Time is an argument (`now`), and every protocol deadline — the MN's first-message
+//! wait, the verifier handshake steps, the idle timeout — is owned here: a driver asks
+//! [`poll_timeout`](MnSession::poll_timeout) when to wake and calls
+//! [`handle_timeout`](MnSession::handle_timeout) then. [`ReplayCursor`] turns source records into
+//! `BlockReplays` frames.
 //!
-//! What the node knows about its links lives in two places, joined when it needs both:
-//! [`PeerSessionStore`] ("who is this peer and how far has replay gone?", derived from
-//! [`ProtocolEvent`]s) and [`ConnectionRegistry`] ("how do I send to it now?").
+//! The async runtime around these cores (tasks, channels, events, the session store) is the
+//! [`Node`](crate::Node).
 
-mod backoff;
+mod deadline;
 mod en;
 mod error;
-mod events;
 mod mn;
-mod registry;
-mod sessions;
 
-pub use backoff::Backoff;
+pub use deadline::SessionTimeouts;
 pub use en::{EnInput, EnSession, ReplayRequest};
-pub use error::{CloseCause, ProtocolError, TimeoutKind};
-pub use events::{EventStream, ProtocolEvent};
+pub use error::{ProtocolError, TimeoutKind};
 pub use mn::{MnInput, MnSession, ReplayCursor, VerifierStatus};
-pub use registry::{ConnectionRegistry, LinkHandle};
-pub use sessions::{PeerSession, PeerSessionStore};

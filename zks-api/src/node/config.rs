@@ -2,18 +2,10 @@
 
 use std::time::Duration;
 
+use crate::ConfigError;
+use crate::engine::SessionTimeouts;
 use crate::middleware::rate_limit::RateLimits;
-use crate::transport::TransportError;
 use crate::wire::limits::MAX_MESSAGE_BYTES;
-
-/// What a node does on every zks link. Chosen locally; the wire carries no role negotiation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Serves replay from a [`ReplaySource`](crate::ReplaySource).
-    MainNode,
-    /// Replays from trusted main nodes into a [`ReplaySink`](crate::ReplaySink).
-    ExternalNode,
-}
 
 /// Engine limits and timings. Every field has a documented default ([`Limits::default`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -136,34 +128,6 @@ impl Limits {
 
 /// A node configuration that cannot work. Reported by
 /// [`NodeBuilder::start`](crate::NodeBuilder::start) before anything runs.
-#[derive(Clone, Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// Neither `main_node` nor `external_node` was called.
-    #[error("no role: call main_node(source) or external_node(sink)")]
-    NoRole,
-    /// The node supports no protocol version.
-    #[error("no zks version to support")]
-    NoVersions,
-    /// An external node has no trusted main node to replay from.
-    #[error("an external node needs at least one trusted main node")]
-    NoTrustedMainNodes,
-    /// Trusted main nodes were given to a main node.
-    #[error("trusted main nodes are an external-node setting")]
-    TrustedMainNodesOnMainNode,
-    /// A trusted peer address does not name an identity on this transport.
-    #[error("trusted main node address: {0}")]
-    InvalidTrustedPeer(TransportError),
-    /// A limit is out of range.
-    #[error("invalid limit {name}: {reason}")]
-    InvalidLimit {
-        /// The field.
-        name: &'static str,
-        /// What is wrong.
-        reason: &'static str,
-    },
-}
-
 impl Limits {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=64).contains(&self.max_blocks_per_message) {
@@ -185,5 +149,16 @@ impl Limits {
             });
         }
         Ok(())
+    }
+}
+
+impl Limits {
+    /// The deadlines the engine's sessions enforce.
+    pub fn session_timeouts(&self) -> SessionTimeouts {
+        SessionTimeouts {
+            first_message: self.first_message_timeout,
+            handshake: self.handshake_timeout,
+            idle: self.idle_timeout,
+        }
     }
 }

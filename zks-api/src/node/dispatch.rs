@@ -6,20 +6,19 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::{Shared, lock};
-use crate::engine::ProtocolEvent;
-use crate::wire::{Frame, RequestId, VerifyBatch, VerifyBatchResult, ZksMessage};
+use super::shared::{Shared, lock};
+use crate::wire::{Frame, RequestId, VerifyBatchResult};
 use crate::{BlockNumber, ConnectionId, PeerId, SignerAddress};
 
 /// Results waiting for the app, per dispatch, before new ones are dropped.
-const RESULT_QUEUE: usize = 256;
+pub(super) const RESULT_QUEUE: usize = 256;
 
 /// One open dispatch.
 pub(crate) struct Dispatch {
-    last_block: BlockNumber,
-    frame: Frame,
-    sent_to: HashSet<ConnectionId>,
-    results: mpsc::Sender<VerifierResult>,
+    pub(super) last_block: BlockNumber,
+    pub(super) frame: Frame,
+    pub(super) sent_to: HashSet<ConnectionId>,
+    pub(super) results: mpsc::Sender<VerifierResult>,
 }
 
 /// A verifier's answer, as the main node received it.
@@ -41,9 +40,9 @@ pub struct VerifierResult {
 #[derive(Debug)]
 #[must_use = "dropping a BatchDispatch withdraws the request"]
 pub struct BatchDispatch {
-    shared: Arc<Shared>,
-    request_id: RequestId,
-    results: mpsc::Receiver<VerifierResult>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) request_id: RequestId,
+    pub(super) results: mpsc::Receiver<VerifierResult>,
 }
 
 impl BatchDispatch {
@@ -65,85 +64,5 @@ impl BatchDispatch {
 impl Drop for BatchDispatch {
     fn drop(&mut self) {
         lock(&self.shared.dispatches).remove(&self.request_id);
-    }
-}
-
-impl Shared {
-    /// Opens a dispatch and sends it to every peer eligible now.
-    pub(crate) fn open_dispatch(
-        self: &Arc<Self>,
-        batch: &VerifyBatch,
-    ) -> Result<BatchDispatch, RequestId> {
-        let (tx, rx) = mpsc::channel(RESULT_QUEUE);
-        {
-            let mut dispatches = lock(&self.dispatches);
-            if dispatches.contains_key(&batch.request_id) {
-                return Err(batch.request_id);
-            }
-            dispatches.insert(
-                batch.request_id,
-                Dispatch {
-                    last_block: batch.last_block_number,
-                    frame: ZksMessage::VerifyBatch(batch.clone()).to_frame(),
-                    sent_to: HashSet::new(),
-                    results: tx,
-                },
-            );
-        }
-        let conns: Vec<_> = lock(&self.sessions).iter().map(|s| s.conn).collect();
-        for conn in conns {
-            self.redispatch(conn);
-        }
-        Ok(BatchDispatch {
-            shared: Arc::clone(self),
-            request_id: batch.request_id,
-            results: rx,
-        })
-    }
-
-    /// Sends every open dispatch this link is now eligible for and has not had.
-    pub(crate) fn redispatch(&self, conn: ConnectionId) {
-        let mut dispatches = lock(&self.dispatches);
-        if dispatches.is_empty() {
-            return;
-        }
-        let Some(session) = lock(&self.sessions).get(conn).cloned() else {
-            return;
-        };
-        let Some(control) = lock(&self.registry).get(conn).map(|h| h.control.clone()) else {
-            return;
-        };
-        let mut sent = Vec::new();
-        for (request_id, dispatch) in dispatches.iter_mut() {
-            if dispatch.sent_to.contains(&conn) || session.can_verify(dispatch.last_block).is_none()
-            {
-                continue;
-            }
-            // Full: the link is swamped; the next event on it retries.
-            if control.try_send(dispatch.frame.clone()).is_ok() {
-                dispatch.sent_to.insert(conn);
-                sent.push(*request_id);
-            }
-        }
-        drop(dispatches);
-        for request_id in sent {
-            self.emit(ProtocolEvent::BatchDispatched {
-                conn,
-                peer: session.info.peer.clone(),
-                request_id,
-            });
-        }
-    }
-
-    /// Hands a verifier's result to its dispatch; `false` when none is open for it.
-    pub(crate) fn route_result(&self, result: VerifierResult) -> bool {
-        let dispatches = lock(&self.dispatches);
-        let Some(dispatch) = dispatches.get(&result.result.request_id) else {
-            return false;
-        };
-        if dispatch.results.try_send(result).is_err() {
-            tracing::warn!("result queue of a batch dispatch is full; dropping a result");
-        }
-        true
     }
 }

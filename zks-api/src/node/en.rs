@@ -8,12 +8,9 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::{Mutex, mpsc, watch};
 
-use super::Limits;
-use super::link::LinkIo;
-use super::link::{LinkCx, RoleDriver};
-use crate::engine::{
-    CloseCause, EnInput, EnSession, ProtocolError, ProtocolEvent, ReplayRequest, TimeoutKind,
-};
+use super::link::{LinkCx, LinkIo, RoleDriver, now, sleep_until};
+use super::{CloseCause, Limits, ProtocolEvent};
+use crate::engine::{EnInput, EnSession, ProtocolError, ReplayRequest};
 use crate::wire::{
     Frame, RecordOverride, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult, ZksMessage,
 };
@@ -43,17 +40,18 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
             record_overrides: self.overrides.clone(),
             max_blocks_per_message: self.limits.max_blocks_per_message,
         });
-        let mut session =
-            EnSession::<K::Record>::new(cx.info.version, request, self.verifier.is_some());
-        let asked_role =
-            cx.trusted && self.verifier.is_some() && cx.info.version.supports_verification();
+        let mut session = EnSession::<K::Record>::new(
+            cx.info.caps.zks,
+            request,
+            self.verifier.is_some(),
+            self.limits.session_timeouts(),
+            now(),
+        );
         while let Some(frame) = session.poll_outbound() {
             if let Err(cause) = cx.send(io, frame).await {
                 return cause;
             }
-        }
-        if asked_role {
-            io.set_deadline(self.limits.handshake_timeout, TimeoutKind::Handshake);
+            session.on_sent(now());
         }
         let mut pending = FuturesUnordered::new();
         loop {
@@ -62,14 +60,21 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
                     if let Err(cause) = self.answer(cx, io, result).await {
                         return cause;
                     }
+                    session.on_sent(now());
                     continue;
                 }
                 frame = io.recv(cx) => match frame {
                     Ok(frame) => frame,
                     Err(cause) => return cause,
                 },
+                () = sleep_until(session.poll_timeout()) => {
+                    match session.handle_timeout(now()) {
+                        Some(kind) => return CloseCause::Timeout(kind),
+                        None => continue,
+                    }
+                }
             };
-            match session.handle_frame(&frame) {
+            match session.handle_frame(&frame, now()) {
                 Ok(EnInput::Records(records)) => {
                     // Not raced against shutdown: an apply in flight is never cancelled.
                     if let Err(cause) = self.apply(cx, records).await {
@@ -83,11 +88,11 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
                         }
                         .into();
                     };
-                    io.clear_deadline();
                     let frame = session.answer_challenge(signer.sign_challenge(&nonce));
                     if let Err(cause) = cx.send(io, frame).await {
                         return cause;
                     }
+                    session.on_sent(now());
                 }
                 Ok(EnInput::VerifyBatch(batch)) => {
                     let max = self.limits.max_pending_verifications;

@@ -2,8 +2,7 @@
 //! deadlines, closing with the right reason, and reporting.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
@@ -11,9 +10,10 @@ use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
-use super::Shared;
-use crate::engine::{CloseCause, LinkHandle, ProtocolEvent, TimeoutKind};
-use crate::middleware::{Deliver, InboundMessage, InboundService, Rejection};
+use super::registry::LinkHandle;
+use super::shared::Shared;
+use super::{CloseCause, ProtocolEvent};
+use crate::middleware::{InboundMessage, InboundService, Rejection};
 use crate::transport::{Link, LinkInfo, LinkReceiver, LinkSender};
 use crate::wire::Frame;
 use crate::{ConnectionId, PeerId};
@@ -31,7 +31,7 @@ pub(crate) trait RoleDriver: Send + Sync + 'static {
     ) -> CloseCause;
 }
 
-/// What a role driver knows about the link it serves (shared by its concurrent parts).
+/// What a role driver knows about the link it serves.
 pub(crate) struct LinkCx {
     pub(crate) conn: ConnectionId,
     pub(crate) info: LinkInfo,
@@ -40,9 +40,6 @@ pub(crate) struct LinkCx {
     pub(crate) shared: Arc<Shared>,
     /// Set once the link did useful work; a redialing EN then starts its backoff over.
     progressed: AtomicBool,
-    started: Instant,
-    /// When we last sent, in microseconds since `started` (for the idle deadline).
-    last_sent_us: AtomicU64,
 }
 
 impl LinkCx {
@@ -58,24 +55,11 @@ impl LinkCx {
         self.progressed.store(true, Ordering::Relaxed);
     }
 
-    /// Records that we just handed the link a message.
-    pub(crate) fn mark_sent(&self) {
-        let us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.last_sent_us.fetch_max(us, Ordering::Relaxed);
-    }
-
-    fn last_sent(&self) -> Instant {
-        self.started + Duration::from_micros(self.last_sent_us.load(Ordering::Relaxed))
-    }
-
     /// Sends a frame, waiting for room; if the link is gone, returns why it ended.
     pub(crate) async fn send(&self, io: &mut LinkIo, frame: Frame) -> Result<(), CloseCause> {
         tokio::select! {
             sent = self.sender.send(frame) => match sent {
-                Ok(()) => {
-                    self.mark_sent();
-                    Ok(())
-                }
+                Ok(()) => Ok(()),
                 Err(_) => Err(io.closed_cause(self).await),
             },
             () = self.shared.shutdown.cancelled() => Err(CloseCause::Shutdown),
@@ -83,69 +67,43 @@ impl LinkCx {
     }
 }
 
-/// The receiving side of a link: the transport's receiver, the inbound middleware stack, and
-/// the deadlines that end a silent link.
+/// The engine's clock, as the sans-IO sessions take it.
+pub(crate) fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Sleeps until a session's next deadline; forever when it has none.
+pub(crate) async fn sleep_until(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The receiving side of a link: the transport's receiver and the inbound middleware stack.
 pub(crate) struct LinkIo {
     rx: LinkReceiver,
     inbound: InboundService,
-    last_received: Instant,
-    deadline: Option<(Instant, TimeoutKind)>,
-    idle_timeout: Option<Duration>,
 }
 
 impl LinkIo {
-    /// Ends the link unless a message arrives within `after` (the role's handshake steps).
-    pub(crate) fn set_deadline(&mut self, after: Duration, kind: TimeoutKind) {
-        self.deadline = Some((Instant::now() + after, kind));
-    }
-
-    /// Lifts the deadline set by [`set_deadline`](Self::set_deadline).
-    pub(crate) fn clear_deadline(&mut self) {
-        self.deadline = None;
-    }
-
     /// The next message that passed the middleware stack, or why the link ended (including a
-    /// deadline, an idle link, a refusal by middleware, and node shutdown).
+    /// refusal by middleware and node shutdown). Deadlines belong to the session.
     ///
     /// Cancel safe up to the middleware call: a message is never lost while waiting for one.
     pub(crate) async fn recv(&mut self, cx: &LinkCx) -> Result<Frame, CloseCause> {
-        loop {
-            let idle = self.idle_timeout.map(|t| {
-                (
-                    self.last_received.max(cx.last_sent()) + t,
-                    TimeoutKind::Idle,
-                )
-            });
-            let next_deadline = match (self.deadline, idle) {
-                (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-                (a, b) => a.or(b),
-            };
-            let frame = tokio::select! {
-                frame = self.rx.recv() => frame.map_err(CloseCause::Link)?,
-                () = sleep_until(next_deadline.map(|d| d.0)), if next_deadline.is_some() => {
-                    let Some((_, kind)) = next_deadline else { continue };
-                    // The idle clock may have been reset by a send meanwhile: look again.
-                    if kind == TimeoutKind::Idle
-                        && self.idle_timeout.is_some_and(|t| {
-                            self.last_received.max(cx.last_sent()) + t > Instant::now()
-                        })
-                    {
-                        continue;
-                    }
-                    return Err(CloseCause::Timeout(kind));
-                }
-                () = cx.shared.shutdown.cancelled() => return Err(CloseCause::Shutdown),
-            };
-            self.last_received = Instant::now();
-            return self.filter(cx, frame).await;
-        }
+        let frame = tokio::select! {
+            frame = self.rx.recv() => frame.map_err(CloseCause::Link)?,
+            () = cx.shared.shutdown.cancelled() => return Err(CloseCause::Shutdown),
+        };
+        self.filter(cx, frame).await
     }
 
     async fn filter(&mut self, cx: &LinkCx, frame: Frame) -> Result<Frame, CloseCause> {
         let message = InboundMessage {
             conn: cx.conn,
             peer: cx.peer(),
-            version: cx.info.version,
+            version: cx.info.caps.zks,
             trusted: cx.trusted,
             frame,
         };
@@ -173,13 +131,6 @@ fn reject(error: crate::middleware::BoxError) -> CloseCause {
     CloseCause::Rejected(Rejection::from_box(error))
 }
 
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Batch requests waiting to be sent on one link.
 const CONTROL_QUEUE: usize = 16;
 
@@ -203,18 +154,11 @@ pub(crate) async fn serve_link(
         %conn,
         peer = %info.peer,
         direction = %info.direction,
-        version = %info.version,
+        caps = %info.caps,
     );
     async move {
         let (control, mut control_rx) = mpsc::channel(CONTROL_QUEUE);
-        shared.registry_insert(
-            conn,
-            LinkHandle {
-                info: info.clone(),
-                sender: sender.clone(),
-                control,
-            },
-        );
+        shared.registry_insert(conn, LinkHandle { control });
         shared.emit(ProtocolEvent::Established {
             conn,
             info: info.clone(),
@@ -222,7 +166,6 @@ pub(crate) async fn serve_link(
         });
         tracing::debug!(trusted, addr = %info.remote_addr, "link established");
 
-        let now = Instant::now();
         let cx = LinkCx {
             conn,
             info,
@@ -230,15 +173,10 @@ pub(crate) async fn serve_link(
             trusted,
             shared: Arc::clone(&shared),
             progressed: AtomicBool::new(false),
-            started: now,
-            last_sent_us: AtomicU64::new(0),
         };
         let mut io = LinkIo {
             rx,
             inbound: shared.inbound_stack(),
-            last_received: now,
-            deadline: None,
-            idle_timeout: shared.limits.idle_timeout,
         };
         let cause = role.serve(&cx, &mut io, &mut control_rx).await;
         if let Some(reason) = cause.disconnect_reason() {
@@ -263,24 +201,4 @@ pub(crate) async fn serve_link(
     }
     .instrument(span)
     .await
-}
-
-impl Shared {
-    /// A fresh inbound stack for one link: user layers outermost, then the size cap and the
-    /// rate limits, then [`Deliver`].
-    fn inbound_stack(&self) -> InboundService {
-        let shipped = tower::ServiceBuilder::new()
-            .layer(crate::middleware::size_limit::MessageSizeLimitLayer::new(
-                self.limits.max_message_bytes,
-            ))
-            .layer(crate::middleware::rate_limit::RateLimitLayer::new(
-                self.limits.rate_limits,
-            ))
-            .service(Deliver);
-        let mut stack = InboundService::new(shipped);
-        for layer in self.layers.iter().rev() {
-            stack = layer(stack);
-        }
-        stack
-    }
 }

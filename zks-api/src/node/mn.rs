@@ -1,5 +1,5 @@
 //! The main node's driver for one link: verifier auth, the replay request, then streaming
-//! with batch requests sent ahead of replay.
+//! with batch requests sent ahead of replay. The session owns every deadline.
 
 use std::sync::Arc;
 
@@ -9,17 +9,22 @@ use rand::rngs::OsRng;
 use tokio::sync::mpsc;
 
 use super::dispatch::VerifierResult;
-use super::link::LinkIo;
-use super::link::{LinkCx, RoleDriver};
-use crate::engine::{
-    CloseCause, MnInput, MnSession, ProtocolEvent, ReplayCursor, TimeoutKind, VerifierStatus,
-};
+use super::link::{LinkCx, LinkIo, RoleDriver, now, sleep_until};
+use super::{CloseCause, ProtocolEvent};
+use crate::engine::{MnInput, MnSession, ReplayCursor, VerifierStatus};
+use crate::transport::{LinkSender, OwnedSendPermit};
 use crate::wire::{Frame, VerifyBatchOutcome};
-use crate::{AuthOutcome, ReplaySource, SignerAuthenticator};
+use crate::{AuthOutcome, BlockNumber, ReplaySource, SignerAuthenticator, SourceError};
 
 pub(crate) struct MainNodeDriver<S> {
     pub(crate) source: S,
     pub(crate) authenticator: Option<Arc<dyn SignerAuthenticator>>,
+}
+
+/// One replay message, produced once the link had room for it.
+struct Produced {
+    cursor: ReplayCursor,
+    next: Result<(OwnedSendPermit, Frame, BlockNumber), SourceError>,
 }
 
 #[async_trait]
@@ -30,13 +35,20 @@ impl<S: ReplaySource> RoleDriver for MainNodeDriver<S> {
         io: &mut LinkIo,
         control: &mut mpsc::Receiver<Frame>,
     ) -> CloseCause {
-        let mut session = MnSession::new(cx.info.version);
         let limits = &cx.shared.limits;
-        io.set_deadline(limits.first_message_timeout, TimeoutKind::FirstMessage);
+        let mut session = MnSession::new(cx.info.caps.zks, limits.session_timeouts(), now());
         let cursor = loop {
-            let frame = match io.recv(cx).await {
-                Ok(frame) => frame,
-                Err(cause) => return cause,
+            let frame = tokio::select! {
+                frame = io.recv(cx) => match frame {
+                    Ok(frame) => frame,
+                    Err(cause) => return cause,
+                },
+                () = sleep_until(session.poll_timeout()) => {
+                    match session.handle_timeout(now()) {
+                        Some(kind) => return CloseCause::Timeout(kind),
+                        None => continue,
+                    }
+                }
             };
             match self.on_frame(cx, io, &mut session, &frame).await {
                 Ok(Some(cursor)) => break cursor,
@@ -57,8 +69,7 @@ impl<S: ReplaySource> RoleDriver for MainNodeDriver<S> {
             "replay requested"
         );
 
-        let pump = self.pump(cursor, cx);
-        tokio::pin!(pump);
+        let mut next = Box::pin(self.produce(cx.sender.clone(), cursor));
         loop {
             tokio::select! {
                 // Local work first: batch requests go out ahead of replay and inbound.
@@ -67,8 +78,25 @@ impl<S: ReplaySource> RoleDriver for MainNodeDriver<S> {
                     if let Err(cause) = cx.send(io, frame).await {
                         return cause;
                     }
+                    session.on_sent(now());
                 }
-                cause = &mut pump => return cause,
+                produced = &mut next => {
+                    let Produced { cursor, next: result } = produced;
+                    let (permit, frame, first_block) = match result {
+                        Ok(sent) => sent,
+                        Err(e) => return CloseCause::Source(e),
+                    };
+                    permit.send(frame);
+                    session.on_sent(now());
+                    cx.mark_progress();
+                    cx.emit(ProtocolEvent::ReplayBlockSent {
+                        conn: cx.conn,
+                        peer: cx.peer(),
+                        first_block,
+                        last_block: cursor.next_block() - 1,
+                    });
+                    next.set(self.produce(cx.sender.clone(), cursor));
+                }
                 frame = io.recv(cx) => {
                     let frame = match frame {
                         Ok(frame) => frame,
@@ -76,6 +104,11 @@ impl<S: ReplaySource> RoleDriver for MainNodeDriver<S> {
                     };
                     if let Err(cause) = self.on_frame(cx, io, &mut session, &frame).await {
                         return cause;
+                    }
+                }
+                () = sleep_until(session.poll_timeout()) => {
+                    if let Some(kind) = session.handle_timeout(now()) {
+                        return CloseCause::Timeout(kind);
                     }
                 }
             }
@@ -92,16 +125,9 @@ impl<S: ReplaySource> MainNodeDriver<S> {
         session: &mut MnSession,
         frame: &Frame,
     ) -> Result<Option<ReplayCursor>, CloseCause> {
-        let input = session.handle_frame(frame)?;
-        let cursor = self.on_input(cx, io, session, input).await?;
-        if session.verifier_status() != VerifierStatus::Challenged {
-            // Any valid message ends the first-message wait; an open challenge keeps its own
-            // deadline until the auth arrives.
-            io.clear_deadline();
-        }
-        Ok(cursor)
+        let input = session.handle_frame(frame, now())?;
+        self.on_input(cx, io, session, input).await
     }
-
     /// Performs what one input asks for.
     async fn on_input(
         &self,
@@ -120,12 +146,12 @@ impl<S: ReplaySource> MainNodeDriver<S> {
                 });
                 let mut nonce = [0u8; 32];
                 if let Err(e) = OsRng.try_fill_bytes(&mut nonce) {
-                    return Err(CloseCause::Source(crate::SourceError::new(format!(
+                    return Err(CloseCause::Source(SourceError::new(format!(
                         "OS random number generator failed: {e}"
                     ))));
                 }
-                cx.send(io, session.challenge(nonce)).await?;
-                io.set_deadline(cx.shared.limits.handshake_timeout, TimeoutKind::Handshake);
+                let challenge = session.challenge(nonce, now());
+                cx.send(io, challenge).await?;
                 cx.emit(ProtocolEvent::VerifierChallengeSent {
                     conn: cx.conn,
                     peer: cx.peer(),
@@ -175,35 +201,23 @@ impl<S: ReplaySource> MainNodeDriver<S> {
         Ok(None)
     }
 
-    /// Streams replay for as long as the link lives. Production is tied to the link's send
-    /// capacity: a slot is reserved before anything is read, so a slow peer holds at most its
-    /// queue's worth of encoded messages and never slows other peers.
-    async fn pump(&self, mut cursor: ReplayCursor, cx: &LinkCx) -> CloseCause {
-        loop {
-            let Ok(permit) = cx.sender.reserve().await else {
-                // The link is gone; the receiver reports why.
-                return std::future::pending().await;
-            };
-            self.source.wait_for(cursor.next_block()).await;
-            let first_block = cursor.next_block();
-            let frame = match self
-                .source
-                .read(first_block, cursor.batch(), cursor.overrides())
-                .await
-                .and_then(|records| cursor.encode_next(&records))
-            {
-                Ok(frame) => frame,
-                Err(e) => return CloseCause::Source(e),
-            };
-            permit.send(frame);
-            cx.mark_sent();
-            cx.mark_progress();
-            cx.emit(ProtocolEvent::ReplayBlockSent {
-                conn: cx.conn,
-                peer: cx.peer(),
-                first_block,
-                last_block: cursor.next_block() - 1,
-            });
-        }
+    /// The next replay message. Production is tied to the link's send capacity: a slot is
+    /// reserved before anything is read, so a slow peer holds at most its queue's worth of
+    /// encoded messages and never slows other peers. The cursor travels with the future, so
+    /// the driver's loop owns it between messages.
+    async fn produce(&self, sender: LinkSender, mut cursor: ReplayCursor) -> Produced {
+        let Ok(permit) = sender.reserve_owned().await else {
+            // The link is gone; the receiver reports why.
+            return std::future::pending().await;
+        };
+        self.source.wait_for(cursor.next_block()).await;
+        let first_block = cursor.next_block();
+        let next = self
+            .source
+            .read(first_block, cursor.batch(), cursor.overrides())
+            .await
+            .and_then(|records| cursor.encode_next(&records))
+            .map(|frame| (permit, frame, first_block));
+        Produced { cursor, next }
     }
 }

@@ -94,6 +94,22 @@ impl P2pSession {
     }
 
     /// The peer's Hello, once received (also when negotiation then failed).
+    /// Two sessions in the same negotiated state: one to decode with, one to encode with, so
+    /// a link's reading and writing halves need not share one (each has its own Snappy state).
+    pub fn split(self) -> (Self, Self) {
+        let twin = Self {
+            local_id: self.local_id,
+            remote_id: self.remote_id,
+            local_hello: self.local_hello.clone(),
+            local_caps: self.local_caps.clone(),
+            remote_hello: self.remote_hello.clone(),
+            negotiated: self.negotiated.clone(),
+            encoder: snap::raw::Encoder::new(),
+        };
+        (self, twin)
+    }
+
+    /// The Hello the peer sent, once it has.
     pub fn remote_hello(&self) -> Option<&Hello> {
         self.remote_hello.as_ref()
     }
@@ -156,7 +172,7 @@ impl P2pSession {
                 } else {
                     Bytes::copy_from_slice(payload)
                 };
-                Ok(P2pEvent::Zks(Frame { id: relative, body }))
+                Ok(P2pEvent::Zks(Frame::zks(relative, body)))
             }
         }
     }

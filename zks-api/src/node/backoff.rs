@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 /// of the current step ("equal jitter"), so peers that lost the same main node do not redial in
 /// lockstep, yet never wait less than half a step.
 #[derive(Debug)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     initial: Duration,
     max: Duration,
     step: Duration,
@@ -18,7 +18,7 @@ pub struct Backoff {
 
 impl Backoff {
     /// A backoff starting at `initial`, capped at `max`, with jitter from `rng_seed`.
-    pub fn new(initial: Duration, max: Duration, rng_seed: u64) -> Self {
+    pub(crate) fn new(initial: Duration, max: Duration, rng_seed: u64) -> Self {
         let initial = initial.max(Duration::from_millis(1));
         Self {
             initial,
@@ -29,7 +29,7 @@ impl Backoff {
     }
 
     /// The delay before the next attempt; each call doubles the step until the cap.
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let step = self.step;
         self.step = (self.step * 2).min(self.max);
         let half = step / 2;
@@ -37,7 +37,7 @@ impl Backoff {
     }
 
     /// Back to the first step, after a link that worked.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.step = self.initial;
     }
 }

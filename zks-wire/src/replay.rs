@@ -1,13 +1,15 @@
 //! Replay messages: `GetBlockReplays` (0x00) and `BlockReplays` (0x01).
 
+use std::collections::BTreeMap;
+
 use alloy_rlp::Encodable;
 use bytes::Bytes;
 
-use super::DecodeError;
 use super::limits::{
     MAX_DB_KEY_BYTES, MAX_OVERRIDE_LIST_BYTES, MAX_RECORD_OVERRIDES, MAX_RECORDS_PER_MESSAGE,
 };
 use super::rlp::{Limit, Reader, list_header};
+use super::{DecodeError, Frame, MessageId};
 use crate::BlockNumber;
 
 /// EN → MN: stream replay records from `starting_block` on.
@@ -166,5 +168,103 @@ impl BlockReplays {
             records.push(list.raw_item("record")?);
         }
         Ok(Self { records })
+    }
+}
+
+/// Builds one `BlockReplays` frame in a single buffer: records are encoded straight into it,
+/// and the two list headers are written into room left in front once the size is known, so the
+/// message is never copied.
+///
+/// ```
+/// use zks_wire::{BlockReplays, BlockReplaysWriter, Frame, ZksMessage, ZksVersion};
+///
+/// let mut writer = BlockReplaysWriter::with_capacity(16);
+/// writer.buffer().extend_from_slice(&[0x82, 0xaa, 0xbb]); // one record: an RLP item
+/// let frame = writer.finish();
+/// assert_eq!(frame.to_wire(), [0x01, 0xc4, 0xc3, 0x82, 0xaa, 0xbb]);
+/// ```
+#[derive(Debug)]
+pub struct BlockReplaysWriter {
+    body: Vec<u8>,
+}
+
+impl BlockReplaysWriter {
+    /// Room for two RLP list headers (at most 9 bytes each) in front of the records.
+    const HEADROOM: usize = 18;
+
+    /// A writer with room for `records_bytes` of encoded records.
+    pub fn with_capacity(records_bytes: usize) -> Self {
+        let mut body = Vec::with_capacity(Self::HEADROOM + records_bytes);
+        body.resize(Self::HEADROOM, 0);
+        Self { body }
+    }
+
+    /// The buffer to append encoded records to, each exactly one RLP item.
+    pub fn buffer(&mut self) -> &mut Vec<u8> {
+        &mut self.body
+    }
+
+    /// Bytes of encoded records so far.
+    pub fn records_len(&self) -> usize {
+        self.body.len() - Self::HEADROOM
+    }
+
+    /// Drops everything appended after the first `records_len` bytes of records (to take back
+    /// a record that does not fit).
+    pub fn truncate(&mut self, records_len: usize) {
+        self.body.truncate(Self::HEADROOM + records_len);
+    }
+
+    /// Writes the headers and returns the frame.
+    pub fn finish(self) -> Frame {
+        let Self { mut body } = self;
+        let records_len = body.len() - Self::HEADROOM;
+        let inner = list_header(records_len);
+        let outer = list_header(inner.length() + records_len);
+        let start = Self::HEADROOM - inner.length() - outer.length();
+        let mut head = &mut body[start..Self::HEADROOM];
+        outer.encode(&mut head);
+        inner.encode(&mut head);
+        Frame::zks(
+            MessageId::BlockReplays as u8,
+            Bytes::from(body).slice(start..),
+        )
+    }
+}
+
+/// The record overrides an EN asked for: block number → `db_key` of the replacement record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides(BTreeMap<BlockNumber, Bytes>);
+
+impl Overrides {
+    /// The key requested for `block`, if any.
+    pub fn get(&self, block: BlockNumber) -> Option<&Bytes> {
+        self.0.get(&block)
+    }
+
+    /// Whether no override was requested.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many blocks have an override.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The overrides, by block.
+    pub fn iter(&self) -> impl Iterator<Item = (BlockNumber, &Bytes)> {
+        self.0.iter().map(|(b, k)| (*b, k))
+    }
+}
+
+impl FromIterator<RecordOverride> for Overrides {
+    /// Collects overrides; if a block is named twice, the first request wins.
+    fn from_iter<I: IntoIterator<Item = RecordOverride>>(iter: I) -> Self {
+        let mut map = BTreeMap::new();
+        for o in iter {
+            map.entry(o.block_number).or_insert(o.db_key);
+        }
+        Self(map)
     }
 }

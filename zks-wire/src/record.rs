@@ -7,7 +7,7 @@ use alloy_rlp::{Decodable, Encodable, Header};
 use bytes::Bytes;
 
 use crate::BlockNumber;
-use crate::wire::ZksVersion;
+use crate::ZksVersion;
 
 /// A block replay record, as the node team defines it.
 ///

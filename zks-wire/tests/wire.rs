@@ -4,16 +4,16 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use serde::Deserialize;
-use zks_api::wire::limits::{
+use zks_wire::limits::{
     MAX_DB_KEY_BYTES, MAX_MESSAGE_BYTES, MAX_REASON_BYTES, MAX_RECORD_OVERRIDES,
     MAX_RECORDS_PER_MESSAGE,
 };
-use zks_api::wire::{
+use zks_wire::{
     BlockReplays, DecodeError, Frame, GetBlockReplays, MessageId, RecordOverride, RequestId,
     VerifierAuth, VerifierChallenge, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult,
     ZksMessage, ZksVersion,
 };
-use zks_api::{RawRecord, ReplayRecord};
+use zks_wire::{RawRecord, ReplayRecord};
 
 #[derive(Deserialize)]
 struct VectorFile {
@@ -179,10 +179,7 @@ fn zks1_and_zks2_reject_verifier_message_ids() {
             }
         }
     }
-    let unknown = Frame {
-        id: 0x07,
-        body: Bytes::from_static(&[0xc0]),
-    };
+    let unknown = Frame::zks(0x07, Bytes::from_static(&[0xc0]));
     assert_eq!(
         ZksMessage::decode(ZksVersion::V3, &unknown),
         Err(DecodeError::UnknownMessageId { id: 0x07 })
@@ -240,10 +237,7 @@ fn rejects_an_override_list_over_64_kib_before_reading_it() {
     body.extend_from_slice(&((1 + list.len()) as u32).to_be_bytes()[1..]);
     body.push(0x80); // starting_block 0
     body.extend_from_slice(&list);
-    let frame = Frame {
-        id: 0,
-        body: body.into(),
-    };
+    let frame = Frame::zks(0, body);
     assert_eq!(
         ZksMessage::decode(ZksVersion::V3, &frame),
         Err(DecodeError::OverrideListTooLarge {
@@ -276,10 +270,7 @@ fn rejects_65_records_in_one_block_replays() {
 
 #[test]
 fn rejects_an_oversized_message_before_decoding() {
-    let frame = Frame {
-        id: 1,
-        body: Bytes::from(vec![0u8; MAX_MESSAGE_BYTES + 1]),
-    };
+    let frame = Frame::zks(1, Bytes::from(vec![0u8; MAX_MESSAGE_BYTES + 1]));
     assert_eq!(
         ZksMessage::decode(ZksVersion::V3, &frame),
         Err(DecodeError::MessageTooLarge {
@@ -307,10 +298,7 @@ fn rejects_a_long_reason_and_bad_tags() {
             max: 1024
         })
     );
-    let bad_tag = Frame {
-        id: 6,
-        body: Bytes::from_static(&[0x01, 0x02, 0x02, 0x80]),
-    };
+    let bad_tag = Frame::zks(6, Bytes::from_static(&[0x01, 0x02, 0x02, 0x80]));
     assert_eq!(
         ZksMessage::decode(ZksVersion::V3, &bad_tag),
         Err(DecodeError::UnknownOutcomeTag(2))
@@ -336,10 +324,7 @@ fn rejects_malformed_shapes_without_panicking() {
         (6, &[0x29, 0x07, 0x01, 0x81, 0xff]), // reason not UTF-8
     ];
     for (id, body) in cases {
-        let frame = Frame {
-            id: *id,
-            body: Bytes::copy_from_slice(body),
-        };
+        let frame = Frame::zks(*id, Bytes::copy_from_slice(body));
         assert!(
             ZksMessage::decode(ZksVersion::V3, &frame).is_err(),
             "{id} {body:02x?}"
@@ -447,7 +432,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(id in 0u8..8, body in proptest::collection::vec(any::<u8>(), 0..512)) {
-        let frame = Frame { id, body: body.into() };
+        let frame = Frame::zks(id, body);
         for version in ZksVersion::ALL {
             let _ = ZksMessage::decode(version, &frame);
         }

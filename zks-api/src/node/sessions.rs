@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use super::{ProtocolEvent, VerifierStatus};
+use super::ProtocolEvent;
+use crate::engine::VerifierStatus;
 use crate::transport::LinkInfo;
 use crate::{BlockNumber, ConnectionId, SignerAddress};
 
@@ -39,7 +40,7 @@ impl PeerSession {
     pub fn can_verify(&self, last_block: BlockNumber) -> Option<SignerAddress> {
         match self.verifier {
             VerifierStatus::Authorized(signer)
-                if self.info.version.supports_verification()
+                if self.info.caps.zks.supports_verification()
                     && self
                         .delivered_through()
                         .is_some_and(|through| through >= last_block) =>
@@ -56,13 +57,13 @@ impl PeerSession {
 /// It only ever changes by [`apply`](Self::apply)ing events, so it is exactly as current as the
 /// event stream.
 #[derive(Debug, Default)]
-pub struct PeerSessionStore {
+pub(crate) struct PeerSessionStore {
     sessions: HashMap<ConnectionId, PeerSession>,
 }
 
 impl PeerSessionStore {
     /// Updates the store with one event.
-    pub fn apply(&mut self, event: &ProtocolEvent) {
+    pub(crate) fn apply(&mut self, event: &ProtocolEvent) {
         match event {
             ProtocolEvent::Established {
                 conn,
@@ -136,22 +137,12 @@ impl PeerSessionStore {
     }
 
     /// The session of one link.
-    pub fn get(&self, conn: ConnectionId) -> Option<&PeerSession> {
+    pub(crate) fn get(&self, conn: ConnectionId) -> Option<&PeerSession> {
         self.sessions.get(&conn)
     }
 
     /// Every live session, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &PeerSession> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &PeerSession> {
         self.sessions.values()
-    }
-
-    /// How many links are live.
-    pub fn len(&self) -> usize {
-        self.sessions.len()
-    }
-
-    /// Whether no link is live.
-    pub fn is_empty(&self) -> bool {
-        self.sessions.is_empty()
     }
 }

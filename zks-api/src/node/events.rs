@@ -13,7 +13,7 @@ use crate::{BlockNumber, ConnectionId, PeerAddr, PeerId, SignerAddress};
 ///
 /// Events go to a bounded broadcast channel ([`Node::events`](crate::Node::events)); a consumer
 /// that falls behind loses the oldest events, never slows the protocol. The node's
-/// [`PeerSessionStore`](super::PeerSessionStore) is derived from the same events, before they
+/// session store ([`Node::sessions`](crate::Node::sessions)) is derived from the same events, before they
 /// are published.
 #[derive(Clone, Debug)]
 #[non_exhaustive]

@@ -2,26 +2,21 @@
 
 use std::collections::HashMap;
 
-use crate::ConnectionId;
 use tokio::sync::mpsc;
 
-use crate::transport::{LinkInfo, LinkSender};
+use crate::ConnectionId;
 use crate::wire::Frame;
 
-/// A live link's send handle.
+/// A live link's control handle.
 #[derive(Clone, Debug)]
-pub struct LinkHandle {
-    /// Peer, direction, address, version.
-    pub info: LinkInfo,
-    /// Where to send.
-    pub sender: LinkSender,
+pub(crate) struct LinkHandle {
     /// MN: where to hand `VerifyBatch` frames; the link's driver sends them ahead of replay.
     pub(crate) control: mpsc::Sender<Frame>,
 }
 
 /// Answers "how do I send to this link now?". Entries exist exactly while a link is served.
 #[derive(Debug, Default)]
-pub struct ConnectionRegistry {
+pub(crate) struct ConnectionRegistry {
     links: HashMap<ConnectionId, LinkHandle>,
 }
 
@@ -35,22 +30,12 @@ impl ConnectionRegistry {
     }
 
     /// The handle of one link.
-    pub fn get(&self, conn: ConnectionId) -> Option<&LinkHandle> {
+    pub(crate) fn get(&self, conn: ConnectionId) -> Option<&LinkHandle> {
         self.links.get(&conn)
     }
 
-    /// Every live link.
-    pub fn iter(&self) -> impl Iterator<Item = (ConnectionId, &LinkHandle)> {
-        self.links.iter().map(|(c, h)| (*c, h))
-    }
-
     /// How many links are live.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.links.len()
-    }
-
-    /// Whether no link is live.
-    pub fn is_empty(&self) -> bool {
-        self.links.is_empty()
     }
 }

@@ -4,8 +4,8 @@ use bytes::Bytes;
 
 use super::limits::MAX_MESSAGE_BYTES;
 use super::{
-    BlockReplays, DecodeError, GetBlockReplays, VerifierAuth, VerifierChallenge, VerifyBatch,
-    VerifyBatchResult, ZksVersion,
+    BlockReplays, DecodeError, GetBlockReplays, Protocol, VerifierAuth, VerifierChallenge,
+    VerifyBatch, VerifyBatchResult, ZksVersion,
 };
 
 /// The id of a zks message, relative to the capability's message-id offset.
@@ -44,19 +44,41 @@ impl MessageId {
     }
 }
 
-/// One zks message as links carry it: the relative message id and the undecoded body.
+/// One message as links carry it: the subprotocol it travels on, its relative message id and
+/// the undecoded body.
 ///
-/// Transports move frames; only the engine decodes them, with the negotiated version.
+/// Transports move frames; only the engine decodes them, with the version the link negotiated
+/// for [`protocol`](Self::protocol).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
-    /// Message id relative to the zks capability (RLPx adds its offset on the wire).
+    /// The subprotocol this message belongs to.
+    pub protocol: Protocol,
+    /// Message id relative to the subprotocol (RLPx adds the capability's offset on the wire).
     pub id: u8,
     /// The RLP body.
     pub body: Bytes,
 }
 
 impl Frame {
-    /// Splits `id || body` bytes, as the golden vectors write them.
+    /// A `zks` frame.
+    pub fn zks(id: u8, body: impl Into<Bytes>) -> Self {
+        Self {
+            protocol: Protocol::Zks,
+            id,
+            body: body.into(),
+        }
+    }
+
+    /// A frame of `protocol`.
+    pub fn new(protocol: Protocol, id: u8, body: impl Into<Bytes>) -> Self {
+        Self {
+            protocol,
+            id,
+            body: body.into(),
+        }
+    }
+
+    /// Splits `id || body` bytes of a `zks` message, as the golden vectors write them.
     ///
     /// # Errors
     ///
@@ -65,10 +87,7 @@ impl Frame {
         let Some(&id) = bytes.first() else {
             return Err(DecodeError::MissingField("message id"));
         };
-        Ok(Self {
-            id,
-            body: bytes.slice(1..),
-        })
+        Ok(Self::zks(id, bytes.slice(1..)))
     }
 
     /// The `id || body` bytes of this frame.
@@ -140,10 +159,7 @@ impl ZksMessage {
     pub fn to_frame(&self) -> Frame {
         let mut body = Vec::new();
         self.encode_body(&mut body);
-        Frame {
-            id: self.id() as u8,
-            body: body.into(),
-        }
+        Frame::zks(self.id() as u8, body)
     }
 
     /// Decodes a frame received on a link that negotiated `version`.
@@ -155,6 +171,12 @@ impl ZksMessage {
     ///
     /// Any [`DecodeError`]; the link that carried the frame must be ended.
     pub fn decode(version: ZksVersion, frame: &Frame) -> Result<Self, DecodeError> {
+        if frame.protocol != Protocol::Zks {
+            return Err(DecodeError::WrongProtocol {
+                expected: Protocol::Zks,
+                got: frame.protocol,
+            });
+        }
         if frame.body.len() > MAX_MESSAGE_BYTES {
             return Err(DecodeError::MessageTooLarge {
                 size: frame.body.len(),

@@ -1,6 +1,6 @@
 //! Errors of the wire codec.
 
-use super::{MessageId, ZksVersion};
+use super::{MessageId, Protocol, ZksVersion};
 
 /// Why a zks message could not be decoded.
 ///
@@ -13,6 +13,14 @@ pub enum DecodeError {
     /// The RLP itself is malformed (truncated, non-canonical, wrong item type).
     #[error("malformed RLP: {0}")]
     Rlp(#[from] alloy_rlp::Error),
+    /// The frame belongs to another subprotocol than the decoder's.
+    #[error("{got} frame where a {expected} message was due")]
+    WrongProtocol {
+        /// The decoder's subprotocol.
+        expected: Protocol,
+        /// The frame's.
+        got: Protocol,
+    },
     /// The message id is not one of the zks messages at all.
     #[error("unknown message id {id:#04x}")]
     UnknownMessageId {

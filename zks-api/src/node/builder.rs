@@ -1,0 +1,275 @@
+//! [`NodeBuilder`]: configuring and starting a [`Node`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::accept::{accept_loop, dial_loop};
+use super::en::ExternalNodeDriver;
+use super::link::RoleDriver;
+use super::mn::MainNodeDriver;
+use super::registry::ConnectionRegistry;
+use super::sessions::PeerSessionStore;
+use super::shared::Shared;
+use super::{Limits, Node};
+use crate::middleware::connection_limit::ConnectionLimit;
+use crate::middleware::{BoxError, InboundMessage, InboundService, LayerFn};
+use crate::transport::Transport;
+use crate::wire::{Capabilities, RecordOverride, VersionSet};
+use crate::{
+    BlockNumber, ChallengeSigner, ConfigError, Error, PeerAddr, ReplaySink, ReplaySource, Role,
+    SignerAuthenticator, Verifier,
+};
+
+/// Settings a role driver is built from at start.
+struct DriverSettings {
+    record_overrides: Vec<RecordOverride>,
+    limits: Limits,
+    applied: watch::Sender<BlockNumber>,
+    authenticator: Option<Arc<dyn SignerAuthenticator>>,
+    verifier: Option<(Arc<dyn ChallengeSigner>, Arc<dyn Verifier>)>,
+}
+
+/// Builds the role's driver once every setting is known; erases the record type.
+type DriverFactory = Box<dyn FnOnce(DriverSettings) -> Arc<dyn RoleDriver> + Send>;
+
+/// Configures and starts a [`Node`]. Every setting has a default except the role.
+#[must_use = "a builder does nothing until `start` is called"]
+pub struct NodeBuilder {
+    transport: Arc<dyn Transport>,
+    versions: VersionSet,
+    limits: Limits,
+    role: Option<(Role, DriverFactory)>,
+    trusted_main_nodes: Vec<PeerAddr>,
+    trusted_peers: Vec<PeerAddr>,
+    layers: Vec<LayerFn>,
+    record_overrides: Vec<RecordOverride>,
+    rng_seed: Option<u64>,
+    authenticator: Option<Arc<dyn SignerAuthenticator>>,
+    verifier: Option<(Arc<dyn ChallengeSigner>, Arc<dyn Verifier>)>,
+}
+
+impl std::fmt::Debug for NodeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeBuilder")
+            .field("versions", &self.versions)
+            .field("limits", &self.limits)
+            .field("trusted_main_nodes", &self.trusted_main_nodes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeBuilder {
+    pub(super) fn new(transport: Arc<dyn Transport>) -> Self {
+        Self {
+            transport,
+            versions: VersionSet::ALL,
+            limits: Limits::default(),
+            role: None,
+            trusted_main_nodes: Vec::new(),
+            trusted_peers: Vec::new(),
+            layers: Vec::new(),
+            record_overrides: Vec::new(),
+            rng_seed: None,
+            authenticator: None,
+            verifier: None,
+        }
+    }
+
+    /// Makes this a main node serving replay from `source`.
+    pub fn main_node<S: ReplaySource>(mut self, source: S) -> Self {
+        self.role = Some((
+            Role::MainNode,
+            Box::new(move |settings: DriverSettings| {
+                Arc::new(MainNodeDriver {
+                    source,
+                    authenticator: settings.authenticator,
+                }) as Arc<dyn RoleDriver>
+            }),
+        ));
+        self
+    }
+
+    /// Makes this an external node replaying into `sink` from its trusted main nodes.
+    pub fn external_node<K: ReplaySink>(mut self, sink: K) -> Self {
+        self.role = Some((
+            Role::ExternalNode,
+            Box::new(move |settings: DriverSettings| {
+                settings.applied.send_replace(sink.next_block());
+                Arc::new(ExternalNodeDriver {
+                    sink,
+                    apply_lock: tokio::sync::Mutex::new(()),
+                    overrides: settings.record_overrides,
+                    limits: settings.limits,
+                    applied: settings.applied,
+                    verifier: settings.verifier,
+                }) as Arc<dyn RoleDriver>
+            }),
+        ));
+        self
+    }
+
+    /// Main node (zks/3): judges `VerifierAuth` signatures; peers it authorizes can be sent
+    /// batches. Default: none (every verifier ends unauthorized).
+    pub fn verifier_authenticator(mut self, authenticator: impl SignerAuthenticator) -> Self {
+        self.authenticator = Some(Arc::new(authenticator));
+        self
+    }
+
+    /// External node (zks/3): authenticate as a verifier toward trusted main nodes with
+    /// `signer`, and answer their batch requests with `verifier`. Default: not a verifier.
+    pub fn verifier(mut self, signer: impl ChallengeSigner, verifier: impl Verifier) -> Self {
+        self.verifier = Some((Arc::new(signer), Arc::new(verifier)));
+        self
+    }
+
+    /// The protocol versions to advertise. Default: every version (`zks/1`, `zks/2`, `zks/3`).
+    pub fn versions(mut self, versions: impl Into<VersionSet>) -> Self {
+        self.versions = versions.into();
+        self
+    }
+
+    /// Engine limits. Default: [`Limits::default`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// External node: a main node to dial, keep dialing, and accept replay from. Inbound links
+    /// from the same identity are trusted too. Default: none (an EN needs at least one).
+    pub fn trusted_main_node(mut self, addr: impl Into<PeerAddr>) -> Self {
+        self.trusted_main_nodes.push(addr.into());
+        self
+    }
+
+    /// A peer exempt from the active-link cap (e.g. an MN's own verifiers): it is never refused
+    /// for lack of slots and never takes one. An EN's main nodes are exempt already.
+    /// Default: none.
+    pub fn trusted_peer(mut self, addr: impl Into<PeerAddr>) -> Self {
+        self.trusted_peers.push(addr.into());
+        self
+    }
+
+    /// Adds a [`tower::Layer`] around every link's inbound handling. Layers added first are
+    /// outermost; all of them wrap the shipped size cap and rate limits, so they see every
+    /// message. A layer fails a call to refuse the message: the link is then closed with
+    /// `SubprotocolError` and [`Rejection::Other`](crate::middleware::Rejection::Other).
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<InboundService> + Send + Sync + 'static,
+        L::Service: tower::Service<InboundMessage, Response = InboundMessage, Error = BoxError>
+            + Send
+            + 'static,
+        <L::Service as tower::Service<InboundMessage>>::Future: Send + 'static,
+    {
+        self.layers.push(Arc::new(move |inner| {
+            InboundService::new(layer.layer(inner))
+        }));
+        self
+    }
+
+    /// External node: record overrides to ask every main node for. Default: none.
+    pub fn record_overrides(mut self, overrides: impl IntoIterator<Item = RecordOverride>) -> Self {
+        self.record_overrides.extend(overrides);
+        self
+    }
+
+    /// Seeds the redial jitter, for reproducible tests. Default: seeded from the OS.
+    pub fn rng_seed(mut self, seed: u64) -> Self {
+        self.rng_seed = Some(seed);
+        self
+    }
+
+    /// Validates the configuration, starts listening, and (external node) starts dialing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for an unusable configuration, [`Error::Transport`] when the transport
+    /// cannot listen.
+    pub async fn start(self) -> Result<Node, Error> {
+        let (role, factory) = self.role.ok_or(ConfigError::NoRole)?;
+        if self.versions.is_empty() {
+            return Err(ConfigError::NoVersions.into());
+        }
+        self.limits.validate()?;
+        match role {
+            Role::MainNode if !self.trusted_main_nodes.is_empty() => {
+                return Err(ConfigError::TrustedMainNodesOnMainNode.into());
+            }
+            Role::ExternalNode if self.trusted_main_nodes.is_empty() => {
+                return Err(ConfigError::NoTrustedMainNodes.into());
+            }
+            _ => {}
+        }
+        let resolve = |addrs: &[PeerAddr]| {
+            addrs
+                .iter()
+                .map(|addr| self.transport.peer_id(addr))
+                .collect::<Result<HashSet<_>, _>>()
+                .map_err(ConfigError::InvalidTrustedPeer)
+        };
+        let trusted = resolve(&self.trusted_main_nodes)?;
+        let exempt = resolve(&self.trusted_peers)?;
+        let connection_limit = ConnectionLimit::new(
+            self.limits.max_active_links,
+            trusted.iter().chain(exempt.iter()).cloned(),
+        );
+
+        let (applied_tx, applied_rx) = watch::channel(0);
+        let driver = factory(DriverSettings {
+            record_overrides: self.record_overrides,
+            limits: self.limits.clone(),
+            applied: applied_tx,
+            authenticator: self.authenticator,
+            verifier: self.verifier,
+        });
+        let caps = Capabilities::from(self.versions);
+        let incoming = self.transport.listen(caps).await?;
+        let (events, first_events) = broadcast::channel(self.limits.event_capacity);
+        let local_id = self.transport.local_id();
+        let shared = Arc::new(Shared {
+            transport: self.transport,
+            caps,
+            limits: self.limits,
+            trusted,
+            connection_limit,
+            layers: self.layers,
+            events,
+            sessions: Mutex::new(PeerSessionStore::default()),
+            registry: Mutex::new(ConnectionRegistry::default()),
+            dispatches: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(0),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        });
+        let span = tracing::info_span!("zks_node", id = %local_id, ?role);
+        shared.tasks.spawn(tracing::Instrument::instrument(
+            accept_loop(Arc::clone(&shared), Arc::clone(&driver), incoming),
+            span.clone(),
+        ));
+        let seed = self.rng_seed.unwrap_or_else(rand::random);
+        for (i, addr) in self.trusted_main_nodes.into_iter().enumerate() {
+            let dial = dial_loop(
+                Arc::clone(&shared),
+                Arc::clone(&driver),
+                addr,
+                seed ^ i as u64,
+            );
+            shared
+                .tasks
+                .spawn(tracing::Instrument::instrument(dial, span.clone()));
+        }
+        tracing::info!(parent: &span, caps = %shared.caps, "node started");
+        Ok(Node {
+            shared,
+            role,
+            local_id,
+            first_events: Mutex::new(Some(first_events)),
+            applied: (role == Role::ExternalNode).then_some(applied_rx),
+        })
+    }
+}

@@ -1,0 +1,181 @@
+//! [`Shared`]: the state a node's tasks share, and every operation on it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::Limits;
+use super::dispatch::{BatchDispatch, Dispatch, RESULT_QUEUE, VerifierResult};
+use super::events::ProtocolEvent;
+use super::registry::{ConnectionRegistry, LinkHandle};
+use super::sessions::PeerSessionStore;
+use crate::middleware::connection_limit::ConnectionLimit;
+use crate::middleware::{Deliver, InboundService, LayerFn};
+use crate::transport::Transport;
+use crate::wire::{Capabilities, RequestId, VerifyBatch, ZksMessage};
+use crate::{ConnectionId, PeerId};
+
+/// State shared by a node's tasks.
+pub(crate) struct Shared {
+    pub(super) transport: Arc<dyn Transport>,
+    pub(super) caps: Capabilities,
+    pub(super) limits: Limits,
+    /// EN: the main nodes replay is accepted from.
+    pub(super) trusted: HashSet<PeerId>,
+    pub(super) connection_limit: ConnectionLimit,
+    pub(super) layers: Vec<LayerFn>,
+    pub(super) events: broadcast::Sender<ProtocolEvent>,
+    pub(super) sessions: Mutex<PeerSessionStore>,
+    pub(super) registry: Mutex<ConnectionRegistry>,
+    pub(super) dispatches: Mutex<HashMap<RequestId, Dispatch>>,
+    pub(super) next_conn: AtomicU64,
+    pub(super) shutdown: CancellationToken,
+    pub(super) tasks: TaskTracker,
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Derives the session store from `event`, then publishes it, in one order for both.
+    /// A peer that just became eligible for verification gets the open batch requests.
+    pub(crate) fn emit(&self, event: ProtocolEvent) {
+        let eligible = match &event {
+            ProtocolEvent::ReplayBlockSent { conn, .. }
+            | ProtocolEvent::ReplayRequested { conn, .. }
+            | ProtocolEvent::VerifierAuthorized { conn, .. } => Some(*conn),
+            _ => None,
+        };
+        {
+            let mut sessions = lock(&self.sessions);
+            sessions.apply(&event);
+            let _ = self.events.send(event);
+        }
+        if let Some(conn) = eligible {
+            self.redispatch(conn);
+        }
+    }
+
+    pub(super) fn next_connection_id(&self) -> ConnectionId {
+        ConnectionId(self.next_conn.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(super) fn registry_insert(&self, conn: ConnectionId, handle: LinkHandle) {
+        lock(&self.registry).insert(conn, handle);
+    }
+
+    pub(super) fn registry_remove(&self, conn: ConnectionId) {
+        lock(&self.registry).remove(conn);
+    }
+
+    /// Opens a dispatch and sends it to every peer eligible now.
+    pub(crate) fn open_dispatch(
+        self: &Arc<Self>,
+        batch: &VerifyBatch,
+    ) -> Result<BatchDispatch, RequestId> {
+        let (tx, rx) = mpsc::channel(RESULT_QUEUE);
+        {
+            let mut dispatches = lock(&self.dispatches);
+            if dispatches.contains_key(&batch.request_id) {
+                return Err(batch.request_id);
+            }
+            dispatches.insert(
+                batch.request_id,
+                Dispatch {
+                    last_block: batch.last_block_number,
+                    frame: ZksMessage::VerifyBatch(batch.clone()).to_frame(),
+                    sent_to: HashSet::new(),
+                    results: tx,
+                },
+            );
+        }
+        let conns: Vec<_> = lock(&self.sessions).iter().map(|s| s.conn).collect();
+        for conn in conns {
+            self.redispatch(conn);
+        }
+        Ok(BatchDispatch {
+            shared: Arc::clone(self),
+            request_id: batch.request_id,
+            results: rx,
+        })
+    }
+
+    /// Sends every open dispatch this link is now eligible for and has not had.
+    pub(crate) fn redispatch(&self, conn: ConnectionId) {
+        let mut dispatches = lock(&self.dispatches);
+        if dispatches.is_empty() {
+            return;
+        }
+        let Some(session) = lock(&self.sessions).get(conn).cloned() else {
+            return;
+        };
+        let Some(control) = lock(&self.registry).get(conn).map(|h| h.control.clone()) else {
+            return;
+        };
+        let mut sent = Vec::new();
+        for (request_id, dispatch) in dispatches.iter_mut() {
+            if dispatch.sent_to.contains(&conn) || session.can_verify(dispatch.last_block).is_none()
+            {
+                continue;
+            }
+            // Full: the link is swamped; the next event on it retries.
+            if control.try_send(dispatch.frame.clone()).is_ok() {
+                dispatch.sent_to.insert(conn);
+                sent.push(*request_id);
+            }
+        }
+        drop(dispatches);
+        for request_id in sent {
+            self.emit(ProtocolEvent::BatchDispatched {
+                conn,
+                peer: session.info.peer.clone(),
+                request_id,
+            });
+        }
+    }
+
+    /// Hands a verifier's result to its dispatch; `false` when none is open for it.
+    pub(crate) fn route_result(&self, result: VerifierResult) -> bool {
+        let dispatches = lock(&self.dispatches);
+        let Some(dispatch) = dispatches.get(&result.result.request_id) else {
+            return false;
+        };
+        if dispatch.results.try_send(result).is_err() {
+            tracing::warn!("result queue of a batch dispatch is full; dropping a result");
+        }
+        true
+    }
+
+    /// A fresh inbound stack for one link: user layers outermost, then the size cap and the
+    /// rate limits, then [`Deliver`].
+    pub(super) fn inbound_stack(&self) -> InboundService {
+        let shipped = tower::ServiceBuilder::new()
+            .layer(crate::middleware::size_limit::MessageSizeLimitLayer::new(
+                self.limits.max_message_bytes,
+            ))
+            .layer(crate::middleware::rate_limit::RateLimitLayer::new(
+                self.limits.rate_limits,
+            ))
+            .service(Deliver);
+        let mut stack = InboundService::new(shipped);
+        for layer in self.layers.iter().rev() {
+            stack = layer(stack);
+        }
+        stack
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("caps", &self.caps)
+            .field("limits", &self.limits)
+            .field("links", &lock(&self.registry).len())
+            .finish_non_exhaustive()
+    }
+}

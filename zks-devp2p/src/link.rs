@@ -1,0 +1,98 @@
+//! The devp2p framing of a live link as a pair of `tokio_util` codecs, for the shared link pump
+//! ([`zks_api::transport::pump`]): RLPx frames (AES-CTR + MACs) below, the `p2p` session
+//! (Ping/Pong, Disconnect, Snappy, capability offsets) above.
+
+use bytes::BytesMut;
+use tokio_util::codec::{Decoder, Encoder};
+use zks_api::DisconnectReason;
+use zks_api::transport::pump::{CodecError, Inbound, Outgoing};
+
+use crate::error::{Error, P2pError};
+use crate::p2p::{P2pEvent, P2pSession};
+use crate::rlpx::{FrameDecoder, FrameEncoder};
+
+/// Read at least this much per socket read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads frames and turns them into [`Inbound`] messages.
+pub(crate) struct Devp2pDecoder {
+    frames: FrameDecoder,
+    session: P2pSession,
+}
+
+/// Turns [`Outgoing`] messages into frames.
+pub(crate) struct Devp2pEncoder {
+    frames: FrameEncoder,
+    session: P2pSession,
+}
+
+/// The codecs of a session whose Hello exchange is done.
+pub(crate) fn codecs(
+    frames: crate::rlpx::FrameCodec,
+    session: P2pSession,
+) -> (Devp2pDecoder, Devp2pEncoder) {
+    let (reader, writer) = session.split();
+    (
+        Devp2pDecoder {
+            frames: frames.decoder,
+            session: reader,
+        },
+        Devp2pEncoder {
+            frames: frames.encoder,
+            session: writer,
+        },
+    )
+}
+
+impl Decoder for Devp2pDecoder {
+    type Item = Inbound;
+    type Error = Error;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Inbound>, Error> {
+        let Some(data) = self.frames.decode(buf)? else {
+            // Read in large chunks: the reservation is a constant, not the peer's to choose.
+            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                buf.reserve(READ_CHUNK);
+            }
+            return Ok(None);
+        };
+        Ok(Some(match self.session.handle(&data)? {
+            P2pEvent::Zks(frame) => Inbound::Frame(frame),
+            P2pEvent::Ping => Inbound::Ping,
+            P2pEvent::Pong => Inbound::Pong,
+            P2pEvent::Disconnect(reason) => Inbound::Close(reason.to_reason()),
+            P2pEvent::Hello => return Err(P2pError::DuplicateHello.into()),
+        }))
+    }
+}
+
+impl Encoder<Outgoing> for Devp2pEncoder {
+    type Error = Error;
+
+    fn encode(&mut self, item: Outgoing, out: &mut BytesMut) -> Result<(), Error> {
+        let session = &mut self.session;
+        match item {
+            Outgoing::Frame(frame) => {
+                session.check_zks(&frame)?;
+                self.frames
+                    .encode_with(out, |b| session.write_zks(&frame, b))?;
+            }
+            Outgoing::Ping => self.frames.encode_with(out, |b| session.write_ping(b))?,
+            Outgoing::Pong => self.frames.encode_with(out, |b| session.write_pong(b))?,
+            Outgoing::Close(reason) => self
+                .frames
+                .encode_with(out, |b| session.write_disconnect(reason, b))?,
+        }
+        Ok(())
+    }
+}
+
+impl CodecError for Error {
+    fn disconnect_reason(&self) -> DisconnectReason {
+        Self::disconnect_reason(self)
+    }
+
+    fn tell_peer(&self) -> bool {
+        crate::stream::sends_disconnect(self)
+    }
+}
