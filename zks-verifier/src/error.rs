@@ -1,4 +1,5 @@
-//! Error types of the crate: key loading, signature checks, and quorum collection.
+//! Error types of the crate: key loading, batch digests, signature checks, and quorum
+//! collection.
 
 use std::path::PathBuf;
 
@@ -49,6 +50,63 @@ pub enum SignatureError {
     /// `r`/`s` are out of range, or no public key recovers from them.
     #[error("signature does not recover to a public key")]
     Unrecoverable,
+    /// The scheme cannot digest the batch, so no signature over it can be checked.
+    #[error("batch cannot be digested: {0}")]
+    Batch(SchemeError),
+}
+
+/// A [`BatchSignatureScheme`](crate::BatchSignatureScheme) cannot compute the digest of a
+/// batch: the batch's data does not fit the scheme.
+///
+/// The default [`Secp256k1BatchScheme`](crate::Secp256k1BatchScheme) digests every batch;
+/// [`Eip712CommitBatchesScheme`](crate::Eip712CommitBatchesScheme) decodes the commit data
+/// and fails with this on data it cannot decode.
+///
+/// What happens next: a [`SigningVerifier`](crate::SigningVerifier) refuses the batch with
+/// this error's text as the reason; a [`QuorumCollector`](crate::QuorumCollector) rejects
+/// every approval of it as [`Rejection::Undigestable`](crate::Rejection::Undigestable), so the
+/// collection times out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchemeError {
+    /// `execution_protocol_version` is a protocol minor with no known commit struct.
+    #[error("unsupported protocol minor {0}: commit data is defined for minors 29 to 32")]
+    UnsupportedProtocolVersion(u16),
+    /// `prev_commit_data` is not one `StoredBatchInfo` (288 bytes).
+    #[error("malformed previous commit data: {got} bytes, expected {expected}")]
+    PrevCommitDataLength {
+        /// Bytes received.
+        got: usize,
+        /// Bytes a `StoredBatchInfo` takes.
+        expected: usize,
+    },
+    /// `prev_commit_data` has the right length but does not decode as a `StoredBatchInfo`.
+    #[error("malformed previous commit data: {0}")]
+    MalformedPrevCommitData(DecodeFault),
+    /// `commit_data` does not decode as the commit struct of the batch's protocol minor.
+    #[error("malformed commit data for protocol minor {minor}: {fault}")]
+    MalformedCommitData {
+        /// The protocol minor whose struct was expected.
+        minor: u16,
+        /// What is wrong with it.
+        fault: DecodeFault,
+    },
+}
+
+/// Why ABI-encoded bytes do not decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeFault {
+    /// The bytes end, or an offset or length points, past the end of the input.
+    #[error("truncated: an offset or length points past the end of the data")]
+    Truncated,
+    /// A word is out of range for what it holds: a field's value for its type (for example a
+    /// `uint64` with high bits set), or an offset or length for the address space.
+    #[error("a value is out of range for its type")]
+    OutOfRange,
+    /// Any other violation of the ABI encoding.
+    #[error("not a valid ABI encoding")]
+    Invalid,
 }
 
 /// Why a quorum could not be collected.

@@ -7,7 +7,9 @@
 //!
 //! - external node: [`VerifierKey`] is the engine's [`ChallengeSigner`](zks_api::ChallengeSigner),
 //!   and [`SigningVerifier`] answers batches, signing approvals under a
-//!   [`BatchSignatureScheme`] (default [`Secp256k1BatchScheme`]);
+//!   [`BatchSignatureScheme`] (default [`Secp256k1BatchScheme`]; upstream's EIP-712
+//!   `CommitBatchesMultisig` signature is [`Eip712CommitBatchesScheme`], its structs in
+//!   [`commit_abi`]);
 //! - main node: [`AcceptedSigners`] is the engine's
 //!   [`SignerAuthenticator`](zks_api::SignerAuthenticator), and [`QuorumCollector`] (sans-IO)
 //!   or [`collect_quorum`] (async, over a [`Node`](zks_api::Node)) turns results into a
@@ -45,7 +47,9 @@
 //! # Ok::<_, zks_verifier::QuorumError>(())
 //! ```
 
+pub mod commit_abi;
 mod driver;
+mod eip712;
 mod error;
 mod key;
 mod quorum;
@@ -53,7 +57,8 @@ mod scheme;
 mod signing;
 
 pub use driver::collect_quorum;
-pub use error::{KeyError, QuorumError, SignatureError};
+pub use eip712::Eip712CommitBatchesScheme;
+pub use error::{DecodeFault, KeyError, QuorumError, SchemeError, SignatureError};
 pub use key::{
     AcceptedSigners, RECOVERABLE_SIGNATURE_BYTES, VerifierKey, auth_prehash, recover_auth_signer,
     recover_prehash,

@@ -1,11 +1,12 @@
 //! What a verifier's approval signs: the [`BatchSignatureScheme`] seam and its default,
-//! [`Secp256k1BatchScheme`].
+//! [`Secp256k1BatchScheme`]. Upstream's EIP-712 scheme is
+//! [`Eip712CommitBatchesScheme`](crate::Eip712CommitBatchesScheme).
 
 use bytes::Bytes;
 use zks_api::SignerAddress;
 use zks_api::wire::VerifyBatch;
 
-use crate::error::SignatureError;
+use crate::error::{SchemeError, SignatureError};
 use crate::key::{RECOVERABLE_SIGNATURE_BYTES, VerifierKey, keccak256, recover_prehash};
 
 /// How approvals of a batch are signed and checked.
@@ -13,31 +14,62 @@ use crate::key::{RECOVERABLE_SIGNATURE_BYTES, VerifierKey, keccak256, recover_pr
 /// The digest covers the batch, never the request id, so a retried request (same batch, new
 /// id) can be answered with, and counted with, the same signature. Object safe: collectors take
 /// it as `&dyn BatchSignatureScheme`.
+///
+/// A scheme may be unable to digest a batch whose data it has to decode (see
+/// [`Eip712CommitBatchesScheme`](crate::Eip712CommitBatchesScheme)): [`digest`](Self::digest)
+/// and [`sign`](Self::sign) then fail with a [`SchemeError`] and [`recover`](Self::recover)
+/// with [`SignatureError::Batch`]. They never panic on any batch.
 pub trait BatchSignatureScheme: Send + Sync {
     /// The 32 bytes an approval of `batch` commits to.
-    fn digest(&self, batch: &VerifyBatch) -> [u8; 32];
-
-    /// Signs an approval of `batch` with `key`.
-    fn sign(&self, key: &VerifierKey, batch: &VerifyBatch) -> Bytes;
-
-    /// The signer of an approval of `batch`.
     ///
     /// # Errors
     ///
-    /// [`SignatureError`] if `signature` is malformed. A well-formed signature over another
-    /// digest recovers to some unrelated address; callers check the address.
+    /// [`SchemeError`] if the batch's data does not fit the scheme.
+    fn digest(&self, batch: &VerifyBatch) -> Result<[u8; 32], SchemeError>;
+
+    /// Signs an approval of `batch` with `key`.
+    ///
+    /// The provided method signs the [`digest`](Self::digest) as a prehash
+    /// ([`VerifierKey::sign_prehash`]): 65 bytes `r || s || v`, `v` 27/28.
+    ///
+    /// # Errors
+    ///
+    /// [`SchemeError`] if the batch cannot be digested.
+    fn sign(&self, key: &VerifierKey, batch: &VerifyBatch) -> Result<Bytes, SchemeError> {
+        let digest = self.digest(batch)?;
+        Ok(Bytes::copy_from_slice(&key.sign_prehash(&digest)))
+    }
+
+    /// The signer of an approval of `batch`.
+    ///
+    /// The provided method recovers a 65-byte `r || s || v` signature over the
+    /// [`digest`](Self::digest) ([`recover_prehash`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SignatureError`] if `signature` is malformed, [`SignatureError::Batch`] if the batch
+    /// cannot be digested. A well-formed signature over another digest recovers to some
+    /// unrelated address; callers check the address.
     fn recover(
         &self,
         batch: &VerifyBatch,
         signature: &[u8],
-    ) -> Result<SignerAddress, SignatureError>;
+    ) -> Result<SignerAddress, SignatureError> {
+        let raw: &[u8; RECOVERABLE_SIGNATURE_BYTES] =
+            signature.try_into().map_err(|_| SignatureError::Length {
+                got: signature.len(),
+                expected: RECOVERABLE_SIGNATURE_BYTES,
+            })?;
+        let digest = self.digest(batch).map_err(SignatureError::Batch)?;
+        recover_prehash(&digest, raw)
+    }
 }
 
 impl<T: BatchSignatureScheme + ?Sized> BatchSignatureScheme for std::sync::Arc<T> {
-    fn digest(&self, batch: &VerifyBatch) -> [u8; 32] {
+    fn digest(&self, batch: &VerifyBatch) -> Result<[u8; 32], SchemeError> {
         (**self).digest(batch)
     }
-    fn sign(&self, key: &VerifierKey, batch: &VerifyBatch) -> Bytes {
+    fn sign(&self, key: &VerifierKey, batch: &VerifyBatch) -> Result<Bytes, SchemeError> {
         (**self).sign(key, batch)
     }
     fn recover(
@@ -82,8 +114,10 @@ pub const VERIFY_BATCH_DOMAIN: &[u8] = b"zksync-os:verify-batch:v1";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Secp256k1BatchScheme;
 
-impl BatchSignatureScheme for Secp256k1BatchScheme {
-    fn digest(&self, batch: &VerifyBatch) -> [u8; 32] {
+impl Secp256k1BatchScheme {
+    /// The digest of `batch` (see the type's documentation). Every batch has one, so unlike
+    /// [`BatchSignatureScheme::digest`] this cannot fail.
+    pub fn digest(&self, batch: &VerifyBatch) -> [u8; 32] {
         let commit_len = (batch.commit_data.len() as u64).to_be_bytes();
         let prev_len = (batch.prev_commit_data.len() as u64).to_be_bytes();
         keccak256(&[
@@ -100,21 +134,16 @@ impl BatchSignatureScheme for Secp256k1BatchScheme {
         ])
     }
 
-    fn sign(&self, key: &VerifierKey, batch: &VerifyBatch) -> Bytes {
+    /// Signs an approval of `batch` with `key`; infallible, like [`digest`](Self::digest).
+    pub fn sign(&self, key: &VerifierKey, batch: &VerifyBatch) -> Bytes {
         Bytes::copy_from_slice(&key.sign_prehash(&self.digest(batch)))
     }
+}
 
-    fn recover(
-        &self,
-        batch: &VerifyBatch,
-        signature: &[u8],
-    ) -> Result<SignerAddress, SignatureError> {
-        let raw: &[u8; RECOVERABLE_SIGNATURE_BYTES] =
-            signature.try_into().map_err(|_| SignatureError::Length {
-                got: signature.len(),
-                expected: RECOVERABLE_SIGNATURE_BYTES,
-            })?;
-        recover_prehash(&self.digest(batch), raw)
+impl BatchSignatureScheme for Secp256k1BatchScheme {
+    fn digest(&self, batch: &VerifyBatch) -> Result<[u8; 32], SchemeError> {
+        // The inherent, infallible method.
+        Ok(Self::digest(self, batch))
     }
 }
 
@@ -140,7 +169,16 @@ mod tests {
     #[test]
     fn object_safe() {
         let scheme: &dyn BatchSignatureScheme = &Secp256k1BatchScheme;
-        let _ = scheme.digest(&batch());
+        // Through the trait: the inherent digest, wrapped.
+        assert_eq!(
+            scheme.digest(&batch()),
+            Ok(Secp256k1BatchScheme.digest(&batch()))
+        );
+        let key = VerifierKey::generate();
+        assert_eq!(
+            scheme.sign(&key, &batch()),
+            Ok(Secp256k1BatchScheme.sign(&key, &batch()))
+        );
     }
 
     #[test]

@@ -15,6 +15,12 @@ use crate::scheme::{BatchSignatureScheme, Secp256k1BatchScheme};
 /// Signs every batch its decision function approves; refuses the rest with the function's
 /// reason (truncated to [`MAX_REASON_BYTES`] on a character boundary).
 ///
+/// A batch the scheme cannot digest (for example commit data that does not decode under
+/// [`Eip712CommitBatchesScheme`](crate::Eip712CommitBatchesScheme)) is refused with the
+/// [`SchemeError`](crate::SchemeError)'s text as the reason, such as
+/// `"malformed commit data for protocol minor 31: truncated: ..."`, before the decision
+/// function is asked: it could not be signed anyway.
+///
 /// ```
 /// use zks_verifier::{SigningVerifier, VerifierKey};
 ///
@@ -54,14 +60,16 @@ where
 
     /// The outcome for `batch`, synchronously.
     pub fn decide(&self, batch: &VerifyBatch) -> VerifyBatchOutcome {
+        if let Err(error) = self.scheme.digest(batch) {
+            tracing::debug!(batch = batch.batch_number, %error, "refusing a batch the scheme cannot digest");
+            return refused(error.to_string());
+        }
         match (self.decide)(batch) {
-            Ok(()) => VerifyBatchOutcome::Approved {
-                signature: self.scheme.sign(&self.key, batch),
+            Ok(()) => match self.scheme.sign(&self.key, batch) {
+                Ok(signature) => VerifyBatchOutcome::Approved { signature },
+                Err(error) => refused(error.to_string()),
             },
-            Err(mut reason) => {
-                truncate_on_char_boundary(&mut reason, MAX_REASON_BYTES);
-                VerifyBatchOutcome::Refused { reason }
-            }
+            Err(reason) => refused(reason),
         }
     }
 
@@ -87,6 +95,12 @@ where
     async fn verify(&self, request: &VerifyBatch) -> VerifyBatchOutcome {
         self.decide(request)
     }
+}
+
+/// A refusal with `reason`, truncated to [`MAX_REASON_BYTES`].
+fn refused(mut reason: String) -> VerifyBatchOutcome {
+    truncate_on_char_boundary(&mut reason, MAX_REASON_BYTES);
+    VerifyBatchOutcome::Refused { reason }
 }
 
 /// Shortens `text` to at most `max` bytes without splitting a character.

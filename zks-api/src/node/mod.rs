@@ -38,7 +38,8 @@ use crate::{BlockNumber, Error, PeerId, Role};
 /// ```no_run
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use zks_api::{MemoryReplayStore, Node, PeerAddr, RawRecord, Transport};
+/// use zks_api::transport::Transport;
+/// use zks_api::{MemoryReplayStore, Node, PeerAddr, RawRecord};
 /// # async fn transports() -> (Arc<dyn Transport>, Arc<dyn Transport>) { todo!("two zks-memnet nodes") }
 /// let (mn_transport, en_transport) = transports().await; // e.g. two zks-memnet nodes
 ///

@@ -9,7 +9,7 @@ use zks_api::SignerAddress;
 use zks_api::wire::{RequestId, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult};
 
 use super::config::QuorumConfig;
-use crate::error::{QuorumError, SignatureError};
+use crate::error::{QuorumError, SchemeError, SignatureError};
 use crate::scheme::BatchSignatureScheme;
 
 /// Collects verifier signatures over one batch until a threshold of accepted signers approved
@@ -32,7 +32,8 @@ use crate::scheme::BatchSignatureScheme;
 /// - Refusals are recorded with their reason and never counted.
 /// - An approval counts only if the peer's signer is accepted, the signature is well formed,
 ///   and it recovers, over the scheme's digest of the batch, to that same signer; otherwise it
-///   is recorded as rejected.
+///   is recorded as rejected. If the scheme cannot digest the batch at all, every approval is
+///   rejected as [`Rejection::Undigestable`] and the collection can only time out.
 /// - Each signer counts once; later approvals from it are counted as duplicates.
 /// - The collection completes as soon as `threshold` signers count. An attempt that has not
 ///   completed after the request timeout is followed, after the retry delay, by a new attempt
@@ -43,7 +44,7 @@ pub struct QuorumCollector<'s> {
     config: QuorumConfig,
     /// The batch as last sent: its request id is the current attempt's.
     batch: VerifyBatch,
-    digest: [u8; 32],
+    digest: Result<[u8; 32], SchemeError>,
     deadline: Instant,
     state: State,
     attempts: u32,
@@ -123,6 +124,8 @@ pub enum Rejection {
     },
     /// The peer authenticated as a signer this collection does not accept.
     SignerNotAccepted,
+    /// The scheme cannot digest the batch, so no approval of it can be checked.
+    Undigestable(SchemeError),
 }
 
 impl<'s> QuorumCollector<'s> {
@@ -147,6 +150,9 @@ impl<'s> QuorumCollector<'s> {
             });
         }
         let digest = scheme.digest(&batch);
+        if let Err(error) = &digest {
+            tracing::warn!(batch = batch.batch_number, %error, "the batch signature scheme cannot digest this batch; no approval can count");
+        }
         batch.request_id = RequestId::default();
         let deadline = now + config.total_timeout;
         let mut collector = Self {
@@ -180,8 +186,12 @@ impl<'s> QuorumCollector<'s> {
     }
 
     /// The scheme's digest of the batch.
-    pub fn digest(&self) -> &[u8; 32] {
-        &self.digest
+    ///
+    /// # Errors
+    ///
+    /// The [`SchemeError`] if the scheme cannot digest the batch.
+    pub fn digest(&self) -> Result<[u8; 32], SchemeError> {
+        self.digest
     }
 
     /// What has been received so far.
@@ -302,6 +312,9 @@ impl<'s> QuorumCollector<'s> {
         if !self.config.signers.contains(&signer) {
             return Err(Rejection::SignerNotAccepted);
         }
+        if let Err(error) = self.digest {
+            return Err(Rejection::Undigestable(error));
+        }
         let recovered = self
             .scheme
             .recover(&self.batch, signature)
@@ -316,10 +329,14 @@ impl<'s> QuorumCollector<'s> {
         if self.tally.approved.len() < self.config.threshold {
             return;
         }
+        // Approvals count only with a digest (see `validate`), so this always holds here.
+        let Ok(digest) = self.digest else {
+            return;
+        };
         self.state = State::Finished;
         self.actions.push_back(Action::Finish(Quorum {
             batch: self.batch.clone(),
-            digest: self.digest,
+            digest,
             signatures: self.tally.approved.clone(),
             attempts: self.attempts,
             tally: self.tally.clone(),
