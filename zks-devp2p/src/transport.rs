@@ -32,7 +32,7 @@ use crate::stream::{self, Role, SetupError};
 ///     .listen_addr("127.0.0.1:0".parse()?)
 ///     .build()?;
 /// let transport = Devp2pTransport::new(config);
-/// let mut incoming = transport.listen(VersionSet::ALL).await?;
+/// let mut incoming = transport.listen(VersionSet::ALL.into()).await?;
 /// println!("listening as {}", transport.local_enode().ok_or("not bound")?);
 /// while let Some(link) = incoming.next().await {
 ///     println!("{:?}", link.map(|l| l.info().clone()));

@@ -78,7 +78,7 @@ fn versions_from_bits(bits: u8) -> VersionSet {
 ///     .listen_addr("/ip4/127.0.0.1/tcp/0".parse()?)
 ///     .build()?;
 /// let transport = Libp2pTransport::new(config)?;
-/// let mut incoming = transport.listen(VersionSet::ALL).await?;
+/// let mut incoming = transport.listen(VersionSet::ALL.into()).await?;
 /// println!("listening as {}", transport.local_multiaddr().ok_or("not bound")?);
 /// while let Some(link) = incoming.next().await {
 ///     println!("{:?}", link.map(|l| l.info().clone()));
