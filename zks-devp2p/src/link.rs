@@ -12,7 +12,7 @@ use crate::p2p::{P2pEvent, P2pSession};
 use crate::rlpx::{FrameDecoder, FrameEncoder};
 
 /// Read at least this much per socket read.
-const READ_CHUNK: usize = 64 * 1024;
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
 /// Reads frames and turns them into [`Inbound`] messages.
 pub(crate) struct Devp2pDecoder {

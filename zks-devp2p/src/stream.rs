@@ -23,11 +23,6 @@ use crate::error::{Error, P2pError};
 use crate::p2p::{MAX_HELLO_SIZE, P2pEvent, P2pSession};
 use crate::rlpx::{FrameCodec, Initiator, Recipient};
 
-/// Stop taking engine messages while this many encoded bytes wait for the socket.
-const WRITE_HIGH_WATER: usize = 256 * 1024;
-/// Read at least this much per socket read.
-const READ_CHUNK: usize = 64 * 1024;
-
 /// A connection that finished the handshake and the Hello exchange.
 pub(crate) struct Established {
     tcp: TcpStream,
@@ -239,15 +234,7 @@ pub(crate) fn sends_disconnect(error: &Error) -> bool {
 /// Reads and discards until EOF or the grace period ends, so the peer can read our Disconnect
 /// before the connection resets.
 pub(crate) async fn linger(mut tcp: TcpStream) {
-    let drain = async {
-        let mut sink = [0u8; 4096];
-        while let Ok(n) = tcp.read(&mut sink).await {
-            if n == 0 {
-                break;
-            }
-        }
-    };
-    let _ = timeout(CLOSE_GRACE, drain).await;
+    pump::linger(&mut tcp, CLOSE_GRACE).await;
 }
 
 /// Runs a live link with the shared pump until it ends, then closes the socket.
@@ -261,16 +248,16 @@ pub(crate) async fn run_link(established: Established, end: LinkEnd, config: Arc
     } = established;
     let (decoder, encoder) = crate::link::codecs(codec, session);
     let (rd, wr) = tcp.into_split();
-    let mut reader = FramedRead::with_capacity(rd, decoder, READ_CHUNK);
+    let mut reader = FramedRead::with_capacity(rd, decoder, crate::link::READ_CHUNK);
     reader.read_buffer_mut().extend_from_slice(&rbuf);
     let writer = FramedWrite::new(wr, encoder);
     let pump = PumpConfig {
-        write_high_water: WRITE_HIGH_WATER,
         keepalive: Some(KeepaliveConfig {
             interval: config.ping_interval,
             timeout: config.pong_timeout,
         }),
         close_grace: CLOSE_GRACE,
+        ..PumpConfig::default()
     };
     pump::run(reader, writer, end, pump).await;
 }

@@ -3,8 +3,8 @@
 //!
 //! Backpressure is end to end: a received message is only read off the stream once the
 //! engine's receive queue has room (unread bytes stay in yamux's bounded per-stream receive
-//! window, which stops the sender), and engine messages are only taken while fewer than
-//! [`WRITE_HIGH_WATER`] encoded bytes wait for the stream's send window.
+//! window, which stops the sender), and engine messages are only taken while fewer than the
+//! pump's write bound of encoded bytes wait for the stream's send window.
 
 use std::sync::Arc;
 
@@ -18,8 +18,6 @@ use zks_api::transport::pump::{self, PumpConfig};
 use crate::codec::LinkCodec;
 use crate::config::{CLOSE_GRACE, Libp2pConfig};
 
-/// Stop taking engine messages (and reading) while this many encoded bytes wait for the stream.
-pub const WRITE_HIGH_WATER: usize = 256 * 1024;
 /// Bytes read from the stream per read.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -31,10 +29,10 @@ pub(crate) async fn run(stream: Stream, end: LinkEnd, config: Arc<Libp2pConfig>,
     let mut reader = FramedRead::with_capacity(rd, codec, READ_CHUNK);
     reader.read_buffer_mut().extend_from_slice(&rbuf);
     let writer = FramedWrite::new(wr, codec);
+    // Liveness is yamux's and the swarm's business: no keepalive here.
     let pump = PumpConfig {
-        write_high_water: WRITE_HIGH_WATER,
-        keepalive: None,
         close_grace: CLOSE_GRACE,
+        ..PumpConfig::default()
     };
     pump::run(reader, writer, end, pump).await;
 }

@@ -91,6 +91,7 @@ pub struct PumpConfig {
 }
 
 impl Default for PumpConfig {
+    /// A 256 KiB write bound, no keepalive, a 2 s close grace.
     fn default() -> Self {
         Self {
             write_high_water: 256 * 1024,
