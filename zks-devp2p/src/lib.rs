@@ -20,6 +20,7 @@ pub mod eth;
 pub mod key;
 mod link;
 pub mod p2p;
+mod probe;
 mod rlp;
 pub mod rlpx;
 mod stream;
@@ -33,4 +34,5 @@ pub use config::{
 pub use enode::{Enode, NodeId};
 pub use error::{EciesError, Error, FrameError, P2pError};
 pub use key::{KeyError, NodeKey};
+pub use probe::{ProbeReport, probe};
 pub use transport::Devp2pTransport;

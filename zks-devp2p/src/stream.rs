@@ -66,38 +66,15 @@ pub(crate) enum Role {
 /// Runs the ECIES handshake (under `handshake_timeout`) and the Hello exchange (under
 /// `hello_timeout`).
 pub(crate) async fn setup(
-    mut tcp: TcpStream,
+    tcp: TcpStream,
     role: Role,
     config: &Devp2pConfig,
     versions: VersionSet,
     listen_port: u16,
 ) -> Result<Established, SetupError> {
-    let handshake = async {
-        match role {
-            Role::Dial(remote) => handshake_dial(&mut tcp, config, remote).await,
-            Role::Accept => handshake_accept(&mut tcp, config).await,
-        }
-    };
-    let (codec, rbuf, wbuf, remote_id) = match timeout(config.handshake_timeout, handshake).await {
-        Ok(Ok(done)) => done,
-        Ok(Err(e)) => return Err(SetupError::bare(e)),
-        Err(_) => {
-            return Err(SetupError::bare(Error::Timeout {
-                phase: "handshake",
-                after: config.handshake_timeout,
-            }));
-        }
-    };
-    let local_caps = caps::zks_capabilities(versions);
-    let hello = P2pSession::hello_for(config.key.id(), &config.client_id, &local_caps, listen_port);
-    let session = P2pSession::new(hello, local_caps, remote_id);
-    let mut hs = HelloExchange {
-        tcp,
-        codec,
-        session,
-        rbuf,
-        wbuf,
-    };
+    let (mut hs, remote_id) = handshake(tcp, role, config, versions, listen_port)
+        .await
+        .map_err(SetupError::bare)?;
     match timeout(config.hello_timeout, hs.run(config)).await {
         Ok(Ok(version)) => Ok(Established {
             tcp: hs.tcp,
@@ -116,6 +93,43 @@ pub(crate) async fn setup(
             Err(hs.fail(error, remote_id).await)
         }
     }
+}
+
+/// The ECIES handshake under `handshake_timeout`; returns the connection ready for the Hello
+/// exchange, advertising `versions`, and the peer's authenticated id.
+pub(crate) async fn handshake(
+    mut tcp: TcpStream,
+    role: Role,
+    config: &Devp2pConfig,
+    versions: VersionSet,
+    listen_port: u16,
+) -> Result<(HelloExchange, NodeId), Error> {
+    let handshake = async {
+        match role {
+            Role::Dial(remote) => handshake_dial(&mut tcp, config, remote).await,
+            Role::Accept => handshake_accept(&mut tcp, config).await,
+        }
+    };
+    let (codec, rbuf, wbuf, remote_id) = match timeout(config.handshake_timeout, handshake).await {
+        Ok(done) => done?,
+        Err(_) => {
+            return Err(Error::Timeout {
+                phase: "handshake",
+                after: config.handshake_timeout,
+            });
+        }
+    };
+    let local_caps = caps::zks_capabilities(versions);
+    let hello = P2pSession::hello_for(config.key.id(), &config.client_id, &local_caps, listen_port);
+    let session = P2pSession::new(hello, local_caps, remote_id);
+    let hs = HelloExchange {
+        tcp,
+        codec,
+        session,
+        rbuf,
+        wbuf,
+    };
+    Ok((hs, remote_id))
 }
 
 async fn read_more(tcp: &mut TcpStream, buf: &mut BytesMut) -> Result<(), Error> {
@@ -160,41 +174,69 @@ async fn handshake_accept(
     }
 }
 
-struct HelloExchange {
+/// A connection between the ECIES handshake and the end of setup: the frame codec, the `p2p`
+/// session, and the bytes read or due for writing.
+pub(crate) struct HelloExchange {
     tcp: TcpStream,
     codec: FrameCodec,
-    session: P2pSession,
+    pub(crate) session: P2pSession,
     rbuf: BytesMut,
     wbuf: BytesMut,
 }
 
 impl HelloExchange {
-    async fn run(&mut self, config: &Devp2pConfig) -> Result<ZksVersion, Error> {
-        let session = &self.session;
-        self.codec
-            .encoder
-            .encode_with(&mut self.wbuf, |buf| session.write_hello(buf))?;
-        self.tcp.write_all(&self.wbuf).await?;
-        self.wbuf.clear();
+    /// Sends our Hello and reads the peer's, or its Disconnect. A peer that shares no
+    /// capability with us still said Hello: that is [`P2pError::NoSharedCapability`], with the
+    /// peer's Hello in the session.
+    pub(crate) async fn exchange(&mut self, config: &Devp2pConfig) -> Result<(), Error> {
+        self.send(|session, buf| session.write_hello(buf)).await?;
         // The first frame is Hello or Disconnect, at most 2 KiB.
         self.codec.decoder.set_max_frame_size(MAX_HELLO_SIZE);
-        loop {
-            let Some(data) = self.codec.decoder.decode(&mut self.rbuf)? else {
-                read_more(&mut self.tcp, &mut self.rbuf).await?;
-                continue;
-            };
-            return match self.session.handle(&data)? {
-                P2pEvent::Hello => {
-                    self.codec.decoder.set_max_frame_size(config.max_frame_size);
-                    self.session
-                        .zks_version()
-                        .ok_or(Error::P2p(P2pError::NoSharedCapability))
-                }
-                P2pEvent::Disconnect(reason) => Err(Error::Disconnected(reason.to_reason())),
-                // `handle` only yields Hello or Disconnect before the Hello exchange.
-                _ => Err(Error::P2p(P2pError::ExpectedHello { got: 0 })),
-            };
+        let event = self.next_event().await;
+        self.codec.decoder.set_max_frame_size(config.max_frame_size);
+        match event? {
+            P2pEvent::Hello => Ok(()),
+            P2pEvent::Disconnect(reason) => Err(Error::Disconnected(reason.to_reason())),
+            // `handle` only yields Hello or Disconnect before the Hello exchange.
+            _ => Err(Error::P2p(P2pError::ExpectedHello { got: 0 })),
         }
+    }
+
+    async fn run(&mut self, config: &Devp2pConfig) -> Result<ZksVersion, Error> {
+        self.exchange(config).await?;
+        self.session
+            .zks_version()
+            .ok_or(Error::P2p(P2pError::NoSharedCapability))
+    }
+
+    /// Encodes one frame with `write` (after whatever is already due, such as our ack) and
+    /// writes it.
+    pub(crate) async fn send(
+        &mut self,
+        write: impl FnOnce(&mut P2pSession, &mut BytesMut),
+    ) -> Result<(), Error> {
+        let session = &mut self.session;
+        self.codec
+            .encoder
+            .encode_with(&mut self.wbuf, |buf| write(session, buf))?;
+        self.tcp.write_all(&self.wbuf).await?;
+        self.wbuf.clear();
+        Ok(())
+    }
+
+    /// The next `p2p` event from the peer.
+    pub(crate) async fn next_event(&mut self) -> Result<P2pEvent, Error> {
+        loop {
+            if let Some(data) = self.codec.decoder.decode(&mut self.rbuf)? {
+                return Ok(self.session.handle(&data)?);
+            }
+            read_more(&mut self.tcp, &mut self.rbuf).await?;
+        }
+    }
+
+    /// Half-closes the connection.
+    pub(crate) async fn shutdown(mut self) {
+        let _ = timeout(CLOSE_GRACE, self.tcp.shutdown()).await;
     }
 
     /// Tells the peer why (when the error has a reason worth sending) and half-closes.

@@ -640,3 +640,41 @@ async fn ping_flood_without_reading_is_bounded() {
     drop(link);
     f.still_works().await;
 }
+
+/// The probe `zks rlpx ping` uses: the transport's own handshake and Hello, then a Ping; a
+/// peer that shares no zks version still yields its Hello, with the reason in `ended`.
+#[tokio::test]
+async fn probe_reports_hello_ping_and_a_peer_that_shares_nothing() {
+    let (server, mut incoming, addr) = listening(VersionSet::only(ZksVersion::V3)).await;
+    let accept = tokio::spawn(async move { while incoming.next().await.is_some() {} });
+    let enode: zks_devp2p::Enode = addr.as_str().parse().unwrap();
+    let config = Devp2pConfig::builder(NodeKey::generate())
+        .client_id("probe-test")
+        .build()
+        .unwrap();
+
+    let report = zks_devp2p::probe(&enode, &config, VersionSet::ALL)
+        .await
+        .unwrap();
+    assert_eq!(report.remote_id, server.node_id());
+    assert_eq!(report.hello.client_id, "zks-devp2p-test");
+    assert_eq!(report.zks, Some(ZksVersion::V3));
+    assert!(report.ping_rtt.is_some(), "{:?}", report.ended);
+    assert!(report.ended.is_none());
+
+    let report = zks_devp2p::probe(&enode, &config, VersionSet::only(ZksVersion::V1))
+        .await
+        .unwrap();
+    assert_eq!(report.hello.client_id, "zks-devp2p-test");
+    assert_eq!(report.zks, None);
+    assert_eq!(report.ping_rtt, None);
+    assert!(
+        matches!(
+            report.ended,
+            Some(zks_devp2p::Error::P2p(P2pError::NoSharedCapability))
+        ),
+        "{:?}",
+        report.ended
+    );
+    accept.abort();
+}

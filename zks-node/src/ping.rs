@@ -1,21 +1,15 @@
 //! `zks rlpx ping`: an RLPx handshake and Hello exchange with any devp2p node, then a Ping, a
 //! polite Disconnect, and a report of what the peer said.
 //!
-//! A small tokio glue over `zks-devp2p`'s sans-IO [`Initiator`], [`FrameCodec`] and
-//! [`P2pSession`]; nothing here is used by the node itself.
+//! The probe itself is [`zks_devp2p::probe`], the transport's own setup code; this module turns
+//! its report into the command's output.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use zks_api::DisconnectReason;
 use zks_api::wire::VersionSet;
-use zks_devp2p::caps::{Capability, zks_capabilities};
-use zks_devp2p::p2p::{MAX_HELLO_SIZE, P2pEvent, P2pSession};
-use zks_devp2p::rlpx::{FrameCodec, FrameDecoder, Initiator, MAX_FRAME_DATA};
-use zks_devp2p::{Enode, NodeKey, P2pError};
+use zks_devp2p::caps::Capability;
+use zks_devp2p::{Devp2pConfig, Enode, Error, NodeKey, probe};
 
 /// What `ping` learned about a peer.
 #[derive(Clone, Debug)]
@@ -102,191 +96,55 @@ pub enum PingError {
     },
 }
 
-/// Pings `url`: handshake, Hello, Ping/Pong (if a capability is shared), Disconnect.
+/// Pings `url` with [`zks_devp2p::probe`]: handshake, Hello, Ping/Pong (if a capability is
+/// shared), Disconnect; every step within `limit`.
 ///
 /// # Errors
 ///
 /// [`PingError`], one line each.
 pub async fn ping(url: &str, limit: Duration) -> Result<PingReport, PingError> {
-    let enode: Enode =
-        url.parse()
-            .map_err(|e: zks_devp2p::enode::EnodeError| PingError::BadEnode {
-                url: url.to_owned(),
-                reason: e.to_string(),
-            })?;
-    let (host, port) = enode.dial_target().map_err(|e| PingError::BadEnode {
+    let bad_enode = |reason: String| PingError::BadEnode {
         url: url.to_owned(),
-        reason: e.to_string(),
-    })?;
-    let peer = format!("{host}:{port}");
-    let timed = |phase: &'static str| {
-        let peer = peer.clone();
-        move |_| PingError::Timeout {
-            peer,
-            phase,
-            after: limit,
-        }
-    };
-    let protocol = |reason: String| PingError::Protocol {
-        peer: peer.clone(),
         reason,
     };
-    let mut tcp = tokio::time::timeout(limit, TcpStream::connect((host.as_str(), port)))
+    let enode: Enode = url
+        .parse()
+        .map_err(|e: zks_devp2p::enode::EnodeError| bad_enode(e.to_string()))?;
+    let (host, port) = enode.dial_target().map_err(|e| bad_enode(e.to_string()))?;
+    let peer = format!("{host}:{port}");
+    let config = Devp2pConfig::builder(NodeKey::generate())
+        .client_id(concat!("zks-rlpx-ping/", env!("CARGO_PKG_VERSION")))
+        .handshake_timeout(limit)
+        .hello_timeout(limit)
+        .pong_timeout(limit)
+        .build()
+        .map_err(|e| bad_enode(e.to_string()))?;
+    // We advertise zks/1..3, so zks nodes negotiate; others still say Hello.
+    let report = probe(&enode, &config, VersionSet::ALL)
         .await
-        .map_err(timed("TCP connect"))?
-        .map_err(|e| PingError::Connect {
-            addr: peer.clone(),
-            reason: e.to_string(),
+        .map_err(|e| match e {
+            Error::Timeout { phase, after } => PingError::Timeout {
+                peer: peer.clone(),
+                phase,
+                after,
+            },
+            Error::Io(e) => PingError::Connect {
+                addr: peer.clone(),
+                reason: e.to_string(),
+            },
+            other => PingError::Protocol {
+                peer: peer.clone(),
+                reason: other.to_string(),
+            },
         })?;
-    let _ = tcp.set_nodelay(true);
-    let key = NodeKey::generate();
-
-    // RLPx handshake.
-    let started = Instant::now();
-    let mut initiator =
-        Initiator::new(&key, enode.id).map_err(|e| protocol(format!("handshake: {e}")))?;
-    let mut rbuf = BytesMut::with_capacity(4096);
-    let secrets = tokio::time::timeout(limit, async {
-        tcp.write_all(initiator.auth_packet())
-            .await
-            .map_err(|e| protocol(format!("write: {e}")))?;
-        loop {
-            if let Some(secrets) = initiator
-                .read_ack(&mut rbuf)
-                .map_err(|e| protocol(format!("handshake: {e}")))?
-            {
-                return Ok(secrets);
-            }
-            read_more(&mut tcp, &mut rbuf).await.map_err(&protocol)?;
-        }
-    })
-    .await
-    .map_err(timed("RLPx handshake"))??;
-    let handshake_rtt = started.elapsed();
-    let mut codec = FrameCodec::new(&secrets, MAX_FRAME_DATA);
-
-    // Hello exchange: we advertise zks/1..3, so zks nodes negotiate; others still say Hello.
-    let local_caps = zks_capabilities(VersionSet::ALL);
-    let client_id = concat!("zks-rlpx-ping/", env!("CARGO_PKG_VERSION"));
-    let hello = P2pSession::hello_for(key.id(), client_id, &local_caps, 0);
-    let mut session = P2pSession::new(hello, local_caps, enode.id);
-    let mut wbuf = BytesMut::new();
-    codec
-        .encoder
-        .encode_with(&mut wbuf, |buf| session.write_hello(buf))
-        .map_err(|e| protocol(e.to_string()))?;
-    codec.decoder.set_max_frame_size(MAX_HELLO_SIZE);
-    let shared = tokio::time::timeout(limit, async {
-        tcp.write_all(&wbuf)
-            .await
-            .map_err(|e| protocol(format!("write: {e}")))?;
-        wbuf.clear();
-        let data = next_frame(&mut tcp, &mut codec.decoder, &mut rbuf)
-            .await
-            .map_err(&protocol)?;
-        match session.handle(&data) {
-            Ok(P2pEvent::Hello) => Ok(true),
-            Err(P2pError::NoSharedCapability) => Ok(false),
-            Ok(P2pEvent::Disconnect(reason)) => {
-                Err(protocol(format!("disconnected before Hello: {reason:?}")))
-            }
-            Ok(other) => Err(protocol(format!("unexpected {other:?} before Hello"))),
-            Err(e) => Err(protocol(e.to_string())),
-        }
-    })
-    .await
-    .map_err(timed("Hello"))??;
-    codec.decoder.set_max_frame_size(MAX_FRAME_DATA);
-    let Some(remote) = session.remote_hello().cloned() else {
-        return Err(protocol("no Hello received".to_owned()));
-    };
-
-    // Ping/Pong, answering the peer's own pings meanwhile.
-    let mut ping_rtt = None;
-    if shared {
-        let sent = Instant::now();
-        codec
-            .encoder
-            .encode_with(&mut wbuf, |buf| session.write_ping(buf))
-            .map_err(|e| protocol(e.to_string()))?;
-        let pong = tokio::time::timeout(limit, async {
-            tcp.write_all(&wbuf)
-                .await
-                .map_err(|e| protocol(format!("write: {e}")))?;
-            wbuf.clear();
-            loop {
-                let data = next_frame(&mut tcp, &mut codec.decoder, &mut rbuf)
-                    .await
-                    .map_err(&protocol)?;
-                match session.handle(&data) {
-                    Ok(P2pEvent::Pong) => return Ok(sent.elapsed()),
-                    Ok(P2pEvent::Ping) => {
-                        codec
-                            .encoder
-                            .encode_with(&mut wbuf, |buf| session.write_pong(buf))
-                            .map_err(|e| protocol(e.to_string()))?;
-                        tcp.write_all(&wbuf)
-                            .await
-                            .map_err(|e| protocol(format!("write: {e}")))?;
-                        wbuf.clear();
-                    }
-                    Ok(P2pEvent::Disconnect(reason)) => {
-                        return Err(protocol(format!("disconnected before Pong: {reason:?}")));
-                    }
-                    // zks messages (an EN-minded peer asking for replay) are ignored.
-                    Ok(_) => {}
-                    Err(e) => return Err(protocol(e.to_string())),
-                }
-            }
-        })
-        .await;
-        // A peer that never answers still said Hello: report it without an RTT.
-        ping_rtt = pong.ok().transpose()?;
-    }
-
-    // A polite goodbye; errors here do not matter any more.
-    if codec
-        .encoder
-        .encode_with(&mut wbuf, |buf| {
-            session.write_disconnect(DisconnectReason::ClientQuitting, buf);
-        })
-        .is_ok()
-    {
-        let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(&wbuf)).await;
-    }
-    let _ = tcp.shutdown().await;
-
     Ok(PingReport {
         enode: url.to_owned(),
-        client_id: remote.client_id,
-        capabilities: remote.capabilities,
-        p2p_version: remote.protocol_version,
-        listen_port: remote.listen_port,
-        handshake_rtt,
-        ping_rtt,
-        shared,
+        client_id: report.hello.client_id,
+        capabilities: report.hello.capabilities,
+        p2p_version: report.hello.protocol_version,
+        listen_port: report.hello.listen_port,
+        handshake_rtt: report.handshake_rtt,
+        ping_rtt: report.ping_rtt,
+        shared: report.zks.is_some(),
     })
-}
-
-/// The next whole frame's data, reading from the socket as needed.
-async fn next_frame(
-    tcp: &mut TcpStream,
-    decoder: &mut FrameDecoder,
-    buf: &mut BytesMut,
-) -> Result<BytesMut, String> {
-    loop {
-        if let Some(data) = decoder.decode(buf).map_err(|e| e.to_string())? {
-            return Ok(data);
-        }
-        read_more(tcp, buf).await?;
-    }
-}
-
-async fn read_more(tcp: &mut TcpStream, buf: &mut BytesMut) -> Result<(), String> {
-    buf.reserve(4096);
-    match tcp.read_buf(buf).await {
-        Ok(0) => Err("connection closed by peer".to_owned()),
-        Ok(_) => Ok(()),
-        Err(e) => Err(format!("read: {e}")),
-    }
 }
