@@ -13,9 +13,9 @@ use crate::error::Error;
 pub const DEFAULT_LISTEN_ADDR: &str = "/ip4/0.0.0.0/tcp/30304";
 /// Default per-direction queue capacity of each link, in messages.
 pub const DEFAULT_LINK_CAPACITY: usize = 16;
-/// Default cap on live links; trusted peers are exempt. Inbound libp2p connections are capped
-/// at twice this plus 8.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Default cap on inbound libp2p connections (pending and established); trusted peers are
+/// exempt. How many links are served is the node's cap (`zks_api::Limits`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 520;
 /// Default time to connect, secure, multiplex and open the zks stream.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time a libp2p connection with no open stream is kept before it closes.
@@ -137,21 +137,22 @@ impl Libp2pConfigBuilder {
         self
     }
 
-    /// Cap on live links (excess inbound links are refused with `TooManyPeers`, excess dials
-    /// fail); established inbound connections are capped at `2 × max + 8` (excess ones are
-    /// closed at once, logged). Trusted peers are exempt from both. Default: 256.
+    /// Cap on inbound libp2p connections, pending and established (excess ones are closed at
+    /// once, logged); trusted peers are exempt. This is a raw socket cap: which links are served
+    /// is the node's active-link cap (`zks_api::Limits::max_active_links`), which refuses the
+    /// rest with `TooManyPeers`. Default: 520.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.config.max_connections = max;
         self
     }
 
-    /// Adds a peer exempt from the caps. Default: none.
+    /// Adds a peer exempt from the connection cap. Default: none.
     pub fn trusted_peer(mut self, peer: PeerId) -> Self {
         self.config.trusted_peers.insert(peer);
         self
     }
 
-    /// Adds peers exempt from the caps.
+    /// Adds peers exempt from the connection cap.
     pub fn trusted_peers(mut self, peers: impl IntoIterator<Item = PeerId>) -> Self {
         self.config.trusted_peers.extend(peers);
         self

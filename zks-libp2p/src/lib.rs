@@ -15,9 +15,9 @@
 //!   before allocating; see [`codec`].
 //! - **Backpressure** is real: nothing is buffered beyond the link's bounded queues, one
 //!   encoded-bytes high-water mark, and yamux's bounded stream windows; see [`link`].
-//! - **Caps**: at most `max_connections` live links (excess inbound links are refused with a
-//!   `TooManyPeers` close message, logged) and `2 × max_connections + 8` inbound connections;
-//!   trusted peers are exempt.
+//! - **Caps**: at most `max_connections` inbound connections (trusted peers exempt). Links are
+//!   admitted by the node's active-link cap, which refuses the rest with a `TooManyPeers` close
+//!   message; the transport itself hands every link to the node.
 //!
 //! No feature flags. QUIC is not offered (TCP only).
 //!

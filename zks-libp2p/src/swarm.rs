@@ -89,11 +89,10 @@ impl std::fmt::Debug for SwarmHandle {
 impl SwarmHandle {
     /// Builds the swarm and spawns its task (needs a tokio runtime).
     pub(crate) fn spawn(config: &Libp2pConfig, book: Arc<PeerBook>) -> Result<Self, Error> {
-        // Links are capped at `max_connections` (refused with a TooManyPeers close message);
-        // connections get twice that plus slack, so that a peer over the link cap still gets
-        // a connection on which to be told why, while a flood of idle connections stays bounded.
-        let cap = u32::try_from(config.max_connections.saturating_mul(2).saturating_add(8))
-            .unwrap_or(u32::MAX);
+        // The raw connection cap: a flood of idle connections stays bounded. Which links are
+        // served (the active-link cap, refused with TooManyPeers) is the node's decision, so a
+        // peer over that cap still has a connection on which to be told why.
+        let cap = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
         let mut limits = connection_limits::Behaviour::new(
             ConnectionLimits::default()
                 .with_max_pending_incoming(Some(cap))

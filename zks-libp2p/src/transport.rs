@@ -6,8 +6,9 @@
 //! 2. It opens a stream with the protocols `/zks/3`, `/zks/2`, `/zks/1` in turn, highest first,
 //!    keeping only the versions it advertises; the listener accepts exactly the versions it
 //!    advertises, so the first one accepted is the highest common version.
-//! 3. The listener answers with a Ready message, or a Close message (`TooManyPeers` when at its
-//!    link cap), which the dialer reports as [`TransportError::Refused`].
+//! 3. The listener answers with a Ready message, or a Close message, which the dialer reports
+//!    as [`TransportError::Refused`]. (A node over its active-link cap accepts the link and then
+//!    closes it with `TooManyPeers`.)
 //! 4. When no protocol is accepted, the dialer opens one short `/zks-versions/1` stream on which
 //!    both sides send their version sets (one byte, bit `n` = `zks/n`), so the dialer fails with
 //!    [`TransportError::NoCommonVersion`] naming the listener's versions and the listener
@@ -16,7 +17,6 @@
 //! Then the stream carries messages framed as described in [`crate::codec`], until either side
 //! closes it with a Close message; see [`crate::link`].
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -24,7 +24,7 @@ use bytes::BytesMut;
 use futures::{AsyncReadExt as _, AsyncWriteExt as _, StreamExt as _};
 use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
 use libp2p_stream::OpenStreamError;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tracing::Instrument as _;
 use zks_api::transport::{Incoming, Link, LinkInfo, Transport, TransportError};
@@ -104,23 +104,10 @@ struct Inner {
 struct Shared {
     config: Arc<Libp2pConfig>,
     local: PeerId,
-    links: Arc<Semaphore>,
-    trusted: HashSet<PeerId>,
     book: Arc<PeerBook>,
 }
 
 impl Shared {
-    /// A slot under the link cap; `Ok(None)` for a trusted peer, which needs none.
-    fn admit(&self, peer: &PeerId) -> Result<Option<OwnedSemaphorePermit>, ()> {
-        if self.trusted.contains(peer) {
-            return Ok(None);
-        }
-        Arc::clone(&self.links)
-            .try_acquire_owned()
-            .map(Some)
-            .map_err(|_| ())
-    }
-
     fn remote_addr(&self, peer: PeerId) -> PeerAddr {
         let seen = self.book.get(&peer).unwrap_or_else(Multiaddr::empty);
         PeerAddr::new(addr::with_peer(&seen, peer).to_string())
@@ -143,8 +130,6 @@ impl Libp2pTransport {
         let swarm = Arc::new(SwarmHandle::spawn(&config, Arc::clone(&book))?);
         let shared = Shared {
             local: config.peer_id(),
-            links: Arc::new(Semaphore::new(config.max_connections)),
-            trusted: config.trusted_peers.clone(),
             config: Arc::new(config),
             book,
         };
@@ -352,12 +337,6 @@ impl Transport for Libp2pTransport {
         let versions = caps.zks;
         let (peer, target) = addr::parse(addr)?;
         let shared = Arc::clone(&self.inner.shared);
-        let permit = shared
-            .admit(&peer)
-            .map_err(|()| TransportError::Unreachable {
-                addr: addr.clone(),
-                reason: "connection limit reached".into(),
-            })?;
         let span = tracing::info_span!("libp2p", %peer, direction = %Direction::Outbound);
         let opened = timeout(
             shared.config.handshake_timeout,
@@ -391,7 +370,6 @@ impl Transport for Libp2pTransport {
         tokio::spawn(
             async move {
                 link::run(stream, end, config, rbuf).await;
-                drop(permit);
                 drop(keep);
             }
             .instrument(span),
@@ -422,25 +400,17 @@ async fn accept_loop(
             tokio::spawn(answer_probe(stream, peer, versions, tx.clone()).instrument(span));
             continue;
         };
-        match shared.admit(&peer) {
-            Ok(permit) => {
-                let shared = Arc::clone(&shared);
-                let tx = tx.clone();
-                let keep = Arc::clone(&keep);
-                tokio::spawn(
-                    async move {
-                        serve_inbound(&shared, stream, peer, version, tx).await;
-                        drop(permit);
-                        drop(keep);
-                    }
-                    .instrument(span),
-                );
+        // Admission (the active-link cap, trusted peers) is the node's: every link goes to it.
+        let shared = Arc::clone(&shared);
+        let tx = tx.clone();
+        let keep = Arc::clone(&keep);
+        tokio::spawn(
+            async move {
+                serve_inbound(&shared, stream, peer, version, tx).await;
+                drop(keep);
             }
-            Err(()) => {
-                tracing::warn!(parent: &span, "connection limit reached, refusing link (TooManyPeers)");
-                tokio::spawn(refuse(stream, DisconnectReason::TooManyPeers).instrument(span));
-            }
-        }
+            .instrument(span),
+        );
     }
     tracing::debug!("listener stopped: incoming links are no longer taken");
 }
@@ -475,17 +445,6 @@ async fn serve_inbound(
         return;
     }
     link::run(stream, end, Arc::clone(&shared.config), BytesMut::new()).await;
-}
-
-/// Tells the peer why and closes the stream.
-async fn refuse(mut stream: Stream, reason: DisconnectReason) {
-    let mut wbuf = BytesMut::new();
-    codec::encode_close(reason, &mut wbuf);
-    let _ = timeout(CLOSE_GRACE, async {
-        stream.write_all(&wbuf).await?;
-        stream.close().await
-    })
-    .await;
 }
 
 /// Answers a version probe, and reports the failed negotiation when there is no common version.
