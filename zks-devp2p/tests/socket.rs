@@ -600,9 +600,17 @@ async fn a_slow_engine_pushes_back_on_the_sender() {
     let _tx = timeout(LIMIT, producer).await.unwrap().unwrap();
 }
 
+/// Resident memory of this test process (one test per process under nextest).
+fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
 /// A peer that sends Pings and never reads our Pongs must not grow our memory: once the link's
-/// write buffer is over its bound the link stops reading, so the peer's writes stall after the
-/// socket buffers fill (a few MiB), instead of being read forever while Pongs pile up.
+/// write buffer is over its bound the link stops reading, so the Pongs waiting in memory stay
+/// bounded however long the peer goes on. (A loop that reads on keeps every Pong it cannot
+/// send: one Pong per Ping read.)
 #[tokio::test]
 async fn ping_flood_without_reading_is_bounded() {
     let mut f = Fixture::new().await;
@@ -617,26 +625,31 @@ async fn ping_flood_without_reading_is_bounded() {
         .expect("link established");
     let mut ping = BytesMut::new();
     raw.session.write_ping(&mut ping);
+    let mut chunk = BytesMut::new();
+    let before = resident_bytes();
     const BUDGET: usize = 64 << 20;
     let mut written = 0;
     while written < BUDGET {
         // One MiB of Pings per write, each frame with its own MAC.
-        let mut chunk = BytesMut::new();
+        chunk.clear();
         while chunk.len() < 1 << 20 {
             raw.codec.encoder.encode(&ping, &mut chunk).unwrap();
         }
-        // A stalled write is what we want to see; 3 s proves it stalls rather than waits.
+        // A stalled write is what a bounded link leads to; 3 s tells a stall from a slow read.
         match timeout(Duration::from_secs(3), raw.tcp.write_all(&chunk)).await {
             Ok(Ok(())) => written += chunk.len(),
             Ok(Err(e)) => panic!("link closed under the flood: {e}"),
             Err(_) => break,
         }
     }
+    let grown = resident_bytes().saturating_sub(before);
     assert!(
-        written < 32 << 20,
-        "the link kept reading: {} MiB of Pings accepted without a Pong read",
+        grown < 8 << 20,
+        "{} MiB more resident after {} MiB of Pings nobody read the Pongs of",
+        grown >> 20,
         written >> 20
     );
+    assert!(written < BUDGET, "the link read all {} MiB", written >> 20);
     drop(link);
     f.still_works().await;
 }
