@@ -292,7 +292,8 @@ pub(crate) async fn run_link(established: Established, end: LinkEnd, config: Arc
     let (rd, wr) = tcp.into_split();
     let mut reader = FramedRead::with_capacity(rd, decoder, crate::link::READ_CHUNK);
     reader.read_buffer_mut().extend_from_slice(&rbuf);
-    let writer = FramedWrite::new(wr, encoder);
+    // Grows with what is written: an idle link holds no write buffer.
+    let writer = FramedWrite::with_capacity(wr, encoder, 0);
     let pump = PumpConfig {
         keepalive: Some(KeepaliveConfig {
             interval: config.ping_interval,
