@@ -9,6 +9,9 @@ use zks_api::wire::{VersionSet, ZksVersion};
 /// The name of our capability.
 pub const ZKS: &str = "zks";
 
+/// The name of Ethereum's wire protocol, which reth requires on every session.
+pub const ETH: &str = crate::eth::ETH;
+
 /// The first message id after the base protocol's.
 pub const BASE_PROTOCOL_LENGTH: u16 = 0x10;
 
@@ -67,6 +70,17 @@ pub fn zks_capabilities(versions: VersionSet) -> Vec<LocalCapability> {
         .iter()
         .map(|v| LocalCapability {
             cap: Capability::new(ZKS, u32::from(v.number())),
+            message_count: v.message_count(),
+        })
+        .collect()
+}
+
+/// The `eth` capabilities for a set of versions, in the order given (reth lists 69 first).
+pub fn eth_capabilities(versions: &[crate::eth::EthVersion]) -> Vec<LocalCapability> {
+    versions
+        .iter()
+        .map(|v| LocalCapability {
+            cap: Capability::new(ETH, u32::from(v.number())),
             message_count: v.message_count(),
         })
         .collect()

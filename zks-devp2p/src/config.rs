@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::eth::{ChainIdentity, EthVersion};
 use crate::key::NodeKey;
 use crate::rlpx::MAX_FRAME_DATA;
 
@@ -22,6 +23,12 @@ pub const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(20);
 pub const DEFAULT_LINK_CAPACITY: usize = 16;
 /// Default cap on concurrent connections (handshaking or live).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Default time the peer has to send its `eth` Status after Hello (reth's handshake timeout).
+pub const DEFAULT_STATUS_TIMEOUT: Duration = Duration::from_secs(10);
+/// zks messages a peer may send before its `eth` Status: reth installs its subprotocol handlers
+/// before the Status exchange, so an upstream EN's first requests can arrive first. They are
+/// held and handed to the engine once the Status passed; more than this ends the session.
+pub const MAX_EARLY_ZKS_MESSAGES: usize = 16;
 /// Grace period for flushing a Disconnect and draining the socket when closing.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -40,6 +47,10 @@ pub struct Devp2pConfig {
     pub(crate) link_capacity: usize,
     pub(crate) max_frame_size: usize,
     pub(crate) max_connections: usize,
+    pub(crate) chain: Option<ChainIdentity>,
+    pub(crate) eth_versions: Vec<EthVersion>,
+    pub(crate) require_eth: bool,
+    pub(crate) status_timeout: Duration,
 }
 
 impl Devp2pConfig {
@@ -57,6 +68,10 @@ impl Devp2pConfig {
                 link_capacity: DEFAULT_LINK_CAPACITY,
                 max_frame_size: MAX_FRAME_DATA,
                 max_connections: DEFAULT_MAX_CONNECTIONS,
+                chain: None,
+                eth_versions: EthVersion::ALL.to_vec(),
+                require_eth: false,
+                status_timeout: DEFAULT_STATUS_TIMEOUT,
             },
         }
     }
@@ -109,6 +124,30 @@ impl Devp2pConfig {
     /// Cap on concurrent connections.
     pub fn max_connections(&self) -> usize {
         self.max_connections
+    }
+
+    /// The chain identity sent in the `eth` Status; `None`: `eth` is not advertised.
+    pub fn chain_identity(&self) -> Option<&ChainIdentity> {
+        self.chain.as_ref()
+    }
+
+    /// The `eth` versions advertised when a chain identity is set; empty without one.
+    pub fn eth_versions(&self) -> &[EthVersion] {
+        if self.chain.is_some() {
+            &self.eth_versions
+        } else {
+            &[]
+        }
+    }
+
+    /// Whether sessions that do not share `eth` are refused.
+    pub fn require_eth(&self) -> bool {
+        self.require_eth
+    }
+
+    /// How long the peer has to send its `eth` Status.
+    pub fn status_timeout(&self) -> Duration {
+        self.status_timeout
     }
 }
 
@@ -174,12 +213,43 @@ impl Devp2pConfigBuilder {
         self
     }
 
+    /// The chain this node belongs to: with it the node advertises `eth` (see
+    /// [`eth_versions`](Self::eth_versions)), sends this identity in its Status after Hello and
+    /// checks the peer's as reth does. For a ZKsync OS chain use
+    /// [`ChainIdentity::zksync_os`]. Default: none (no `eth`, as between our own nodes).
+    pub fn chain_identity(mut self, identity: ChainIdentity) -> Self {
+        self.config.chain = Some(identity);
+        self
+    }
+
+    /// The `eth` versions to advertise with a chain identity. Default: eth/69, 68, 67, 66 (as
+    /// reth does).
+    pub fn eth_versions(mut self, versions: impl IntoIterator<Item = EthVersion>) -> Self {
+        self.config.eth_versions = versions.into_iter().collect();
+        self
+    }
+
+    /// Refuse sessions that do not share `eth` (reth's rule; needs a chain identity). Default:
+    /// off, so our own nodes and the seed generation's peers, which speak no `eth`, keep
+    /// working.
+    pub fn require_eth(mut self, require: bool) -> Self {
+        self.config.require_eth = require;
+        self
+    }
+
+    /// How long the peer has to send its `eth` Status after Hello. Default: 10 s.
+    pub fn status_timeout(mut self, timeout: Duration) -> Self {
+        self.config.status_timeout = timeout;
+        self
+    }
+
     /// Validates and returns the config.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidConfig`] for a zero capacity or duration, a frame cap below the 2 KiB
-    /// Hello limit or above 2^24 − 1, or a client id longer than 256 bytes.
+    /// Hello limit or above 2^24 − 1, a client id longer than 256 bytes, a chain identity with
+    /// no `eth` version, or `require_eth` without a chain identity.
     pub fn build(self) -> Result<Devp2pConfig, Error> {
         let c = &self.config;
         let invalid = |reason| Err(Error::InvalidConfig { reason });
@@ -191,6 +261,7 @@ impl Devp2pConfigBuilder {
             c.hello_timeout,
             c.ping_interval,
             c.pong_timeout,
+            c.status_timeout,
         ]
         .contains(&Duration::ZERO)
         {
@@ -201,6 +272,12 @@ impl Devp2pConfigBuilder {
         }
         if c.client_id.len() > 256 {
             return invalid("client_id must be at most 256 bytes");
+        }
+        if c.chain.is_some() && c.eth_versions.is_empty() {
+            return invalid("a chain identity needs at least one eth version");
+        }
+        if c.require_eth && c.chain.is_none() {
+            return invalid("require_eth needs a chain identity");
         }
         Ok(self.config)
     }

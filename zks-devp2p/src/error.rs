@@ -138,9 +138,27 @@ pub enum P2pError {
         /// Our minimum.
         min: u64,
     },
-    /// No capability is shared.
+    /// No capability is shared (or no zks version, which is what we are here for).
     #[error("no shared capability")]
     NoSharedCapability,
+    /// The peer shares no `eth` version and this node requires one.
+    #[error("no shared eth version, and this node requires one")]
+    EthRequired,
+    /// After Hello, an `eth` message other than Status came first.
+    #[error("expected the eth Status, got eth message {got:#04x}")]
+    ExpectedStatus {
+        /// Its id, relative to `eth`.
+        got: u8,
+    },
+    /// A second `eth` Status on one session.
+    #[error("second eth Status")]
+    DuplicateStatus,
+    /// More zks messages before the peer's `eth` Status than we hold.
+    #[error("more than {max} zks messages before the eth Status")]
+    TooManyEarlyMessages {
+        /// The limit.
+        max: usize,
+    },
     /// The Snappy block does not decode.
     #[error("invalid snappy block")]
     Snappy,
@@ -206,6 +224,12 @@ pub enum Error {
     /// The peer sent Disconnect.
     #[error("peer disconnected: {0}")]
     Disconnected(DisconnectReason),
+    /// The peer's `eth` Status is missing, malformed, or not of our chain.
+    #[error("eth status: {0}")]
+    Status(#[from] Box<crate::eth::StatusError>),
+    /// The peer sent a malformed `eth` message.
+    #[error(transparent)]
+    Eth(#[from] crate::eth::EthMessageError),
     /// A [`Devp2pConfig`](crate::Devp2pConfig) setting is out of range.
     #[error("invalid config: {reason}")]
     InvalidConfig {
@@ -236,13 +260,16 @@ impl P2pError {
             Self::UnexpectedIdentity => DisconnectReason::UnexpectedIdentity,
             Self::ConnectedToSelf => DisconnectReason::ConnectedToSelf,
             Self::IncompatibleVersion { .. } => DisconnectReason::IncompatibleVersion,
-            Self::NoSharedCapability => DisconnectReason::UselessPeer,
+            Self::NoSharedCapability | Self::EthRequired => DisconnectReason::UselessPeer,
             Self::OutgoingTooLarge { .. } | Self::OutgoingIdOutOfRange { .. } => {
                 DisconnectReason::SubprotocolError
             }
             Self::InvalidMessageId
             | Self::ExpectedHello { .. }
             | Self::DuplicateHello
+            | Self::ExpectedStatus { .. }
+            | Self::DuplicateStatus
+            | Self::TooManyEarlyMessages { .. }
             | Self::UnknownMessageId { .. }
             | Self::HelloTooLarge { .. }
             | Self::TooManyCapabilities { .. }
@@ -273,6 +300,8 @@ impl Error {
                 }
             }
             Self::Disconnected(reason) => *reason,
+            Self::Status(e) => e.disconnect_reason(),
+            Self::Eth(e) => e.disconnect_reason(),
         }
     }
 }

@@ -29,7 +29,7 @@ mod transport;
 pub use config::{
     CLOSE_GRACE, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HELLO_TIMEOUT, DEFAULT_LINK_CAPACITY,
     DEFAULT_LISTEN_ADDR, DEFAULT_MAX_CONNECTIONS, DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT,
-    Devp2pConfig, Devp2pConfigBuilder,
+    DEFAULT_STATUS_TIMEOUT, Devp2pConfig, Devp2pConfigBuilder, MAX_EARLY_ZKS_MESSAGES,
 };
 pub use enode::{Enode, NodeId};
 pub use error::{EciesError, Error, FrameError, P2pError};

@@ -2,22 +2,30 @@
 //! ([`zks_api::transport::pump`]): RLPx frames (AES-CTR + MACs) below, the `p2p` session
 //! (Ping/Pong, Disconnect, Snappy, capability offsets) above.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 use zks_api::DisconnectReason;
 use zks_api::transport::pump::{CodecError, Inbound, Outgoing};
 
 use crate::error::{Error, P2pError};
+use crate::eth::{BlockRangeUpdate, EthMessageId, EthVersion, check_envelope};
 use crate::p2p::{P2pEvent, P2pSession};
 use crate::rlpx::{FrameDecoder, FrameEncoder};
 
 /// Read at least this much per socket read.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
-/// Reads frames and turns them into [`Inbound`] messages.
+/// Reads frames and turns them into [`Inbound`] messages. `eth` traffic after the Status
+/// exchange is checked and dropped here (a passive `eth` peer answers nothing): a second
+/// Status or a malformed message ends the session, as reth would.
 pub(crate) struct Devp2pDecoder {
     frames: FrameDecoder,
     session: P2pSession,
+    eth: Option<EthVersion>,
+    eth_ignored: Arc<AtomicU64>,
 }
 
 /// Turns [`Outgoing`] messages into frames.
@@ -30,12 +38,16 @@ pub(crate) struct Devp2pEncoder {
 pub(crate) fn codecs(
     frames: crate::rlpx::FrameCodec,
     session: P2pSession,
+    eth: Option<EthVersion>,
+    eth_ignored: Arc<AtomicU64>,
 ) -> (Devp2pDecoder, Devp2pEncoder) {
     let (reader, writer) = session.split();
     (
         Devp2pDecoder {
             frames: frames.decoder,
             session: reader,
+            eth,
+            eth_ignored,
         },
         Devp2pEncoder {
             frames: frames.encoder,
@@ -49,20 +61,45 @@ impl Decoder for Devp2pDecoder {
     type Error = Error;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Inbound>, Error> {
-        let Some(data) = self.frames.decode(buf)? else {
-            // Read in large chunks: the reservation is a constant, not the peer's to choose.
-            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-                buf.reserve(READ_CHUNK);
-            }
-            return Ok(None);
+        loop {
+            let Some(data) = self.frames.decode(buf)? else {
+                // Read in large chunks: the reservation is a constant, not the peer's to choose.
+                if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                    buf.reserve(READ_CHUNK);
+                }
+                return Ok(None);
+            };
+            return Ok(Some(match self.session.handle(&data)? {
+                P2pEvent::Zks(frame) => Inbound::Frame(frame),
+                P2pEvent::Ping => Inbound::Ping,
+                P2pEvent::Pong => Inbound::Pong,
+                P2pEvent::Disconnect(reason) => Inbound::Close(reason.to_reason()),
+                P2pEvent::Hello => return Err(P2pError::DuplicateHello.into()),
+                P2pEvent::Eth { id, payload } => {
+                    self.passive_eth(id, &payload)?;
+                    continue;
+                }
+            }));
+        }
+    }
+}
+
+impl Devp2pDecoder {
+    /// Checks an `eth` message that arrived after the Status exchange and drops it.
+    fn passive_eth(&self, id: u8, payload: &[u8]) -> Result<(), Error> {
+        // `eth` is only routed here when it was negotiated, and then the Status passed.
+        let Some(version) = self.eth else {
+            return Err(P2pError::UnknownMessageId { got: u64::from(id) }.into());
         };
-        Ok(Some(match self.session.handle(&data)? {
-            P2pEvent::Zks(frame) => Inbound::Frame(frame),
-            P2pEvent::Ping => Inbound::Ping,
-            P2pEvent::Pong => Inbound::Pong,
-            P2pEvent::Disconnect(reason) => Inbound::Close(reason.to_reason()),
-            P2pEvent::Hello => return Err(P2pError::DuplicateHello.into()),
-        }))
+        let message = EthMessageId::classify(version, id)?;
+        match message {
+            EthMessageId::Status => return Err(P2pError::DuplicateStatus.into()),
+            EthMessageId::BlockRangeUpdate => BlockRangeUpdate::decode(payload)?.validate()?,
+            _ => check_envelope(payload)?,
+        }
+        self.eth_ignored.fetch_add(1, Ordering::Relaxed);
+        tracing::trace!(?message, "eth message ignored");
+        Ok(())
     }
 }
 

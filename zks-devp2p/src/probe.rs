@@ -98,7 +98,7 @@ pub async fn probe(
                         return Err(Error::Disconnected(reason.to_reason()));
                     }
                     // A zks message (an EN-minded peer asking for replay) is not for a probe.
-                    P2pEvent::Zks(_) | P2pEvent::Hello => {}
+                    P2pEvent::Zks(_) | P2pEvent::Eth { .. } | P2pEvent::Hello => {}
                 }
             }
         })

@@ -6,6 +6,7 @@
 //! all protocol logic lives in the sans-IO [`crate::rlpx`] and [`crate::p2p`] modules.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,16 +15,20 @@ use tokio::time::timeout;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use zks_api::transport::LinkEnd;
 use zks_api::transport::pump::{self, KeepaliveConfig, PumpConfig};
-use zks_api::wire::{VersionSet, ZksVersion};
+use zks_api::wire::{Frame, VersionSet, ZksVersion};
 
 use crate::caps;
-use crate::config::{CLOSE_GRACE, Devp2pConfig};
+use crate::config::{CLOSE_GRACE, Devp2pConfig, MAX_EARLY_ZKS_MESSAGES};
 use crate::enode::NodeId;
 use crate::error::{Error, P2pError};
+use crate::eth::{self, EthVersion, Status};
 use crate::p2p::{MAX_HELLO_SIZE, P2pEvent, P2pSession};
 use crate::rlpx::{FrameCodec, Initiator, Recipient};
 
-/// A connection that finished the handshake and the Hello exchange.
+/// The relative id of the `eth` Status.
+const STATUS_ID: u8 = 0x00;
+
+/// A connection that finished the handshake, the Hello exchange and (with `eth`) the Status.
 pub(crate) struct Established {
     tcp: TcpStream,
     codec: FrameCodec,
@@ -33,6 +38,10 @@ pub(crate) struct Established {
     pub(crate) remote_id: NodeId,
     /// The negotiated zks version.
     pub(crate) version: ZksVersion,
+    /// The negotiated `eth` version, when the Status exchange passed.
+    pub(crate) eth: Option<EthVersion>,
+    /// zks messages that arrived before the peer's Status, for the engine.
+    pub(crate) held: Vec<Frame>,
 }
 
 /// Why setting a connection up failed, with what was learned about the peer.
@@ -75,24 +84,31 @@ pub(crate) async fn setup(
     let (mut hs, remote_id) = handshake(tcp, role, config, versions, listen_port)
         .await
         .map_err(SetupError::bare)?;
-    match timeout(config.hello_timeout, hs.run(config)).await {
-        Ok(Ok(version)) => Ok(Established {
-            tcp: hs.tcp,
-            codec: hs.codec,
-            session: hs.session,
-            rbuf: hs.rbuf,
-            remote_id,
-            version,
-        }),
-        Ok(Err(error)) => Err(hs.fail(error, remote_id).await),
+    let version = match timeout(config.hello_timeout, hs.run(config)).await {
+        Ok(Ok(version)) => version,
+        Ok(Err(error)) => return Err(hs.fail(error, remote_id).await),
         Err(_) => {
             let error = Error::Timeout {
                 phase: "hello",
                 after: config.hello_timeout,
             };
-            Err(hs.fail(error, remote_id).await)
+            return Err(hs.fail(error, remote_id).await);
         }
-    }
+    };
+    let (eth, held) = match hs.status_exchange(config).await {
+        Ok(done) => done,
+        Err(error) => return Err(hs.fail(error, remote_id).await),
+    };
+    Ok(Established {
+        tcp: hs.tcp,
+        codec: hs.codec,
+        session: hs.session,
+        rbuf: hs.rbuf,
+        remote_id,
+        version,
+        eth,
+        held,
+    })
 }
 
 /// The ECIES handshake under `handshake_timeout`; returns the connection ready for the Hello
@@ -119,7 +135,9 @@ pub(crate) async fn handshake(
             });
         }
     };
-    let local_caps = caps::zks_capabilities(versions);
+    // reth's order: eth (newest first), then the subprotocols.
+    let mut local_caps = caps::eth_capabilities(config.eth_versions());
+    local_caps.extend(caps::zks_capabilities(versions));
     let hello = P2pSession::hello_for(config.key.id(), &config.client_id, &local_caps, listen_port);
     let session = P2pSession::new(hello, local_caps, remote_id);
     let hs = HelloExchange {
@@ -209,6 +227,69 @@ impl HelloExchange {
             .ok_or(Error::P2p(P2pError::NoSharedCapability))
     }
 
+    /// After Hello: when `eth` is shared, sends our Status at once and waits (under the Status
+    /// timeout) for the peer's, checking it as reth does. zks messages that come first are held
+    /// (at most [`MAX_EARLY_ZKS_MESSAGES`]) and returned for the engine; Pings are answered.
+    /// Without a shared `eth`, passes unless this node requires it.
+    async fn status_exchange(
+        &mut self,
+        config: &Devp2pConfig,
+    ) -> Result<(Option<EthVersion>, Vec<Frame>), Error> {
+        let (Some(version), Some(chain)) = (self.session.eth_version(), config.chain_identity())
+        else {
+            if config.require_eth() {
+                return Err(P2pError::EthRequired.into());
+            }
+            return Ok((None, Vec::new()));
+        };
+        let ours = Status::ours(chain, version).to_vec();
+        let mut sent = Ok(());
+        self.send(|session, buf| sent = session.write_eth(STATUS_ID, &ours, buf))
+            .await?;
+        sent?;
+        let mut held = Vec::new();
+        let wait = async {
+            loop {
+                match self.next_event().await? {
+                    P2pEvent::Eth {
+                        id: STATUS_ID,
+                        payload,
+                    } => {
+                        let theirs = Status::decode(version, &payload).map_err(Box::new)?;
+                        eth::validate(chain, version, &theirs).map_err(Box::new)?;
+                        return Ok::<_, Error>(());
+                    }
+                    P2pEvent::Eth { id, .. } => {
+                        return Err(P2pError::ExpectedStatus { got: id }.into());
+                    }
+                    P2pEvent::Zks(frame) => {
+                        if held.len() == MAX_EARLY_ZKS_MESSAGES {
+                            return Err(P2pError::TooManyEarlyMessages {
+                                max: MAX_EARLY_ZKS_MESSAGES,
+                            }
+                            .into());
+                        }
+                        held.push(frame);
+                    }
+                    P2pEvent::Ping => self.send(|session, buf| session.write_pong(buf)).await?,
+                    P2pEvent::Pong => {}
+                    P2pEvent::Disconnect(reason) => {
+                        return Err(Error::Disconnected(reason.to_reason()));
+                    }
+                    P2pEvent::Hello => return Err(P2pError::DuplicateHello.into()),
+                }
+            }
+        };
+        match timeout(config.status_timeout(), wait).await {
+            Ok(Ok(())) => Ok((Some(version), held)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Timeout {
+                phase: "status",
+                after: config.status_timeout(),
+            }),
+        }
+    }
+
     /// Encodes one frame with `write` (after whatever is already due, such as our ack) and
     /// writes it.
     pub(crate) async fn send(
@@ -280,15 +361,28 @@ pub(crate) async fn linger(mut tcp: TcpStream) {
 }
 
 /// Runs a live link with the shared pump until it ends, then closes the socket.
-pub(crate) async fn run_link(established: Established, end: LinkEnd, config: Arc<Devp2pConfig>) {
+pub(crate) async fn run_link(
+    established: Established,
+    end: LinkEnd,
+    config: Arc<Devp2pConfig>,
+    eth_ignored: Arc<AtomicU64>,
+) {
     let Established {
         tcp,
         codec,
         session,
         rbuf,
+        eth,
+        held,
         ..
     } = established;
-    let (decoder, encoder) = crate::link::codecs(codec, session);
+    // What came before the Status goes first; never more than the queue holds.
+    for frame in held {
+        if end.deliver(frame).await.is_err() {
+            break;
+        }
+    }
+    let (decoder, encoder) = crate::link::codecs(codec, session, eth, eth_ignored);
     let (rd, wr) = tcp.into_split();
     let mut reader = FramedRead::with_capacity(rd, decoder, crate::link::READ_CHUNK);
     reader.read_buffer_mut().extend_from_slice(&rbuf);

@@ -4,6 +4,7 @@
 //! exchange (which negotiates the zks version), then the link loop in [`crate::stream`].
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -49,6 +50,7 @@ struct Inner {
     config: Arc<Devp2pConfig>,
     bound: Mutex<Option<SocketAddr>>,
     connections: Arc<Semaphore>,
+    eth_ignored: Arc<AtomicU64>,
 }
 
 impl Devp2pTransport {
@@ -61,6 +63,7 @@ impl Devp2pTransport {
                 config: Arc::new(config),
                 bound: Mutex::new(None),
                 connections,
+                eth_ignored: Arc::default(),
             }),
         }
     }
@@ -92,6 +95,13 @@ impl Devp2pTransport {
             addr.ip()
         };
         Some(Enode::new(self.node_id(), ip, addr.port()))
+    }
+
+    /// Well-formed `eth` messages peers sent after their Status, which a passive `eth` node
+    /// accepts and ignores (block range updates, announcements, requests left unanswered as
+    /// upstream nodes leave them).
+    pub fn eth_messages_ignored(&self) -> u64 {
+        self.inner.eth_ignored.load(Ordering::Relaxed)
     }
 
     fn listen_port(&self) -> u16 {
@@ -226,9 +236,10 @@ impl Transport for Devp2pTransport {
                 tracing::debug!(parent: &span, caps = %info.caps, "link established");
                 let (link, end) = Link::channel(info, config.link_capacity);
                 let config = Arc::clone(config);
+                let eth_ignored = Arc::clone(&self.inner.eth_ignored);
                 tokio::spawn(
                     async move {
-                        stream::run_link(established, end, config).await;
+                        stream::run_link(established, end, config, eth_ignored).await;
                         drop(permit);
                     }
                     .instrument(span),
@@ -305,9 +316,14 @@ impl Devp2pTransport {
                 if tx.send(Ok(link)).await.is_err() {
                     return;
                 }
-                stream::run_link(established, end, Arc::clone(config))
-                    .instrument(span)
-                    .await;
+                stream::run_link(
+                    established,
+                    end,
+                    Arc::clone(config),
+                    Arc::clone(&self.inner.eth_ignored),
+                )
+                .instrument(span)
+                .await;
             }
             Err(mut failure) => {
                 let peer = match failure.remote_id {

@@ -1,5 +1,5 @@
 //! The post-handshake `p2p` state machine: Hello exchange, capability negotiation, Snappy,
-//! and routing of message ids to the zks capability.
+//! and routing of message ids to the `eth` and zks capabilities.
 
 use bytes::{Bytes, BytesMut};
 use zks_api::DisconnectReason;
@@ -13,6 +13,7 @@ use super::message::{
 use crate::caps::{self, LocalCapability, SharedCapability};
 use crate::enode::NodeId;
 use crate::error::P2pError;
+use crate::eth::EthVersion;
 
 /// What the peer's Hello settled.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub struct Negotiated {
     pub shared: Vec<SharedCapability>,
     /// The negotiated zks version and its first wire id, if zks is shared.
     pub zks: Option<(ZksVersion, u16)>,
+    /// The negotiated `eth` version and its first wire id, if `eth` is shared.
+    pub eth: Option<(EthVersion, u16)>,
     /// Whether messages after Hello are Snappy-compressed (both sides speak p2p ≥ 5).
     pub snappy: bool,
 }
@@ -34,6 +37,14 @@ pub enum P2pEvent {
     Hello,
     /// A zks message (relative id, decompressed body).
     Zks(Frame),
+    /// An `eth` message: relative id and decompressed msg-data (the devp2p transport answers
+    /// `eth` itself; nothing of it reaches the engine).
+    Eth {
+        /// The id relative to the `eth` offset.
+        id: u8,
+        /// The msg-data.
+        payload: Bytes,
+    },
     /// The peer pinged: answer with a Pong.
     Ping,
     /// The peer answered our Ping.
@@ -119,6 +130,11 @@ impl P2pSession {
         self.negotiated.as_ref()
     }
 
+    /// The negotiated `eth` version, if `eth` is shared.
+    pub fn eth_version(&self) -> Option<EthVersion> {
+        self.negotiated.as_ref().and_then(|n| n.eth).map(|(v, _)| v)
+    }
+
     /// The negotiated zks version.
     pub fn zks_version(&self) -> Option<ZksVersion> {
         self.negotiated.as_ref().and_then(|n| n.zks).map(|(v, _)| v)
@@ -157,22 +173,31 @@ impl P2pSession {
                 })
             }
             wire_id => {
-                let Some((_, offset)) = negotiated
-                    .zks
-                    .filter(|_| negotiated.shared.iter().any(|c| c.contains(wire_id)))
-                else {
+                let Some(cap) = negotiated.shared.iter().find(|c| c.contains(wire_id)) else {
                     return Err(P2pError::UnknownMessageId { got: wire_id });
                 };
                 let relative = wire_id
-                    .checked_sub(u64::from(offset))
+                    .checked_sub(u64::from(cap.offset))
                     .and_then(|r| u8::try_from(r).ok())
                     .ok_or(P2pError::UnknownMessageId { got: wire_id })?;
+                let is_zks = negotiated.zks.is_some_and(|(_, o)| o == cap.offset);
+                let is_eth = negotiated.eth.is_some_and(|(_, o)| o == cap.offset);
+                if !is_zks && !is_eth {
+                    return Err(P2pError::UnknownMessageId { got: wire_id });
+                }
                 let body = if negotiated.snappy {
                     Bytes::from(decompress(payload, MAX_DECOMPRESSED)?)
                 } else {
                     Bytes::copy_from_slice(payload)
                 };
-                Ok(P2pEvent::Zks(Frame::zks(relative, body)))
+                Ok(if is_zks {
+                    P2pEvent::Zks(Frame::zks(relative, body))
+                } else {
+                    P2pEvent::Eth {
+                        id: relative,
+                        payload: body,
+                    }
+                })
             }
         }
     }
@@ -200,10 +225,15 @@ impl P2pSession {
         if shared.is_empty() {
             return Err(P2pError::NoSharedCapability);
         }
+        let eth = shared.iter().find(|c| c.name == caps::ETH).and_then(|c| {
+            let v = EthVersion::from_number(c.version)?;
+            Some((v, c.offset))
+        });
         self.negotiated = Some(Negotiated {
             remote_hello: hello,
             shared,
             zks,
+            eth,
             snappy,
         });
         Ok(P2pEvent::Hello)
@@ -248,6 +278,37 @@ impl P2pSession {
     pub fn write_disconnect(&mut self, reason: DisconnectReason, out: &mut BytesMut) {
         let snappy = self.snappy();
         self.write_payload(DISCONNECT as u8, &disconnect_payload(reason), snappy, out);
+    }
+
+    /// Writes an `eth` message's frame-data (wire id = `eth` offset + `id`), compressed when
+    /// Snappy is on.
+    ///
+    /// # Errors
+    ///
+    /// [`P2pError::NoSharedCapability`] when `eth` is not shared, and
+    /// [`P2pError::OutgoingTooLarge`] above the message cap.
+    pub fn write_eth(
+        &mut self,
+        id: u8,
+        payload: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<(), P2pError> {
+        let (_, offset) = self
+            .negotiated
+            .as_ref()
+            .and_then(|n| n.eth)
+            .ok_or(P2pError::NoSharedCapability)?;
+        let max = MAX_DECOMPRESSED - 1;
+        if payload.len() > max {
+            return Err(P2pError::OutgoingTooLarge {
+                got: payload.len(),
+                max,
+            });
+        }
+        let wire = u8::try_from(offset + u16::from(id)).unwrap_or(0x7f);
+        let snappy = self.snappy();
+        self.write_payload(wire, payload, snappy, out);
+        Ok(())
     }
 
     /// Checks that a zks frame can be sent on this session.

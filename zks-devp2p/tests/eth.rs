@@ -1,0 +1,241 @@
+//! `eth` on a live session: the Status exchange after Hello, passive `eth` afterwards, zks
+//! messages that arrive before the Status, and the compatibility policy.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use zks_api::transport::{Incoming, Link, Transport, TransportError};
+use zks_api::wire::{Frame, VersionSet, ZksVersion};
+use zks_api::{DisconnectReason, PeerAddr};
+use zks_devp2p::caps::{self, LocalCapability};
+use zks_devp2p::eth::{ChainIdentity, EthVersion, Status};
+use zks_devp2p::p2p::{P2pEvent, P2pSession};
+use zks_devp2p::rlpx::{FrameCodec, Initiator, MAX_FRAME_DATA};
+use zks_devp2p::{Devp2pConfig, Devp2pConfigBuilder, Devp2pTransport, NodeKey};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn transport(tweak: impl FnOnce(Devp2pConfigBuilder) -> Devp2pConfigBuilder) -> Devp2pTransport {
+    let builder = Devp2pConfig::builder(NodeKey::generate())
+        .listen_addr("127.0.0.1:0".parse().unwrap())
+        .client_id("eth-test");
+    Devp2pTransport::new(tweak(builder).build().unwrap())
+}
+
+fn chain(id: u64) -> impl FnOnce(Devp2pConfigBuilder) -> Devp2pConfigBuilder {
+    move |b| b.chain_identity(ChainIdentity::zksync_os(id))
+}
+
+async fn listening(t: &Devp2pTransport) -> (Incoming, PeerAddr) {
+    let incoming = t.listen(VersionSet::ALL.into()).await.unwrap();
+    (
+        incoming,
+        PeerAddr::new(t.local_enode().unwrap().to_string()),
+    )
+}
+
+async fn next_link(incoming: &mut Incoming) -> Result<Link, TransportError> {
+    timeout(LIMIT, incoming.next())
+        .await
+        .expect("no link in time")
+        .expect("incoming ended")
+}
+
+#[tokio::test]
+async fn nodes_of_one_chain_exchange_status_and_carry_zks() {
+    let server = transport(chain(270));
+    let (mut incoming, addr) = listening(&server).await;
+    let client = transport(chain(270));
+    let dialed = client.dial(&addr, VersionSet::ALL.into()).await.unwrap();
+    let accepted = next_link(&mut incoming).await.unwrap();
+    assert_eq!(dialed.info().caps.zks, ZksVersion::V3);
+    let (_, tx, _rx) = dialed.split();
+    let (_, _atx, mut arx) = accepted.split();
+    tx.send(Frame::zks(0, vec![0xc2, 0x80, 0xc0]))
+        .await
+        .unwrap();
+    let got = timeout(LIMIT, arx.recv()).await.unwrap().unwrap();
+    assert_eq!(got, Frame::zks(0, vec![0xc2, 0x80, 0xc0]));
+    assert_eq!(server.eth_messages_ignored(), 0);
+}
+
+#[tokio::test]
+async fn a_peer_of_another_chain_is_refused_with_a_protocol_breach() {
+    let server = transport(chain(270));
+    let (mut incoming, addr) = listening(&server).await;
+    let client = transport(chain(506));
+    let err = client
+        .dial(&addr, VersionSet::ALL.into())
+        .await
+        .unwrap_err();
+    // Each side sends its Status at once and checks the other's: whichever finds the mismatch
+    // first tells the other with ProtocolBreach.
+    match &err {
+        TransportError::Handshake { reason, .. } => {
+            assert!(reason.contains("genesis mismatch"), "{reason}");
+        }
+        TransportError::Refused { reason, .. } => {
+            assert_eq!(*reason, DisconnectReason::ProtocolBreach);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(next_link(&mut incoming).await.is_err());
+}
+
+#[tokio::test]
+async fn require_eth_refuses_a_peer_without_eth_as_useless() {
+    let server = transport(|b| chain(270)(b).require_eth(true));
+    let (mut incoming, addr) = listening(&server).await;
+    let plain = transport(|b| b);
+    // The dialer's own Hello exchange may finish before the node's verdict arrives: then the
+    // verdict ends the fresh link.
+    match plain.dial(&addr, VersionSet::ALL.into()).await {
+        Err(TransportError::Refused { reason, .. }) => {
+            assert_eq!(reason, DisconnectReason::UselessPeer);
+        }
+        Ok(link) => {
+            let (_, _tx, mut rx) = link.split();
+            let closed = timeout(LIMIT, rx.recv()).await.unwrap().unwrap_err();
+            assert_eq!(
+                closed,
+                zks_api::transport::LinkClosed::ByPeer(DisconnectReason::UselessPeer)
+            );
+        }
+        Err(other) => panic!("{other:?}"),
+    }
+    match next_link(&mut incoming).await {
+        Err(TransportError::Handshake { reason, .. }) => {
+            assert!(reason.contains("requires"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without require_eth a node with a chain still serves peers that speak no eth.
+    let lenient = transport(chain(270));
+    let (mut incoming, addr) = listening(&lenient).await;
+    let link = plain.dial(&addr, VersionSet::ALL.into()).await.unwrap();
+    assert_eq!(link.info().caps.zks, ZksVersion::V3);
+    next_link(&mut incoming).await.unwrap();
+}
+
+/// A peer that speaks raw RLPx with `eth/69` and zks, as a reth-based node would.
+struct RawEthPeer {
+    tcp: TcpStream,
+    codec: FrameCodec,
+    buf: BytesMut,
+    session: P2pSession,
+}
+
+impl RawEthPeer {
+    async fn connect(addr: SocketAddr, remote: zks_devp2p::NodeId) -> Self {
+        let key = NodeKey::generate();
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let mut init = Initiator::new(&key, remote).unwrap();
+        tcp.write_all(init.auth_packet()).await.unwrap();
+        let mut buf = BytesMut::new();
+        let secrets = loop {
+            if let Some(s) = init.read_ack(&mut buf).unwrap() {
+                break s;
+            }
+            assert_ne!(tcp.read_buf(&mut buf).await.unwrap(), 0, "eof in handshake");
+        };
+        let mut local: Vec<LocalCapability> = caps::eth_capabilities(&[EthVersion::V69]);
+        local.extend(caps::zks_capabilities(VersionSet::ALL));
+        let hello = P2pSession::hello_for(key.id(), "raw-eth", &local, 0);
+        let mut peer = Self {
+            tcp,
+            codec: FrameCodec::new(&secrets, MAX_FRAME_DATA),
+            buf,
+            session: P2pSession::new(hello, local, remote),
+        };
+        peer.send(|s, b| s.write_hello(b)).await;
+        assert_eq!(peer.next_event().await, Some(P2pEvent::Hello));
+        peer
+    }
+
+    async fn send(&mut self, write: impl FnOnce(&mut P2pSession, &mut BytesMut)) {
+        let mut data = BytesMut::new();
+        write(&mut self.session, &mut data);
+        let mut out = BytesMut::new();
+        self.codec.encoder.encode(&data, &mut out).unwrap();
+        self.tcp.write_all(&out).await.unwrap();
+    }
+
+    async fn send_eth(&mut self, id: u8, payload: &[u8]) {
+        self.send(|s, b| s.write_eth(id, payload, b).unwrap()).await;
+    }
+
+    /// The next event from the node; `None` at EOF.
+    async fn next_event(&mut self) -> Option<P2pEvent> {
+        loop {
+            if let Some(data) = self.codec.decoder.decode(&mut self.buf).unwrap() {
+                return Some(self.session.handle(&data).unwrap());
+            }
+            let n = timeout(LIMIT, self.tcp.read_buf(&mut self.buf))
+                .await
+                .expect("read timed out");
+            if n.unwrap_or(0) == 0 {
+                return None;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn zks_before_status_is_held_then_eth_is_passive_until_it_is_malformed() {
+    let identity = ChainIdentity::zksync_os(270);
+    let server = transport(chain(270));
+    let (mut incoming, _) = listening(&server).await;
+    let mut raw = RawEthPeer::connect(server.local_addr().unwrap(), server.node_id()).await;
+
+    // The node's Status comes at once, byte for byte what an upstream node sends.
+    match raw.next_event().await {
+        Some(P2pEvent::Eth { id: 0, payload }) => {
+            assert_eq!(
+                &payload[..],
+                Status::ours(&identity, EthVersion::V69).to_vec()
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // An upstream EN's first request can come before its Status: it is held.
+    let request = Frame::zks(0, vec![0xc3, 0x80, 0xc0, 0x01]);
+    raw.send(|s, b| {
+        s.check_zks(&request).unwrap();
+        s.write_zks(&request, b);
+    })
+    .await;
+    raw.send_eth(0, &Status::ours(&identity, EthVersion::V69).to_vec())
+        .await;
+    let link = next_link(&mut incoming).await.unwrap();
+    let (_, _tx, mut rx) = link.split();
+    assert_eq!(timeout(LIMIT, rx.recv()).await.unwrap().unwrap(), request);
+
+    // BlockRangeUpdate [earliest 0, latest 0, hash] and an unanswered GetBlockHeaders.
+    let mut update = vec![0xe3, 0x80, 0x80, 0xa0];
+    update.extend_from_slice(&identity.genesis);
+    raw.send_eth(0x11, &update).await;
+    raw.send_eth(0x03, &[0xc4, 0x01, 0xc2, 0x80, 0x80]).await;
+    raw.send(|s, b| s.write_ping(b)).await;
+    assert_eq!(raw.next_event().await, Some(P2pEvent::Pong));
+    assert_eq!(server.eth_messages_ignored(), 2);
+
+    // A malformed eth message ends the session as a breach.
+    raw.send_eth(0x03, &[0x81]).await;
+    loop {
+        match raw.next_event().await {
+            Some(P2pEvent::Disconnect(reason)) => {
+                assert_eq!(reason.to_reason(), DisconnectReason::ProtocolBreach);
+                break;
+            }
+            Some(_) => {}
+            None => panic!("closed without Disconnect"),
+        }
+    }
+    let closed = timeout(LIMIT, rx.recv()).await.unwrap().unwrap_err();
+    assert!(closed.to_string().contains("breach"), "{closed}");
+}
