@@ -11,6 +11,7 @@ use zks_api::wire::{VersionSet, ZksVersion};
 use crate::config::Devp2pConfig;
 use crate::enode::{Enode, NodeId};
 use crate::error::{Error, P2pError};
+use crate::eth::{self, EthVersion, Status};
 use crate::p2p::{Hello, P2pEvent};
 use crate::stream::{self, Role};
 
@@ -23,6 +24,9 @@ pub struct ProbeReport {
     pub hello: Hello,
     /// The zks version we would negotiate with it, if any.
     pub zks: Option<ZksVersion>,
+    /// The `eth` version and the peer's Status, when `eth` is shared (the probe advertises
+    /// `eth` when its config has a chain identity).
+    pub status: Option<(EthVersion, Status)>,
     /// From sending our auth to reading its ack (one round trip plus the peer's ECIES work).
     pub handshake_rtt: Duration,
     /// Ping → Pong, when the session carried a Ping.
@@ -85,6 +89,26 @@ pub async fn probe(
     };
     let zks = hs.session.zks_version();
 
+    // With eth shared: our Status, the peer's, and reth's checks on it.
+    let mut status = None;
+    if let (None, Some(version), Some(chain)) =
+        (&ended, hs.session.eth_version(), config.chain_identity())
+    {
+        let exchanged = async {
+            hs.send_status(chain, version).await?;
+            hs.read_status(version, config).await
+        };
+        match exchanged.await {
+            Ok((theirs, _)) => {
+                if let Err(e) = eth::validate(chain, version, &theirs) {
+                    ended = Some(Box::new(e).into());
+                }
+                status = Some((version, theirs));
+            }
+            Err(e) => ended = Some(e),
+        }
+    }
+
     let mut ping_rtt = None;
     if ended.is_none() {
         let sent = Instant::now();
@@ -127,6 +151,7 @@ pub async fn probe(
         remote_id,
         hello,
         zks,
+        status,
         handshake_rtt,
         ping_rtt,
         ended,

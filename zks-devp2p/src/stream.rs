@@ -242,11 +242,32 @@ impl HelloExchange {
             }
             return Ok((None, Vec::new()));
         };
+        self.send_status(chain, version).await?;
+        let (theirs, held) = self.read_status(version, config).await?;
+        eth::validate(chain, version, &theirs).map_err(Box::new)?;
+        Ok((Some(version), held))
+    }
+
+    /// Sends our `eth` Status for `chain` at `version`.
+    pub(crate) async fn send_status(
+        &mut self,
+        chain: &eth::ChainIdentity,
+        version: EthVersion,
+    ) -> Result<(), Error> {
         let ours = Status::ours(chain, version).to_vec();
         let mut sent = Ok(());
         self.send(|session, buf| sent = session.write_eth(STATUS_ID, &ours, buf))
             .await?;
-        sent?;
+        Ok(sent?)
+    }
+
+    /// Reads the peer's `eth` Status (decoded, not yet checked) under the Status timeout,
+    /// holding the zks messages that come first and answering Pings.
+    pub(crate) async fn read_status(
+        &mut self,
+        version: EthVersion,
+        config: &Devp2pConfig,
+    ) -> Result<(Status, Vec<Frame>), Error> {
         let mut held = Vec::new();
         let wait = async {
             loop {
@@ -255,9 +276,9 @@ impl HelloExchange {
                         id: STATUS_ID,
                         payload,
                     } => {
-                        let theirs = Status::decode(version, &payload).map_err(Box::new)?;
-                        eth::validate(chain, version, &theirs).map_err(Box::new)?;
-                        return Ok::<_, Error>(());
+                        return Ok::<_, Error>(
+                            Status::decode(version, &payload).map_err(Box::new)?,
+                        );
                     }
                     P2pEvent::Eth { id, .. } => {
                         return Err(P2pError::ExpectedStatus { got: id }.into());
@@ -281,7 +302,7 @@ impl HelloExchange {
             }
         };
         match timeout(config.status_timeout(), wait).await {
-            Ok(Ok(())) => Ok((Some(version), held)),
+            Ok(Ok(status)) => Ok((status, held)),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::Timeout {
                 phase: "status",

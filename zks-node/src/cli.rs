@@ -97,6 +97,9 @@ pub enum RlpxCommand {
         /// Give up on each step after this long.
         #[arg(long, default_value = "10s", value_parser = parse_duration)]
         timeout: Duration,
+        /// ZKsync OS chain id: also advertise eth, exchange Status and check the peer's.
+        #[arg(long, value_name = "N")]
+        chain_id: Option<u64>,
     },
 }
 
@@ -145,6 +148,10 @@ pub struct MainNodeArgs {
     /// Serve Prometheus metrics on this address.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    /// ZKsync OS chain id: advertise eth/66-69 and send this chain's Status, as upstream nodes
+    /// do (default: none — no eth, which only our own nodes accept).
+    #[arg(long, value_name = "N")]
+    pub chain_id: Option<u64>,
 }
 
 /// `zks external-node` flags; every one can also come from `[external-node]`.
@@ -175,6 +182,10 @@ pub struct ExternalNodeArgs {
     /// Serve Prometheus metrics on this address.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    /// ZKsync OS chain id: advertise eth/66-69 and send this chain's Status, as upstream nodes
+    /// do (default: none — no eth, which only our own nodes accept).
+    #[arg(long, value_name = "N")]
+    pub chain_id: Option<u64>,
 }
 
 /// `zks demo` flags.
@@ -192,6 +203,9 @@ pub struct DemoArgs {
     /// Serve the main node's Prometheus metrics on this address.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    /// ZKsync OS chain id every node of the demo uses for its eth Status.
+    #[arg(long, value_name = "N", default_value_t = 270)]
+    pub chain_id: u64,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -243,6 +257,7 @@ impl MainNodeArgs {
             produce_blocks: self.produce_blocks.or(file.produce_blocks),
             produce_until: self.produce_until.or(file.produce_until),
             metrics: self.metrics.or(file.metrics),
+            chain_id: self.chain_id.or(file.chain_id),
         }
     }
 }
@@ -264,6 +279,7 @@ impl ExternalNodeArgs {
             key: self.key.or(file.key),
             exit_at_block: self.exit_at_block.or(file.exit_at_block),
             metrics: self.metrics.or(file.metrics),
+            chain_id: self.chain_id.or(file.chain_id),
         }
     }
 }

@@ -12,7 +12,7 @@ use zks_verifier::{AcceptedSigners, VerifierKey};
 
 use crate::cli::{ExternalNodeArgs, MainNodeArgs};
 use crate::node::{
-    CliError, batch_loop, load_node_key, open_store, parse_enode, parse_signer, produce,
+    CliError, batch_loop, load_node_key, log_chain, open_store, parse_enode, parse_signer, produce,
     signing_verifier, start_error, transport,
 };
 use crate::store;
@@ -85,8 +85,12 @@ pub fn store_dump(data: &Path) -> Result<(), CliError> {
 /// # Errors
 ///
 /// One line when the peer cannot be reached or breaks the handshake.
-pub async fn rlpx_ping(enode: &str, limit: std::time::Duration) -> Result<(), CliError> {
-    let report = crate::ping::ping(enode, limit)
+pub async fn rlpx_ping(
+    enode: &str,
+    limit: std::time::Duration,
+    chain_id: Option<u64>,
+) -> Result<(), CliError> {
+    let report = crate::ping::ping(enode, limit, chain_id)
         .await
         .map_err(|e| e.to_string())?;
     println!("{report}");
@@ -147,12 +151,13 @@ pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
         args.addr.unwrap_or(ANY),
         args.port.unwrap_or(DEFAULT_MN_PORT),
     );
-    let transport = transport(key, addr.ip(), addr.port())?;
+    let transport = transport(key, addr.ip(), addr.port(), args.chain_id)?;
     let mut builder = Node::builder(transport.clone()).main_node(store.clone());
     if !signers.is_empty() {
         builder = builder.verifier_authenticator(signers.clone());
     }
     let node = Arc::new(builder.start().await.map_err(|e| start_error(addr, &e))?);
+    log_chain(args.chain_id);
     if metrics {
         let head = store.clone();
         tokio::spawn(crate::metrics::record_events(
@@ -254,7 +259,7 @@ pub async fn external_node(args: ExternalNodeArgs) -> Result<(), CliError> {
         args.addr.unwrap_or(ANY),
         args.port.unwrap_or(DEFAULT_EN_PORT),
     );
-    let transport = transport(key, addr.ip(), addr.port())?;
+    let transport = transport(key, addr.ip(), addr.port(), args.chain_id)?;
     let mut builder = Node::builder(transport.clone()).external_node(store.clone());
     for m in &main_nodes {
         builder = builder.trusted_main_node(m.as_str());
@@ -264,6 +269,7 @@ pub async fn external_node(args: ExternalNodeArgs) -> Result<(), CliError> {
     }
     let start = store.next_block();
     let node = builder.start().await.map_err(|e| start_error(addr, &e))?;
+    log_chain(args.chain_id);
     if metrics {
         tokio::spawn(crate::metrics::record_events(node.events(), None));
     }

@@ -172,7 +172,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     let verifier_key = VerifierKey::generate();
     let signers: AcceptedSigners = [verifier_key.address()].into_iter().collect();
     let mn_store = open_store(&tmp.path().join("mn"), Role::MainNode, false)?;
-    let mn_transport = transport(NodeKey::generate(), LOOPBACK, 0)?;
+    let mn_transport = transport(NodeKey::generate(), LOOPBACK, 0, Some(args.chain_id))?;
     let mn = Node::builder(mn_transport.clone())
         .main_node(mn_store.clone())
         .verifier_authenticator(signers.clone())
@@ -216,9 +216,14 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
             store: store.clone(),
             stats: Arc::clone(&stats),
         };
-        let mut builder = Node::builder(transport(NodeKey::generate(), LOOPBACK, 0)?)
-            .external_node(sink)
-            .trusted_main_node(enode.as_str());
+        let mut builder = Node::builder(transport(
+            NodeKey::generate(),
+            LOOPBACK,
+            0,
+            Some(args.chain_id),
+        )?)
+        .external_node(sink)
+        .trusted_main_node(enode.as_str());
         if verifier {
             builder =
                 builder.verifier(verifier_key.clone(), signing_verifier(verifier_key.clone()));

@@ -49,9 +49,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::ExternalNode(args) => {
             commands::external_node(args.merge(file.external_node)).await
         }
-        Command::Rlpx(RlpxCommand::Ping { enode, timeout }) => {
-            commands::rlpx_ping(&enode, timeout).await
-        }
+        Command::Rlpx(RlpxCommand::Ping {
+            enode,
+            timeout,
+            chain_id,
+        }) => commands::rlpx_ping(&enode, timeout, chain_id).await,
         Command::Store(StoreCommand::Dump { data }) => commands::store_dump(&data),
         Command::Demo(args) => zks_node::demo::run(args).await,
         Command::Bench(args) => commands::bench(args).await,

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use zks_api::wire::VerifyBatch;
 use zks_api::{BlockNumber, Node, RawRecord, Role, SignerAddress};
+use zks_devp2p::eth::ChainIdentity;
 use zks_devp2p::{Devp2pConfig, Devp2pTransport, Enode, NodeKey};
 use zks_verifier::{
     AcceptedSigners, Quorum, QuorumConfig, QuorumError, Secp256k1BatchScheme, SigningVerifier,
@@ -56,18 +57,45 @@ pub fn open_store(data: &Path, role: Role, durable: bool) -> Result<RedbReplaySt
     RedbReplayStore::open_with(data, role, durable).map_err(|e: StoreError| e.to_string())
 }
 
-/// A devp2p transport listening on `ip:port`.
+/// A devp2p transport listening on `ip:port`; with `chain_id`, it speaks `eth` as a ZKsync OS
+/// node of that chain does.
 ///
 /// # Errors
 ///
 /// When the config is invalid (it never is for these settings).
-pub fn transport(key: NodeKey, ip: IpAddr, port: u16) -> Result<Devp2pTransport, CliError> {
-    let config = Devp2pConfig::builder(key)
+pub fn transport(
+    key: NodeKey,
+    ip: IpAddr,
+    port: u16,
+    chain_id: Option<u64>,
+) -> Result<Devp2pTransport, CliError> {
+    let mut builder = Devp2pConfig::builder(key)
         .listen_addr(SocketAddr::new(ip, port))
-        .client_id(CLIENT_ID)
-        .build()
-        .map_err(|e| format!("devp2p config: {e}"))?;
+        .client_id(CLIENT_ID);
+    if let Some(id) = chain_id {
+        builder = builder.chain_identity(ChainIdentity::zksync_os(id));
+    }
+    let config = builder.build().map_err(|e| format!("devp2p config: {e}"))?;
     Ok(Devp2pTransport::new(config))
+}
+
+/// Says at start-up which chain identity the node's `eth` Status carries, or that it
+/// advertises no `eth` (so reth-based nodes will not keep a session with it).
+pub fn log_chain(chain_id: Option<u64>) {
+    match chain_id {
+        Some(id) => {
+            let identity = ChainIdentity::zksync_os(id);
+            tracing::info!(
+                chain_id = id,
+                genesis = %hex::encode(identity.genesis),
+                fork_hash = %hex::encode(identity.fork_id.hash),
+                "eth/66-69 advertised with this chain's Status"
+            );
+        }
+        None => tracing::info!(
+            "no --chain-id: eth is not advertised; reth-based ZKsync OS nodes will drop the session"
+        ),
+    }
 }
 
 /// Maps a node start failure to one line (`port in use` in particular).

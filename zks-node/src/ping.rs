@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use zks_api::wire::VersionSet;
 use zks_devp2p::caps::Capability;
+use zks_devp2p::eth::ChainIdentity;
 use zks_devp2p::{Devp2pConfig, Enode, Error, NodeKey, probe};
 
 /// What `ping` learned about a peer.
@@ -29,8 +30,12 @@ pub struct PingReport {
     /// Ping → Pong, when the peer shares a capability with us (otherwise the session cannot
     /// carry a Ping).
     pub ping_rtt: Option<Duration>,
-    /// Whether the peer shares a capability with us.
+    /// Whether the peer shares a zks version with us.
     pub shared: bool,
+    /// The peer's `eth` Status, when `eth` is shared (with `--chain-id`).
+    pub status: Option<String>,
+    /// Why the session ended early (a Status mismatch, a Disconnect, no shared capability).
+    pub ended: Option<String>,
 }
 
 impl fmt::Display for PingReport {
@@ -46,10 +51,17 @@ impl fmt::Display for PingReport {
         writeln!(f, "p2p version:  {}", self.p2p_version)?;
         writeln!(f, "listen port:  {}", self.listen_port)?;
         writeln!(f, "handshake rtt: {:.2} ms", ms(self.handshake_rtt))?;
-        match self.ping_rtt {
-            Some(rtt) => write!(f, "ping rtt:     {:.2} ms", ms(rtt)),
-            None => write!(f, "ping rtt:     n/a (no shared capability)"),
+        if let Some(status) = &self.status {
+            writeln!(f, "eth status:   {status}")?;
         }
+        match self.ping_rtt {
+            Some(rtt) => write!(f, "ping rtt:     {:.2} ms", ms(rtt))?,
+            None => write!(f, "ping rtt:     n/a")?,
+        }
+        if let Some(ended) = &self.ended {
+            write!(f, "\nsession:      ended after Hello: {ended}")?;
+        }
+        Ok(())
     }
 }
 
@@ -102,7 +114,11 @@ pub enum PingError {
 /// # Errors
 ///
 /// [`PingError`], one line each.
-pub async fn ping(url: &str, limit: Duration) -> Result<PingReport, PingError> {
+pub async fn ping(
+    url: &str,
+    limit: Duration,
+    chain_id: Option<u64>,
+) -> Result<PingReport, PingError> {
     let bad_enode = |reason: String| PingError::BadEnode {
         url: url.to_owned(),
         reason,
@@ -112,13 +128,16 @@ pub async fn ping(url: &str, limit: Duration) -> Result<PingReport, PingError> {
         .map_err(|e: zks_devp2p::enode::EnodeError| bad_enode(e.to_string()))?;
     let (host, port) = enode.dial_target().map_err(|e| bad_enode(e.to_string()))?;
     let peer = format!("{host}:{port}");
-    let config = Devp2pConfig::builder(NodeKey::generate())
+    let mut builder = Devp2pConfig::builder(NodeKey::generate())
         .client_id(concat!("zks-rlpx-ping/", env!("CARGO_PKG_VERSION")))
         .handshake_timeout(limit)
         .hello_timeout(limit)
-        .pong_timeout(limit)
-        .build()
-        .map_err(|e| bad_enode(e.to_string()))?;
+        .status_timeout(limit)
+        .pong_timeout(limit);
+    if let Some(id) = chain_id {
+        builder = builder.chain_identity(ChainIdentity::zksync_os(id));
+    }
+    let config = builder.build().map_err(|e| bad_enode(e.to_string()))?;
     // We advertise zks/1..3, so zks nodes negotiate; others still say Hello.
     let report = probe(&enode, &config, VersionSet::ALL)
         .await
@@ -146,5 +165,16 @@ pub async fn ping(url: &str, limit: Duration) -> Result<PingReport, PingError> {
         handshake_rtt: report.handshake_rtt,
         ping_rtt: report.ping_rtt,
         shared: report.zks.is_some(),
+        status: report.status.map(|(version, s)| {
+            let fork = s.fork_id();
+            format!(
+                "{version}, network id {}, genesis 0x{}, fork id 0x{}/{}",
+                s.network_id(),
+                hex::encode(s.genesis()),
+                hex::encode(fork.hash),
+                fork.next
+            )
+        }),
+        ended: report.ended.map(|e| e.to_string()),
     })
 }

@@ -501,3 +501,74 @@ fn metrics_endpoint_reports_replay_from_protocol_events() {
     assert!(body.contains("zks_replay_lag_blocks{peer="), "{body}");
     assert!(body.contains("zks_replay_head 200"), "{body}");
 }
+
+/// `--chain-id`: a main node and an external node of one ZKsync OS chain speak eth and replay;
+/// `rlpx ping --chain-id` prints the main node's Status, and explains another chain's mismatch.
+#[test]
+fn chain_id_nodes_speak_eth_and_ping_shows_the_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("mn.key");
+    generate_key(&key);
+    let (_mn, enode) = main_node(
+        &dir.path().join("mn"),
+        &key,
+        &[
+            "--chain-id",
+            "270",
+            "--produce-blocks",
+            "500",
+            "--produce-until",
+            "100",
+        ],
+    );
+
+    let out = run(&["rlpx", "ping", &enode, "--chain-id", "270"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(
+        report.contains("capabilities: eth/69, eth/68, eth/67, eth/66, zks/1, zks/2, zks/3"),
+        "{report}"
+    );
+    let status = report
+        .lines()
+        .find_map(|l| l.strip_prefix("eth status:"))
+        .unwrap_or_else(|| panic!("no eth status in\n{report}"));
+    // The genesis and fork id upstream nodes of chain 270 send (the eth-status vectors).
+    let chain = zks_devp2p::eth::ChainIdentity::zksync_os(270);
+    let expected = format!(
+        "eth/69, network id 270, genesis 0x{}, fork id 0x{}/0",
+        hex::encode(chain.genesis),
+        hex::encode(chain.fork_id.hash)
+    );
+    assert_eq!(status.trim(), expected);
+    assert!(!report.contains("session:"), "{report}");
+    assert!(
+        report.contains("ping rtt:") && report.contains(" ms"),
+        "{report}"
+    );
+
+    let out = run(&["rlpx", "ping", &enode, "--chain-id", "506"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(report.contains("network id 270"), "{report}");
+    assert!(
+        report.contains("session:      ended after Hello: eth status: genesis mismatch"),
+        "{report}"
+    );
+
+    let en_data = dir.path().join("en");
+    let out = zks()
+        .arg("external-node")
+        .arg("--data")
+        .arg(&en_data)
+        .args(["--main-node", &enode, "--port", "0", "--addr", "127.0.0.1"])
+        .args(["--chain-id", "270", "--exit-at-block", "99"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        dump(&en_data).contains("blocks: 0..="),
+        "{}",
+        dump(&en_data)
+    );
+}
