@@ -3,9 +3,10 @@
 // Prints JSON lines: {"event":"hello",...}, {"event":"zks","id":N,"payload_hex":"..."}, {"event":"disconnect",...}
 import { RLPx } from '@ethereumjs/devp2p'
 import { Common, Mainnet } from '@ethereumjs/common'
-import { bytesToHex, hexToBytes, randomBytes } from '@ethereumjs/util'
+import { bytesToHex, hexToBytes, intToBytes, randomBytes } from '@ethereumjs/util'
 import { secp256k1 } from 'ethereum-cryptography/secp256k1.js'
 import * as snappy from 'snappyjs'
+import { RLP } from '@ethereumjs/rlp'
 
 const out = (o) => console.log(JSON.stringify(o))
 
@@ -27,13 +28,39 @@ class Zks {
   }
 }
 
+// Scripted passive `eth/68` (this repository's addition), enabled by ZKS_PEER_ETH=1: it answers
+// the other side's Status with the same Status (so the chains match), altered first as
+// ZKS_PEER_ETH_TAMPER says (network | genesis | fork | version) to provoke a mismatch, and
+// prints every eth message it receives.
+class Eth {
+  constructor(version, peer, send) { this._version = version; this._peer = peer; this._send = send }
+  compressed() { const v = this._peer['_hello']?.protocolVersion; return v !== undefined && v >= 5 }
+  _handleMessage(code, data) {
+    out({ event: 'eth', id: code, payload_hex: bytesToHex(data).slice(2) })
+    if (code !== 0x00 || this._answered) return
+    this._answered = true
+    const fields = RLP.decode(data) // [version, networkid, td, blockhash, genesis, [forkhash, next]]
+    switch (process.env.ZKS_PEER_ETH_TAMPER) {
+      case 'network': fields[1] = intToBytes(999999); break
+      case 'genesis': fields[4] = new Uint8Array(32).fill(7); break
+      case 'fork': fields[5][0] = hexToBytes('0xdeadbeef'); break
+      case 'version': fields[0] = intToBytes(67); break
+    }
+    const status = RLP.encode(fields)
+    this._send(0x00, this.compressed() ? snappy.compress(status) : status)
+  }
+}
+
 const [mode, arg, keyHex] = process.argv.slice(2)
 const key = keyHex ? hexToBytes('0x' + keyHex) : randomBytes(32)
 const id = secp256k1.getPublicKey(key, false).slice(1)
 const common = new Common({ chain: Mainnet })
 const rlpx = new RLPx(key, {
   dpt: null, maxPeers: 25, common, listenPort: mode === 'listen' ? Number(arg) : null,
-  capabilities: [{ name: 'zks', version: 3, length: 7, constructor: Zks }],
+  capabilities: [
+    ...(process.env.ZKS_PEER_ETH ? [{ name: 'eth', version: 68, length: 17, constructor: Eth }] : []),
+    { name: 'zks', version: 3, length: 7, constructor: Zks },
+  ],
 })
 rlpx.events.on('peer:added', (peer) => {
   const h = peer['_hello']

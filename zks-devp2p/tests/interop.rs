@@ -18,6 +18,7 @@ use tokio::time::timeout;
 use zks_api::transport::{LinkClosed, LinkReceiver, Transport, TransportError};
 use zks_api::wire::{BlockReplays, Frame, GetBlockReplays, VersionSet, ZksMessage, ZksVersion};
 use zks_api::{DisconnectReason, PeerAddr};
+use zks_devp2p::eth::{ChainIdentity, EthVersion, Status};
 use zks_devp2p::{Devp2pConfig, Devp2pTransport, NodeKey};
 
 /// The node process exits by itself after this long (its own deadline).
@@ -99,16 +100,29 @@ fn is(kind: &'static str) -> impl Fn(&Value) -> bool {
 }
 
 fn transport() -> Devp2pTransport {
-    Devp2pTransport::new(
-        Devp2pConfig::builder(NodeKey::generate())
-            .listen_addr("127.0.0.1:0".parse().unwrap())
-            .client_id("zks-devp2p-interop")
-            // Ping often and demand Pongs quickly, so liveness is exercised within the test.
-            .ping_interval(Duration::from_millis(100))
-            .pong_timeout(Duration::from_millis(1500))
-            .build()
-            .unwrap(),
-    )
+    transport_with(|b| b)
+}
+
+fn transport_with(
+    tweak: impl FnOnce(zks_devp2p::Devp2pConfigBuilder) -> zks_devp2p::Devp2pConfigBuilder,
+) -> Devp2pTransport {
+    let builder = Devp2pConfig::builder(NodeKey::generate())
+        .listen_addr("127.0.0.1:0".parse().unwrap())
+        .client_id("zks-devp2p-interop")
+        // Ping often and demand Pongs quickly, so liveness is exercised within the test.
+        .ping_interval(Duration::from_millis(100))
+        .pong_timeout(Duration::from_millis(1500));
+    Devp2pTransport::new(tweak(builder).build().unwrap())
+}
+
+/// A node of ZKsync OS chain 270, speaking eth.
+fn eth_transport() -> Devp2pTransport {
+    transport_with(|b| b.chain_identity(ChainIdentity::zksync_os(270)))
+}
+
+/// The Status an upstream node of chain 270 sends on eth/68, as hex.
+fn our_status_68() -> String {
+    hex::encode(Status::ours(&ChainIdentity::zksync_os(270), EthVersion::V68).to_vec())
 }
 
 fn free_port() -> u16 {
@@ -270,5 +284,80 @@ async fn no_shared_version_with_the_ethereumjs_peer() {
             assert_eq!(remote, VersionSet::only(ZksVersion::V3));
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// eth/68 next to zks/3 against an independent implementation: it computes the capability
+/// offsets itself (eth 0x10–0x20, zks 0x21–0x27), receives our Status byte for byte as an
+/// upstream node of chain 270 sends it, answers with a matching one, and replay runs — in both
+/// directions.
+#[tokio::test]
+async fn eth68_status_and_zks_offsets_with_the_ethereumjs_peer_both_ways() {
+    let port = free_port();
+    let mut node = NodePeer::spawn(&["listen", &port.to_string()], &[("ZKS_PEER_ETH", "1")]);
+    let listening = node.event("listening", is("listening")).await;
+    let enode = PeerAddr::new(listening["enode"].as_str().unwrap());
+    let ours = eth_transport();
+    let link = ours.dial(&enode, VersionSet::ALL.into()).await.unwrap();
+    let hello = node.event("hello", is("hello")).await;
+    assert_eq!(
+        hello["caps"],
+        serde_json::json!([
+            "eth/69", "eth/68", "eth/67", "eth/66", "zks/1", "zks/2", "zks/3"
+        ])
+    );
+    let status = node.event("our status", is("eth")).await;
+    assert_eq!(status["id"], 0);
+    assert_eq!(status["payload_hex"], our_status_68());
+    let (_, tx, mut rx) = link.split();
+    // Its GetBlockReplays may come before its Status: held, then delivered.
+    replay_exchange(&tx, &mut rx, &mut node).await;
+    survives_pings(&mut rx).await;
+    assert_eq!(ours.eth_messages_ignored(), 0);
+    drop((tx, rx, node));
+
+    let mut incoming = ours.listen(VersionSet::ALL.into()).await.unwrap();
+    let enode = ours.local_enode().unwrap().to_string();
+    let mut node = NodePeer::spawn(&["dial", &enode], &[("ZKS_PEER_ETH", "1")]);
+    let link = timeout(LIMIT, incoming.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let status = node.event("our status", is("eth")).await;
+    assert_eq!(status["payload_hex"], our_status_68());
+    let (_, tx, mut rx) = link.split();
+    replay_exchange(&tx, &mut rx, &mut node).await;
+}
+
+/// A Status of another network, genesis, fork or version ends the session with a protocol
+/// breach the peer sees, and a typed error on our side.
+#[tokio::test]
+async fn a_mismatched_status_from_the_ethereumjs_peer_ends_the_session() {
+    for (tamper, expected) in [
+        ("network", "network id 999999"),
+        ("genesis", "genesis mismatch"),
+        ("fork", "fork id deadbeef"),
+        ("version", "status version 67"),
+    ] {
+        let port = free_port();
+        let mut node = NodePeer::spawn(
+            &["listen", &port.to_string()],
+            &[("ZKS_PEER_ETH", "1"), ("ZKS_PEER_ETH_TAMPER", tamper)],
+        );
+        let listening = node.event("listening", is("listening")).await;
+        let enode = PeerAddr::new(listening["enode"].as_str().unwrap());
+        let err = eth_transport()
+            .dial(&enode, VersionSet::ALL.into())
+            .await
+            .unwrap_err();
+        match &err {
+            TransportError::Handshake { reason, .. } => {
+                assert!(reason.contains(expected), "{tamper}: {reason}");
+            }
+            other => panic!("{tamper}: {other:?}"),
+        }
+        let gone = node.event("disconnect", is("disconnect")).await;
+        assert_eq!(gone["reason"], 2, "{tamper}: {gone}");
     }
 }
