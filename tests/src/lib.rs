@@ -57,6 +57,8 @@ impl TestNet for Devp2pNet {
         let config = zks_devp2p::Devp2pConfig::builder(key)
             .listen_addr(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
             .client_id(format!("zks-tests/{name}"))
+            // Every devp2p scenario runs with eth on, as between ZKsync OS nodes of one chain.
+            .chain_identity(zks_devp2p::eth::ChainIdentity::zksync_os(270))
             .build()
             .expect("valid devp2p config");
         let transport = zks_devp2p::Devp2pTransport::new(config);
