@@ -1,8 +1,7 @@
-//! Capability negotiation and message-id multiplexing (§8 of the brief).
-//!
-//! A capability is shared when the exact `(name, version)` pair is on both lists; per name the
-//! highest shared version is kept; the kept ones are sorted by name byte-wise and given
-//! consecutive message-id ranges starting at `0x10` (`0x00..=0x0f` belong to `p2p`).
+//! Capabilities as Hello messages carry them, and the ones we advertise (`eth` with a chain
+//! identity, then zks). Negotiation and the message-id offset table are
+//! [`SharedCapabilities`](crate::eth::SharedCapabilities): shared `(name, version)` pairs,
+//! the highest version per name, sorted by name from `0x10` (`0x00..=0x0f` belong to `p2p`).
 
 use zks_api::wire::{VersionSet, ZksVersion};
 
@@ -98,35 +97,6 @@ pub fn zks_versions(caps: &[Capability]) -> VersionSet {
         .collect()
 }
 
-/// Negotiates the shared capabilities; empty means "useless peer".
-pub fn negotiate(local: &[LocalCapability], remote: &[Capability]) -> Vec<SharedCapability> {
-    let mut kept: Vec<&LocalCapability> = Vec::new();
-    for ours in local {
-        if !remote.contains(&ours.cap) {
-            continue;
-        }
-        match kept.iter_mut().find(|k| k.cap.name == ours.cap.name) {
-            Some(k) if k.cap.version < ours.cap.version => *k = ours,
-            Some(_) => {}
-            None => kept.push(ours),
-        }
-    }
-    kept.sort_by(|a, b| a.cap.name.as_bytes().cmp(b.cap.name.as_bytes()));
-    let mut offset = BASE_PROTOCOL_LENGTH;
-    kept.into_iter()
-        .map(|k| {
-            let shared = SharedCapability {
-                name: k.cap.name.clone(),
-                version: k.cap.version,
-                offset,
-                message_count: k.message_count,
-            };
-            offset = offset.saturating_add(u16::from(k.message_count));
-            shared
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,10 +105,11 @@ mod tests {
     fn zks_only() {
         let local = zks_capabilities(VersionSet::ALL);
         let remote = vec![Capability::new("zks", 1), Capability::new("zks", 2)];
-        let shared = negotiate(&local, &remote);
+        let shared = crate::eth::SharedCapabilities::negotiate(&local, &remote).unwrap();
+        let shared = shared.as_slice();
         assert_eq!(
             shared,
-            vec![SharedCapability {
+            [SharedCapability {
                 name: "zks".into(),
                 version: 2,
                 offset: 0x10,

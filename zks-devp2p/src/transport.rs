@@ -184,7 +184,20 @@ impl Transport for Devp2pTransport {
             async move { this.accept_loop(listener, tx, versions).await }
                 .instrument(tracing::info_span!("devp2p-listener", %bound)),
         );
-        tracing::info!(%bound, node = %self.node_id(), "listening");
+        match self.inner.config.chain_identity() {
+            Some(chain) => tracing::info!(
+                %bound,
+                node = %self.node_id(),
+                network_id = chain.network_id,
+                eth = ?self.inner.config.eth_versions(),
+                "listening, speaking eth"
+            ),
+            None => tracing::info!(
+                %bound,
+                node = %self.node_id(),
+                "listening; no chain identity, so no eth (reth-based nodes will drop sessions)"
+            ),
+        }
         Ok(incoming)
     }
 

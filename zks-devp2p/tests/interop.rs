@@ -331,9 +331,20 @@ async fn eth68_status_and_zks_offsets_with_the_ethereumjs_peer_both_ways() {
 }
 
 /// A Status of another network, genesis, fork or version ends the session with a protocol
-/// breach the peer sees, and a typed error on our side.
+/// breach the peer sees, and a typed error on our side; a healthy session of the same
+/// transport is untouched.
 #[tokio::test]
 async fn a_mismatched_status_from_the_ethereumjs_peer_ends_the_session() {
+    let ours = eth_transport();
+    let port = free_port();
+    let mut healthy = NodePeer::spawn(&["listen", &port.to_string()], &[("ZKS_PEER_ETH", "1")]);
+    let listening = healthy.event("listening", is("listening")).await;
+    let enode = PeerAddr::new(listening["enode"].as_str().unwrap());
+    let (_, healthy_tx, mut healthy_rx) = ours
+        .dial(&enode, VersionSet::ALL.into())
+        .await
+        .unwrap()
+        .split();
     for (tamper, expected) in [
         ("network", "network id 999999"),
         ("genesis", "genesis mismatch"),
@@ -347,10 +358,7 @@ async fn a_mismatched_status_from_the_ethereumjs_peer_ends_the_session() {
         );
         let listening = node.event("listening", is("listening")).await;
         let enode = PeerAddr::new(listening["enode"].as_str().unwrap());
-        let err = eth_transport()
-            .dial(&enode, VersionSet::ALL.into())
-            .await
-            .unwrap_err();
+        let err = ours.dial(&enode, VersionSet::ALL.into()).await.unwrap_err();
         match &err {
             TransportError::Handshake { reason, .. } => {
                 assert!(reason.contains(expected), "{tamper}: {reason}");
@@ -360,4 +368,5 @@ async fn a_mismatched_status_from_the_ethereumjs_peer_ends_the_session() {
         let gone = node.event("disconnect", is("disconnect")).await;
         assert_eq!(gone["reason"], 2, "{tamper}: {gone}");
     }
+    replay_exchange(&healthy_tx, &mut healthy_rx, &mut healthy).await;
 }

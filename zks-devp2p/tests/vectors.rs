@@ -791,7 +791,9 @@ fn capability_negotiation_cases() {
             .iter()
             .map(|c| Capability::new(c[0].as_str().unwrap(), c[1].as_u64().unwrap() as u32))
             .collect();
-        let shared = caps::negotiate(&local, &remote);
+        let shared = zks_devp2p::eth::SharedCapabilities::negotiate(&local, &remote)
+            .map(|s| s.as_slice().to_vec())
+            .unwrap_or_default();
         let expected: Vec<(String, u32, u16, u8)> = case["expected"]
             .as_array()
             .map(|a| {

@@ -7,8 +7,8 @@
 //! its specification fixes. The counts come from our side (we only share what we speak);
 //! [`known_message_count`] has the ones a ZKsync OS node meets.
 //!
-//! This generalises [`crate::caps::negotiate`], which only the link pump uses today, and reuses
-//! its [`Capability`], [`LocalCapability`] and [`SharedCapability`] types.
+//! The `p2p` session negotiates with it and routes every message id through
+//! [`SharedCapabilities::resolve`]; the types are [`crate::caps`]'s.
 
 use super::error::OffsetsError;
 use super::status::EthVersion;

@@ -10,10 +10,10 @@ use super::message::{
     DISCONNECT, HELLO, MAX_CONTROL_PAYLOAD, MAX_DECOMPRESSED, PING, PONG, PeerReason,
     decode_disconnect, decompress, disconnect_payload, put_message_id, split_message_id,
 };
-use crate::caps::{self, LocalCapability, SharedCapability};
+use crate::caps::{self, LocalCapability};
 use crate::enode::NodeId;
 use crate::error::P2pError;
-use crate::eth::EthVersion;
+use crate::eth::{EthVersion, SharedCapabilities};
 
 /// What the peer's Hello settled.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct Negotiated {
     /// The peer's Hello.
     pub remote_hello: Hello,
     /// The shared capabilities and their id ranges.
-    pub shared: Vec<SharedCapability>,
+    pub shared: SharedCapabilities,
     /// The negotiated zks version and its first wire id, if zks is shared.
     pub zks: Option<(ZksVersion, u16)>,
     /// The negotiated `eth` version and its first wire id, if `eth` is shared.
@@ -173,13 +173,10 @@ impl P2pSession {
                 })
             }
             wire_id => {
-                let Some(cap) = negotiated.shared.iter().find(|c| c.contains(wire_id)) else {
-                    return Err(P2pError::UnknownMessageId { got: wire_id });
-                };
-                let relative = wire_id
-                    .checked_sub(u64::from(cap.offset))
-                    .and_then(|r| u8::try_from(r).ok())
-                    .ok_or(P2pError::UnknownMessageId { got: wire_id })?;
+                let (cap, relative) = negotiated
+                    .shared
+                    .resolve(wire_id)
+                    .map_err(|_| P2pError::UnknownMessageId { got: wire_id })?;
                 let is_zks = negotiated.zks.is_some_and(|(_, o)| o == cap.offset);
                 let is_eth = negotiated.eth.is_some_and(|(_, o)| o == cap.offset);
                 if !is_zks && !is_eth {
@@ -213,22 +210,20 @@ impl P2pSession {
         if hello.node_id == self.local_id {
             return Err(P2pError::ConnectedToSelf);
         }
-        let shared = caps::negotiate(&self.local_caps, &hello.capabilities);
-        let zks = shared.iter().find(|c| c.name == caps::ZKS).and_then(|c| {
+        let snappy = hello.protocol_version >= 5 && self.local_hello.protocol_version >= 5;
+        self.remote_hello = Some(hello.clone());
+        // Nothing shared (or, impossibly with our few capabilities, ids past u16): useless.
+        let shared = SharedCapabilities::negotiate(&self.local_caps, &hello.capabilities)
+            .map_err(|_| P2pError::NoSharedCapability)?;
+        let zks = shared.get(caps::ZKS).and_then(|c| {
             let v = u8::try_from(c.version)
                 .ok()
                 .and_then(ZksVersion::from_number)?;
             Some((v, c.offset))
         });
-        let snappy = hello.protocol_version >= 5 && self.local_hello.protocol_version >= 5;
-        self.remote_hello = Some(hello.clone());
-        if shared.is_empty() {
-            return Err(P2pError::NoSharedCapability);
-        }
-        let eth = shared.iter().find(|c| c.name == caps::ETH).and_then(|c| {
-            let v = EthVersion::from_number(c.version)?;
-            Some((v, c.offset))
-        });
+        let eth = shared
+            .eth_version()
+            .zip(shared.get(caps::ETH).map(|c| c.offset));
         self.negotiated = Some(Negotiated {
             remote_hello: hello,
             shared,
