@@ -2,6 +2,8 @@
 //! messages that arrive before the Status, and the compatibility policy.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use zks_api::{DisconnectReason, PeerAddr};
 use zks_devp2p::caps::{self, LocalCapability};
 use zks_devp2p::eth::{ChainIdentity, EthVersion, Status};
 use zks_devp2p::p2p::{P2pEvent, P2pSession};
-use zks_devp2p::rlpx::{FrameCodec, Initiator, MAX_FRAME_DATA};
+use zks_devp2p::rlpx::FrameCodec;
 use zks_devp2p::{Devp2pConfig, Devp2pConfigBuilder, Devp2pTransport, NodeKey};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -133,22 +135,13 @@ struct RawEthPeer {
 impl RawEthPeer {
     async fn connect(addr: SocketAddr, remote: zks_devp2p::NodeId) -> Self {
         let key = NodeKey::generate();
-        let mut tcp = TcpStream::connect(addr).await.unwrap();
-        let mut init = Initiator::new(&key, remote).unwrap();
-        tcp.write_all(init.auth_packet()).await.unwrap();
-        let mut buf = BytesMut::new();
-        let secrets = loop {
-            if let Some(s) = init.read_ack(&mut buf).unwrap() {
-                break s;
-            }
-            assert_ne!(tcp.read_buf(&mut buf).await.unwrap(), 0, "eof in handshake");
-        };
+        let (tcp, codec, buf) = common::raw_handshake(addr, remote, &key).await;
         let mut local: Vec<LocalCapability> = caps::eth_capabilities(&[EthVersion::V69]);
         local.extend(caps::zks_capabilities(VersionSet::ALL));
         let hello = P2pSession::hello_for(key.id(), "raw-eth", &local, 0);
         let mut peer = Self {
             tcp,
-            codec: FrameCodec::new(&secrets, MAX_FRAME_DATA),
+            codec,
             buf,
             session: P2pSession::new(hello, local, remote),
         };

@@ -182,25 +182,12 @@ struct RawPeer {
 impl RawPeer {
     async fn connect(addr: SocketAddr, remote: zks_devp2p::NodeId, versions: VersionSet) -> Self {
         let key = NodeKey::generate();
-        let mut tcp = TcpStream::connect(addr).await.unwrap();
-        let mut init = Initiator::new(&key, remote).unwrap();
-        tcp.write_all(init.auth_packet()).await.unwrap();
-        let mut buf = BytesMut::new();
-        let secrets = loop {
-            if let Some(s) = init.read_ack(&mut buf).unwrap() {
-                break s;
-            }
-            assert_ne!(
-                tcp.read_buf(&mut buf).await.unwrap(),
-                0,
-                "eof during handshake"
-            );
-        };
+        let (tcp, codec, buf) = common::raw_handshake(addr, remote, &key).await;
         let local_caps = caps::zks_capabilities(versions);
         let hello = P2pSession::hello_for(key.id(), "raw", &local_caps, 0);
         Self {
             tcp,
-            codec: FrameCodec::new(&secrets, zks_devp2p::rlpx::MAX_FRAME_DATA),
+            codec,
             buf,
             session: P2pSession::new(hello, local_caps, remote),
         }

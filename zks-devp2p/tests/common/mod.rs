@@ -50,3 +50,33 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// Dials `addr` as a raw RLPx initiator with `key` and runs the ECIES handshake: the socket,
+/// the session's frame codec, and whatever was read past the ack.
+pub async fn raw_handshake(
+    addr: std::net::SocketAddr,
+    remote: NodeId,
+    key: &NodeKey,
+) -> (
+    tokio::net::TcpStream,
+    zks_devp2p::rlpx::FrameCodec,
+    bytes::BytesMut,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut init = zks_devp2p::rlpx::Initiator::new(key, remote).unwrap();
+    tcp.write_all(init.auth_packet()).await.unwrap();
+    let mut buf = bytes::BytesMut::new();
+    let secrets = loop {
+        if let Some(s) = init.read_ack(&mut buf).unwrap() {
+            break s;
+        }
+        assert_ne!(
+            tcp.read_buf(&mut buf).await.unwrap(),
+            0,
+            "eof during handshake"
+        );
+    };
+    let codec = zks_devp2p::rlpx::FrameCodec::new(&secrets, zks_devp2p::rlpx::MAX_FRAME_DATA);
+    (tcp, codec, buf)
+}
