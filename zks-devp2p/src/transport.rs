@@ -45,10 +45,15 @@ pub struct Devp2pTransport {
     inner: Arc<Inner>,
 }
 
+/// The transport's side of an [`Incoming`].
+type IncomingSender = mpsc::Sender<Result<Link, TransportError>>;
+
 #[derive(Debug)]
 struct Inner {
     config: Arc<Devp2pConfig>,
-    bound: Mutex<Option<SocketAddr>>,
+    /// The bound address, and the sender of the `Incoming` it feeds: closed once the node let go
+    /// of the listener, which then counts as stopped.
+    bound: Mutex<Option<(SocketAddr, IncomingSender)>>,
     connections: Arc<Semaphore>,
     eth_ignored: Arc<AtomicU64>,
 }
@@ -78,9 +83,14 @@ impl Devp2pTransport {
         &self.inner.config
     }
 
-    /// The bound listen address, once listening.
+    /// The bound listen address while listening: `None` before
+    /// [`listen`](Transport::listen) and once whoever took the [`Incoming`] dropped it.
+    /// Clones of a transport share its one listener (and its key, config and counters).
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        *self.inner.bound.lock().ok()?
+        let slot = self.inner.bound.lock().ok()?;
+        slot.as_ref()
+            .filter(|(_, tx)| !tx.is_closed())
+            .map(|(addr, _)| *addr)
     }
 
     /// Our enode URL, once listening (an unspecified listen IP is shown as loopback).
@@ -166,6 +176,10 @@ impl Transport for Devp2pTransport {
         Ok(parse_addr(addr)?.id.to_peer_id())
     }
 
+    fn local_peer_addr(&self) -> Option<PeerAddr> {
+        self.local_enode().map(|e| PeerAddr::new(e.to_string()))
+    }
+
     async fn listen(&self, caps: Capabilities) -> Result<Incoming, TransportError> {
         let versions = caps.zks;
         if self.local_addr().is_some() {
@@ -175,10 +189,10 @@ impl Transport for Devp2pTransport {
             .await
             .map_err(|e| TransportError::Listen(e.to_string().into()))?;
         let bound = listener.local_addr()?;
-        if let Ok(mut slot) = self.inner.bound.lock() {
-            *slot = Some(bound);
-        }
         let (tx, incoming) = Incoming::channel(self.inner.config.link_capacity);
+        if let Ok(mut slot) = self.inner.bound.lock() {
+            *slot = Some((bound, tx.clone()));
+        }
         let this = self.clone();
         tokio::spawn(
             async move { this.accept_loop(listener, tx, versions).await }

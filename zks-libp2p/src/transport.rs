@@ -96,6 +96,8 @@ struct Inner {
     swarm: Arc<SwarmHandle>,
     shared: Arc<Shared>,
     bound: Mutex<Option<Multiaddr>>,
+    /// The sender of the `Incoming` the listener feeds: closed once the node let go of it.
+    incoming: Mutex<Option<mpsc::Sender<Result<Link, TransportError>>>>,
     listening: Mutex<bool>,
 }
 
@@ -138,6 +140,7 @@ impl Libp2pTransport {
                 swarm,
                 shared: Arc::new(shared),
                 bound: Mutex::new(None),
+                incoming: Mutex::new(None),
                 listening: Mutex::new(false),
             }),
         })
@@ -281,6 +284,19 @@ impl Transport for Libp2pTransport {
         Ok(addr::to_zks_peer(&addr::parse(addr)?.0))
     }
 
+    fn local_peer_addr(&self) -> Option<PeerAddr> {
+        let open = self
+            .inner
+            .incoming
+            .lock()
+            .ok()?
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed());
+        open.then(|| self.local_multiaddr())
+            .flatten()
+            .map(|a| PeerAddr::new(a.to_string()))
+    }
+
     async fn listen(&self, caps: Capabilities) -> Result<Incoming, TransportError> {
         let versions = caps.zks;
         {
@@ -317,6 +333,9 @@ impl Transport for Libp2pTransport {
             .map_err(|e| TransportError::Listen(e.to_string().into()))?;
         streams.push(probes.map(|(p, s)| (None, p, s)).boxed());
         let (tx, incoming) = Incoming::channel(shared.config.link_capacity);
+        if let Ok(mut slot) = self.inner.incoming.lock() {
+            *slot = Some(tx.clone());
+        }
         let shared = Arc::clone(shared);
         let keep = Arc::clone(&self.inner.swarm);
         tokio::spawn(

@@ -296,6 +296,12 @@ impl Transport for MemTransport {
         Ok(PeerId::new(addr.as_str()))
     }
 
+    fn local_peer_addr(&self) -> Option<PeerAddr> {
+        let state = self.net.state();
+        let (_, tx) = state.listeners.get(&self.name)?;
+        (!tx.is_closed()).then(|| PeerAddr::new(&*self.name))
+    }
+
     async fn listen(&self, caps: Capabilities) -> Result<Incoming, TransportError> {
         let mut state = self.net.state();
         if let Some((_, tx)) = state.listeners.get(&self.name)

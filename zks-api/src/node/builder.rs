@@ -15,7 +15,7 @@ use super::mn::MainNodeDriver;
 use super::registry::ConnectionRegistry;
 use super::sessions::PeerSessionStore;
 use super::shared::Shared;
-use super::{Limits, Node};
+use super::{Limits, Node, ProtocolEvent};
 use crate::middleware::connection_limit::ConnectionLimit;
 use crate::middleware::{BoxError, InboundMessage, InboundService, LayerFn};
 use crate::transport::Transport;
@@ -51,6 +51,8 @@ pub struct NodeBuilder {
     rng_seed: Option<u64>,
     authenticator: Option<Arc<dyn SignerAuthenticator>>,
     verifier: Option<(Arc<dyn ChallengeSigner>, Arc<dyn Verifier>)>,
+    /// The event channel, when someone subscribed before start.
+    events: Option<broadcast::Sender<ProtocolEvent>>,
 }
 
 impl std::fmt::Debug for NodeBuilder {
@@ -77,7 +79,32 @@ impl NodeBuilder {
             rng_seed: None,
             authenticator: None,
             verifier: None,
+            events: None,
         }
+    }
+
+    /// A subscription that sees every event from the node's start, however many are made.
+    /// Call it after [`limits`](Self::limits): the channel is sized by
+    /// [`Limits::event_capacity`] when the first subscription is made.
+    ///
+    /// ```no_run
+    /// # async fn start(transport: impl zks_api::transport::Transport) -> Result<(), zks_api::Error> {
+    /// use std::sync::Arc;
+    /// use zks_api::{MemoryReplayStore, Node, RawRecord};
+    ///
+    /// let chain = Arc::new(MemoryReplayStore::<RawRecord>::new());
+    /// let mut builder = Node::builder(transport).main_node(chain);
+    /// let mut links = builder.subscribe(); // sees the very first link too
+    /// let mut replay = builder.subscribe();
+    /// let node = builder.start().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe(&mut self) -> super::EventStream {
+        let capacity = self.limits.event_capacity;
+        let sender = self
+            .events
+            .get_or_insert_with(|| broadcast::channel(capacity).0);
+        super::EventStream::new(sender.subscribe())
     }
 
     /// Makes this a main node serving replay from `source`.
@@ -229,7 +256,10 @@ impl NodeBuilder {
         });
         let caps = Capabilities::from(self.versions);
         let incoming = self.transport.listen(caps).await?;
-        let (events, first_events) = broadcast::channel(self.limits.event_capacity);
+        let events = self
+            .events
+            .unwrap_or_else(|| broadcast::channel(self.limits.event_capacity).0);
+        let first_events = events.subscribe();
         let local_id = self.transport.local_id();
         let shared = Arc::new(Shared {
             transport: self.transport,

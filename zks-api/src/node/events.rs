@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use tokio::sync::broadcast;
+use tokio_util::sync::ReusableBoxFuture;
 
 use super::CloseCause;
 use crate::transport::{LinkInfo, TransportError};
@@ -159,16 +160,37 @@ pub enum ProtocolEvent {
     },
 }
 
-/// A subscription to a node's events.
-#[derive(Debug)]
+/// A subscription to a node's events: a [`futures::Stream`] of [`ProtocolEvent`]s (use
+/// `StreamExt`), or [`next`](Self::next) directly.
 pub struct EventStream {
-    rx: broadcast::Receiver<ProtocolEvent>,
+    next: ReusableBoxFuture<'static, Received>,
     lagged: u64,
+}
+
+type Received = (
+    Result<ProtocolEvent, broadcast::error::RecvError>,
+    broadcast::Receiver<ProtocolEvent>,
+);
+
+async fn receive(mut rx: broadcast::Receiver<ProtocolEvent>) -> Received {
+    let event = rx.recv().await;
+    (event, rx)
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream")
+            .field("lagged", &self.lagged)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EventStream {
     pub(crate) fn new(rx: broadcast::Receiver<ProtocolEvent>) -> Self {
-        Self { rx, lagged: 0 }
+        Self {
+            next: ReusableBoxFuture::new(receive(rx)),
+            lagged: 0,
+        }
     }
 
     /// The next event; `None` once the node is gone. Events lost because this subscriber fell
@@ -178,13 +200,7 @@ impl EventStream {
     ///
     /// Cancel safe.
     pub async fn next(&mut self) -> Option<ProtocolEvent> {
-        loop {
-            match self.rx.recv().await {
-                Ok(event) => return Some(event),
-                Err(broadcast::error::RecvError::Lagged(n)) => self.lagged += n,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+        futures::StreamExt::next(self).await
     }
 
     /// The next event that `f` maps to `Some`, skipping the others.
@@ -200,5 +216,25 @@ impl EventStream {
     /// How many events this subscriber has missed by falling behind.
     pub fn lagged(&self) -> u64 {
         self.lagged
+    }
+}
+
+impl futures::Stream for EventStream {
+    type Item = ProtocolEvent;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<ProtocolEvent>> {
+        use broadcast::error::RecvError;
+        loop {
+            let (event, rx) = std::task::ready!(self.next.poll(cx));
+            self.next.set(receive(rx));
+            match event {
+                Ok(event) => return std::task::Poll::Ready(Some(event)),
+                Err(RecvError::Lagged(n)) => self.lagged += n,
+                Err(RecvError::Closed) => return std::task::Poll::Ready(None),
+            }
+        }
     }
 }

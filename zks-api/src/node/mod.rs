@@ -78,13 +78,21 @@ impl Node {
         &self.local_id
     }
 
+    /// Where peers reach this node (an `enode://` URL on devp2p, a multiaddr on libp2p, a name
+    /// on memnet), from its transport; `None` when the transport is not listening.
+    pub fn local_addr(&self) -> Option<crate::PeerAddr> {
+        self.shared.transport.local_peer_addr()
+    }
+
     /// The role this node plays.
     pub fn role(&self) -> Role {
         self.role
     }
 
     /// A subscription to the node's events. The first call gets every event since the node
-    /// started; later calls get events from the moment of the call.
+    /// started; later calls get events from the moment of the call. To be sure of seeing
+    /// everything from the start in several places, subscribe on the builder
+    /// ([`NodeBuilder::subscribe`](crate::NodeBuilder::subscribe)).
     pub fn events(&self) -> EventStream {
         let first = lock(&self.first_events).take();
         EventStream::new(first.unwrap_or_else(|| self.shared.events.subscribe()))

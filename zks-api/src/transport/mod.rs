@@ -53,6 +53,13 @@ pub trait Transport: Send + Sync + 'static {
     /// [`TransportError::InvalidAddress`] when the address does not parse or names no identity.
     fn peer_id(&self, addr: &PeerAddr) -> Result<PeerId, TransportError>;
 
+    /// Where peers reach us, in this transport's address syntax, while it listens; `None`
+    /// before [`listen`](Self::listen) and after the listener stopped (the node that took its
+    /// [`Incoming`] let go of it). Default: `None`.
+    fn local_peer_addr(&self) -> Option<PeerAddr> {
+        None
+    }
+
     /// Starts accepting links; `caps` is what we advertise to dialing peers.
     ///
     /// Called once per node. Links whose negotiation fails are reported as `Err` items, so the
@@ -85,6 +92,9 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
     fn peer_id(&self, addr: &PeerAddr) -> Result<PeerId, TransportError> {
         (**self).peer_id(addr)
     }
+    fn local_peer_addr(&self) -> Option<PeerAddr> {
+        (**self).local_peer_addr()
+    }
     async fn listen(&self, caps: Capabilities) -> Result<Incoming, TransportError> {
         (**self).listen(caps).await
     }
@@ -106,13 +116,25 @@ impl Incoming {
         (tx, Self { rx })
     }
 
-    /// The next link (or failed attempt); `None` once the transport has shut down.
+    /// The next link (or failed attempt); `None` once the transport has shut down. `Incoming`
+    /// is also a [`futures::Stream`] of the same items.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe: no link is lost.
     pub async fn next(&mut self) -> Option<Result<Link, TransportError>> {
         self.rx.recv().await
+    }
+}
+
+impl futures::Stream for Incoming {
+    type Item = Result<Link, TransportError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
     }
 }
 
