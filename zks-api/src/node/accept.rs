@@ -59,6 +59,7 @@ pub(super) async fn dial_loop(
     seed: u64,
 ) {
     let mut backoff = Backoff::new(shared.limits.redial_initial, shared.limits.redial_max, seed);
+    let mut refusals = Refusals::default();
     loop {
         let dialed = tokio::select! {
             dialed = shared.transport.dial(&addr, shared.caps) => dialed,
@@ -72,12 +73,18 @@ pub(super) async fn dial_loop(
                 }
                 if outcome.progressed {
                     backoff.reset();
+                    refusals.reset();
                 }
-                backoff.next_delay()
+                let retry_in = backoff.next_delay();
+                if !outcome.progressed {
+                    refusals.record(&addr, &outcome.cause, retry_in);
+                }
+                retry_in
             }
             Err(error) => {
                 let retry_in = backoff.next_delay();
                 tracing::debug!(%addr, %error, ?retry_in, "dial failed");
+                refusals.record(&addr, &error, retry_in);
                 shared.emit(ProtocolEvent::DialFailed {
                     addr: addr.clone(),
                     error,
@@ -90,5 +97,74 @@ pub(super) async fn dial_loop(
             () = tokio::time::sleep(delay) => {}
             () = shared.shutdown.cancelled() => return,
         }
+    }
+}
+
+/// Says at WARN, with the reason, when a main node ends our links (or refuses our dials) the
+/// same way again and again — at the 3rd time in a row, then at the 6th, 12th, … so a
+/// permanent refusal is visible without flooding the log.
+#[derive(Debug, Default)]
+struct Refusals {
+    last: Option<String>,
+    count: u32,
+}
+
+impl Refusals {
+    /// How many identical failures in a row before the first WARN.
+    const WARN_AFTER: u32 = 3;
+
+    fn reset(&mut self) {
+        self.last = None;
+        self.count = 0;
+    }
+
+    /// Counts one failure; returns whether it was logged at WARN.
+    fn record(
+        &mut self,
+        addr: &PeerAddr,
+        reason: &dyn std::fmt::Display,
+        retry_in: std::time::Duration,
+    ) -> bool {
+        let reason = reason.to_string();
+        if self.last.as_deref() == Some(reason.as_str()) {
+            self.count = self.count.saturating_add(1);
+        } else {
+            self.last = Some(reason);
+            self.count = 1;
+        }
+        let warn = self.count >= Self::WARN_AFTER
+            && (self.count / Self::WARN_AFTER).is_power_of_two()
+            && self.count % Self::WARN_AFTER == 0;
+        if warn {
+            tracing::warn!(
+                %addr,
+                reason = self.last.as_deref().unwrap_or_default(),
+                times = self.count,
+                ?retry_in,
+                "main node keeps ending our links the same way; backing off"
+            );
+        }
+        warn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn repeated_refusals_warn_at_3_6_12_and_reset_on_a_new_reason() {
+        let mut r = Refusals::default();
+        let addr = PeerAddr::from("mn");
+        let warned: Vec<u32> = (1..=24)
+            .filter(|_| r.record(&addr, &"subprotocol error (0x10)", Duration::ZERO))
+            .collect();
+        assert_eq!(warned, [3, 6, 12, 24]);
+        assert!(!r.record(&addr, &"too many peers (0x04)", Duration::ZERO));
+        assert_eq!(r.count, 1);
+        r.reset();
+        assert_eq!(r.last, None);
     }
 }
