@@ -134,7 +134,7 @@ impl Refusals {
         }
         let warn = self.count >= Self::WARN_AFTER
             && (self.count / Self::WARN_AFTER).is_power_of_two()
-            && self.count % Self::WARN_AFTER == 0;
+            && self.count.is_multiple_of(Self::WARN_AFTER);
         if warn {
             tracing::warn!(
                 %addr,
