@@ -262,12 +262,13 @@ impl V3Record {
                 if tx_bytes > 0 {
                     envelope.push(0x02);
                 }
-                let mut word = 0;
+                let mut word = 0u64;
                 while envelope.len() < tx_bytes {
-                    let bytes = synthetic_hash(block_number, 1 + i + (word << 32)).to_be_bytes();
+                    let lane = i.wrapping_add(1) ^ word.rotate_left(32);
+                    let bytes = synthetic_hash(block_number, lane).to_be_bytes();
                     let take = bytes.len().min(tx_bytes - envelope.len());
                     envelope.extend_from_slice(&bytes[..take]);
-                    word += 1;
+                    word = word.wrapping_add(1);
                 }
                 Bytes::from(alloy_rlp::encode(envelope.as_slice()))
             })
