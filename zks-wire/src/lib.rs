@@ -29,6 +29,8 @@ mod replay;
 mod rlp;
 mod verify;
 mod version;
+#[cfg(feature = "zksync-os")]
+pub mod zksync_os;
 
 /// A block number.
 pub type BlockNumber = u64;
