@@ -47,6 +47,8 @@ pub const fn protocol_name(version: ZksVersion) -> &'static str {
         ZksVersion::V1 => "/zks/1",
         ZksVersion::V2 => "/zks/2",
         ZksVersion::V3 => "/zks/3",
+        ZksVersion::V4 => "/zks/4",
+        ZksVersion::V5 => "/zks/5",
     }
 }
 

@@ -83,9 +83,9 @@ fn expected_message(v: &Vector) -> ZksMessage {
         "VerifierChallenge" => ZksMessage::VerifierChallenge(VerifierChallenge {
             nonce: field_hex(f, "nonce_hex").as_ref().try_into().unwrap(),
         }),
-        "VerifierAuth" => ZksMessage::VerifierAuth(VerifierAuth {
-            signature: field_hex(f, "signature_hex").as_ref().try_into().unwrap(),
-        }),
+        "VerifierAuth" => ZksMessage::VerifierAuth(VerifierAuth::new(
+            field_hex(f, "signature_hex").as_ref().try_into().unwrap(),
+        )),
         "VerifyBatch" => ZksMessage::VerifyBatch(VerifyBatch {
             request_id: RequestId(field_u64(f, "request_id")),
             batch_number: field_u64(f, "batch_number"),
@@ -408,7 +408,7 @@ fn arb_message() -> impl Strategy<Value = ZksMessage> {
         signature[..32].copy_from_slice(&r);
         signature[32..64].copy_from_slice(&s);
         signature[64] = v;
-        ZksMessage::VerifierAuth(VerifierAuth { signature })
+        ZksMessage::VerifierAuth(VerifierAuth::new(signature))
     });
     let challenge = any::<[u8; 32]>()
         .prop_map(|nonce| ZksMessage::VerifierChallenge(VerifierChallenge { nonce }));
