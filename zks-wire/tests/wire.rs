@@ -438,3 +438,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn zks5_retires_the_seed_verifier_ids_that_zks3_accepts() {
+    for v in vectors().iter().filter(|v| v.version == 3) {
+        let frame = Frame::from_wire(unhex(&v.hex)).unwrap();
+        let v3 = ZksMessage::decode(ZksVersion::V3, &frame);
+        assert!(v3.is_ok(), "{}", v.name);
+        let v5 = ZksMessage::decode(ZksVersion::V5, &frame);
+        if frame.id <= 0x01 {
+            assert_eq!(v5, v3, "{}", v.name);
+        } else {
+            let id = MessageId::from_u8(frame.id).unwrap();
+            assert_eq!(
+                v5,
+                Err(DecodeError::RetiredMessageId {
+                    id,
+                    version: ZksVersion::V5
+                }),
+                "{}",
+                v.name
+            );
+            // zks/4 shares zks/3's table and payload layouts.
+            assert_eq!(ZksMessage::decode(ZksVersion::V4, &frame), v3, "{}", v.name);
+        }
+    }
+}
