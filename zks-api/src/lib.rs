@@ -36,9 +36,8 @@ pub mod wire {
     pub use zks_wire::{
         BlockReplays, BlockReplaysWriter, Capabilities, DecodeError, Frame, GetBlockReplays,
         LinkCaps, MessageId, Protocol, RecordOverride, RequestId, TwoFaMessage, TwoFaMessageId,
-        TwoFaVersion, VerifierAuth,
-        VerifierChallenge, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult, VersionSet,
-        ZksMessage, ZksVersion,
+        TwoFaVersion, VerifierAuth, VerifierChallenge, VerifyBatch, VerifyBatchOutcome,
+        VerifyBatchResult, VersionSet, ZksMessage, ZksVersion,
     };
 }
 

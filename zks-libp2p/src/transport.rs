@@ -490,5 +490,8 @@ mod tests {
         }
         assert_eq!(version_bits(VersionSet::ALL), 0b1110);
         assert_eq!(protocol_name(ZksVersion::V2), "/zks/2");
+        assert_eq!(protocol_name(ZksVersion::V4), "/zks/4");
+        assert_eq!(protocol_name(ZksVersion::V5), "/zks/5");
+        assert_eq!(version_bits(VersionSet::CODEC), 0b11_1110);
     }
 }

@@ -115,13 +115,13 @@ impl GetBlockReplays {
                 db_key,
             });
         }
-        let max_blocks_per_message = if fields.is_empty() {
-            None
-        } else if empty_is_absent && fields.skip_empty_string() {
-            None
-        } else {
-            Some(fields.value("max_blocks_per_message")?)
-        };
+        // Absent when the list ends here, or (zks/4–5) when the slot holds `0x80`.
+        let max_blocks_per_message =
+            if fields.is_empty() || (empty_is_absent && fields.skip_empty_string()) {
+                None
+            } else {
+                Some(fields.value("max_blocks_per_message")?)
+            };
         fields.finish("GetBlockReplays")?;
         Ok(Self {
             starting_block,
