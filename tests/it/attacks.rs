@@ -174,7 +174,7 @@ async fn results_for_unrequested_batches_are_dropped() {
         panic!("expected a challenge");
     };
     let signature = verifier_key().sign_auth(&challenge.nonce);
-    tx.send(ZksMessage::VerifierAuth(VerifierAuth { signature }).to_frame())
+    tx.send(ZksMessage::VerifierAuth(VerifierAuth::new(signature)).to_frame())
         .await
         .unwrap();
     next_matching(&mut events, "authorized", |e| {

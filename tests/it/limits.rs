@@ -151,7 +151,7 @@ async fn a_flooding_peer_is_cut_off_and_others_stream_on() {
         .await
         .unwrap();
     within("challenge", rx.recv()).await.unwrap();
-    tx.send(ZksMessage::VerifierAuth(VerifierAuth { signature: [1; 65] }).to_frame())
+    tx.send(ZksMessage::VerifierAuth(VerifierAuth::new([1; 65])).to_frame())
         .await
         .unwrap();
     let result = ZksMessage::VerifyBatchResult(VerifyBatchResult {

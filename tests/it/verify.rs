@@ -191,9 +191,9 @@ impl Scripted {
     /// Authenticates with `key`, then asks for replay from genesis.
     async fn authenticate(&mut self, key: &VerifierKey) {
         let nonce = self.challenge().await;
-        self.send(ZksMessage::VerifierAuth(VerifierAuth {
-            signature: key.sign_auth(&nonce),
-        }))
+        self.send(ZksMessage::VerifierAuth(VerifierAuth::new(
+            key.sign_auth(&nonce),
+        )))
         .await;
         self.send(ZksMessage::GetBlockReplays(GetBlockReplays {
             starting_block: 0,
@@ -442,9 +442,9 @@ async fn auth_before_any_challenge_ends_the_link() {
     let mn = main_node(&net, "mn", chain(10), &[key.address()]).await;
     let mut events = mn.events();
     let mut peer = Scripted::dial(&net, "early", "mn").await;
-    peer.send(ZksMessage::VerifierAuth(VerifierAuth {
-        signature: key.sign_auth(&[0; 32]),
-    }))
+    peer.send(ZksMessage::VerifierAuth(VerifierAuth::new(
+        key.sign_auth(&[0; 32]),
+    )))
     .await;
     let cause = next_matching(&mut events, "closed", |e| match e {
         ProtocolEvent::Closed { cause, .. } => Some(cause.clone()),
@@ -477,9 +477,7 @@ async fn a_replayed_auth_signature_is_unauthorized() {
     let first_nonce = honest.challenge().await;
     let captured = key.sign_auth(&first_nonce);
     honest
-        .send(ZksMessage::VerifierAuth(VerifierAuth {
-            signature: captured,
-        }))
+        .send(ZksMessage::VerifierAuth(VerifierAuth::new(captured)))
         .await;
     assert_eq!(
         authorized(&mut events, 1).await,
@@ -490,9 +488,7 @@ async fn a_replayed_auth_signature_is_unauthorized() {
     let second_nonce = thief.challenge().await;
     assert_ne!(first_nonce, second_nonce, "nonces are fresh");
     thief
-        .send(ZksMessage::VerifierAuth(VerifierAuth {
-            signature: captured,
-        }))
+        .send(ZksMessage::VerifierAuth(VerifierAuth::new(captured)))
         .await;
     let (peer, signer) = next_matching(&mut events, "thief judged", |e| match e {
         ProtocolEvent::VerifierUnauthorized { peer, signer, .. } => {

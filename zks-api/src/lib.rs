@@ -35,9 +35,9 @@ pub mod wire {
     pub use zks_wire::limits;
     pub use zks_wire::{
         BlockReplays, BlockReplaysWriter, Capabilities, DecodeError, Frame, GetBlockReplays,
-        LinkCaps, MessageId, Protocol, RecordOverride, RequestId, TwoFaVersion, VerifierAuth,
-        VerifierChallenge, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult, VersionSet,
-        ZksMessage, ZksVersion,
+        LinkCaps, MessageId, Protocol, RecordOverride, RequestId, TwoFaMessage, TwoFaMessageId,
+        TwoFaVersion, VerifierAuth, VerifierChallenge, VerifyBatch, VerifyBatchOutcome,
+        VerifyBatchResult, VersionSet, ZksMessage, ZksVersion,
     };
 }
 

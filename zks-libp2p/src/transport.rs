@@ -47,6 +47,8 @@ pub const fn protocol_name(version: ZksVersion) -> &'static str {
         ZksVersion::V1 => "/zks/1",
         ZksVersion::V2 => "/zks/2",
         ZksVersion::V3 => "/zks/3",
+        ZksVersion::V4 => "/zks/4",
+        ZksVersion::V5 => "/zks/5",
     }
 }
 
@@ -507,5 +509,8 @@ mod tests {
         }
         assert_eq!(version_bits(VersionSet::ALL), 0b1110);
         assert_eq!(protocol_name(ZksVersion::V2), "/zks/2");
+        assert_eq!(protocol_name(ZksVersion::V4), "/zks/4");
+        assert_eq!(protocol_name(ZksVersion::V5), "/zks/5");
+        assert_eq!(version_bits(VersionSet::CODEC), 0b11_1110);
     }
 }

@@ -21,11 +21,21 @@ pub enum DecodeError {
         /// The frame's.
         got: Protocol,
     },
-    /// The message id is not one of the zks messages at all.
+    /// The message id is not one of the messages of the decoder's subprotocol at all (`zks`
+    /// ids `0x07` and up, `zks_2fa/1` ids `0x05` and up).
     #[error("unknown message id {id:#04x}")]
     UnknownMessageId {
         /// The id received.
         id: u8,
+    },
+    /// The message id belonged to an earlier version and was retired by the negotiated one
+    /// (zks/5 retired the verifier ids `0x02..=0x06`; they are never reused).
+    #[error("message {id:?} is retired in {version}")]
+    RetiredMessageId {
+        /// The retired message's id.
+        id: MessageId,
+        /// The negotiated version.
+        version: ZksVersion,
     },
     /// The message exists, but not in the version negotiated on this link.
     #[error("message {id:?} is not part of {version}")]
@@ -83,7 +93,7 @@ pub enum DecodeError {
     /// A refusal reason that is not UTF-8.
     #[error("reason is not valid UTF-8")]
     ReasonNotUtf8,
-    /// An approval signature longer than
+    /// An approval (or, on zks/4 and `zks_2fa/1`, auth) signature longer than
     /// [`MAX_SIGNATURE_BYTES`](super::limits::MAX_SIGNATURE_BYTES).
     #[error("signature of {len} bytes exceeds the limit of {max}")]
     SignatureTooLong {

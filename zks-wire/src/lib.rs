@@ -1,10 +1,14 @@
 //! The zks wire format: message ids, versions and capabilities, bodies and their RLP codec,
 //! limits, and the [`ReplayRecord`] seam for the node team's own records.
 //!
+//! It covers zks/1–3 (our seed generation), upstream's zks/4 and zks/5 ([`ZksMessage`]), and
+//! the separate `zks_2fa/1` capability ([`TwoFaMessage`]).
+//!
 //! This crate is pure (no I/O, no clock, no runtime: it depends on `alloy-rlp`, `bytes` and
 //! `thiserror` only) and bounded: every limit in [`limits`] is checked from
 //! RLP headers before the item it bounds is allocated, and nothing a peer sends can panic it.
-//! Encodings are byte-identical to the golden vectors (`zks-wire/tests/vectors/zks-wire.json`).
+//! Encodings are byte-identical to the golden vectors (`zks-wire/tests/vectors/zks-wire.json`,
+//! and upstream's in `zks-wire/tests/vectors/upstream/`).
 //!
 //! ```
 //! use zks_wire::{Frame, GetBlockReplays, ZksMessage, ZksVersion};
@@ -27,6 +31,7 @@ mod message;
 mod record;
 mod replay;
 mod rlp;
+mod twofa;
 mod verify;
 mod version;
 #[cfg(feature = "zksync-os")]
@@ -44,6 +49,7 @@ pub use record::{RawRecord, RecordError, ReplayRecord};
 pub use error::DecodeError;
 pub use message::{Frame, MessageId, ZksMessage};
 pub use replay::{BlockReplays, BlockReplaysWriter, GetBlockReplays, Overrides, RecordOverride};
+pub use twofa::{TwoFaMessage, TwoFaMessageId};
 pub use verify::{
     RequestId, VerifierAuth, VerifierChallenge, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult,
 };

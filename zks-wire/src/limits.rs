@@ -22,7 +22,8 @@ pub const MAX_RECORDS_PER_MESSAGE: usize = 64;
 /// Longest refusal reason in a `VerifyBatchResult`, in bytes of UTF-8.
 pub const MAX_REASON_BYTES: usize = 1024;
 
-/// Longest approval signature in a `VerifyBatchResult`, in bytes.
+/// Longest approval signature in a `VerifyBatchResult`, and longest `VerifierAuth` signature on
+/// zks/4 and `zks_2fa/1` (where its length is checked on use, not on decode), in bytes.
 ///
 /// The default scheme produces 65 bytes; the bound leaves room for other schemes without
 /// letting a peer make us hold an arbitrary blob.

@@ -16,15 +16,15 @@ pub enum MessageId {
     GetBlockReplays = 0x00,
     /// `0x01`, MN → EN: replay records.
     BlockReplays = 0x01,
-    /// `0x02`, EN → MN (zks/3): ask to be authenticated as a verifier.
+    /// `0x02`, EN → MN (zks/3–4): ask to be authenticated as a verifier.
     VerifierRoleRequest = 0x02,
-    /// `0x03`, MN → EN (zks/3): the nonce to sign.
+    /// `0x03`, MN → EN (zks/3–4): the nonce to sign.
     VerifierChallenge = 0x03,
-    /// `0x04`, EN → MN (zks/3): the signed nonce.
+    /// `0x04`, EN → MN (zks/3–4): the signed nonce.
     VerifierAuth = 0x04,
-    /// `0x05`, MN → EN (zks/3): a batch to verify.
+    /// `0x05`, MN → EN (zks/3–4): a batch to verify.
     VerifyBatch = 0x05,
-    /// `0x06`, EN → MN (zks/3): the verifier's answer.
+    /// `0x06`, EN → MN (zks/3–4): the verifier's answer.
     VerifyBatchResult = 0x06,
 }
 
@@ -84,10 +84,19 @@ impl Frame {
     ///
     /// [`DecodeError::MissingField`] when `bytes` is empty.
     pub fn from_wire(bytes: Bytes) -> Result<Self, DecodeError> {
+        Self::from_wire_as(Protocol::Zks, bytes)
+    }
+
+    /// Splits `id || body` bytes of a message of `protocol` (e.g. the `zks_2fa` vectors).
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::MissingField`] when `bytes` is empty.
+    pub fn from_wire_as(protocol: Protocol, bytes: Bytes) -> Result<Self, DecodeError> {
         let Some(&id) = bytes.first() else {
             return Err(DecodeError::MissingField("message id"));
         };
-        Ok(Self::zks(id, bytes.slice(1..)))
+        Ok(Self::new(protocol, id, bytes.slice(1..)))
     }
 
     /// The `id || body` bytes of this frame.
@@ -167,6 +176,14 @@ impl ZksMessage {
     /// Limits are checked before anything is allocated: the body size first, then the message id
     /// against the version, then each field's RLP header.
     ///
+    /// Per version: zks/1–2 know ids `0x00..=0x01` ([`DecodeError::MessageNotInVersion`] for the
+    /// verifier ids), zks/3–4 `0x00..=0x06`, zks/5 `0x00..=0x01` with `0x02..=0x06`
+    /// [retired](DecodeError::RetiredMessageId); higher ids are
+    /// [unknown](DecodeError::UnknownMessageId). On zks/4–5 a `0x80` in the optional
+    /// `max_blocks_per_message` slot decodes as absent (upstream's trailing rule), and on zks/4 a
+    /// `VerifierAuth` signature of any length decodes (checked on use, see
+    /// [`VerifierAuth::rsv`]); zks/3 keeps our seed encoding (`Some(0)`, exactly 65 bytes).
+    ///
     /// # Errors
     ///
     /// Any [`DecodeError`]; the link that carried the frame must be ended.
@@ -185,12 +202,18 @@ impl ZksMessage {
         }
         let id =
             MessageId::from_u8(frame.id).ok_or(DecodeError::UnknownMessageId { id: frame.id })?;
+        if version.retires(id) {
+            return Err(DecodeError::RetiredMessageId { id, version });
+        }
         if !version.knows(id) {
             return Err(DecodeError::MessageNotInVersion { id, version });
         }
         let body = &frame.body;
         Ok(match id {
-            MessageId::GetBlockReplays => Self::GetBlockReplays(GetBlockReplays::decode(body)?),
+            MessageId::GetBlockReplays => Self::GetBlockReplays(GetBlockReplays::decode(
+                body,
+                version.empty_trailing_is_absent(),
+            )?),
             MessageId::BlockReplays => Self::BlockReplays(BlockReplays::decode(body)?),
             MessageId::VerifierRoleRequest => {
                 super::verify::decode_role_request(body)?;
@@ -199,7 +222,10 @@ impl ZksMessage {
             MessageId::VerifierChallenge => {
                 Self::VerifierChallenge(VerifierChallenge::decode(body)?)
             }
-            MessageId::VerifierAuth => Self::VerifierAuth(VerifierAuth::decode(body)?),
+            MessageId::VerifierAuth => Self::VerifierAuth(VerifierAuth::decode(
+                body,
+                version.auth_signature_is_fixed(),
+            )?),
             MessageId::VerifyBatch => Self::VerifyBatch(VerifyBatch::decode(body)?),
             MessageId::VerifyBatchResult => {
                 Self::VerifyBatchResult(VerifyBatchResult::decode(body)?)

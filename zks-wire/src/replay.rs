@@ -15,7 +15,9 @@ use crate::BlockNumber;
 /// EN → MN: stream replay records from `starting_block` on.
 ///
 /// Body: `[starting_block, [[block_number, db_key], ...], max_blocks_per_message?]`; the last
-/// field is omitted when absent.
+/// field is omitted when absent. On zks/4–5 a `0x80` in that slot also decodes as absent
+/// (upstream's trailing rule), so `Some(0)` encodes but does not round-trip there; a main node
+/// treats absent, 0 and 1 alike.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GetBlockReplays {
     /// First block the EN wants.
@@ -74,7 +76,9 @@ impl GetBlockReplays {
         }
     }
 
-    pub(crate) fn decode(body: &Bytes) -> Result<Self, DecodeError> {
+    /// `empty_is_absent`: upstream's trailing rule (zks/4–5), a `0x80` in the optional slot
+    /// decodes as `None`; otherwise (zks/1–3) it is `Some(0)`.
+    pub(crate) fn decode(body: &Bytes, empty_is_absent: bool) -> Result<Self, DecodeError> {
         let mut top = Reader::new(body);
         let mut fields = top.list("GetBlockReplays", None)?;
         top.finish("GetBlockReplays")?;
@@ -111,11 +115,13 @@ impl GetBlockReplays {
                 db_key,
             });
         }
-        let max_blocks_per_message = if fields.is_empty() {
-            None
-        } else {
-            Some(fields.value("max_blocks_per_message")?)
-        };
+        // Absent when the list ends here, or (zks/4–5) when the slot holds `0x80`.
+        let max_blocks_per_message =
+            if fields.is_empty() || (empty_is_absent && fields.skip_empty_string()) {
+                None
+            } else {
+                Some(fields.value("max_blocks_per_message")?)
+            };
         fields.finish("GetBlockReplays")?;
         Ok(Self {
             starting_block,

@@ -118,6 +118,17 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Consumes an empty string (`0x80`) if it comes next; tells whether it did.
+    pub(crate) fn skip_empty_string(&mut self) -> bool {
+        match self.rest.split_first() {
+            Some((&alloy_rlp::EMPTY_STRING_CODE, rest)) => {
+                self.rest = rest;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Reads a canonical RLP value of type `T` (integers, mostly).
     pub(crate) fn value<T: Decodable>(&mut self, field: &'static str) -> Result<T, DecodeError> {
         self.require(field)?;

@@ -1,4 +1,7 @@
-//! zks/3 verifier messages: role request, challenge, auth, batch request and result.
+//! Verifier payloads: role request, challenge, auth, batch request and result.
+//!
+//! One layout serves zks/3 and zks/4 (ids `0x02..=0x06`) and `zks_2fa/1` (ids `0x00..=0x04`):
+//! the upstream vectors for zks/4 and `zks_2fa/1` match our zks/3 encoding byte for byte.
 
 use std::fmt;
 
@@ -51,25 +54,74 @@ impl VerifierChallenge {
 }
 
 /// EN → MN: the signature over the challenge. Body: `[signature]`, `r || s || v`.
+///
+/// The signature is kept as the bytes that arrived. Upstream (zks/4, `zks_2fa/1`) puts no
+/// length rule on the wire: a signature of another length than 65 decodes, and is refused when
+/// it is used ([`rsv`](Self::rsv)); a main node then reports the peer unauthorized. Only zks/3,
+/// our seed encoding, refuses other lengths while decoding. Any length is bounded by
+/// [`MAX_SIGNATURE_BYTES`] before it is sliced out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifierAuth {
-    /// `r (32) || s (32) || v (1)`; `v` is 27/28 (0/1 accepted too).
-    pub signature: [u8; AUTH_SIGNATURE_BYTES],
+    /// `r (32) || s (32) || v (1)` when well formed; `v` is 27/28 (0/1 accepted too).
+    pub signature: Bytes,
 }
 
 impl VerifierAuth {
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
-        list_header(self.signature.as_slice().length()).encode(out);
-        self.signature.as_slice().encode(out);
+    /// An auth carrying a well-formed `r || s || v` signature.
+    pub fn new(rsv: [u8; AUTH_SIGNATURE_BYTES]) -> Self {
+        Self {
+            signature: Bytes::copy_from_slice(&rsv),
+        }
     }
 
-    pub(crate) fn decode(body: &Bytes) -> Result<Self, DecodeError> {
+    /// The signature as `r || s || v`, the only shape a main node can verify.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::WrongLength`] when the signature is not exactly
+    /// [`AUTH_SIGNATURE_BYTES`] long.
+    pub fn rsv(&self) -> Result<[u8; AUTH_SIGNATURE_BYTES], DecodeError> {
+        self.signature
+            .as_ref()
+            .try_into()
+            .map_err(|_| DecodeError::WrongLength {
+                field: "signature",
+                expected: AUTH_SIGNATURE_BYTES,
+                got: self.signature.len(),
+            })
+    }
+
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        list_header(self.signature.length()).encode(out);
+        self.signature.encode(out);
+    }
+
+    /// `fixed_length`: zks/3 refuses a signature that is not 65 bytes at decode time.
+    pub(crate) fn decode(body: &Bytes, fixed_length: bool) -> Result<Self, DecodeError> {
         let mut top = Reader::new(body);
         let mut fields = top.list("VerifierAuth", None)?;
         top.finish("VerifierAuth")?;
-        let signature = fields.array("signature")?;
+        let auth = if fixed_length {
+            Self::new(fields.array("signature")?)
+        } else {
+            Self {
+                signature: fields.bytes(
+                    "signature",
+                    Some(Limit {
+                        max: MAX_SIGNATURE_BYTES,
+                        error: |len, max| DecodeError::SignatureTooLong { len, max },
+                    }),
+                )?,
+            }
+        };
         fields.finish("VerifierAuth")?;
-        Ok(Self { signature })
+        Ok(auth)
+    }
+}
+
+impl From<[u8; AUTH_SIGNATURE_BYTES]> for VerifierAuth {
+    fn from(rsv: [u8; AUTH_SIGNATURE_BYTES]) -> Self {
+        Self::new(rsv)
     }
 }
 

@@ -16,14 +16,21 @@ pub enum ZksVersion {
     V2 = 2,
     /// `zks/3`: batched replay plus verifier authentication and batch verification.
     V3 = 3,
+    /// `zks/4` (upstream, retired there): zks/3's table with upstream's v3 records; the verifier
+    /// messages carry the `zks_2fa/1` payloads at ids `0x02..=0x06`.
+    V4 = 4,
+    /// `zks/5` (upstream's current generation): replay only (`0x00`, `0x01`); ids `0x02..=0x06`
+    /// are retired, verification moved to the separate `zks_2fa` capability.
+    V5 = 5,
 }
 
 impl ZksVersion {
-    /// Every version, lowest first.
-    pub const ALL: [Self; 3] = [Self::V1, Self::V2, Self::V3];
+    /// Every version the codec knows, lowest first.
+    pub const ALL: [Self; 5] = [Self::V1, Self::V2, Self::V3, Self::V4, Self::V5];
 
-    /// The highest version this crate speaks.
-    pub const LATEST: Self = Self::V3;
+    /// The highest version the codec knows (not necessarily one a node advertises: see
+    /// [`VersionSet::ALL`]).
+    pub const LATEST: Self = Self::V5;
 
     /// The version number as advertised in capability lists (`zks/<number>`).
     pub const fn number(self) -> u8 {
@@ -36,6 +43,8 @@ impl ZksVersion {
             1 => Some(Self::V1),
             2 => Some(Self::V2),
             3 => Some(Self::V3),
+            4 => Some(Self::V4),
+            5 => Some(Self::V5),
             _ => None,
         }
     }
@@ -43,8 +52,8 @@ impl ZksVersion {
     /// How many message ids this version reserves (the RLPx capability length).
     pub const fn message_count(self) -> u8 {
         match self {
-            Self::V1 | Self::V2 => 2,
-            Self::V3 => 7,
+            Self::V1 | Self::V2 | Self::V5 => 2,
+            Self::V3 | Self::V4 => 7,
         }
     }
 
@@ -53,8 +62,28 @@ impl ZksVersion {
         (id as u8) < self.message_count()
     }
 
-    /// Whether this version carries verifier authentication and batch verification.
+    /// Whether `id` was a message of an earlier version that this one retired: the verifier ids
+    /// `0x02..=0x06` on zks/5, which must not be reused.
+    pub const fn retires(self, id: MessageId) -> bool {
+        matches!(self, Self::V5) && !self.knows(id)
+    }
+
+    /// Whether this version carries verifier authentication and batch verification in band
+    /// (zks/3 and zks/4; zks/5 leaves them to `zks_2fa`).
     pub const fn supports_verification(self) -> bool {
+        matches!(self, Self::V3 | Self::V4)
+    }
+
+    /// Whether the optional `max_blocks_per_message` of `GetBlockReplays` follows upstream's
+    /// trailing-field rule (zks/4 and zks/5): a `0x80` in its slot decodes as absent.
+    pub(crate) const fn empty_trailing_is_absent(self) -> bool {
+        matches!(self, Self::V4 | Self::V5)
+    }
+
+    /// Whether a `VerifierAuth` signature must be 65 bytes to decode (zks/3, our own encoding).
+    /// On zks/4, as on `zks_2fa/1`, any length decodes and the length is checked when the
+    /// signature is used ([`VerifierAuth::rsv`](crate::VerifierAuth::rsv)).
+    pub(crate) const fn auth_signature_is_fixed(self) -> bool {
         matches!(self, Self::V3)
     }
 }
@@ -73,8 +102,19 @@ impl VersionSet {
     /// The empty set.
     pub const EMPTY: Self = Self(0);
 
-    /// Every version this crate speaks.
-    pub const ALL: Self = Self(0b1110);
+    /// The versions our nodes advertise: the seed generation, zks/1–3.
+    ///
+    /// The codec also knows zks/4 and zks/5 ([`ZksVersion::ALL`]), but the engine does not speak
+    /// them yet (zks/5 carries verification on `zks_2fa`, zks/4's behaviour is upstream's), so
+    /// advertising them would make two of our nodes negotiate a version neither fully supports.
+    /// This set stays equal to [`SEED`](Self::SEED) until the engine supports the newer ones.
+    pub const ALL: Self = Self::SEED;
+
+    /// The seed generation of versions: zks/1, zks/2 and zks/3.
+    pub const SEED: Self = Self(0b1110);
+
+    /// Every version the codec decodes: zks/1 to zks/5.
+    pub const CODEC: Self = Self(0b11_1110);
 
     /// A set holding exactly `version`.
     pub const fn only(version: ZksVersion) -> Self {
@@ -161,6 +201,21 @@ mod tests {
         assert_eq!(ZksVersion::V1.message_count(), 2);
         assert_eq!(ZksVersion::V2.message_count(), 2);
         assert_eq!(ZksVersion::V3.message_count(), 7);
+        assert_eq!(ZksVersion::V4.message_count(), 7);
+        assert_eq!(ZksVersion::V5.message_count(), 2);
+        assert!(ZksVersion::V4.knows(MessageId::VerifyBatchResult));
+        assert!(!ZksVersion::V5.knows(MessageId::VerifierRoleRequest));
+        assert!(ZksVersion::V5.retires(MessageId::VerifierRoleRequest));
+        assert!(ZksVersion::V5.retires(MessageId::VerifyBatchResult));
+        assert!(!ZksVersion::V5.retires(MessageId::BlockReplays));
+        assert!(!ZksVersion::V2.retires(MessageId::VerifierRoleRequest));
+        assert!(ZksVersion::V3.supports_verification());
+        assert!(ZksVersion::V4.supports_verification());
+        assert!(!ZksVersion::V5.supports_verification());
+        for v in ZksVersion::ALL {
+            assert_eq!(ZksVersion::from_number(v.number()), Some(v));
+        }
+        assert_eq!(ZksVersion::from_number(6), None);
         assert!(ZksVersion::V2.knows(MessageId::BlockReplays));
         assert!(!ZksVersion::V2.knows(MessageId::VerifierRoleRequest));
         assert!(ZksVersion::V3.knows(MessageId::VerifyBatchResult));
@@ -177,5 +232,18 @@ mod tests {
         );
         assert_eq!(mn, VersionSet::ALL);
         assert_eq!(mn.to_string(), "{zks/1, zks/2, zks/3}");
+        assert_eq!(VersionSet::SEED, VersionSet::ALL);
+        assert_eq!(
+            VersionSet::CODEC,
+            ZksVersion::ALL.into_iter().collect::<VersionSet>()
+        );
+        assert_eq!(
+            VersionSet::CODEC.highest_common(ZksVersion::V5.into()),
+            Some(ZksVersion::V5)
+        );
+        assert_eq!(
+            VersionSet::ALL.highest_common(VersionSet::CODEC),
+            Some(ZksVersion::V3)
+        );
     }
 }

@@ -83,9 +83,9 @@ fn expected_message(v: &Vector) -> ZksMessage {
         "VerifierChallenge" => ZksMessage::VerifierChallenge(VerifierChallenge {
             nonce: field_hex(f, "nonce_hex").as_ref().try_into().unwrap(),
         }),
-        "VerifierAuth" => ZksMessage::VerifierAuth(VerifierAuth {
-            signature: field_hex(f, "signature_hex").as_ref().try_into().unwrap(),
-        }),
+        "VerifierAuth" => ZksMessage::VerifierAuth(VerifierAuth::new(
+            field_hex(f, "signature_hex").as_ref().try_into().unwrap(),
+        )),
         "VerifyBatch" => ZksMessage::VerifyBatch(VerifyBatch {
             request_id: RequestId(field_u64(f, "request_id")),
             batch_number: field_u64(f, "batch_number"),
@@ -408,7 +408,7 @@ fn arb_message() -> impl Strategy<Value = ZksMessage> {
         signature[..32].copy_from_slice(&r);
         signature[32..64].copy_from_slice(&s);
         signature[64] = v;
-        ZksMessage::VerifierAuth(VerifierAuth { signature })
+        ZksMessage::VerifierAuth(VerifierAuth::new(signature))
     });
     let challenge = any::<[u8; 32]>()
         .prop_map(|nonce| ZksMessage::VerifierChallenge(VerifierChallenge { nonce }));
@@ -435,6 +435,32 @@ proptest! {
         let frame = Frame::zks(id, body);
         for version in ZksVersion::ALL {
             let _ = ZksMessage::decode(version, &frame);
+        }
+    }
+}
+
+#[test]
+fn zks5_retires_the_seed_verifier_ids_that_zks3_accepts() {
+    for v in vectors().iter().filter(|v| v.version == 3) {
+        let frame = Frame::from_wire(unhex(&v.hex)).unwrap();
+        let v3 = ZksMessage::decode(ZksVersion::V3, &frame);
+        assert!(v3.is_ok(), "{}", v.name);
+        let v5 = ZksMessage::decode(ZksVersion::V5, &frame);
+        if frame.id <= 0x01 {
+            assert_eq!(v5, v3, "{}", v.name);
+        } else {
+            let id = MessageId::from_u8(frame.id).unwrap();
+            assert_eq!(
+                v5,
+                Err(DecodeError::RetiredMessageId {
+                    id,
+                    version: ZksVersion::V5
+                }),
+                "{}",
+                v.name
+            );
+            // zks/4 shares zks/3's table and payload layouts.
+            assert_eq!(ZksMessage::decode(ZksVersion::V4, &frame), v3, "{}", v.name);
         }
     }
 }

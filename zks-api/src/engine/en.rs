@@ -120,7 +120,7 @@ impl<R: ReplayRecord> EnSession<R> {
     pub fn answer_challenge(&mut self, signature: [u8; 65]) -> Frame {
         self.auth = EnAuth::Answered;
         self.deadlines.clear();
-        ZksMessage::VerifierAuth(VerifierAuth { signature }).to_frame()
+        ZksMessage::VerifierAuth(VerifierAuth::new(signature)).to_frame()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None`: never.

@@ -159,15 +159,14 @@ impl MnSession {
                 Ok(MnInput::RoleRequested)
             }
             ZksMessage::VerifierAuth(auth) => {
+                // zks/3 refuses any other length while decoding, so this never fails there.
+                let signature = auth.rsv()?;
                 // A challenge is answered once: the nonce is consumed here.
                 let nonce = self
                     .nonce
                     .take()
                     .ok_or(ProtocolError::AuthWithoutChallenge)?;
-                Ok(MnInput::Authenticate {
-                    nonce,
-                    signature: auth.signature,
-                })
+                Ok(MnInput::Authenticate { nonce, signature })
             }
             ZksMessage::VerifyBatchResult(result) => match self.verifier {
                 VerifierStatus::Authorized(_) => Ok(MnInput::BatchResult(result)),
@@ -388,7 +387,7 @@ mod tests {
     #[test]
     fn verifier_auth_state_machine() {
         use crate::wire::VerifierAuth;
-        let auth = ZksMessage::VerifierAuth(VerifierAuth { signature: [1; 65] }).to_frame();
+        let auth = ZksMessage::VerifierAuth(VerifierAuth::new([1; 65])).to_frame();
         let mut s = MnSession::new(ZksVersion::V3, SessionTimeouts::default(), t0());
         assert_eq!(
             s.handle_frame(&auth, t0()),
@@ -488,7 +487,7 @@ mod tests {
             session.handle_timeout(t0() + s(12)),
             Some(TimeoutKind::Handshake)
         );
-        let auth = ZksMessage::VerifierAuth(crate::wire::VerifierAuth { signature: [1; 65] });
+        let auth = ZksMessage::VerifierAuth(crate::wire::VerifierAuth::new([1; 65]));
         assert!(session.handle_frame(&auth.to_frame(), t0() + s(4)).is_ok());
         assert_eq!(session.poll_timeout(), None, "the auth lifted it");
     }
