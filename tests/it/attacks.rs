@@ -53,7 +53,7 @@ async fn a_relayed_challenge_gets_no_signature() {
 
     let attacker = net.node("mitm");
     let (_, to_mn, mut from_mn) = attacker
-        .dial(&"mn".into(), VersionSet::ALL.into())
+        .dial(&"mn".into(), VersionSet::SEED.into())
         .await
         .unwrap()
         .split();
@@ -65,7 +65,7 @@ async fn a_relayed_challenge_gets_no_signature() {
     assert_eq!(challenge.id, MessageId::VerifierChallenge as u8);
 
     let (_, to_verifier, mut from_verifier) = attacker
-        .dial(&"verifier".into(), VersionSet::ALL.into())
+        .dial(&"verifier".into(), VersionSet::SEED.into())
         .await
         .unwrap()
         .split();
@@ -119,7 +119,7 @@ async fn results_from_unauthorized_peers_are_refused() {
 
     let (_, tx, mut rx) = net
         .node("spoofer")
-        .dial(&"mn".into(), VersionSet::ALL.into())
+        .dial(&"mn".into(), VersionSet::SEED.into())
         .await
         .unwrap()
         .split();
@@ -160,7 +160,7 @@ async fn results_for_unrequested_batches_are_dropped() {
     let mut events = mn.events();
     let (_, tx, mut rx) = net
         .node("verifier")
-        .dial(&"mn".into(), VersionSet::ALL.into())
+        .dial(&"mn".into(), VersionSet::SEED.into())
         .await
         .unwrap()
         .split();

@@ -66,7 +66,7 @@ async fn connection_cap_refuses_strangers_but_admits_trusted_peers() {
     for i in 0..100 {
         let link = net
             .node(&format!("stranger-{i}"))
-            .dial(&"mn".into(), VersionSet::ALL.into())
+            .dial(&"mn".into(), VersionSet::SEED.into())
             .await
             .unwrap();
         links.push(link.split());
@@ -113,7 +113,7 @@ async fn connection_cap_refuses_strangers_but_admits_trusted_peers() {
     for i in 0..10_000 {
         let link = net
             .node("churn")
-            .dial(&"mn".into(), VersionSet::ALL.into())
+            .dial(&"mn".into(), VersionSet::SEED.into())
             .await
             .unwrap();
         let (_, tx, mut rx) = link.split();
@@ -143,7 +143,7 @@ async fn a_flooding_peer_is_cut_off_and_others_stream_on() {
 
     let link = net
         .node("flooder")
-        .dial(&"mn".into(), VersionSet::ALL.into())
+        .dial(&"mn".into(), VersionSet::SEED.into())
         .await
         .unwrap();
     let (_, tx, mut rx) = link.split();
@@ -235,7 +235,7 @@ async fn silent_stalled_and_idle_links_are_closed_on_time() {
     let start = Instant::now();
     let silent = net
         .node("silent")
-        .dial(&"mn".into(), VersionSet::ALL.into())
+        .dial(&"mn".into(), VersionSet::SEED.into())
         .await
         .unwrap();
     let (cause, after) = closed_after("silent", start).await;
@@ -252,7 +252,7 @@ async fn silent_stalled_and_idle_links_are_closed_on_time() {
 
     let staller = net
         .node("staller")
-        .dial(&"mn".into(), VersionSet::ALL.into())
+        .dial(&"mn".into(), VersionSet::SEED.into())
         .await
         .unwrap();
     let (_, tx, mut rx) = staller.split();
@@ -270,7 +270,7 @@ async fn silent_stalled_and_idle_links_are_closed_on_time() {
 
     let idle = net
         .node("idle")
-        .dial(&"mn".into(), VersionSet::ALL.into())
+        .dial(&"mn".into(), VersionSet::SEED.into())
         .await
         .unwrap();
     let (_, tx, mut rx) = idle.split();
@@ -296,7 +296,7 @@ async fn oversized_messages_are_refused_before_decoding() {
     let mut events = mn.events();
     let link = net
         .node("big")
-        .dial(&"mn".into(), VersionSet::ALL.into())
+        .dial(&"mn".into(), VersionSet::SEED.into())
         .await
         .unwrap();
     let (_, tx, mut rx) = link.split();

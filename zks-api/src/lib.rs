@@ -47,7 +47,7 @@ pub use zks_wire::{Bytes, alloy_rlp};
 
 pub use error::{ConfigError, Error};
 pub use node::{
-    BatchDispatch, CloseCause, EventStream, Limits, Node, NodeBuilder, PeerSession, ProtocolEvent,
+    BatchDispatch, CloseCause, DroppedResult, EventStream, Limits, Node, NodeBuilder, PeerSession, ProtocolEvent,
     VerifierResult,
 };
 pub use replay::{ReplaySink, ReplaySource, SinkError, SourceError};

@@ -75,7 +75,10 @@ impl fmt::Display for TwoFaVersion {
 }
 
 /// What a node advertises: the zks versions it speaks and, optionally, `zks_2fa`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+///
+/// The default is [`ALL`](Self::ALL): both generations, so one node serves seed-generation
+/// peers (zks/1–3) and current upstream peers (zks/5 + `zks_2fa/1`) alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Capabilities {
     /// The zks versions, any of which a link may negotiate.
     pub zks: VersionSet,
@@ -83,7 +86,31 @@ pub struct Capabilities {
     pub zks_2fa: Option<TwoFaVersion>,
 }
 
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
 impl Capabilities {
+    /// Every zks version we speak plus `zks_2fa/1`: the default.
+    pub const ALL: Self = Self {
+        zks: VersionSet::ALL,
+        zks_2fa: Some(TwoFaVersion::V1),
+    };
+
+    /// The seed generation only: zks/1–3, no `zks_2fa`.
+    pub const SEED: Self = Self {
+        zks: VersionSet::SEED,
+        zks_2fa: None,
+    };
+
+    /// What a current upstream node advertises: zks/5 and `zks_2fa/1`.
+    pub const CURRENT: Self = Self {
+        zks: VersionSet::CURRENT,
+        zks_2fa: Some(TwoFaVersion::V1),
+    };
+
     /// What two sides negotiate: the highest common zks version, and `zks_2fa` when both
     /// advertise the same version. `None` when they share no zks version (a link needs zks).
     pub fn negotiate(self, remote: Self) -> Option<LinkCaps> {
@@ -93,6 +120,17 @@ impl Capabilities {
             _ => None,
         };
         Some(LinkCaps { zks, zks_2fa })
+    }
+}
+
+impl Capabilities {
+    /// These capabilities with `zks_2fa/1` added.
+    #[must_use]
+    pub const fn with_2fa(self) -> Self {
+        Self {
+            zks: self.zks,
+            zks_2fa: Some(TwoFaVersion::V1),
+        }
     }
 }
 
@@ -184,10 +222,7 @@ mod tests {
 
     #[test]
     fn negotiation_needs_zks_and_matches_2fa() {
-        let ours = Capabilities {
-            zks: VersionSet::ALL,
-            zks_2fa: Some(TwoFaVersion::V1),
-        };
+        let ours = Capabilities::SEED.with_2fa();
         let seed = Capabilities::from(VersionSet::from([ZksVersion::V1, ZksVersion::V2]));
         assert_eq!(ours.negotiate(seed), Some(LinkCaps::zks(ZksVersion::V2)));
         assert_eq!(
@@ -203,6 +238,18 @@ mod tests {
         };
         assert_eq!(ours.negotiate(only_2fa), None);
         assert_eq!(ours.to_string(), "{zks/1, zks/2, zks/3} + zks_2fa/1");
+        assert_eq!(
+            Capabilities::default().negotiate(Capabilities::CURRENT),
+            Some(LinkCaps {
+                zks: ZksVersion::V5,
+                zks_2fa: Some(TwoFaVersion::V1)
+            })
+        );
+        assert_eq!(
+            Capabilities::default().negotiate(Capabilities::SEED),
+            Some(LinkCaps::zks(ZksVersion::V3))
+        );
+        assert_eq!(Capabilities::CURRENT.negotiate(Capabilities::SEED), None);
     }
 
     #[test]

@@ -136,6 +136,37 @@ impl TwoFaMessage {
     }
 }
 
+/// The zks/3–4 in-band form of a verifier message: the same payload at its zks id.
+impl From<TwoFaMessage> for crate::ZksMessage {
+    fn from(m: TwoFaMessage) -> Self {
+        match m {
+            TwoFaMessage::VerifierRoleRequest => Self::VerifierRoleRequest,
+            TwoFaMessage::VerifierChallenge(m) => Self::VerifierChallenge(m),
+            TwoFaMessage::VerifierAuth(m) => Self::VerifierAuth(m),
+            TwoFaMessage::VerifyBatch(m) => Self::VerifyBatch(m),
+            TwoFaMessage::VerifyBatchResult(m) => Self::VerifyBatchResult(m),
+        }
+    }
+}
+
+/// A zks message that is one of the five verifier messages, as a [`TwoFaMessage`]; replay
+/// messages are handed back unchanged.
+impl TryFrom<crate::ZksMessage> for TwoFaMessage {
+    type Error = crate::ZksMessage;
+
+    fn try_from(m: crate::ZksMessage) -> Result<Self, Self::Error> {
+        use crate::ZksMessage as Z;
+        Ok(match m {
+            Z::VerifierRoleRequest => Self::VerifierRoleRequest,
+            Z::VerifierChallenge(m) => Self::VerifierChallenge(m),
+            Z::VerifierAuth(m) => Self::VerifierAuth(m),
+            Z::VerifyBatch(m) => Self::VerifyBatch(m),
+            Z::VerifyBatchResult(m) => Self::VerifyBatchResult(m),
+            other @ (Z::GetBlockReplays(_) | Z::BlockReplays(_)) => return Err(other),
+        })
+    }
+}
+
 macro_rules! impl_from_payload {
     ($($ty:ident),*) => {$(
         impl From<$ty> for TwoFaMessage {
@@ -166,6 +197,24 @@ mod tests {
                 got: Protocol::Zks
             })
         );
+    }
+
+    #[test]
+    fn in_band_form_is_the_same_payload_two_ids_up() {
+        let messages = [
+            TwoFaMessage::VerifierRoleRequest,
+            TwoFaMessage::VerifierChallenge(VerifierChallenge { nonce: [7; 32] }),
+            TwoFaMessage::VerifyBatch(VerifyBatch::default()),
+        ];
+        for m in messages {
+            let two_fa = m.to_frame();
+            let zks = crate::ZksMessage::from(m.clone()).to_frame();
+            assert_eq!(zks.id, two_fa.id + 2);
+            assert_eq!(zks.body, two_fa.body);
+            assert_eq!(TwoFaMessage::try_from(crate::ZksMessage::from(m.clone())), Ok(m));
+        }
+        let replay = crate::ZksMessage::BlockReplays(crate::BlockReplays::default());
+        assert_eq!(TwoFaMessage::try_from(replay.clone()), Err(replay));
     }
 
     #[test]

@@ -102,19 +102,20 @@ impl VersionSet {
     /// The empty set.
     pub const EMPTY: Self = Self(0);
 
-    /// The versions our nodes advertise: the seed generation, zks/1–3.
-    ///
-    /// The codec also knows zks/4 and zks/5 ([`ZksVersion::ALL`]), but the engine does not speak
-    /// them yet (zks/5 carries verification on `zks_2fa`, zks/4's behaviour is upstream's), so
-    /// advertising them would make two of our nodes negotiate a version neither fully supports.
-    /// This set stays equal to [`SEED`](Self::SEED) until the engine supports the newer ones.
-    pub const ALL: Self = Self::SEED;
+    /// Every version we speak, zks/1 to zks/5: what a node advertises by default, so one node
+    /// talks to both generations (the highest shared version wins).
+    pub const ALL: Self = Self(0b11_1110);
 
-    /// The seed generation of versions: zks/1, zks/2 and zks/3.
+    /// The seed generation of versions: zks/1, zks/2 and zks/3 (verification in-band on zks/3).
     pub const SEED: Self = Self(0b1110);
 
-    /// Every version the codec decodes: zks/1 to zks/5.
-    pub const CODEC: Self = Self(0b11_1110);
+    /// The current upstream generation: zks/5 only (verification on `zks_2fa` beside it). Upstream
+    /// nodes since v0.21.0 accept nothing else.
+    pub const CURRENT: Self = Self(0b10_0000);
+
+    /// Same as [`ALL`](Self::ALL).
+    #[doc(hidden)]
+    pub const CODEC: Self = Self::ALL;
 
     /// A set holding exactly `version`.
     pub const fn only(version: ZksVersion) -> Self {
@@ -230,20 +231,21 @@ mod tests {
             VersionSet::only(ZksVersion::V3).highest_common(ZksVersion::V1.into()),
             None
         );
-        assert_eq!(mn, VersionSet::ALL);
+        assert_eq!(mn, VersionSet::SEED);
         assert_eq!(mn.to_string(), "{zks/1, zks/2, zks/3}");
-        assert_eq!(VersionSet::SEED, VersionSet::ALL);
         assert_eq!(
-            VersionSet::CODEC,
+            VersionSet::ALL,
             ZksVersion::ALL.into_iter().collect::<VersionSet>()
         );
+        assert_eq!(VersionSet::CURRENT, VersionSet::only(ZksVersion::V5));
         assert_eq!(
-            VersionSet::CODEC.highest_common(ZksVersion::V5.into()),
+            VersionSet::ALL.highest_common(VersionSet::CURRENT),
             Some(ZksVersion::V5)
         );
         assert_eq!(
-            VersionSet::ALL.highest_common(VersionSet::CODEC),
+            VersionSet::ALL.highest_common(VersionSet::SEED),
             Some(ZksVersion::V3)
         );
+        assert_eq!(VersionSet::CURRENT.highest_common(VersionSet::SEED), None);
     }
 }

@@ -26,11 +26,13 @@ impl Default for SessionTimeouts {
     }
 }
 
-/// The deadline of the current handshake step, and the idle clock.
+/// The step deadlines of one link (the first request, the verifier handshake; both may run at
+/// once on zks/5, where verification travels beside replay) and the idle clock.
 #[derive(Clone, Debug)]
 pub(crate) struct Deadlines {
     timeouts: SessionTimeouts,
-    step: Option<(Instant, TimeoutKind)>,
+    first_message: Option<Instant>,
+    handshake: Option<Instant>,
     last_activity: Instant,
 }
 
@@ -38,22 +40,31 @@ impl Deadlines {
     pub(crate) fn new(timeouts: SessionTimeouts, now: Instant) -> Self {
         Self {
             timeouts,
-            step: None,
+            first_message: None,
+            handshake: None,
             last_activity: now,
         }
     }
 
-    /// Ends the link unless the step's message arrives within its timeout.
+    /// Ends the link unless the step's message arrives within its timeout from `now`.
     pub(crate) fn arm(&mut self, kind: TimeoutKind, now: Instant) {
-        let after = match kind {
-            TimeoutKind::FirstMessage => self.timeouts.first_message,
-            TimeoutKind::Handshake | TimeoutKind::Idle => self.timeouts.handshake,
-        };
-        self.step = Some((now + after, kind));
+        match kind {
+            TimeoutKind::FirstMessage => {
+                self.first_message = Some(now + self.timeouts.first_message);
+            }
+            TimeoutKind::Handshake => self.handshake = Some(now + self.timeouts.handshake),
+            // The idle clock always runs (when configured); it is not armed.
+            TimeoutKind::Idle => {}
+        }
     }
 
-    pub(crate) fn clear(&mut self) {
-        self.step = None;
+    /// The step's message came: its deadline no longer applies.
+    pub(crate) fn disarm(&mut self, kind: TimeoutKind) {
+        match kind {
+            TimeoutKind::FirstMessage => self.first_message = None,
+            TimeoutKind::Handshake => self.handshake = None,
+            TimeoutKind::Idle => {}
+        }
     }
 
     /// Something went over the link in either direction.
@@ -61,22 +72,28 @@ impl Deadlines {
         self.last_activity = self.last_activity.max(now);
     }
 
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        let idle = self.timeouts.idle.map(|t| self.last_activity + t);
-        match (self.step.map(|(at, _)| at), idle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+    fn idle_at(&self) -> Option<Instant> {
+        self.timeouts.idle.map(|t| self.last_activity + t)
     }
 
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        [self.first_message, self.handshake, self.idle_at()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The earliest deadline that passed by `now`, if any.
     pub(crate) fn handle_timeout(&self, now: Instant) -> Option<TimeoutKind> {
-        if let Some((at, kind)) = self.step
-            && now >= at
-        {
-            return Some(kind);
-        }
-        let idle = self.timeouts.idle?;
-        (now >= self.last_activity + idle).then_some(TimeoutKind::Idle)
+        [
+            (self.first_message, TimeoutKind::FirstMessage),
+            (self.handshake, TimeoutKind::Handshake),
+            (self.idle_at(), TimeoutKind::Idle),
+        ]
+        .into_iter()
+        .filter_map(|(at, kind)| at.filter(|at| now >= *at).map(|at| (at, kind)))
+        .min_by_key(|(at, _)| *at)
+        .map(|(_, kind)| kind)
     }
 }
 
@@ -104,11 +121,29 @@ mod tests {
             d.handle_timeout(t0 + s(30)),
             Some(TimeoutKind::FirstMessage)
         );
-        d.clear();
+        d.disarm(TimeoutKind::FirstMessage);
         d.activity(t0 + s(50));
         assert_eq!(d.handle_timeout(t0 + s(100)), None);
         assert_eq!(d.handle_timeout(t0 + s(110)), Some(TimeoutKind::Idle));
         d.arm(TimeoutKind::Handshake, t0 + s(100));
         assert_eq!(d.poll_timeout(), Some(t0 + s(110)));
+    }
+
+    #[test]
+    fn first_message_and_handshake_run_side_by_side() {
+        let t0 = crate::testing::t0();
+        let s = Duration::from_secs;
+        let mut d = Deadlines::new(SessionTimeouts::default(), t0);
+        d.arm(TimeoutKind::FirstMessage, t0);
+        d.arm(TimeoutKind::Handshake, t0 + s(5));
+        assert_eq!(d.poll_timeout(), Some(t0 + s(15)));
+        assert_eq!(d.handle_timeout(t0 + s(15)), Some(TimeoutKind::Handshake));
+        d.disarm(TimeoutKind::Handshake);
+        assert_eq!(d.poll_timeout(), Some(t0 + s(30)));
+        assert_eq!(d.handle_timeout(t0 + s(29)), None);
+        assert_eq!(
+            d.handle_timeout(t0 + s(31)),
+            Some(TimeoutKind::FirstMessage)
+        );
     }
 }

@@ -5,10 +5,12 @@ use std::marker::PhantomData;
 use std::time::Instant;
 
 use super::deadline::{Deadlines, SessionTimeouts};
+use super::verifier::{self, VerifierChannel};
 use super::{ProtocolError, TimeoutKind};
 use crate::wire::limits::MAX_RECORDS_PER_MESSAGE;
 use crate::wire::{
-    Frame, GetBlockReplays, RecordOverride, VerifierAuth, VerifyBatch, ZksMessage, ZksVersion,
+    Frame, GetBlockReplays, LinkCaps, Protocol, RecordOverride, TwoFaMessage, VerifierAuth,
+    VerifyBatch, VerifyBatchResult, ZksMessage, ZksVersion,
 };
 use crate::{BlockNumber, ReplayRecord};
 
@@ -19,10 +21,11 @@ pub enum EnInput<R> {
     None,
     /// Validated records, contiguous from the block the link expected next: apply them.
     Records(Vec<R>),
-    /// zks/3: our trusted main node challenges the verifier role we asked for: sign `nonce`
-    /// and send [`answer_challenge`](EnSession::answer_challenge).
+    /// Our trusted main node challenges the verifier role we asked for: sign `nonce` and send
+    /// [`answer_challenge`](EnSession::answer_challenge).
     Challenge([u8; 32]),
-    /// zks/3: a batch to verify once the sink has applied its last block.
+    /// A batch to verify once the sink has applied its last block; answer it with
+    /// [`result_frame`](EnSession::result_frame).
     VerifyBatch(VerifyBatch),
 }
 
@@ -33,7 +36,7 @@ pub struct ReplayRequest {
     pub starting_block: BlockNumber,
     /// Record overrides to ask for.
     pub record_overrides: Vec<RecordOverride>,
-    /// Records per message to ask for on zks/3 (ignored on zks/1–2, which send one).
+    /// Records per message to ask for on zks/3–5 (ignored on zks/1–2, which send one).
     pub max_blocks_per_message: u64,
 }
 
@@ -43,7 +46,8 @@ pub struct ReplayRequest {
 /// [`poll_outbound`](Self::poll_outbound)) and then validates every `BlockReplays`: each record
 /// must be exactly the next block, or the whole message is rejected. On any other link it asks
 /// for nothing and treats replay as a violation: records are accepted only from trusted main
-/// nodes.
+/// nodes. A verifier asks for its role on the link's [`VerifierChannel`] (in-band on zks/3–4,
+/// `zks_2fa` beside zks/5), first, and only from trusted main nodes.
 ///
 /// Deadlines: a verifier's challenge must come within the handshake timeout of our role
 /// request, and the link may not stay silent in both directions past the idle timeout. Wake at
@@ -51,6 +55,7 @@ pub struct ReplayRequest {
 #[derive(Debug)]
 pub struct EnSession<R> {
     version: ZksVersion,
+    channel: Option<VerifierChannel>,
     deadlines: Deadlines,
     /// The next block this link must deliver; `None` until replay is requested.
     expected: Option<BlockNumber>,
@@ -72,24 +77,28 @@ enum EnAuth {
 }
 
 impl<R: ReplayRecord> EnSession<R> {
-    /// A session on a link of `version`, established at `now`; `request` is `Some` exactly for
-    /// trusted main nodes. With `verifier` set (we hold a verifier key), a trusted zks/3 link
-    /// first asks for the verifier role; nothing else ever does.
+    /// A session on a link that negotiated `caps`, established at `now`; `request` is `Some`
+    /// exactly for trusted main nodes. With `verifier` set (we hold a verifier key), a trusted
+    /// link with a verifier channel first asks for the verifier role; nothing else ever does.
     pub fn new(
-        version: ZksVersion,
+        caps: impl Into<LinkCaps>,
         request: Option<ReplayRequest>,
         verifier: bool,
         timeouts: SessionTimeouts,
         now: Instant,
     ) -> Self {
+        let caps = caps.into();
+        let version = caps.zks;
+        let channel = VerifierChannel::for_link(caps);
         let mut outbound = VecDeque::new();
         let mut deadlines = Deadlines::new(timeouts, now);
-        let auth = if verifier && request.is_some() && version.supports_verification() {
-            outbound.push_back(ZksMessage::VerifierRoleRequest.to_frame());
-            deadlines.arm(TimeoutKind::Handshake, now);
-            EnAuth::Requested
-        } else {
-            EnAuth::NotRequested
+        let auth = match channel {
+            Some(channel) if verifier && request.is_some() => {
+                outbound.push_back(channel.frame(TwoFaMessage::VerifierRoleRequest));
+                deadlines.arm(TimeoutKind::Handshake, now);
+                EnAuth::Requested
+            }
+            _ => EnAuth::NotRequested,
         };
         let expected = request.map(|r| {
             let max = (version >= ZksVersion::V3).then(|| {
@@ -108,6 +117,7 @@ impl<R: ReplayRecord> EnSession<R> {
         });
         Self {
             version,
+            channel,
             deadlines,
             expected,
             outbound,
@@ -119,8 +129,25 @@ impl<R: ReplayRecord> EnSession<R> {
     /// The `VerifierAuth` frame answering the challenge with `signature`.
     pub fn answer_challenge(&mut self, signature: [u8; 65]) -> Frame {
         self.auth = EnAuth::Answered;
-        self.deadlines.clear();
-        ZksMessage::VerifierAuth(VerifierAuth::new(signature)).to_frame()
+        self.deadlines.disarm(TimeoutKind::Handshake);
+        self.verifier_frame(TwoFaMessage::VerifierAuth(VerifierAuth::new(signature)))
+    }
+
+    /// The `VerifyBatchResult` frame answering a [`VerifyBatch`](EnInput::VerifyBatch).
+    pub fn result_frame(&self, result: VerifyBatchResult) -> Frame {
+        self.verifier_frame(TwoFaMessage::VerifyBatchResult(result))
+    }
+
+    /// Where this link's verifier messages travel; `None`: it carries no verification.
+    pub fn verifier_channel(&self) -> Option<VerifierChannel> {
+        self.channel
+    }
+
+    fn verifier_frame(&self, message: TwoFaMessage) -> Frame {
+        // Only a link with a channel asks for the role; in-band is the fallback.
+        self.channel
+            .unwrap_or(VerifierChannel::InBand(self.version))
+            .frame(message)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None`: never.
@@ -164,37 +191,48 @@ impl<R: ReplayRecord> EnSession<R> {
         now: Instant,
     ) -> Result<EnInput<R>, ProtocolError> {
         self.deadlines.activity(now);
-        match ZksMessage::decode(self.version, frame)? {
-            ZksMessage::BlockReplays(replays) => {
-                let mut expected = self.expected.ok_or(ProtocolError::UnsolicitedReplay)?;
-                let mut records = Vec::with_capacity(replays.records.len());
-                for item in &replays.records {
-                    let record = R::decode(self.version, item)?;
-                    let got = record.block_number();
-                    if got != expected {
-                        return Err(ProtocolError::not_next(expected, got));
-                    }
-                    expected = expected.checked_add(1).ok_or(ProtocolError::ReplayGap {
-                        expected,
-                        got: BlockNumber::MAX,
-                    })?;
-                    records.push(record);
-                }
-                self.expected = Some(expected);
-                Ok(if records.is_empty() {
-                    EnInput::None
-                } else {
-                    EnInput::Records(records)
-                })
-            }
-            ZksMessage::VerifierChallenge(challenge) if self.auth == EnAuth::Requested => {
+        let message = match frame.protocol {
+            Protocol::Zks => match ZksMessage::decode(self.version, frame)? {
+                ZksMessage::BlockReplays(replays) => return self.replays(&replays.records),
+                message => match TwoFaMessage::try_from(message) {
+                    Ok(verifier) => verifier,
+                    Err(other) => return Err(ProtocolError::UnexpectedMessage { id: other.id() }),
+                },
+            },
+            _ => VerifierChannel::decode_2fa(self.channel, frame)?,
+        };
+        match message {
+            TwoFaMessage::VerifierChallenge(challenge) if self.auth == EnAuth::Requested => {
                 Ok(EnInput::Challenge(challenge.nonce))
             }
-            ZksMessage::VerifyBatch(batch) if self.auth == EnAuth::Answered => {
+            TwoFaMessage::VerifyBatch(batch) if self.auth == EnAuth::Answered => {
                 Ok(EnInput::VerifyBatch(batch))
             }
-            other => Err(ProtocolError::UnexpectedMessage { id: other.id() }),
+            other => Err(verifier::unexpected(self.channel, &other)),
         }
+    }
+
+    fn replays(&mut self, items: &[crate::Bytes]) -> Result<EnInput<R>, ProtocolError> {
+        let mut expected = self.expected.ok_or(ProtocolError::UnsolicitedReplay)?;
+        let mut records = Vec::with_capacity(items.len());
+        for item in items {
+            let record = R::decode(self.version, item)?;
+            let got = record.block_number();
+            if got != expected {
+                return Err(ProtocolError::not_next(expected, got));
+            }
+            expected = expected.checked_add(1).ok_or(ProtocolError::ReplayGap {
+                expected,
+                got: BlockNumber::MAX,
+            })?;
+            records.push(record);
+        }
+        self.expected = Some(expected);
+        Ok(if records.is_empty() {
+            EnInput::None
+        } else {
+            EnInput::Records(records)
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! Protocol violations and how links end.
 
-use crate::wire::{DecodeError, MessageId};
+use crate::wire::{DecodeError, MessageId, Protocol, TwoFaMessageId};
 use crate::{BlockNumber, RecordError};
 
 /// A peer broke the zks protocol. The link is ended with Disconnect
@@ -21,6 +21,29 @@ pub enum ProtocolError {
         /// The message received.
         id: MessageId,
     },
+    /// A `zks_2fa` message our role never accepts from this peer (e.g. `VerifyBatch` sent to a
+    /// main node).
+    #[error("unexpected zks_2fa {id:?} message")]
+    UnexpectedTwoFaMessage {
+        /// The message received.
+        id: TwoFaMessageId,
+    },
+    /// A frame on a subprotocol this link did not negotiate (a transport bug or a forged tag).
+    #[error("frame on {protocol}, which this link did not negotiate")]
+    NotNegotiated {
+        /// The subprotocol the frame was tagged with.
+        protocol: Protocol,
+    },
+    /// zks/5: the first zks message was not `GetBlockReplays`.
+    #[error("first zks message is {id:?}, not GetBlockReplays")]
+    FirstMessageNotReplayRequest {
+        /// The message received.
+        id: MessageId,
+    },
+    /// More verifier role requests than [`ROLE_REQUEST_BURST`](super::ROLE_REQUEST_BURST) per
+    /// [`ROLE_REQUEST_REFILL`](super::ROLE_REQUEST_REFILL) allow.
+    #[error("verifier role requests arrive faster than allowed")]
+    RoleRequestFlood,
     /// A second `GetBlockReplays` on one link.
     #[error("second GetBlockReplays on one link")]
     DuplicateReplayRequest,

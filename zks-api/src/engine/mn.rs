@@ -3,11 +3,12 @@
 use std::time::Instant;
 
 use super::deadline::{Deadlines, SessionTimeouts};
+use super::verifier::{self, RoleRequestLimit, VerifierChannel};
 use super::{ProtocolError, TimeoutKind};
 use crate::wire::limits::{MAX_MESSAGE_BYTES, MAX_RECORDS_PER_MESSAGE};
 use crate::wire::{
-    BlockReplaysWriter, Frame, GetBlockReplays, VerifierChallenge, VerifyBatchResult, ZksMessage,
-    ZksVersion,
+    BlockReplaysWriter, Frame, GetBlockReplays, LinkCaps, Protocol, TwoFaMessage,
+    VerifierChallenge, VerifyBatchResult, ZksMessage, ZksVersion,
 };
 use crate::{AuthOutcome, BlockNumber, Overrides, ReplayRecord, SignerAddress, SourceError};
 
@@ -18,19 +19,25 @@ pub enum MnInput {
     None,
     /// The peer asked for replay: start streaming with this cursor.
     StartReplay(ReplayCursor),
-    /// zks/3: the peer asked for the verifier role: send it
-    /// [`challenge`](MnSession::challenge) with a fresh nonce from the OS CSPRNG.
+    /// The peer asked for the verifier role: send it [`challenge`](MnSession::challenge) with
+    /// a fresh nonce from the OS CSPRNG.
     RoleRequested,
-    /// zks/3: the peer answered our challenge: authenticate the signature over `nonce` and
-    /// report the outcome with [`set_auth_outcome`](MnSession::set_auth_outcome).
+    /// The peer answered our challenge: authenticate the signature over `nonce` and report the
+    /// outcome with [`set_auth_outcome`](MnSession::set_auth_outcome).
     Authenticate {
         /// The nonce we sent.
         nonce: [u8; 32],
         /// The peer's signature.
         signature: [u8; 65],
     },
-    /// zks/3: an authorized verifier answered a batch request.
+    /// Current rules: the peer answered our challenge with a signature that is not 65 bytes.
+    /// The session marked it unauthorized (no signer); the link goes on.
+    AuthMalformed,
+    /// An authorized verifier answered a batch request.
     BatchResult(VerifyBatchResult),
+    /// Current rules: a peer that is not an authorized verifier sent a result. It was dropped
+    /// (count it); the link goes on. Under the seed's rules this ends the link instead.
+    UnauthorizedResult(VerifyBatchResult),
 }
 
 /// Where a link stands in verifier authentication.
@@ -54,33 +61,47 @@ pub enum VerifierStatus {
 /// Feed it every received frame with [`handle_frame`](Self::handle_frame) and tell it of every
 /// frame sent with [`on_sent`](Self::on_sent). It accepts exactly one `GetBlockReplays` and
 /// turns it into a [`ReplayCursor`]; anything an MN never accepts is a [`ProtocolError`].
+/// Verifier messages are accepted on the link's [`VerifierChannel`] (in-band on zks/3–4,
+/// `zks_2fa` beside zks/5), under that channel's rules
+/// ([`current_rules`](VerifierChannel::current_rules)).
 ///
 /// Deadlines: the link must send its first request within
-/// [`first_message`](SessionTimeouts::first_message), answer a challenge within
+/// [`first_message`](SessionTimeouts::first_message) (on zks/5 that request must be
+/// `GetBlockReplays`; on zks/1–4 a role request counts too), answer a challenge within
 /// [`handshake`](SessionTimeouts::handshake), and never stay silent in both directions past
 /// [`idle`](SessionTimeouts::idle). Wake at [`poll_timeout`](Self::poll_timeout) and call
 /// [`handle_timeout`](Self::handle_timeout): a `Some` ends the link.
 #[derive(Debug)]
 pub struct MnSession {
-    version: ZksVersion,
+    caps: LinkCaps,
+    channel: Option<VerifierChannel>,
     replay_requested: bool,
     verifier: VerifierStatus,
     nonce: Option<[u8; 32]>,
+    role_requests: RoleRequestLimit,
     deadlines: Deadlines,
 }
 
 impl MnSession {
-    /// A session on a link that negotiated `version`, established at `now`.
-    pub fn new(version: ZksVersion, timeouts: SessionTimeouts, now: Instant) -> Self {
+    /// A session on a link that negotiated `caps`, established at `now`.
+    pub fn new(caps: impl Into<LinkCaps>, timeouts: SessionTimeouts, now: Instant) -> Self {
+        let caps = caps.into();
         let mut deadlines = Deadlines::new(timeouts, now);
         deadlines.arm(TimeoutKind::FirstMessage, now);
         Self {
-            version,
+            caps,
+            channel: VerifierChannel::for_link(caps),
             replay_requested: false,
             verifier: VerifierStatus::None,
             nonce: None,
+            role_requests: RoleRequestLimit::new(now),
             deadlines,
         }
+    }
+
+    /// Where this link's verifier messages travel; `None`: it carries no verification.
+    pub fn verifier_channel(&self) -> Option<VerifierChannel> {
+        self.channel
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None`: never.
@@ -104,13 +125,18 @@ impl MnSession {
     }
 
     /// Answers a role request at `now`: the challenge frame carrying `nonce`, which must be
-    /// fresh from the OS CSPRNG. The peer must answer within the handshake timeout.
+    /// fresh from the OS CSPRNG, on the link's verifier channel. It replaces any challenge
+    /// still pending. The peer must answer within the handshake timeout.
     pub fn challenge(&mut self, nonce: [u8; 32], now: Instant) -> Frame {
         self.nonce = Some(nonce);
         self.verifier = VerifierStatus::Challenged;
         self.deadlines.arm(TimeoutKind::Handshake, now);
         self.deadlines.activity(now);
-        ZksMessage::VerifierChallenge(VerifierChallenge { nonce }).to_frame()
+        // A role request only arrives on a link with a channel; in-band is the fallback.
+        let channel = self
+            .channel
+            .unwrap_or(VerifierChannel::InBand(self.caps.zks));
+        channel.frame(TwoFaMessage::VerifierChallenge(VerifierChallenge { nonce }))
     }
 
     /// Records how the peer's `VerifierAuth` was judged.
@@ -128,51 +154,81 @@ impl MnSession {
     /// A [`ProtocolError`]: end the link.
     pub fn handle_frame(&mut self, frame: &Frame, now: Instant) -> Result<MnInput, ProtocolError> {
         self.deadlines.activity(now);
-        let input = self.input(frame)?;
-        if self.verifier != VerifierStatus::Challenged
-            || matches!(input, MnInput::Authenticate { .. })
-        {
-            // Any valid message ends the first-message wait; an open challenge keeps its own
-            // deadline until the auth arrives.
-            self.deadlines.clear();
+        match frame.protocol {
+            Protocol::Zks => match ZksMessage::decode(self.caps.zks, frame)? {
+                ZksMessage::GetBlockReplays(request) => self.replay_request(request),
+                message => match TwoFaMessage::try_from(message) {
+                    Ok(verifier) => self.verifier_message(verifier, now),
+                    Err(other) if self.caps.zks >= ZksVersion::V5 && !self.replay_requested => {
+                        Err(ProtocolError::FirstMessageNotReplayRequest { id: other.id() })
+                    }
+                    Err(other) => Err(ProtocolError::UnexpectedMessage { id: other.id() }),
+                },
+            },
+            _ => {
+                let message = VerifierChannel::decode_2fa(self.channel, frame)?;
+                self.verifier_message(message, now)
+            }
         }
-        Ok(input)
     }
 
-    fn input(&mut self, frame: &Frame) -> Result<MnInput, ProtocolError> {
-        match ZksMessage::decode(self.version, frame)? {
-            ZksMessage::GetBlockReplays(request) => {
-                if self.replay_requested {
-                    return Err(ProtocolError::DuplicateReplayRequest);
-                }
-                self.replay_requested = true;
-                Ok(MnInput::StartReplay(ReplayCursor::new(
-                    self.version,
-                    request,
-                )))
-            }
-            ZksMessage::VerifierRoleRequest => {
-                if self.verifier != VerifierStatus::None {
+    fn replay_request(&mut self, request: GetBlockReplays) -> Result<MnInput, ProtocolError> {
+        if self.replay_requested {
+            return Err(ProtocolError::DuplicateReplayRequest);
+        }
+        self.replay_requested = true;
+        self.deadlines.disarm(TimeoutKind::FirstMessage);
+        Ok(MnInput::StartReplay(ReplayCursor::new(self.caps.zks, request)))
+    }
+
+    fn verifier_message(
+        &mut self,
+        message: TwoFaMessage,
+        now: Instant,
+    ) -> Result<MnInput, ProtocolError> {
+        let current = self.channel.is_some_and(VerifierChannel::current_rules);
+        if self.caps.zks < ZksVersion::V5 {
+            // zks/1–4: any valid request is a first message (on zks/5 only replay is).
+            self.deadlines.disarm(TimeoutKind::FirstMessage);
+        }
+        match message {
+            TwoFaMessage::VerifierRoleRequest => {
+                if current {
+                    if !self.role_requests.take(now) {
+                        return Err(ProtocolError::RoleRequestFlood);
+                    }
+                } else if self.verifier != VerifierStatus::None {
                     return Err(ProtocolError::DuplicateRoleRequest);
                 }
+                // A new request demotes an authorized peer until it answers again.
                 self.verifier = VerifierStatus::RoleRequested;
                 Ok(MnInput::RoleRequested)
             }
-            ZksMessage::VerifierAuth(auth) => {
-                // zks/3 refuses any other length while decoding, so this never fails there.
-                let signature = auth.rsv()?;
+            TwoFaMessage::VerifierAuth(auth) => {
                 // A challenge is answered once: the nonce is consumed here.
                 let nonce = self
                     .nonce
                     .take()
                     .ok_or(ProtocolError::AuthWithoutChallenge)?;
-                Ok(MnInput::Authenticate { nonce, signature })
+                self.deadlines.disarm(TimeoutKind::Handshake);
+                match auth.rsv() {
+                    Ok(signature) => Ok(MnInput::Authenticate { nonce, signature }),
+                    Err(_) if current => {
+                        self.verifier = VerifierStatus::Unauthorized(None);
+                        Ok(MnInput::AuthMalformed)
+                    }
+                    // zks/3 refuses any other length while decoding: never reached.
+                    Err(e) => Err(e.into()),
+                }
             }
-            ZksMessage::VerifyBatchResult(result) => match self.verifier {
+            TwoFaMessage::VerifyBatchResult(result) => match self.verifier {
                 VerifierStatus::Authorized(_) => Ok(MnInput::BatchResult(result)),
+                _ if current => Ok(MnInput::UnauthorizedResult(result)),
                 _ => Err(ProtocolError::ResultFromUnauthorizedPeer),
             },
-            other => Err(ProtocolError::UnexpectedMessage { id: other.id() }),
+            other @ (TwoFaMessage::VerifierChallenge(_) | TwoFaMessage::VerifyBatch(_)) => {
+                Err(verifier::unexpected(self.channel, &other))
+            }
         }
     }
 }

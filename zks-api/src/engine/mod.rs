@@ -14,8 +14,13 @@ mod deadline;
 mod en;
 mod error;
 mod mn;
+mod verifier;
+
+#[cfg(test)]
+mod current;
 
 pub use deadline::SessionTimeouts;
 pub use en::{EnInput, EnSession, ReplayRequest};
 pub use error::{ProtocolError, TimeoutKind};
 pub use mn::{MnInput, MnSession, ReplayCursor, VerifierStatus};
+pub use verifier::{ROLE_REQUEST_BURST, ROLE_REQUEST_REFILL, VerifierChannel};

@@ -41,7 +41,7 @@ type DriverFactory = Box<dyn FnOnce(DriverSettings) -> Arc<dyn RoleDriver> + Sen
 #[must_use = "a builder does nothing until `start` is called"]
 pub struct NodeBuilder {
     transport: Arc<dyn Transport>,
-    versions: VersionSet,
+    caps: Capabilities,
     limits: Limits,
     role: Option<(Role, DriverFactory)>,
     trusted_main_nodes: Vec<PeerAddr>,
@@ -58,7 +58,7 @@ pub struct NodeBuilder {
 impl std::fmt::Debug for NodeBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NodeBuilder")
-            .field("versions", &self.versions)
+            .field("caps", &self.caps)
             .field("limits", &self.limits)
             .field("trusted_main_nodes", &self.trusted_main_nodes)
             .finish_non_exhaustive()
@@ -69,7 +69,7 @@ impl NodeBuilder {
     pub(super) fn new(transport: Arc<dyn Transport>) -> Self {
         Self {
             transport,
-            versions: VersionSet::ALL,
+            caps: Capabilities::default(),
             limits: Limits::default(),
             role: None,
             trusted_main_nodes: Vec::new(),
@@ -147,16 +147,28 @@ impl NodeBuilder {
         self
     }
 
-    /// External node (zks/3): authenticate as a verifier toward trusted main nodes with
+    /// External node: authenticate as a verifier toward trusted main nodes with
     /// `signer`, and answer their batch requests with `verifier`. Default: not a verifier.
     pub fn verifier(mut self, signer: impl ChallengeSigner, verifier: impl Verifier) -> Self {
         self.verifier = Some((Arc::new(signer), Arc::new(verifier)));
         self
     }
 
-    /// The protocol versions to advertise. Default: every version (`zks/1`, `zks/2`, `zks/3`).
+    /// The zks versions to advertise, keeping the `zks_2fa` setting. Default: every version,
+    /// `zks/1` to `zks/5` ([`VersionSet::ALL`]).
     pub fn versions(mut self, versions: impl Into<VersionSet>) -> Self {
-        self.versions = versions.into();
+        self.caps.zks = versions.into();
+        self
+    }
+
+    /// Everything to advertise: zks versions and `zks_2fa`. Default:
+    /// [`Capabilities::ALL`] — both generations, so one node serves seed-generation peers
+    /// (zks/1–3, verification in-band on zks/3) and current upstream peers (zks/5 with
+    /// verification on `zks_2fa/1`); each link negotiates the highest shared zks version.
+    /// [`Capabilities::CURRENT`] is what an upstream node advertises,
+    /// [`Capabilities::SEED`] the seed generation alone.
+    pub fn capabilities(mut self, caps: impl Into<Capabilities>) -> Self {
+        self.caps = caps.into();
         self
     }
 
@@ -219,7 +231,7 @@ impl NodeBuilder {
     /// cannot listen.
     pub async fn start(self) -> Result<Node, Error> {
         let (role, factory) = self.role.ok_or(ConfigError::NoRole)?;
-        if self.versions.is_empty() {
+        if self.caps.zks.is_empty() {
             return Err(ConfigError::NoVersions.into());
         }
         self.limits.validate()?;
@@ -254,7 +266,7 @@ impl NodeBuilder {
             authenticator: self.authenticator,
             verifier: self.verifier,
         });
-        let caps = Capabilities::from(self.versions);
+        let caps = self.caps;
         let incoming = self.transport.listen(caps).await?;
         let events = self
             .events

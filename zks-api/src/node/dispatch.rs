@@ -1,13 +1,14 @@
 //! MN batch dispatch: the join of "who is eligible?" (sessions) and "how do I send to them
 //! now?" (registry), re-evaluated whenever a peer becomes eligible.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
 use super::shared::{Shared, lock};
-use crate::wire::{Frame, RequestId, VerifyBatchResult};
+use crate::engine::VerifierChannel;
+use crate::wire::{Frame, RequestId, TwoFaMessage, VerifyBatch, VerifyBatchResult};
 use crate::{BlockNumber, ConnectionId, PeerId, SignerAddress};
 
 /// Results waiting for the app, per dispatch, before new ones are dropped.
@@ -15,10 +16,38 @@ pub(super) const RESULT_QUEUE: usize = 256;
 
 /// One open dispatch.
 pub(crate) struct Dispatch {
+    pub(super) batch_number: u64,
     pub(super) last_block: BlockNumber,
-    pub(super) frame: Frame,
+    pub(super) batch: VerifyBatch,
+    /// The request's frame per verifier channel, encoded once for every link on it.
+    pub(super) frames: HashMap<VerifierChannel, Frame>,
     pub(super) sent_to: HashSet<ConnectionId>,
     pub(super) results: mpsc::Sender<VerifierResult>,
+}
+
+impl Dispatch {
+    /// The request's frame on `channel`.
+    pub(super) fn frame(&mut self, channel: VerifierChannel) -> Frame {
+        let batch = &self.batch;
+        self.frames
+            .entry(channel)
+            .or_insert_with(|| channel.frame(TwoFaMessage::VerifyBatch(batch.clone())))
+            .clone()
+    }
+}
+
+/// Where a verifier's result went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Routing {
+    /// To its open dispatch.
+    Routed,
+    /// Nowhere: no dispatch is open for its request id (stale, or never sent).
+    NoDispatch,
+    /// Nowhere: it names another batch than its request.
+    WrongBatch {
+        /// The request's batch.
+        expected: u64,
+    },
 }
 
 /// A verifier's answer, as the main node received it.

@@ -11,9 +11,7 @@ use tokio::sync::{Mutex, mpsc, watch};
 use super::link::{LinkCx, LinkIo, RoleDriver, now, sleep_until};
 use super::{CloseCause, Limits, ProtocolEvent};
 use crate::engine::{EnInput, EnSession, ProtocolError, ReplayRequest};
-use crate::wire::{
-    Frame, RecordOverride, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult, ZksMessage,
-};
+use crate::wire::{Frame, RecordOverride, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult};
 use crate::{BlockNumber, ChallengeSigner, ReplayRecord, ReplaySink, Verifier};
 
 pub(crate) struct ExternalNodeDriver<K> {
@@ -41,7 +39,7 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
             max_blocks_per_message: self.limits.max_blocks_per_message,
         });
         let mut session = EnSession::<K::Record>::new(
-            cx.info.caps.zks,
+            cx.info.caps,
             request,
             self.verifier.is_some(),
             self.limits.session_timeouts(),
@@ -57,7 +55,7 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
         loop {
             let frame = tokio::select! {
                 Some(result) = pending.next() => {
-                    if let Err(cause) = self.answer(cx, io, result).await {
+                    if let Err(cause) = self.answer(cx, io, &session, result).await {
                         return cause;
                     }
                     session.on_sent(now());
@@ -172,12 +170,12 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
         &self,
         cx: &LinkCx,
         io: &mut LinkIo,
+        session: &EnSession<K::Record>,
         result: VerifyBatchResult,
     ) -> Result<(), CloseCause> {
         let approved = matches!(result.outcome, VerifyBatchOutcome::Approved { .. });
         let request_id = result.request_id;
-        cx.send(io, ZksMessage::VerifyBatchResult(result).to_frame())
-            .await?;
+        cx.send(io, session.result_frame(result)).await?;
         cx.emit(ProtocolEvent::BatchAnswered {
             conn: cx.conn,
             peer: cx.peer(),

@@ -10,6 +10,31 @@ use crate::transport::{LinkInfo, TransportError};
 use crate::wire::RequestId;
 use crate::{BlockNumber, ConnectionId, PeerAddr, PeerId, SignerAddress};
 
+/// Why the main node dropped a verifier's result ([`ProtocolEvent::BatchResultDropped`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DroppedResult {
+    /// The peer is not an authorized verifier on this link (current rules; under the seed's
+    /// rules such a result ends the link). Upstream forwards these; we never count them.
+    NotAuthorized,
+    /// The result names another batch than the request it answers.
+    WrongBatch {
+        /// The batch the request was for.
+        expected: u64,
+    },
+}
+
+impl std::fmt::Display for DroppedResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotAuthorized => f.write_str("peer is not an authorized verifier"),
+            Self::WrongBatch { expected } => {
+                write!(f, "result names another batch than its request ({expected})")
+            }
+        }
+    }
+}
+
 /// Something that happened in the engine.
 ///
 /// Events go to a bounded broadcast channel ([`Node::events`](crate::Node::events)); a consumer
@@ -82,21 +107,21 @@ pub enum ProtocolEvent {
         /// Last block in the message.
         last_block: BlockNumber,
     },
-    /// MN (zks/3): a peer asked for the verifier role.
+    /// MN: a peer asked for the verifier role.
     VerifierRoleRequested {
         /// The link.
         conn: ConnectionId,
         /// The peer.
         peer: PeerId,
     },
-    /// MN (zks/3): we challenged the peer with a fresh nonce.
+    /// MN: we challenged the peer with a fresh nonce.
     VerifierChallengeSent {
         /// The link.
         conn: ConnectionId,
         /// The peer.
         peer: PeerId,
     },
-    /// MN (zks/3): the peer proved an accepted verifier key.
+    /// MN: the peer proved an accepted verifier key.
     VerifierAuthorized {
         /// The link.
         conn: ConnectionId,
@@ -105,7 +130,7 @@ pub enum ProtocolEvent {
         /// Its verifier address.
         signer: SignerAddress,
     },
-    /// MN (zks/3): the peer's signature does not prove an accepted key.
+    /// MN: the peer's signature does not prove an accepted key.
     VerifierUnauthorized {
         /// The link.
         conn: ConnectionId,
@@ -114,7 +139,7 @@ pub enum ProtocolEvent {
         /// The address its signature recovers to, if any.
         signer: Option<SignerAddress>,
     },
-    /// MN (zks/3): a `VerifyBatch` was handed to an eligible verifier's link.
+    /// MN: a `VerifyBatch` was handed to an eligible verifier's link.
     BatchDispatched {
         /// The link.
         conn: ConnectionId,
@@ -123,7 +148,7 @@ pub enum ProtocolEvent {
         /// The request.
         request_id: RequestId,
     },
-    /// MN (zks/3): an authorized verifier answered.
+    /// MN: an authorized verifier answered.
     BatchResultReceived {
         /// The link.
         conn: ConnectionId,
@@ -136,7 +161,21 @@ pub enum ProtocolEvent {
         /// Whether a dispatch was still waiting for it (stale results are dropped).
         routed: bool,
     },
-    /// EN (zks/3): we answered a `VerifyBatch`.
+    /// MN: a verifier's result was dropped before it reached a dispatch, and the link goes on
+    /// (a result that cannot be counted is not a reason to stop replay).
+    BatchResultDropped {
+        /// The link.
+        conn: ConnectionId,
+        /// The peer.
+        peer: PeerId,
+        /// The request it claims to answer.
+        request_id: RequestId,
+        /// The batch it claims to answer.
+        batch_number: u64,
+        /// Why it was dropped.
+        reason: DroppedResult,
+    },
+    /// EN: we answered a `VerifyBatch`.
     BatchAnswered {
         /// The link.
         conn: ConnectionId,

@@ -8,7 +8,8 @@ use rand::TryRngCore;
 use rand::rngs::OsRng;
 use tokio::sync::mpsc;
 
-use super::dispatch::VerifierResult;
+use super::dispatch::{Routing, VerifierResult};
+use super::events::DroppedResult;
 use super::link::{LinkCx, LinkIo, RoleDriver, now, sleep_until};
 use super::{CloseCause, ProtocolEvent};
 use crate::engine::{MnInput, MnSession, ReplayCursor, VerifierStatus};
@@ -36,7 +37,7 @@ impl<S: ReplaySource> RoleDriver for MainNodeDriver<S> {
         control: &mut mpsc::Receiver<Frame>,
     ) -> CloseCause {
         let limits = &cx.shared.limits;
-        let mut session = MnSession::new(cx.info.caps.zks, limits.session_timeouts(), now());
+        let mut session = MnSession::new(cx.info.caps, limits.session_timeouts(), now());
         let cursor = loop {
             let frame = tokio::select! {
                 frame = io.recv(cx) => match frame {
@@ -177,24 +178,54 @@ impl<S: ReplaySource> MainNodeDriver<S> {
                     }
                 });
             }
+            MnInput::AuthMalformed => {
+                tracing::warn!("verifier not authorized: its signature is not 65 bytes");
+                cx.emit(ProtocolEvent::VerifierUnauthorized {
+                    conn: cx.conn,
+                    peer: cx.peer(),
+                    signer: None,
+                });
+            }
             MnInput::BatchResult(result) => {
                 let VerifierStatus::Authorized(signer) = session.verifier_status() else {
                     return Ok(None); // the session only yields results from authorized peers
                 };
-                let request_id = result.request_id;
+                let (request_id, batch_number) = (result.request_id, result.batch_number);
                 let approved = matches!(result.outcome, VerifyBatchOutcome::Approved { .. });
-                let routed = cx.shared.route_result(VerifierResult {
+                let routing = cx.shared.route_result(VerifierResult {
                     conn: cx.conn,
                     peer: cx.peer(),
                     signer,
                     result,
                 });
-                cx.emit(ProtocolEvent::BatchResultReceived {
+                cx.emit(match routing {
+                    Routing::WrongBatch { expected } => {
+                        tracing::warn!(%request_id, batch_number, expected, "dropping a result for the wrong batch");
+                        ProtocolEvent::BatchResultDropped {
+                            conn: cx.conn,
+                            peer: cx.peer(),
+                            request_id,
+                            batch_number,
+                            reason: DroppedResult::WrongBatch { expected },
+                        }
+                    }
+                    Routing::Routed | Routing::NoDispatch => ProtocolEvent::BatchResultReceived {
+                        conn: cx.conn,
+                        peer: cx.peer(),
+                        request_id,
+                        approved,
+                        routed: routing == Routing::Routed,
+                    },
+                });
+            }
+            MnInput::UnauthorizedResult(result) => {
+                tracing::debug!(request_id = %result.request_id, "dropping a result from a peer that is not an authorized verifier");
+                cx.emit(ProtocolEvent::BatchResultDropped {
                     conn: cx.conn,
                     peer: cx.peer(),
-                    request_id,
-                    approved,
-                    routed,
+                    request_id: result.request_id,
+                    batch_number: result.batch_number,
+                    reason: DroppedResult::NotAuthorized,
                 });
             }
         }

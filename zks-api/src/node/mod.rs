@@ -23,7 +23,7 @@ pub use self::builder::NodeBuilder;
 pub use self::close::CloseCause;
 pub use self::config::Limits;
 pub use self::dispatch::{BatchDispatch, VerifierResult};
-pub use self::events::{EventStream, ProtocolEvent};
+pub use self::events::{DroppedResult, EventStream, ProtocolEvent};
 pub use self::sessions::PeerSession;
 use self::shared::{Shared, lock};
 use crate::wire::VerifyBatch;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::ProtocolEvent;
-use crate::engine::VerifierStatus;
+use crate::engine::{VerifierChannel, VerifierStatus};
 use crate::transport::LinkInfo;
 use crate::{BlockNumber, ConnectionId, SignerAddress};
 
@@ -40,7 +40,7 @@ impl PeerSession {
     pub fn can_verify(&self, last_block: BlockNumber) -> Option<SignerAddress> {
         match self.verifier {
             VerifierStatus::Authorized(signer)
-                if self.info.caps.zks.supports_verification()
+                if VerifierChannel::for_link(self.info.caps).is_some()
                     && self
                         .delivered_through()
                         .is_some_and(|through| through >= last_block) =>
@@ -126,6 +126,7 @@ impl PeerSessionStore {
             | ProtocolEvent::MaxActiveConnectionsExceeded { .. }
             | ProtocolEvent::BatchDispatched { .. }
             | ProtocolEvent::BatchResultReceived { .. }
+            | ProtocolEvent::BatchResultDropped { .. }
             | ProtocolEvent::BatchAnswered { .. } => {}
         }
     }

@@ -9,14 +9,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Limits;
-use super::dispatch::{BatchDispatch, Dispatch, RESULT_QUEUE, VerifierResult};
+use super::dispatch::{BatchDispatch, Dispatch, RESULT_QUEUE, Routing, VerifierResult};
 use super::events::ProtocolEvent;
 use super::registry::{ConnectionRegistry, LinkHandle};
 use super::sessions::PeerSessionStore;
 use crate::middleware::connection_limit::ConnectionLimit;
 use crate::middleware::{Deliver, InboundService, LayerFn};
 use crate::transport::Transport;
-use crate::wire::{Capabilities, RequestId, VerifyBatch, ZksMessage};
+use crate::engine::VerifierChannel;
+use crate::wire::{Capabilities, RequestId, VerifyBatch};
 use crate::{ConnectionId, PeerId};
 
 /// State shared by a node's tasks.
@@ -87,8 +88,10 @@ impl Shared {
             dispatches.insert(
                 batch.request_id,
                 Dispatch {
+                    batch_number: batch.batch_number,
                     last_block: batch.last_block_number,
-                    frame: ZksMessage::VerifyBatch(batch.clone()).to_frame(),
+                    batch: batch.clone(),
+                    frames: HashMap::new(),
                     sent_to: HashSet::new(),
                     results: tx,
                 },
@@ -114,6 +117,9 @@ impl Shared {
         let Some(session) = lock(&self.sessions).get(conn).cloned() else {
             return;
         };
+        let Some(channel) = VerifierChannel::for_link(session.info.caps) else {
+            return;
+        };
         let Some(control) = lock(&self.registry).get(conn).map(|h| h.control.clone()) else {
             return;
         };
@@ -124,7 +130,7 @@ impl Shared {
                 continue;
             }
             // Full: the link is swamped; the next event on it retries.
-            if control.try_send(dispatch.frame.clone()).is_ok() {
+            if control.try_send(dispatch.frame(channel)).is_ok() {
                 dispatch.sent_to.insert(conn);
                 sent.push(*request_id);
             }
@@ -139,16 +145,22 @@ impl Shared {
         }
     }
 
-    /// Hands a verifier's result to its dispatch; `false` when none is open for it.
-    pub(crate) fn route_result(&self, result: VerifierResult) -> bool {
+    /// Hands a verifier's result to its dispatch, if one is open for it and the result names
+    /// the dispatch's batch.
+    pub(crate) fn route_result(&self, result: VerifierResult) -> Routing {
         let dispatches = lock(&self.dispatches);
         let Some(dispatch) = dispatches.get(&result.result.request_id) else {
-            return false;
+            return Routing::NoDispatch;
         };
+        if result.result.batch_number != dispatch.batch_number {
+            return Routing::WrongBatch {
+                expected: dispatch.batch_number,
+            };
+        }
         if dispatch.results.try_send(result).is_err() {
             tracing::warn!("result queue of a batch dispatch is full; dropping a result");
         }
-        true
+        Routing::Routed
     }
 
     /// A fresh inbound stack for one link: user layers outermost, then the size cap and the
