@@ -186,6 +186,21 @@ pub enum P2pError {
         /// The negotiated version.
         version: zks_api::wire::ZksVersion,
     },
+    /// The engine asked to send a `zks_2fa` message id its negotiated version does not know.
+    #[error("outgoing zks_2fa id {id} is not in {version}")]
+    OutgoingTwoFaIdOutOfRange {
+        /// The relative id.
+        id: u8,
+        /// The negotiated version.
+        version: zks_api::wire::TwoFaVersion,
+    },
+    /// The engine asked to send a frame of a subprotocol this session does not carry (not
+    /// shared with this peer): it is refused, never written.
+    #[error("outgoing {protocol} frame, but this session does not carry {protocol}")]
+    OutgoingNotCarried {
+        /// The frame's protocol.
+        protocol: zks_api::wire::Protocol,
+    },
 }
 
 /// The error of this crate.
@@ -261,9 +276,10 @@ impl P2pError {
             Self::ConnectedToSelf => DisconnectReason::ConnectedToSelf,
             Self::IncompatibleVersion { .. } => DisconnectReason::IncompatibleVersion,
             Self::NoSharedCapability | Self::EthRequired => DisconnectReason::UselessPeer,
-            Self::OutgoingTooLarge { .. } | Self::OutgoingIdOutOfRange { .. } => {
-                DisconnectReason::SubprotocolError
-            }
+            Self::OutgoingTooLarge { .. }
+            | Self::OutgoingIdOutOfRange { .. }
+            | Self::OutgoingTwoFaIdOutOfRange { .. }
+            | Self::OutgoingNotCarried { .. } => DisconnectReason::SubprotocolError,
             Self::InvalidMessageId
             | Self::ExpectedHello { .. }
             | Self::DuplicateHello

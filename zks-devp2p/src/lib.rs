@@ -6,7 +6,12 @@
 //! - [`rlpx`]: the ECIES handshake (EIP-8 sent, EIP-8 and legacy accepted) and the frame codec,
 //!   sans-IO;
 //! - [`p2p`]: the base protocol (Hello, Disconnect, Ping/Pong, Snappy) as a sans-IO session;
-//! - [`caps`]: capability negotiation and message-id offsets;
+//! - [`caps`]: capability negotiation and message-id offsets; a link carries `zks` and, when
+//!   both Hellos list `zks_2fa/1` (listed after the zks versions, upstream's order), `zks_2fa`
+//!   at its own offset (eth/68 + zks/5 + zks_2fa/1: `0x10`, `0x21`, `0x23`), its frames tagged
+//!   [`Protocol::Zks2fa`](zks_api::wire::Protocol::Zks2fa) with relative ids. A frame of a
+//!   protocol the link does not carry is refused before it is written (the link closes with
+//!   `SubprotocolError`), and a peer that shares `zks_2fa` but no zks is refused as useless;
 //! - [`enode`] and [`key`]: node identities, `enode://` URLs and the static key file;
 //! - [`Devp2pTransport`]: the tokio driver implementing [`zks_api::transport::Transport`].
 //!

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use zks_api::DisconnectReason;
-use zks_api::wire::{VersionSet, ZksVersion};
+use zks_api::wire::{Capabilities, TwoFaVersion, ZksVersion};
 
 use crate::config::Devp2pConfig;
 use crate::enode::{Enode, NodeId};
@@ -24,6 +24,9 @@ pub struct ProbeReport {
     pub hello: Hello,
     /// The zks version we would negotiate with it, if any.
     pub zks: Option<ZksVersion>,
+    /// The `zks_2fa` version we would negotiate with it: both Hellos list it (so only when the
+    /// probe advertises `zks_2fa`). Reported as the Hello shows it, also without zks.
+    pub zks_2fa: Option<TwoFaVersion>,
     /// The `eth` version and the peer's Status, when `eth` is shared (the probe advertises
     /// `eth` when its config has a chain identity).
     pub status: Option<(EthVersion, Status)>,
@@ -36,7 +39,8 @@ pub struct ProbeReport {
     pub ended: Option<Error>,
 }
 
-/// Probes the node at `enode`, advertising `versions` with `config`'s key and client id.
+/// Probes the node at `enode`, advertising `caps` (zks versions, optionally `zks_2fa`; a
+/// [`VersionSet`](zks_api::wire::VersionSet) converts) with `config`'s key and client id.
 /// Connect and handshake run under `config`'s handshake timeout, the Hello exchange under its
 /// Hello timeout, and the Ping under its Pong timeout.
 ///
@@ -51,8 +55,9 @@ pub struct ProbeReport {
 pub async fn probe(
     enode: &Enode,
     config: &Devp2pConfig,
-    versions: VersionSet,
+    caps: impl Into<Capabilities>,
 ) -> Result<ProbeReport, Error> {
+    let caps = caps.into();
     let (host, port) = enode
         .dial_target()
         .map_err(|e| Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
@@ -68,8 +73,7 @@ pub async fn probe(
     let _ = tcp.set_nodelay(true);
 
     let started = Instant::now();
-    let (mut hs, remote_id) =
-        stream::handshake(tcp, Role::Dial(enode.id), config, versions, 0).await?;
+    let (mut hs, remote_id) = stream::handshake(tcp, Role::Dial(enode.id), config, caps, 0).await?;
     let handshake_rtt = started.elapsed();
 
     let exchanged = timeout(config.hello_timeout, hs.exchange(config))
@@ -88,6 +92,7 @@ pub async fn probe(
         return Err(P2pError::ExpectedHello { got: 0 }.into());
     };
     let zks = hs.session.zks_version();
+    let zks_2fa = hs.session.zks_2fa_version();
 
     // With eth shared: our Status, the peer's, and reth's checks on it.
     let mut status = None;
@@ -151,6 +156,7 @@ pub async fn probe(
         remote_id,
         hello,
         zks,
+        zks_2fa,
         status,
         handshake_rtt,
         ping_rtt,

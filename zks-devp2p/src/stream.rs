@@ -15,7 +15,7 @@ use tokio::time::timeout;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use zks_api::transport::LinkEnd;
 use zks_api::transport::pump::{self, KeepaliveConfig, PumpConfig};
-use zks_api::wire::{Frame, VersionSet, ZksVersion};
+use zks_api::wire::{Capabilities, Frame, LinkCaps, VersionSet};
 
 use crate::caps;
 use crate::config::{CLOSE_GRACE, Devp2pConfig, MAX_EARLY_ZKS_MESSAGES};
@@ -36,11 +36,11 @@ pub(crate) struct Established {
     rbuf: BytesMut,
     /// The peer's authenticated node id.
     pub(crate) remote_id: NodeId,
-    /// The negotiated zks version.
-    pub(crate) version: ZksVersion,
+    /// What the link carries: the negotiated zks version, and `zks_2fa` where shared.
+    pub(crate) caps: LinkCaps,
     /// The negotiated `eth` version, when the Status exchange passed.
     pub(crate) eth: Option<EthVersion>,
-    /// zks messages that arrived before the peer's Status, for the engine.
+    /// zks and `zks_2fa` messages that arrived before the peer's Status, for the engine.
     pub(crate) held: Vec<Frame>,
 }
 
@@ -73,19 +73,19 @@ pub(crate) enum Role {
 }
 
 /// Runs the ECIES handshake (under `handshake_timeout`) and the Hello exchange (under
-/// `hello_timeout`).
+/// `hello_timeout`), advertising `caps`.
 pub(crate) async fn setup(
     tcp: TcpStream,
     role: Role,
     config: &Devp2pConfig,
-    versions: VersionSet,
+    caps: Capabilities,
     listen_port: u16,
 ) -> Result<Established, SetupError> {
-    let (mut hs, remote_id) = handshake(tcp, role, config, versions, listen_port)
+    let (mut hs, remote_id) = handshake(tcp, role, config, caps, listen_port)
         .await
         .map_err(SetupError::bare)?;
-    let version = match timeout(config.hello_timeout, hs.run(config)).await {
-        Ok(Ok(version)) => version,
+    let caps = match timeout(config.hello_timeout, hs.run(config)).await {
+        Ok(Ok(caps)) => caps,
         Ok(Err(error)) => return Err(hs.fail(error, remote_id).await),
         Err(_) => {
             let error = Error::Timeout {
@@ -105,19 +105,19 @@ pub(crate) async fn setup(
         session: hs.session,
         rbuf: hs.rbuf,
         remote_id,
-        version,
+        caps,
         eth,
         held,
     })
 }
 
 /// The ECIES handshake under `handshake_timeout`; returns the connection ready for the Hello
-/// exchange, advertising `versions`, and the peer's authenticated id.
+/// exchange, advertising `caps`, and the peer's authenticated id.
 pub(crate) async fn handshake(
     mut tcp: TcpStream,
     role: Role,
     config: &Devp2pConfig,
-    versions: VersionSet,
+    caps: Capabilities,
     listen_port: u16,
 ) -> Result<(HelloExchange, NodeId), Error> {
     let handshake = async {
@@ -135,9 +135,9 @@ pub(crate) async fn handshake(
             });
         }
     };
-    // reth's order: eth (newest first), then the subprotocols.
+    // reth's order: eth (newest first), then the subprotocols (zks, then zks_2fa).
     let mut local_caps = caps::eth_capabilities(config.eth_versions());
-    local_caps.extend(caps::zks_capabilities(versions));
+    local_caps.extend(caps::subprotocol_capabilities(caps));
     let hello = P2pSession::hello_for(config.key.id(), &config.client_id, &local_caps, listen_port);
     let session = P2pSession::new(hello, local_caps, remote_id);
     let hs = HelloExchange {
@@ -220,15 +220,18 @@ impl HelloExchange {
         }
     }
 
-    async fn run(&mut self, config: &Devp2pConfig) -> Result<ZksVersion, Error> {
+    /// The Hello exchange, then what the link carries. A peer that shares no zks version is
+    /// useless to us whatever else it shares (`eth`, `zks_2fa`): a link needs zks.
+    async fn run(&mut self, config: &Devp2pConfig) -> Result<LinkCaps, Error> {
         self.exchange(config).await?;
         self.session
-            .zks_version()
+            .link_caps()
             .ok_or(Error::P2p(P2pError::NoSharedCapability))
     }
 
     /// After Hello: when `eth` is shared, sends our Status at once and waits (under the Status
-    /// timeout) for the peer's, checking it as reth does. zks messages that come first are held
+    /// timeout) for the peer's, checking it as reth does. zks and `zks_2fa` messages that come
+    /// first are held
     /// (at most [`MAX_EARLY_ZKS_MESSAGES`]) and returned for the engine; Pings are answered.
     /// Without a shared `eth`, passes unless this node requires it.
     async fn status_exchange(
@@ -262,7 +265,7 @@ impl HelloExchange {
     }
 
     /// Reads the peer's `eth` Status (decoded, not yet checked) under the Status timeout,
-    /// holding the zks messages that come first and answering Pings.
+    /// holding the zks and `zks_2fa` messages that come first and answering Pings.
     pub(crate) async fn read_status(
         &mut self,
         version: EthVersion,

@@ -1,7 +1,8 @@
 //! [`Devp2pTransport`]: [`zks_api::transport::Transport`] over RLPx on TCP.
 //!
 //! Addresses are `enode://` URLs. One tokio task per connection runs the handshake, the Hello
-//! exchange (which negotiates the zks version), then the link loop in [`crate::stream`].
+//! exchange (which negotiates the zks version, and `zks_2fa` where both sides advertise it),
+//! then the link loop in [`crate::stream`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +14,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::time::timeout;
 use tracing::Instrument;
 use zks_api::transport::{Incoming, Link, LinkInfo, Transport, TransportError};
-use zks_api::wire::{Capabilities, LinkCaps, VersionSet};
+use zks_api::wire::{Capabilities, VersionSet};
 use zks_api::{Direction, PeerAddr, PeerId};
 
 use crate::config::Devp2pConfig;
@@ -157,7 +158,7 @@ fn link_info(
         peer: id.to_peer_id(),
         remote_addr: PeerAddr::new(Enode::new(id, remote.ip(), remote.port()).to_string()),
         direction,
-        caps: LinkCaps::zks(e.version),
+        caps: e.caps,
     }
 }
 
@@ -181,7 +182,6 @@ impl Transport for Devp2pTransport {
     }
 
     async fn listen(&self, caps: Capabilities) -> Result<Incoming, TransportError> {
-        let versions = caps.zks;
         if self.local_addr().is_some() {
             return Err(TransportError::Listen("already listening".into()));
         }
@@ -195,13 +195,14 @@ impl Transport for Devp2pTransport {
         }
         let this = self.clone();
         tokio::spawn(
-            async move { this.accept_loop(listener, tx, versions).await }
+            async move { this.accept_loop(listener, tx, caps).await }
                 .instrument(tracing::info_span!("devp2p-listener", %bound)),
         );
         match self.inner.config.chain_identity() {
             Some(chain) => tracing::info!(
                 %bound,
                 node = %self.node_id(),
+                %caps,
                 network_id = chain.network_id,
                 eth = ?self.inner.config.eth_versions(),
                 "listening, speaking eth"
@@ -209,6 +210,7 @@ impl Transport for Devp2pTransport {
             None => tracing::info!(
                 %bound,
                 node = %self.node_id(),
+                %caps,
                 "listening; no chain identity, so no eth (reth-based nodes will drop sessions)"
             ),
         }
@@ -216,7 +218,6 @@ impl Transport for Devp2pTransport {
     }
 
     async fn dial(&self, addr: &PeerAddr, caps: Capabilities) -> Result<Link, TransportError> {
-        let versions = caps.zks;
         let enode = parse_addr(addr)?;
         let (host, port) = enode
             .dial_target()
@@ -248,15 +249,9 @@ impl Transport for Devp2pTransport {
         let _ = tcp.set_nodelay(true);
         let remote = tcp.peer_addr()?;
         let span = span(&enode.id, Direction::Outbound);
-        let setup = stream::setup(
-            tcp,
-            Role::Dial(enode.id),
-            config,
-            versions,
-            self.listen_port(),
-        )
-        .instrument(span.clone())
-        .await;
+        let setup = stream::setup(tcp, Role::Dial(enode.id), config, caps, self.listen_port())
+            .instrument(span.clone())
+            .await;
         match setup {
             Ok(established) => {
                 let info = link_info(enode.id, remote, Direction::Outbound, &established);
@@ -274,7 +269,7 @@ impl Transport for Devp2pTransport {
                 Ok(link)
             }
             Err(mut failure) => {
-                let err = transport_error(addr, versions, &failure);
+                let err = transport_error(addr, caps.zks, &failure);
                 tracing::info!(parent: &span, error = %failure.error, "dial failed");
                 if let Some(tcp) = failure.linger.take() {
                     tokio::spawn(async move {
@@ -293,7 +288,7 @@ impl Devp2pTransport {
         self,
         listener: TcpListener,
         tx: mpsc::Sender<Result<Link, TransportError>>,
-        versions: VersionSet,
+        caps: Capabilities,
     ) {
         loop {
             let accepted = tokio::select! {
@@ -316,7 +311,7 @@ impl Devp2pTransport {
             let tx = tx.clone();
             tokio::spawn(
                 async move {
-                    this.serve_inbound(tcp, remote, tx, versions).await;
+                    this.serve_inbound(tcp, remote, tx, caps).await;
                     drop(permit);
                 }
                 .instrument(tracing::debug_span!("devp2p-inbound", %remote)),
@@ -330,10 +325,10 @@ impl Devp2pTransport {
         tcp: TcpStream,
         remote: SocketAddr,
         tx: mpsc::Sender<Result<Link, TransportError>>,
-        versions: VersionSet,
+        caps: Capabilities,
     ) {
         let config = &self.inner.config;
-        match stream::setup(tcp, Role::Accept, config, versions, self.listen_port()).await {
+        match stream::setup(tcp, Role::Accept, config, caps, self.listen_port()).await {
             Ok(established) => {
                 let id = established.remote_id;
                 let span = span(&id, Direction::Inbound);
@@ -360,7 +355,7 @@ impl Devp2pTransport {
                     None => PeerAddr::new(remote.to_string()),
                 };
                 tracing::info!(%peer, error = %failure.error, "inbound connection failed");
-                let err = transport_error(&peer, versions, &failure);
+                let err = transport_error(&peer, caps.zks, &failure);
                 // Never block the connection task on a full queue of failure reports.
                 let _ = tx.try_send(Err(err));
                 if let Some(tcp) = failure.linger.take() {

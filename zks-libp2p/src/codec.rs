@@ -1,4 +1,5 @@
-//! The framing of a `/zks/<version>` stream: sans-IO encode and decode over byte buffers.
+//! The framing of a `/zks/<version>` (or `/zks/<version>+zks_2fa/<version>`) stream: sans-IO
+//! encode and decode over byte buffers.
 //!
 //! Every message on the stream is
 //!
@@ -7,7 +8,7 @@
 //! ```
 //!
 //! where `length` counts the id byte plus the body, so it is at least 1. Ids `0x00..=0x7f` are
-//! zks messages, handed to the engine as they are; two ids are reserved for the transport:
+//! the engine's messages; two ids are reserved for the transport:
 //!
 //! | id | message | body |
 //! |---|---|---|
@@ -18,13 +19,23 @@
 //! protocol breach. The length is checked before anything is reserved for the message, and the
 //! buffer then grows only as the peer's bytes actually arrive.
 //!
+//! **Subprotocol ids** ([`StreamIds`]), laid out as RLPx lays out capabilities, minus the
+//! `0x10` that RLPx keeps for `p2p`: the zks version's ids come first, from `0x00`, and
+//! `zks_2fa`'s (when the stream protocol name negotiated it) right after them. On
+//! `/zks/5+zks_2fa/1`, zks/5's two ids are `0x00..=0x01` and zks_2fa/1's five are
+//! `0x02..=0x06` (zks_2fa id = stream id − 2); on `/zks/5` only `0x00..=0x01` exist. A link's
+//! codec turns stream ids into [`Frame`]s tagged with their protocol and relative id, and
+//! back; a stream id past the negotiated ranges ends the link as a protocol breach, and a
+//! frame the engine sends of a protocol the link does not carry (or past its version's table)
+//! is refused before anything is written.
+//!
 //! Non-goals: compression (yamux and the engine's own limits make it unnecessary here) and any
 //! I/O (see [`crate::link`]).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use zks_api::DisconnectReason;
 use zks_api::transport::pump::{CodecError, Inbound, Outgoing};
-use zks_api::wire::Frame;
+use zks_api::wire::{Frame, LinkCaps, Protocol};
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
@@ -32,7 +43,7 @@ pub const LENGTH_PREFIX_BYTES: usize = 4;
 pub const READY_ID: u8 = 0xfe;
 /// Id of the transport's "link closed, here is why" message.
 pub const CLOSE_ID: u8 = 0xff;
-/// Highest id that is a zks message (carried as is; the engine checks it against the version).
+/// Highest id that is a subprotocol message (which ones a link uses is its [`StreamIds`]).
 pub const MAX_ZKS_ID: u8 = 0x7f;
 /// Most bytes reserved ahead of their arrival while a long message comes in.
 const RESERVE_STEP: usize = 64 * 1024;
@@ -40,7 +51,9 @@ const RESERVE_STEP: usize = 64 * 1024;
 /// One message read from a stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
-    /// A zks message for the engine.
+    /// A message for the engine. With a link's [`StreamIds`] ([`Decoder::with_ids`]) the frame
+    /// is tagged with its protocol and its id is relative to it; without (the framing alone),
+    /// it is tagged zks and its id is the stream id, as it came.
     Zks(Frame),
     /// The listener accepted the link.
     Ready,
@@ -64,9 +77,26 @@ pub enum FrameError {
     /// A length prefix of 0: no room for the id.
     #[error("empty message (length 0)")]
     Empty,
-    /// An id that is neither a zks message nor a transport message.
+    /// An id that is neither a message of the link's subprotocols nor a transport message.
     #[error("unknown message id {0:#04x}")]
     UnknownId(u8),
+    /// The engine asked to send a frame of a subprotocol the link does not carry; it is
+    /// refused, never written.
+    #[error("outgoing {protocol} frame, but this link does not carry {protocol}")]
+    NotCarried {
+        /// The frame's protocol.
+        protocol: Protocol,
+    },
+    /// The engine asked to send an id past its protocol's table on this link.
+    #[error("outgoing {protocol} id {id} is past the {count} ids this link gives it")]
+    IdOutOfRange {
+        /// The frame's protocol.
+        protocol: Protocol,
+        /// Its relative id.
+        id: u8,
+        /// How many ids the protocol has on this link.
+        count: u8,
+    },
     /// A transport message with a malformed body.
     #[error("malformed transport message {id:#04x}")]
     MalformedControl {
@@ -95,6 +125,9 @@ impl FrameError {
     pub const fn disconnect_reason(&self) -> DisconnectReason {
         match self {
             Self::Io(_) => DisconnectReason::TcpSubsystemError,
+            Self::NotCarried { .. } | Self::IdOutOfRange { .. } => {
+                DisconnectReason::SubprotocolError
+            }
             _ => DisconnectReason::ProtocolBreach,
         }
     }
@@ -110,19 +143,104 @@ impl CodecError for FrameError {
     }
 }
 
+/// The stream ids of one link's subprotocols (see the [module docs](self)): the zks version's
+/// from `0x00`, then `zks_2fa`'s when the link carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamIds {
+    caps: LinkCaps,
+}
+
+impl StreamIds {
+    /// The layout of a link that negotiated `caps`.
+    pub const fn new(caps: LinkCaps) -> Self {
+        Self { caps }
+    }
+
+    /// What the link carries.
+    pub const fn caps(self) -> LinkCaps {
+        self.caps
+    }
+
+    /// The first stream id of `protocol` and how many it has, when the link carries it.
+    pub const fn range(self, protocol: Protocol) -> Option<(u8, u8)> {
+        let zks = self.caps.message_count(Protocol::Zks);
+        match protocol {
+            Protocol::Zks => Some((0, zks)),
+            Protocol::Zks2fa => match self.caps.zks_2fa {
+                Some(v) => Some((zks, v.message_count())),
+                None => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The first stream id past every range.
+    pub const fn end(self) -> u8 {
+        self.caps.message_count(Protocol::Zks) + self.caps.message_count(Protocol::Zks2fa)
+    }
+
+    /// The frame a stream id and body stand for: tagged with its protocol, its id relative.
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError::UnknownId`] past every range.
+    pub fn inbound(self, stream_id: u8, body: Bytes) -> Result<Frame, FrameError> {
+        let (protocol, id) = [Protocol::Zks, Protocol::Zks2fa]
+            .into_iter()
+            .find_map(|protocol| {
+                let (start, count) = self.range(protocol)?;
+                let id = stream_id.checked_sub(start).filter(|id| *id < count)?;
+                Some((protocol, id))
+            })
+            .ok_or(FrameError::UnknownId(stream_id))?;
+        Ok(Frame::new(protocol, id, body))
+    }
+
+    /// The stream id `frame` travels at.
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError::NotCarried`] for a protocol the link does not carry,
+    /// [`FrameError::IdOutOfRange`] for an id past its range.
+    pub fn outbound(self, frame: &Frame) -> Result<u8, FrameError> {
+        let protocol = frame.protocol;
+        let (start, count) = self
+            .range(protocol)
+            .ok_or(FrameError::NotCarried { protocol })?;
+        if frame.id >= count {
+            return Err(FrameError::IdOutOfRange {
+                protocol,
+                id: frame.id,
+                count,
+            });
+        }
+        Ok(start + frame.id)
+    }
+}
+
 /// The framing of a live link as a `tokio_util` codec, for the shared link pump
 /// ([`zks_api::transport::pump`]).
+///
+/// A frame of a protocol the link does not carry is refused, not dropped: the link contract is
+/// that what the engine handed over is sent or the link ends with a reason, and a lost
+/// `zks_2fa` message would leave the other side's verifier waiting for its timeout. The pump
+/// then closes the link with [`SubprotocolError`](DisconnectReason::SubprotocolError), as for
+/// any frame the engine should not have sent (it reads the link's caps first).
 #[derive(Clone, Copy, Debug)]
 pub struct LinkCodec {
     decoder: Decoder,
+    ids: StreamIds,
     max_message_size: usize,
 }
 
 impl LinkCodec {
-    /// A codec for bodies of at most `max_message_size` bytes, both ways.
-    pub const fn new(max_message_size: usize) -> Self {
+    /// A codec for a link that negotiated `caps`, for bodies of at most `max_message_size`
+    /// bytes, both ways.
+    pub const fn new(max_message_size: usize, caps: LinkCaps) -> Self {
+        let ids = StreamIds::new(caps);
         Self {
-            decoder: Decoder::new(max_message_size),
+            decoder: Decoder::new(max_message_size).with_ids(ids),
+            ids,
             max_message_size,
         }
     }
@@ -147,7 +265,7 @@ impl tokio_util::codec::Encoder<Outgoing> for LinkCodec {
 
     fn encode(&mut self, item: Outgoing, dst: &mut BytesMut) -> Result<(), FrameError> {
         match item {
-            Outgoing::Frame(frame) => encode_frame(&frame, self.max_message_size, dst),
+            Outgoing::Frame(frame) => encode_frame(&frame, self.ids, self.max_message_size, dst),
             Outgoing::Close(reason) => {
                 encode_close(reason, dst);
                 Ok(())
@@ -158,19 +276,21 @@ impl tokio_util::codec::Encoder<Outgoing> for LinkCodec {
     }
 }
 
-/// Appends a zks message to `dst`.
+/// Appends `frame` to `dst`, at the stream id `ids` gives it; nothing is appended on error.
 ///
 /// # Errors
 ///
-/// [`FrameError::TooLarge`] when the body is above `max_message_size`, and
-/// [`FrameError::UnknownId`] for an id the framing reserves.
+/// [`FrameError::NotCarried`] and [`FrameError::IdOutOfRange`] from [`StreamIds::outbound`],
+/// and [`FrameError::TooLarge`] when the body is above `max_message_size`.
 pub fn encode_frame(
     frame: &Frame,
+    ids: StreamIds,
     max_message_size: usize,
     dst: &mut BytesMut,
 ) -> Result<(), FrameError> {
-    if frame.id > MAX_ZKS_ID {
-        return Err(FrameError::UnknownId(frame.id));
+    let stream_id = ids.outbound(frame)?;
+    if stream_id > MAX_ZKS_ID {
+        return Err(FrameError::UnknownId(stream_id));
     }
     let len = frame.body.len() + 1;
     if frame.body.len() > max_message_size {
@@ -185,7 +305,7 @@ pub fn encode_frame(
     })?;
     dst.reserve(LENGTH_PREFIX_BYTES + len);
     dst.put_u32(prefix);
-    dst.put_u8(frame.id);
+    dst.put_u8(stream_id);
     dst.put_slice(&frame.body);
     Ok(())
 }
@@ -207,12 +327,29 @@ pub fn encode_close(reason: DisconnectReason, dst: &mut BytesMut) {
 #[derive(Clone, Copy, Debug)]
 pub struct Decoder {
     max_message_size: usize,
+    ids: Option<StreamIds>,
 }
 
 impl Decoder {
-    /// A decoder accepting bodies of at most `max_message_size` bytes.
+    /// A decoder accepting bodies of at most `max_message_size` bytes: the framing alone, which
+    /// yields every id `0x00..=0x7f` as a zks frame with the stream id as it came (what a
+    /// stream holds before its link's layout is known).
     pub const fn new(max_message_size: usize) -> Self {
-        Self { max_message_size }
+        Self {
+            max_message_size,
+            ids: None,
+        }
+    }
+
+    /// This decoder, mapping stream ids through a link's layout: frames come tagged with their
+    /// protocol and relative id, and an id past the layout's ranges is
+    /// [`FrameError::UnknownId`].
+    #[must_use]
+    pub const fn with_ids(self, ids: StreamIds) -> Self {
+        Self {
+            ids: Some(ids),
+            ..self
+        }
     }
 
     /// The next complete message in `src`, consuming its bytes; `Ok(None)` when more bytes are
@@ -246,7 +383,10 @@ impl Decoder {
         let mut data: Bytes = src.split_to(len).freeze();
         let id = data.get_u8();
         match id {
-            0..=MAX_ZKS_ID => Ok(Some(Message::Zks(Frame::zks(id, data)))),
+            0..=MAX_ZKS_ID => Ok(Some(Message::Zks(match self.ids {
+                Some(ids) => ids.inbound(id, data)?,
+                None => Frame::zks(id, data),
+            }))),
             READY_ID if data.is_empty() => Ok(Some(Message::Ready)),
             CLOSE_ID if data.len() == 1 => DisconnectReason::from_code(data[0])
                 .map(|reason| Some(Message::Close(reason)))
@@ -259,18 +399,31 @@ impl Decoder {
 
 #[cfg(test)]
 mod tests {
+    use zks_api::wire::{TwoFaVersion, ZksVersion};
+
     use super::*;
 
     fn frame(id: u8, body: &'static [u8]) -> Frame {
         Frame::zks(id, Bytes::from_static(body))
     }
 
+    fn twofa(id: u8, body: &'static [u8]) -> Frame {
+        Frame::new(Protocol::Zks2fa, id, Bytes::from_static(body))
+    }
+
+    const ZKS3: StreamIds = StreamIds::new(LinkCaps::zks(ZksVersion::V3));
+    const ZKS5: StreamIds = StreamIds::new(LinkCaps::zks(ZksVersion::V5));
+    const ZKS5_2FA: StreamIds = StreamIds::new(LinkCaps {
+        zks: ZksVersion::V5,
+        zks_2fa: Some(TwoFaVersion::V1),
+    });
+
     #[test]
     fn round_trips_messages_split_anywhere() {
         let mut wire = BytesMut::new();
         encode_ready(&mut wire);
-        encode_frame(&frame(1, b"hello"), 16, &mut wire).unwrap();
-        encode_frame(&frame(0, b""), 16, &mut wire).unwrap();
+        encode_frame(&frame(1, b"hello"), ZKS3, 16, &mut wire).unwrap();
+        encode_frame(&frame(0, b""), ZKS3, 16, &mut wire).unwrap();
         encode_close(DisconnectReason::TooManyPeers, &mut wire);
         let expected = vec![
             Message::Ready,
@@ -356,13 +509,108 @@ mod tests {
     fn refuses_to_encode_reserved_ids_or_oversized_bodies() {
         let mut dst = BytesMut::new();
         assert_eq!(
-            encode_frame(&frame(CLOSE_ID, b""), 16, &mut dst),
-            Err(FrameError::UnknownId(CLOSE_ID))
+            encode_frame(&frame(CLOSE_ID, b""), ZKS3, 16, &mut dst),
+            Err(FrameError::IdOutOfRange {
+                protocol: Protocol::Zks,
+                id: CLOSE_ID,
+                count: 7
+            })
         );
         assert!(matches!(
-            encode_frame(&frame(1, &[0; 17]), 16, &mut dst),
+            encode_frame(&frame(1, &[0; 17]), ZKS3, 16, &mut dst),
             Err(FrameError::TooLarge { .. })
         ));
         assert!(dst.is_empty());
+    }
+
+    /// zks/5 at `0x00..=0x01`, zks_2fa/1 right after at `0x02..=0x06`: exact bytes both ways.
+    #[test]
+    fn zks_2fa_ids_follow_the_zks_version() {
+        assert_eq!(ZKS5_2FA.range(Protocol::Zks), Some((0, 2)));
+        assert_eq!(ZKS5_2FA.range(Protocol::Zks2fa), Some((2, 5)));
+        assert_eq!(ZKS5_2FA.end(), 7);
+        assert_eq!(ZKS5.range(Protocol::Zks2fa), None);
+        assert_eq!(ZKS5.end(), 2);
+        let zks3_2fa = StreamIds::new(LinkCaps {
+            zks: ZksVersion::V3,
+            zks_2fa: Some(TwoFaVersion::V1),
+        });
+        assert_eq!(zks3_2fa.range(Protocol::Zks2fa), Some((7, 5)));
+
+        let mut wire = BytesMut::new();
+        encode_frame(&frame(1, b"\xc1\xc0"), ZKS5_2FA, 16, &mut wire).unwrap();
+        encode_frame(&twofa(0, b"\xc0"), ZKS5_2FA, 16, &mut wire).unwrap();
+        encode_frame(&twofa(4, b"\x80"), ZKS5_2FA, 16, &mut wire).unwrap();
+        encode_frame(&twofa(0, b"\xc0"), zks3_2fa, 16, &mut wire).unwrap();
+        assert_eq!(
+            &wire[..],
+            [
+                0, 0, 0, 3, 0x01, 0xc1, 0xc0, // zks BlockReplays
+                0, 0, 0, 2, 0x02, 0xc0, // zks_2fa VerifierRoleRequest
+                0, 0, 0, 2, 0x06, 0x80, // zks_2fa id 4
+                0, 0, 0, 2, 0x07, 0xc0, // zks_2fa id 0 after zks/3's seven ids
+            ]
+        );
+        let decoder = Decoder::new(16).with_ids(ZKS5_2FA);
+        let mut src = wire.split_to(19);
+        assert_eq!(
+            decoder.decode(&mut src),
+            Ok(Some(Message::Zks(frame(1, b"\xc1\xc0"))))
+        );
+        assert_eq!(
+            decoder.decode(&mut src),
+            Ok(Some(Message::Zks(twofa(0, b"\xc0"))))
+        );
+        assert_eq!(
+            decoder.decode(&mut src),
+            Ok(Some(Message::Zks(twofa(4, b"\x80"))))
+        );
+        assert_eq!(decoder.decode(&mut src), Ok(None));
+        // On zks/5 + zks_2fa/1, stream id 7 is past both ranges.
+        assert_eq!(decoder.decode(&mut wire), Err(FrameError::UnknownId(0x07)));
+        // The framing alone passes stream ids through as they came.
+        let mut src = BytesMut::from(&[0, 0, 0, 2, 0x06, 0x80][..]);
+        assert_eq!(
+            Decoder::new(16).decode(&mut src),
+            Ok(Some(Message::Zks(frame(6, b"\x80"))))
+        );
+    }
+
+    #[test]
+    fn without_zks_2fa_its_ids_are_unknown_and_its_frames_refused() {
+        let decoder = Decoder::new(16).with_ids(ZKS5);
+        let mut src = BytesMut::from(&[0, 0, 0, 2, 0x02, 0xc0][..]);
+        assert_eq!(decoder.decode(&mut src), Err(FrameError::UnknownId(0x02)));
+        let mut dst = BytesMut::new();
+        assert_eq!(
+            encode_frame(&twofa(0, b"\xc0"), ZKS5, 16, &mut dst),
+            Err(FrameError::NotCarried {
+                protocol: Protocol::Zks2fa
+            })
+        );
+        assert_eq!(
+            encode_frame(&twofa(5, b"\xc0"), ZKS5_2FA, 16, &mut dst),
+            Err(FrameError::IdOutOfRange {
+                protocol: Protocol::Zks2fa,
+                id: 5,
+                count: 5
+            })
+        );
+        assert_eq!(
+            encode_frame(&frame(2, b"\xc0"), ZKS5_2FA, 16, &mut dst),
+            Err(FrameError::IdOutOfRange {
+                protocol: Protocol::Zks,
+                id: 2,
+                count: 2
+            })
+        );
+        assert!(dst.is_empty());
+        assert_eq!(
+            FrameError::NotCarried {
+                protocol: Protocol::Zks2fa
+            }
+            .disconnect_reason(),
+            DisconnectReason::SubprotocolError
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! zks over libp2p: a [`zks_api::transport::Transport`] on TCP + noise + yamux, with one long-lived
-//! `/zks/<version>` stream per link.
+//! `/zks/<version>` (or `/zks/<version>+zks_2fa/<version>`) stream per link.
 //!
 //! The alternative to `zks-devp2p` for node teams that already run libp2p. Switching is one
 //! line in the node builder: `Node::builder(Arc::new(Libp2pTransport::new(config)?))`.
@@ -9,8 +9,24 @@
 //!   [`zks_api::PeerId`] is its libp2p peer id bytes ([`addr::to_zks_peer`]).
 //! - **Addresses**: multiaddrs ending in `/p2p/<peer id>`, e.g.
 //!   `/ip4/127.0.0.1/tcp/30304/p2p/12D3KooW...`.
-//! - **Versions** are negotiated through the protocol names `/zks/3`, `/zks/2`, `/zks/1`
-//!   (highest common wins); see [`transport`] for the setup steps.
+//! - **Versions** are negotiated through the stream protocol names `/zks/5`, `/zks/4`, …,
+//!   `/zks/1` (highest common wins); see [`transport`] for the setup steps.
+//! - **`zks_2fa`** (batch verification beside zks/5) is carried too. Upstream only runs devp2p,
+//!   so this layout is ours, chosen to mirror RLPx:
+//!   - *Negotiation* is in the same protocol name: a node that speaks `zks_2fa/1` also
+//!     accepts `/zks/<v>+zks_2fa/1` for each of its versions, and a dialer that speaks it asks
+//!     for `/zks/<v>+zks_2fa/1` before `/zks/<v>`, version by version. The first name accepted
+//!     is exactly what [`Capabilities::negotiate`](zks_api::wire::Capabilities::negotiate)
+//!     gives: the highest common zks version, with `zks_2fa` when both sides speak it. One
+//!     stream stays one link (one ordered queue, one backpressure path, one close reason), and
+//!     nothing is negotiated after the link is up. The cost is one more round of multistream
+//!     selection per version when the listener lacks `zks_2fa`.
+//!   - *Ids*: `zks_2fa`'s messages travel on the same stream at the ids right after the zks
+//!     version's, as RLPx offsets capabilities: on `/zks/5+zks_2fa/1`, zks/5 is `0x00..=0x01`
+//!     and zks_2fa/1 `0x02..=0x06` ([`codec::StreamIds`]). Frames reach the engine tagged with
+//!     their protocol and relative id; an id past the negotiated ranges ends the link as a
+//!     protocol breach, and a frame of a protocol the link does not carry is refused (the link
+//!     closes with `SubprotocolError`) rather than written.
 //! - **Framing**: `u32 BE length || id || body`, capped at 16 MiB like every transport, checked
 //!   before allocating; see [`codec`].
 //! - **Backpressure** is real: nothing is buffered beyond the link's bounded queues, one

@@ -1,5 +1,6 @@
 //! The async glue for one live link: the shared link pump ([`zks_api::transport::pump`]) over
-//! a `/zks/<version>` yamux stream, with this crate's [`LinkCodec`].
+//! a `/zks/<version>` (or `/zks/<version>+zks_2fa/<version>`) yamux stream, with this crate's
+//! [`LinkCodec`] for what the stream negotiated.
 //!
 //! Backpressure is end to end: a received message is only read off the stream once the
 //! engine's receive queue has room (unread bytes stay in yamux's bounded per-stream receive
@@ -19,6 +20,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::compat::FuturesAsyncWriteCompatExt as _;
 use zks_api::transport::LinkEnd;
 use zks_api::transport::pump::{self, PumpConfig};
+use zks_api::wire::LinkCaps;
 
 use crate::codec::LinkCodec;
 use crate::config::{CLOSE_GRACE, Libp2pConfig};
@@ -26,10 +28,16 @@ use crate::config::{CLOSE_GRACE, Libp2pConfig};
 /// Bytes read from the stream per read.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Runs a live link until it ends, reports how to the engine, and closes the stream.
-/// `rbuf` holds bytes already read from the stream.
-pub(crate) async fn run(stream: Stream, end: LinkEnd, config: Arc<Libp2pConfig>, rbuf: BytesMut) {
-    let codec = LinkCodec::new(config.max_message_size);
+/// Runs a live link that negotiated `caps` until it ends, reports how to the engine, and
+/// closes the stream. `rbuf` holds bytes already read from the stream.
+pub(crate) async fn run(
+    stream: Stream,
+    caps: LinkCaps,
+    end: LinkEnd,
+    config: Arc<Libp2pConfig>,
+    rbuf: BytesMut,
+) {
+    let codec = LinkCodec::new(config.max_message_size, caps);
     let (rd, wr) = stream.split();
     let rd = ScratchReader {
         inner: rd,

@@ -3,9 +3,14 @@
 //! Setting up a link:
 //!
 //! 1. The dialer connects to the `/p2p/<peer id>` multiaddr (noise authenticates the peer id).
-//! 2. It opens a stream with the protocols `/zks/3`, `/zks/2`, `/zks/1` in turn, highest first,
-//!    keeping only the versions it advertises; the listener accepts exactly the versions it
-//!    advertises, so the first one accepted is the highest common version.
+//! 2. It opens a stream with the protocol names of what it advertises in turn, highest zks
+//!    version first, and for each version the name with `zks_2fa` before the one without:
+//!    `/zks/5+zks_2fa/1`, `/zks/5`, `/zks/4+zks_2fa/1`, `/zks/4`, … (see
+//!    [`stream_protocol_name`]). The listener accepts exactly the names of what it advertises
+//!    (`/zks/<v>` for each of its versions, and `/zks/<v>+zks_2fa/1` too when it speaks
+//!    `zks_2fa/1`), so the first name accepted is the highest common zks version, with
+//!    `zks_2fa` exactly when both sides speak it — what
+//!    [`Capabilities::negotiate`] gives on every transport.
 //! 3. The listener answers with a Ready message, or a Close message, which the dialer reports
 //!    as [`TransportError::Refused`]. (A node over its active-link cap accepts the link and then
 //!    closes it with `TooManyPeers`.)
@@ -28,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tracing::Instrument as _;
 use zks_api::transport::{Incoming, Link, LinkInfo, Transport, TransportError};
-use zks_api::wire::{Capabilities, LinkCaps, VersionSet, ZksVersion};
+use zks_api::wire::{Capabilities, LinkCaps, TwoFaVersion, VersionSet, ZksVersion};
 use zks_api::{Direction, DisconnectReason, PeerAddr};
 
 use crate::addr;
@@ -52,8 +57,34 @@ pub const fn protocol_name(version: ZksVersion) -> &'static str {
     }
 }
 
-fn protocol(version: ZksVersion) -> StreamProtocol {
-    StreamProtocol::new(protocol_name(version))
+/// The stream protocol name of what a link carries: `/zks/<n>`, or `/zks/<n>+zks_2fa/<m>`
+/// when it carries `zks_2fa/<m>` beside `zks/<n>`. The name is the whole negotiation: the
+/// stream's ids then follow [`StreamIds`](crate::codec::StreamIds) for these caps.
+pub const fn stream_protocol_name(caps: LinkCaps) -> &'static str {
+    match (caps.zks, caps.zks_2fa) {
+        (version, None) => protocol_name(version),
+        (ZksVersion::V1, Some(TwoFaVersion::V1)) => "/zks/1+zks_2fa/1",
+        (ZksVersion::V2, Some(TwoFaVersion::V1)) => "/zks/2+zks_2fa/1",
+        (ZksVersion::V3, Some(TwoFaVersion::V1)) => "/zks/3+zks_2fa/1",
+        (ZksVersion::V4, Some(TwoFaVersion::V1)) => "/zks/4+zks_2fa/1",
+        (ZksVersion::V5, Some(TwoFaVersion::V1)) => "/zks/5+zks_2fa/1",
+    }
+}
+
+fn protocol(caps: LinkCaps) -> StreamProtocol {
+    StreamProtocol::new(stream_protocol_name(caps))
+}
+
+/// What a side advertising `caps` offers per zks version, in the dialer's order: highest
+/// version first, and for each the caps with `zks_2fa` (when advertised) before those without.
+fn offers(caps: Capabilities) -> impl Iterator<Item = LinkCaps> {
+    caps.zks.iter().rev().flat_map(move |zks| {
+        let with = caps.zks_2fa.map(|v| LinkCaps {
+            zks,
+            zks_2fa: Some(v),
+        });
+        with.into_iter().chain([LinkCaps::zks(zks)])
+    })
 }
 
 /// One byte per version set: bit `n` is `zks/n`.
@@ -178,8 +209,8 @@ impl Libp2pTransport {
         peer: PeerId,
         target: Multiaddr,
         addr: &PeerAddr,
-        versions: VersionSet,
-    ) -> Result<(Stream, ZksVersion, BytesMut), TransportError> {
+        caps: Capabilities,
+    ) -> Result<(Stream, LinkCaps, BytesMut), TransportError> {
         let unreachable = |reason: String| TransportError::Unreachable {
             addr: addr.clone(),
             reason: reason.into(),
@@ -194,8 +225,8 @@ impl Libp2pTransport {
             Err(ConnectError::Handshake(e)) => return Err(handshake(e)),
         }
         let mut control = self.inner.swarm.control.clone();
-        for version in versions.iter().rev() {
-            match control.open_stream(peer, protocol(version)).await {
+        for offer in offers(caps) {
+            match control.open_stream(peer, protocol(offer)).await {
                 Ok(mut stream) => {
                     let rbuf = await_ready(&mut stream).await.map_err(|e| match e {
                         ReadyError::Refused(reason) => TransportError::Refused {
@@ -204,16 +235,16 @@ impl Libp2pTransport {
                         },
                         ReadyError::Other(e) => handshake(e),
                     })?;
-                    return Ok((stream, version, rbuf));
+                    return Ok((stream, offer, rbuf));
                 }
                 Err(OpenStreamError::UnsupportedProtocol(_)) => {}
                 Err(e) => return Err(handshake(e.to_string())),
             }
         }
-        let remote = probe_versions(&mut control, peer, versions).await;
+        let remote = probe_versions(&mut control, peer, caps.zks).await;
         Err(TransportError::NoCommonVersion {
             peer: addr::to_zks_peer(&peer),
-            local: versions,
+            local: caps.zks,
             remote,
         })
     }
@@ -324,11 +355,11 @@ impl Transport for Libp2pTransport {
         }
         let mut control = self.inner.swarm.control.clone();
         let mut streams = Vec::new();
-        for version in versions.iter() {
+        for offer in offers(caps) {
             let incoming = control
-                .accept(protocol(version))
+                .accept(protocol(offer))
                 .map_err(|e| TransportError::Listen(e.to_string().into()))?;
-            streams.push(incoming.map(move |(p, s)| (Some(version), p, s)).boxed());
+            streams.push(incoming.map(move |(p, s)| (Some(offer), p, s)).boxed());
         }
         let probes = control
             .accept(StreamProtocol::new(VERSIONS_PROTOCOL))
@@ -350,22 +381,21 @@ impl Transport for Libp2pTransport {
             )
             .instrument(tracing::info_span!("libp2p-listener", %bound)),
         );
-        tracing::info!(%bound, peer = %self.local_peer_id(), %versions, "listening");
+        tracing::info!(%bound, peer = %self.local_peer_id(), %caps, "listening");
         Ok(incoming)
     }
 
     async fn dial(&self, addr: &PeerAddr, caps: Capabilities) -> Result<Link, TransportError> {
-        let versions = caps.zks;
         let (peer, target) = addr::parse(addr)?;
         let shared = Arc::clone(&self.inner.shared);
         let span = tracing::info_span!("libp2p", %peer, direction = %Direction::Outbound);
         let opened = timeout(
             shared.config.handshake_timeout,
-            self.open(peer, target, addr, versions),
+            self.open(peer, target, addr, caps),
         )
         .instrument(span.clone())
         .await;
-        let (stream, version, rbuf) = match opened {
+        let (stream, link_caps, rbuf) = match opened {
             Ok(Ok(opened)) => opened,
             Ok(Err(e)) => {
                 tracing::info!(parent: &span, error = %e, "dial failed");
@@ -382,15 +412,15 @@ impl Transport for Libp2pTransport {
             peer: addr::to_zks_peer(&peer),
             remote_addr: addr.clone(),
             direction: Direction::Outbound,
-            caps: LinkCaps::zks(version),
+            caps: link_caps,
         };
-        tracing::debug!(parent: &span, %version, "link established");
+        tracing::debug!(parent: &span, caps = %link_caps, "link established");
         let (link, end) = Link::channel(info, shared.config.link_capacity);
         let config = Arc::clone(&shared.config);
         let keep = Arc::clone(&self.inner.swarm);
         tokio::spawn(
             async move {
-                link::run(stream, end, config, rbuf).await;
+                link::run(stream, link_caps, end, config, rbuf).await;
                 drop(keep);
             }
             .instrument(span),
@@ -399,7 +429,8 @@ impl Transport for Libp2pTransport {
     }
 }
 
-type Accepted = (Option<ZksVersion>, PeerId, Stream);
+/// An accepted stream: what its protocol name negotiated (`None`: the version probe).
+type Accepted = (Option<LinkCaps>, PeerId, Stream);
 
 async fn accept_loop(
     shared: Arc<Shared>,
@@ -413,11 +444,11 @@ async fn accept_loop(
             () = tx.closed() => break,
             accepted = streams.next() => accepted,
         };
-        let Some((version, peer, stream)) = accepted else {
+        let Some((caps, peer, stream)) = accepted else {
             break;
         };
         let span = tracing::info_span!("libp2p", %peer, direction = %Direction::Inbound);
-        let Some(version) = version else {
+        let Some(caps) = caps else {
             tokio::spawn(answer_probe(stream, peer, versions, tx.clone()).instrument(span));
             continue;
         };
@@ -427,7 +458,7 @@ async fn accept_loop(
         let keep = Arc::clone(&keep);
         tokio::spawn(
             async move {
-                serve_inbound(&shared, stream, peer, version, tx).await;
+                serve_inbound(&shared, stream, peer, caps, tx).await;
                 drop(keep);
             }
             .instrument(span),
@@ -440,7 +471,7 @@ async fn serve_inbound(
     shared: &Shared,
     mut stream: Stream,
     peer: PeerId,
-    version: ZksVersion,
+    caps: LinkCaps,
     tx: mpsc::Sender<Result<Link, TransportError>>,
 ) {
     let mut ready = BytesMut::new();
@@ -458,14 +489,21 @@ async fn serve_inbound(
         peer: addr::to_zks_peer(&peer),
         remote_addr: shared.remote_addr(peer),
         direction: Direction::Inbound,
-        caps: LinkCaps::zks(version),
+        caps,
     };
-    tracing::debug!(%version, "link established");
+    tracing::debug!(%caps, "link established");
     let (link, end) = Link::channel(info, shared.config.link_capacity);
     if tx.send(Ok(link)).await.is_err() {
         return;
     }
-    link::run(stream, end, Arc::clone(&shared.config), BytesMut::new()).await;
+    link::run(
+        stream,
+        caps,
+        end,
+        Arc::clone(&shared.config),
+        BytesMut::new(),
+    )
+    .await;
 }
 
 /// Answers a version probe, and reports the failed negotiation when there is no common version.
@@ -512,5 +550,36 @@ mod tests {
         assert_eq!(protocol_name(ZksVersion::V4), "/zks/4");
         assert_eq!(protocol_name(ZksVersion::V5), "/zks/5");
         assert_eq!(version_bits(VersionSet::CODEC), 0b11_1110);
+    }
+
+    #[test]
+    fn offers_put_zks_2fa_first_per_version_highest_first() {
+        let names: Vec<_> = offers(Capabilities {
+            zks: VersionSet::from([ZksVersion::V3, ZksVersion::V5]),
+            zks_2fa: Some(TwoFaVersion::V1),
+        })
+        .map(stream_protocol_name)
+        .collect();
+        assert_eq!(
+            names,
+            ["/zks/5+zks_2fa/1", "/zks/5", "/zks/3+zks_2fa/1", "/zks/3"]
+        );
+        let names: Vec<_> = offers(VersionSet::from([ZksVersion::V1, ZksVersion::V2]).into())
+            .map(stream_protocol_name)
+            .collect();
+        assert_eq!(names, ["/zks/2", "/zks/1"]);
+        // Every name is a valid, distinct stream protocol.
+        let all: Vec<_> = offers(Capabilities {
+            zks: VersionSet::CODEC,
+            zks_2fa: Some(TwoFaVersion::V1),
+        })
+        .map(|c| protocol(c).to_string())
+        .collect();
+        assert_eq!(all.len(), 10);
+        assert!(all.iter().all(|n| n.starts_with("/zks/")));
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len());
     }
 }

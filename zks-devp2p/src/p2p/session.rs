@@ -1,9 +1,9 @@
 //! The post-handshake `p2p` state machine: Hello exchange, capability negotiation, Snappy,
-//! and routing of message ids to the `eth` and zks capabilities.
+//! and routing of message ids to the `eth`, zks and `zks_2fa` capabilities.
 
 use bytes::{Bytes, BytesMut};
 use zks_api::DisconnectReason;
-use zks_api::wire::{Frame, ZksVersion};
+use zks_api::wire::{Frame, LinkCaps, Protocol, TwoFaVersion, ZksVersion};
 
 use super::hello::{Hello, P2P_VERSION};
 use super::message::{
@@ -24,6 +24,9 @@ pub struct Negotiated {
     pub shared: SharedCapabilities,
     /// The negotiated zks version and its first wire id, if zks is shared.
     pub zks: Option<(ZksVersion, u16)>,
+    /// The negotiated `zks_2fa` version and its first wire id, if `zks_2fa` is shared (both
+    /// Hellos list the same version; ours only does when the node speaks it).
+    pub zks_2fa: Option<(TwoFaVersion, u16)>,
     /// The negotiated `eth` version and its first wire id, if `eth` is shared.
     pub eth: Option<(EthVersion, u16)>,
     /// Whether messages after Hello are Snappy-compressed (both sides speak p2p ≥ 5).
@@ -35,7 +38,9 @@ pub struct Negotiated {
 pub enum P2pEvent {
     /// The peer's Hello arrived and negotiation succeeded; see [`P2pSession::negotiated`].
     Hello,
-    /// A zks message (relative id, decompressed body).
+    /// A message of one of the engine's subprotocols: the frame is tagged with the one it
+    /// arrived on ([`Protocol::Zks`] or, where shared, [`Protocol::Zks2fa`]), its id is relative
+    /// to that capability's offset and its body is decompressed.
     Zks(Frame),
     /// An `eth` message: relative id and decompressed msg-data (the devp2p transport answers
     /// `eth` itself; nothing of it reaches the engine).
@@ -140,6 +145,23 @@ impl P2pSession {
         self.negotiated.as_ref().and_then(|n| n.zks).map(|(v, _)| v)
     }
 
+    /// The negotiated `zks_2fa` version, if `zks_2fa` is shared.
+    pub fn zks_2fa_version(&self) -> Option<TwoFaVersion> {
+        self.negotiated
+            .as_ref()
+            .and_then(|n| n.zks_2fa)
+            .map(|(v, _)| v)
+    }
+
+    /// What a link on this session carries: `None` until the Hello exchange, and when zks is
+    /// not shared (a link needs zks, whatever else is shared).
+    pub fn link_caps(&self) -> Option<LinkCaps> {
+        Some(LinkCaps {
+            zks: self.zks_version()?,
+            zks_2fa: self.zks_2fa_version(),
+        })
+    }
+
     fn snappy(&self) -> bool {
         self.negotiated.as_ref().is_some_and(|n| n.snappy)
     }
@@ -177,23 +199,28 @@ impl P2pSession {
                     .shared
                     .resolve(wire_id)
                     .map_err(|_| P2pError::UnknownMessageId { got: wire_id })?;
-                let is_zks = negotiated.zks.is_some_and(|(_, o)| o == cap.offset);
-                let is_eth = negotiated.eth.is_some_and(|(_, o)| o == cap.offset);
-                if !is_zks && !is_eth {
+                // Shared capabilities we do not route (none today: we only share what we
+                // advertise) are as unknown as ids past every range.
+                let route = if negotiated.zks.is_some_and(|(_, o)| o == cap.offset) {
+                    Some(Protocol::Zks)
+                } else if negotiated.zks_2fa.is_some_and(|(_, o)| o == cap.offset) {
+                    Some(Protocol::Zks2fa)
+                } else if negotiated.eth.is_some_and(|(_, o)| o == cap.offset) {
+                    None
+                } else {
                     return Err(P2pError::UnknownMessageId { got: wire_id });
-                }
+                };
                 let body = if negotiated.snappy {
                     Bytes::from(decompress(payload, MAX_DECOMPRESSED)?)
                 } else {
                     Bytes::copy_from_slice(payload)
                 };
-                Ok(if is_zks {
-                    P2pEvent::Zks(Frame::zks(relative, body))
-                } else {
-                    P2pEvent::Eth {
+                Ok(match route {
+                    Some(protocol) => P2pEvent::Zks(Frame::new(protocol, relative, body)),
+                    None => P2pEvent::Eth {
                         id: relative,
                         payload: body,
-                    }
+                    },
                 })
             }
         }
@@ -221,6 +248,12 @@ impl P2pSession {
                 .and_then(ZksVersion::from_number)?;
             Some((v, c.offset))
         });
+        let zks_2fa = shared.get(caps::ZKS_2FA).and_then(|c| {
+            let v = u8::try_from(c.version)
+                .ok()
+                .and_then(TwoFaVersion::from_number)?;
+            Some((v, c.offset))
+        });
         let eth = shared
             .eth_version()
             .zip(shared.get(caps::ETH).map(|c| c.offset));
@@ -228,6 +261,7 @@ impl P2pSession {
             remote_hello: hello,
             shared,
             zks,
+            zks_2fa,
             eth,
             snappy,
         });
@@ -306,23 +340,62 @@ impl P2pSession {
         Ok(())
     }
 
-    /// Checks that a zks frame can be sent on this session.
+    /// The first wire id of the capability `protocol` travels on, and how many ids it has,
+    /// when this session carries it.
+    fn route(&self, protocol: Protocol) -> Option<(u16, u8)> {
+        let n = self.negotiated.as_ref()?;
+        match protocol {
+            Protocol::Zks => n.zks.map(|(v, o)| (o, v.message_count())),
+            Protocol::Zks2fa => n.zks_2fa.map(|(v, o)| (o, v.message_count())),
+            _ => None,
+        }
+    }
+
+    /// Checks that a frame can be sent on this session: its protocol is shared, its id is in
+    /// that capability's range, its body is within the message cap.
+    ///
+    /// A frame of a protocol the session does not carry is refused rather than dropped: the
+    /// link contract is that a frame the engine handed over is sent or the link ends with a
+    /// reason, and a `zks_2fa` message silently lost would leave the other side's verifier
+    /// waiting for its timeout. The link then closes with
+    /// [`SubprotocolError`](DisconnectReason::SubprotocolError), like any other frame the
+    /// engine should not have sent (the engine reads [`LinkCaps`] before it sends).
     ///
     /// # Errors
     ///
-    /// [`P2pError::OutgoingIdOutOfRange`], [`P2pError::OutgoingTooLarge`], or
-    /// [`P2pError::NoSharedCapability`] before negotiation.
+    /// [`P2pError::NoSharedCapability`] before negotiation (or without zks);
+    /// [`P2pError::OutgoingNotCarried`] for a protocol this session does not carry;
+    /// [`P2pError::OutgoingIdOutOfRange`] / [`P2pError::OutgoingTwoFaIdOutOfRange`] for an id
+    /// past its version's table; [`P2pError::OutgoingTooLarge`].
     pub fn check_zks(&self, frame: &Frame) -> Result<(), P2pError> {
-        let (version, offset) = self
+        let negotiated = self
             .negotiated
             .as_ref()
-            .and_then(|n| n.zks)
             .ok_or(P2pError::NoSharedCapability)?;
-        if frame.id >= version.message_count() || u16::from(frame.id) + offset > 0x7f {
-            return Err(P2pError::OutgoingIdOutOfRange {
-                id: frame.id,
-                version,
-            });
+        let (version, zks_offset) = negotiated.zks.ok_or(P2pError::NoSharedCapability)?;
+        let out_of_range =
+            |offset: u16, count: u8| frame.id >= count || u16::from(frame.id) + offset > 0x7f;
+        match frame.protocol {
+            Protocol::Zks => {
+                if out_of_range(zks_offset, version.message_count()) {
+                    return Err(P2pError::OutgoingIdOutOfRange {
+                        id: frame.id,
+                        version,
+                    });
+                }
+            }
+            Protocol::Zks2fa => {
+                let (version, offset) = negotiated.zks_2fa.ok_or(P2pError::OutgoingNotCarried {
+                    protocol: frame.protocol,
+                })?;
+                if out_of_range(offset, version.message_count()) {
+                    return Err(P2pError::OutgoingTwoFaIdOutOfRange {
+                        id: frame.id,
+                        version,
+                    });
+                }
+            }
+            protocol => return Err(P2pError::OutgoingNotCarried { protocol }),
         }
         let max = MAX_DECOMPRESSED - 1;
         if frame.body.len() > max {
@@ -334,16 +407,23 @@ impl P2pSession {
         Ok(())
     }
 
-    /// Writes a zks frame's frame-data (wire id = offset + id, body compressed when Snappy is
-    /// on). Call [`check_zks`](Self::check_zks) first; an unchecked frame is written with the
-    /// id clamped into range.
+    /// Writes a frame's frame-data: wire id = the offset of the capability its protocol travels
+    /// on + id, body compressed when Snappy is on. Call [`check_zks`](Self::check_zks) first
+    /// (it says why a frame cannot go): a frame of a protocol the session does not carry, or
+    /// with an id past its capability's range, is not written at all — it must not land in a
+    /// neighbour's range — and the frame layer then refuses the empty frame-data, so nothing
+    /// reaches the wire.
     pub fn write_zks(&mut self, frame: &Frame, out: &mut BytesMut) {
-        let offset = self
-            .negotiated
-            .as_ref()
-            .and_then(|n| n.zks)
-            .map_or(caps::BASE_PROTOCOL_LENGTH, |(_, o)| o);
-        let wire = u8::try_from(offset + u16::from(frame.id)).unwrap_or(0x7f);
+        let Some((offset, count)) = self.route(frame.protocol) else {
+            return;
+        };
+        let Some(wire) = (frame.id < count)
+            .then(|| u8::try_from(offset + u16::from(frame.id)).ok())
+            .flatten()
+            .filter(|w| *w <= 0x7f)
+        else {
+            return;
+        };
         let snappy = self.snappy();
         self.write_payload(wire, &frame.body, snappy, out);
     }

@@ -1,0 +1,611 @@
+//! `zks_2fa/1` beside zks on RLPx: advertised after zks, negotiated only when both Hellos list
+//! it, its frames tagged [`Protocol::Zks2fa`] at `zks_2fa`'s own offset, and never written when
+//! the session does not carry it. Sans-IO sessions first (exact wire ids and frame-data), then
+//! two transports and a raw peer over 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use zks_api::transport::TransportError;
+use zks_api::transport::{Incoming, Link, LinkClosed, LinkReceiver, LinkSender, Transport};
+use zks_api::wire::{
+    Capabilities, Frame, LinkCaps, Protocol, TwoFaMessage, TwoFaVersion, VerifierChallenge,
+    VersionSet, ZksVersion,
+};
+use zks_api::{DisconnectReason, PeerAddr};
+use zks_devp2p::caps::{self, Capability, LocalCapability};
+use zks_devp2p::eth::EthVersion;
+use zks_devp2p::p2p::{self, P2pEvent, P2pSession};
+use zks_devp2p::rlpx::FrameCodec;
+use zks_devp2p::{Devp2pConfig, Devp2pTransport, NodeKey, P2pError};
+
+/// A safety net so a broken test fails instead of hanging; never used to wait for events.
+const LIMIT: Duration = Duration::from_secs(20);
+
+const V5_2FA: Capabilities = Capabilities {
+    zks: VersionSet::only(ZksVersion::V5),
+    zks_2fa: Some(TwoFaVersion::V1),
+};
+const V5: Capabilities = Capabilities {
+    zks: VersionSet::only(ZksVersion::V5),
+    zks_2fa: None,
+};
+const V3_2FA: Capabilities = Capabilities {
+    zks: VersionSet::only(ZksVersion::V3),
+    zks_2fa: Some(TwoFaVersion::V1),
+};
+
+/// The capability list a node advertises: `eth` versions first, then the subprotocols.
+fn local(eth: &[EthVersion], caps: Capabilities) -> Vec<LocalCapability> {
+    let mut list = caps::eth_capabilities(eth);
+    list.extend(caps::subprotocol_capabilities(caps));
+    list
+}
+
+/// Two sessions that exchanged Hellos, each advertising its own list.
+fn negotiated(a: Vec<LocalCapability>, b: Vec<LocalCapability>) -> (P2pSession, P2pSession) {
+    let (ka, kb) = (NodeKey::generate(), NodeKey::generate());
+    let mut sa = P2pSession::new(P2pSession::hello_for(ka.id(), "a", &a, 0), a, kb.id());
+    let mut sb = P2pSession::new(P2pSession::hello_for(kb.id(), "b", &b, 0), b, ka.id());
+    let mut hello = BytesMut::new();
+    sa.write_hello(&mut hello);
+    assert_eq!(sb.handle(&hello), Ok(P2pEvent::Hello));
+    hello.clear();
+    sb.write_hello(&mut hello);
+    assert_eq!(sa.handle(&hello), Ok(P2pEvent::Hello));
+    (sa, sb)
+}
+
+/// The frame-data `from` writes for `frame` (after checking it), handled by `to`.
+fn carry(from: &mut P2pSession, to: &mut P2pSession, frame: &Frame) -> (Vec<u8>, P2pEvent) {
+    from.check_zks(frame).unwrap();
+    let mut data = BytesMut::new();
+    from.write_zks(frame, &mut data);
+    let event = to.handle(&data).unwrap();
+    (data.to_vec(), event)
+}
+
+/// `id || snappy([0xc0])`: the frame-data of an empty-list message (such as
+/// VerifierRoleRequest) at wire id `id`, Snappy on (p2p v5 on both sides).
+fn empty_list_at(id: u8) -> Vec<u8> {
+    vec![id, 0x01, 0x00, 0xc0]
+}
+
+fn role_request() -> Frame {
+    TwoFaMessage::VerifierRoleRequest.to_frame()
+}
+
+fn challenge(byte: u8) -> Frame {
+    TwoFaMessage::VerifierChallenge(VerifierChallenge { nonce: [byte; 32] }).to_frame()
+}
+
+#[test]
+fn hello_lists_zks_2fa_after_zks_after_eth() {
+    let list = local(
+        &[
+            EthVersion::V69,
+            EthVersion::V68,
+            EthVersion::V67,
+            EthVersion::V66,
+        ],
+        Capabilities {
+            zks: VersionSet::CODEC,
+            zks_2fa: Some(TwoFaVersion::V1),
+        },
+    );
+    let key = NodeKey::generate();
+    let hello = P2pSession::hello_for(key.id(), "x", &list, 0);
+    let names: Vec<String> = hello
+        .capabilities
+        .iter()
+        .map(|c| format!("{}/{}", c.name, c.version))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "eth/69",
+            "eth/68",
+            "eth/67",
+            "eth/66",
+            "zks/1",
+            "zks/2",
+            "zks/3",
+            "zks/4",
+            "zks/5",
+            "zks_2fa/1"
+        ]
+    );
+    assert_eq!(list.last().map(|c| c.message_count), Some(5));
+    // Without zks_2fa, nothing of it is listed.
+    let plain = local(&[EthVersion::V68], V5);
+    assert!(plain.iter().all(|c| c.cap.name != "zks_2fa"), "{plain:?}");
+}
+
+/// eth/68 has 17 ids, so zks/5 starts at 0x10 + 17 = 0x21 and takes 2 ids; zks_2fa/1 then
+/// starts at 0x23 and takes 0x23..=0x27.
+#[test]
+fn eth68_zks5_zks2fa1_wire_ids() {
+    let ours = local(&[EthVersion::V68], V5_2FA);
+    let (mut a, mut b) = negotiated(ours.clone(), ours);
+    let n = a.negotiated().unwrap();
+    assert_eq!(n.eth, Some((EthVersion::V68, 0x10)));
+    assert_eq!(n.zks, Some((ZksVersion::V5, 0x21)));
+    assert_eq!(n.zks_2fa, Some((TwoFaVersion::V1, 0x23)));
+    assert_eq!(n.shared.end(), 0x28);
+    let both = LinkCaps {
+        zks: ZksVersion::V5,
+        zks_2fa: Some(TwoFaVersion::V1),
+    };
+    assert_eq!(a.link_caps(), Some(both));
+    assert_eq!(b.link_caps(), Some(both));
+
+    // zks/5 GetBlockReplays at 0x21, BlockReplays at 0x22.
+    let get = Frame::zks(0, Bytes::from_static(&[0xc0]));
+    assert_eq!(
+        carry(&mut a, &mut b, &get),
+        (empty_list_at(0x21), P2pEvent::Zks(get))
+    );
+    let replays = Frame::zks(1, Bytes::from_static(&[0xc0]));
+    assert_eq!(
+        carry(&mut b, &mut a, &replays),
+        (empty_list_at(0x22), P2pEvent::Zks(replays))
+    );
+    // zks_2fa/1 VerifierRoleRequest at 0x23, tagged zks_2fa with relative id 0 on arrival.
+    let (data, event) = carry(&mut a, &mut b, &role_request());
+    assert_eq!(data, empty_list_at(0x23));
+    assert_eq!(
+        event,
+        P2pEvent::Zks(Frame::new(Protocol::Zks2fa, 0, Bytes::from_static(&[0xc0])))
+    );
+    // Every zks_2fa id, both ways: wire id 0x23 + id, the same frame out.
+    for id in 0..5u8 {
+        let frame = Frame::new(Protocol::Zks2fa, id, Bytes::from_static(&[0xc0]));
+        let (data, event) = carry(&mut b, &mut a, &frame);
+        assert_eq!(data, empty_list_at(0x23 + id));
+        assert_eq!(event, P2pEvent::Zks(frame));
+    }
+    // A 32-byte challenge decodes on arrival as what was sent.
+    let (data, event) = carry(&mut b, &mut a, &challenge(0x5a));
+    assert_eq!(data[0], 0x24);
+    let P2pEvent::Zks(frame) = event else {
+        panic!("{event:?}")
+    };
+    assert_eq!(frame, challenge(0x5a));
+    assert_eq!(
+        TwoFaMessage::decode(TwoFaVersion::V1, &frame),
+        Ok(TwoFaMessage::VerifierChallenge(VerifierChallenge {
+            nonce: [0x5a; 32]
+        }))
+    );
+
+    // Past the last range: unknown, like any id outside the shared ranges.
+    assert_eq!(
+        a.handle(&empty_list_at(0x28)),
+        Err(P2pError::UnknownMessageId { got: 0x28 })
+    );
+    // Ids past each version's table are refused before anything is written.
+    assert_eq!(
+        a.check_zks(&Frame::new(Protocol::Zks2fa, 5, Bytes::new())),
+        Err(P2pError::OutgoingTwoFaIdOutOfRange {
+            id: 5,
+            version: TwoFaVersion::V1
+        })
+    );
+    assert_eq!(
+        a.check_zks(&Frame::zks(2, Bytes::new())),
+        Err(P2pError::OutgoingIdOutOfRange {
+            id: 2,
+            version: ZksVersion::V5
+        })
+    );
+    // An unchecked zks id 2 would land on zks_2fa's 0x23: it is not written at all.
+    let mut data = BytesMut::new();
+    a.write_zks(&Frame::zks(2, Bytes::from_static(&[0xc0])), &mut data);
+    assert!(data.is_empty(), "{data:?}");
+}
+
+/// zks/3 has 7 ids: zks_2fa/1 follows it at 0x17 alone, at 0x28 after eth/68.
+#[test]
+fn zks3_zks2fa1_wire_ids_with_and_without_eth() {
+    for (eth, zks_at, twofa_at) in [
+        (&[][..], 0x10u8, 0x17u8),
+        (&[EthVersion::V68][..], 0x21, 0x28),
+    ] {
+        let ours = local(eth, V3_2FA);
+        let (mut a, mut b) = negotiated(ours.clone(), ours);
+        let n = a.negotiated().unwrap();
+        assert_eq!(n.zks, Some((ZksVersion::V3, u16::from(zks_at))), "{eth:?}");
+        assert_eq!(
+            n.zks_2fa,
+            Some((TwoFaVersion::V1, u16::from(twofa_at))),
+            "{eth:?}"
+        );
+        assert_eq!(n.shared.end(), u64::from(twofa_at) + 5);
+        for id in 0..7u8 {
+            let frame = Frame::zks(id, Bytes::from_static(&[0xc0]));
+            let got = carry(&mut a, &mut b, &frame);
+            assert_eq!(got, (empty_list_at(zks_at + id), P2pEvent::Zks(frame)));
+        }
+        for id in 0..5u8 {
+            let frame = Frame::new(Protocol::Zks2fa, id, Bytes::from_static(&[0xc0]));
+            let got = carry(&mut b, &mut a, &frame);
+            assert_eq!(got, (empty_list_at(twofa_at + id), P2pEvent::Zks(frame)));
+        }
+    }
+}
+
+/// zks_2fa is shared only when both Hellos list it: either side without it gives a link
+/// without it, whose would-be zks_2fa ids are unknown and whose zks_2fa frames are refused.
+#[test]
+fn zks_2fa_needs_both_sides() {
+    let with = local(&[EthVersion::V68], V5_2FA);
+    let without = local(&[EthVersion::V68], V5);
+    for (a, b) in [(with.clone(), without.clone()), (without, with)] {
+        let (mut a, mut b) = negotiated(a, b);
+        for s in [&a, &b] {
+            assert_eq!(s.link_caps(), Some(LinkCaps::zks(ZksVersion::V5)));
+            assert_eq!(s.zks_2fa_version(), None);
+            assert_eq!(s.negotiated().unwrap().shared.end(), 0x23);
+        }
+        assert_eq!(
+            a.handle(&empty_list_at(0x23)),
+            Err(P2pError::UnknownMessageId { got: 0x23 })
+        );
+        assert_eq!(
+            b.check_zks(&role_request()),
+            Err(P2pError::OutgoingNotCarried {
+                protocol: Protocol::Zks2fa
+            })
+        );
+        let mut data = BytesMut::new();
+        b.write_zks(&role_request(), &mut data);
+        assert!(data.is_empty(), "{data:?}");
+        // zks is untouched.
+        let get = Frame::zks(0, Bytes::from_static(&[0xc0]));
+        assert_eq!(
+            carry(&mut b, &mut a, &get),
+            (empty_list_at(0x21), P2pEvent::Zks(get))
+        );
+    }
+}
+
+/// A peer that shares zks_2fa (and eth) but no zks version: the Hello exchange itself passes,
+/// but there is no link.
+#[test]
+fn zks_2fa_without_zks_is_no_link() {
+    let ours = local(&[EthVersion::V68], V5_2FA);
+    let theirs = local(
+        &[EthVersion::V68],
+        Capabilities {
+            zks: VersionSet::only(ZksVersion::V3),
+            zks_2fa: Some(TwoFaVersion::V1),
+        },
+    );
+    let (a, _) = negotiated(ours, theirs);
+    let n = a.negotiated().unwrap();
+    assert_eq!(n.zks, None);
+    assert_eq!(n.zks_2fa, Some((TwoFaVersion::V1, 0x21)));
+    assert_eq!(a.link_caps(), None);
+    assert_eq!(
+        a.check_zks(&role_request()),
+        Err(P2pError::NoSharedCapability)
+    );
+}
+
+// --- over sockets ---
+
+fn transport() -> Devp2pTransport {
+    Devp2pTransport::new(
+        Devp2pConfig::builder(NodeKey::generate())
+            .listen_addr("127.0.0.1:0".parse().unwrap())
+            .client_id("zks-devp2p-test")
+            .build()
+            .unwrap(),
+    )
+}
+
+async fn listening(caps: Capabilities) -> (Devp2pTransport, Incoming, PeerAddr) {
+    let t = transport();
+    let incoming = t.listen(caps).await.unwrap();
+    let addr = PeerAddr::new(t.local_enode().unwrap().to_string());
+    (t, incoming, addr)
+}
+
+async fn next_link(incoming: &mut Incoming) -> Result<Link, TransportError> {
+    timeout(LIMIT, incoming.next())
+        .await
+        .expect("incoming timed out")
+        .expect("listener ended")
+}
+
+async fn recv(rx: &mut LinkReceiver) -> Result<Frame, LinkClosed> {
+    timeout(LIMIT, rx.recv()).await.expect("recv timed out")
+}
+
+async fn exchange(tx: &LinkSender, rx: &mut LinkReceiver, frame: Frame) {
+    tx.send(frame.clone()).await.unwrap();
+    assert_eq!(recv(rx).await, Ok(frame));
+}
+
+#[tokio::test]
+async fn two_transports_carry_zks_2fa_when_both_advertise_it() {
+    let (_server, mut incoming, addr) = listening(V5_2FA).await;
+    let client = transport();
+    let dialed = client.dial(&addr, V5_2FA).await.unwrap();
+    let accepted = next_link(&mut incoming).await.unwrap();
+    let both = LinkCaps {
+        zks: ZksVersion::V5,
+        zks_2fa: Some(TwoFaVersion::V1),
+    };
+    assert_eq!(dialed.info().caps, both);
+    assert_eq!(accepted.info().caps, both);
+
+    let (_, en_tx, mut en_rx) = dialed.split();
+    let (_, mn_tx, mut mn_rx) = accepted.split();
+    // Interleaved, both directions, each tagged with its protocol and in order.
+    exchange(
+        &en_tx,
+        &mut mn_rx,
+        Frame::zks(0, hex::decode("c3018080").unwrap()),
+    )
+    .await;
+    exchange(&en_tx, &mut mn_rx, role_request()).await;
+    exchange(&mn_tx, &mut en_rx, challenge(0x11)).await;
+    exchange(
+        &mn_tx,
+        &mut en_rx,
+        Frame::zks(1, hex::decode("c1c0").unwrap()),
+    )
+    .await;
+    for id in 0..5u8 {
+        let body = Bytes::from(vec![0xc1, id]);
+        exchange(
+            &en_tx,
+            &mut mn_rx,
+            Frame::new(Protocol::Zks2fa, id, body.clone()),
+        )
+        .await;
+        exchange(&mn_tx, &mut en_rx, Frame::new(Protocol::Zks2fa, id, body)).await;
+    }
+    for id in 0..2u8 {
+        exchange(&en_tx, &mut mn_rx, Frame::zks(id, vec![0xc1, id])).await;
+        exchange(&mn_tx, &mut en_rx, Frame::zks(id, vec![0xc1, id])).await;
+    }
+    // A burst of both kinds keeps its order.
+    let burst: Vec<Frame> = (0..40u8)
+        .map(|i| {
+            if i % 3 == 0 {
+                Frame::zks(1, vec![0xc1, i])
+            } else {
+                Frame::new(Protocol::Zks2fa, i % 5, vec![0xc1, i])
+            }
+        })
+        .collect();
+    for f in &burst {
+        mn_tx.send(f.clone()).await.unwrap();
+    }
+    for f in burst {
+        assert_eq!(recv(&mut en_rx).await, Ok(f));
+    }
+}
+
+/// Either side without zks_2fa: the link carries zks only, on both ends. A zks_2fa frame the
+/// engine sends anyway never reaches the wire: the link closes with SubprotocolError, which is
+/// the first thing the peer sees.
+#[tokio::test]
+async fn one_side_without_zks_2fa_gives_a_zks_only_link_that_refuses_zks_2fa_frames() {
+    for (server_caps, client_caps) in [(V5_2FA, V5), (V5, V5_2FA)] {
+        let (_server, mut incoming, addr) = listening(server_caps).await;
+        let client = transport();
+        let dialed = client.dial(&addr, client_caps).await.unwrap();
+        let accepted = next_link(&mut incoming).await.unwrap();
+        assert_eq!(dialed.info().caps, LinkCaps::zks(ZksVersion::V5));
+        assert_eq!(accepted.info().caps, LinkCaps::zks(ZksVersion::V5));
+        assert!(!dialed.info().caps.carries(Protocol::Zks2fa));
+
+        let (_, tx, mut rx) = dialed.split();
+        let (_, peer_tx, mut peer_rx) = accepted.split();
+        exchange(&tx, &mut peer_rx, Frame::zks(0, vec![0xc0])).await;
+        exchange(&peer_tx, &mut rx, Frame::zks(1, vec![0xc1, 0xc0])).await;
+
+        // The side that advertised zks_2fa is the one tempted to send it.
+        let (sender_rx, receiver_rx, tx) = if client_caps.zks_2fa.is_some() {
+            (&mut rx, &mut peer_rx, &tx)
+        } else {
+            (&mut peer_rx, &mut rx, &peer_tx)
+        };
+        tx.send(role_request()).await.unwrap();
+        assert_eq!(
+            recv(receiver_rx).await,
+            Err(LinkClosed::ByPeer(DisconnectReason::SubprotocolError))
+        );
+        assert!(
+            matches!(
+                recv(sender_rx).await,
+                Err(LinkClosed::ByTransport {
+                    reason: DisconnectReason::SubprotocolError,
+                    ..
+                })
+            ),
+            "{server_caps} / {client_caps}"
+        );
+    }
+}
+
+/// A peer that speaks raw RLPx through the crate's sans-IO pieces.
+struct RawPeer {
+    tcp: TcpStream,
+    codec: FrameCodec,
+    buf: BytesMut,
+    session: P2pSession,
+}
+
+impl RawPeer {
+    async fn connect(addr: SocketAddr, remote: zks_devp2p::NodeId, list: Vec<Capability>) -> Self {
+        let key = NodeKey::generate();
+        let (tcp, codec, buf) = common::raw_handshake(addr, remote, &key).await;
+        let local_caps: Vec<LocalCapability> = list
+            .iter()
+            .map(|c| zks_devp2p::eth::known_capability(&c.name, c.version).unwrap())
+            .collect();
+        let hello = P2pSession::hello_for(key.id(), "raw", &local_caps, 0);
+        Self {
+            tcp,
+            codec,
+            buf,
+            session: P2pSession::new(hello, local_caps, remote),
+        }
+    }
+
+    async fn send_data(&mut self, data: &[u8]) {
+        let mut out = BytesMut::new();
+        self.codec.encoder.encode(data, &mut out).unwrap();
+        self.tcp.write_all(&out).await.unwrap();
+    }
+
+    async fn send_hello(&mut self) {
+        let mut data = BytesMut::new();
+        self.session.write_hello(&mut data);
+        self.send_data(&data).await;
+    }
+
+    /// The next frame-data from the listener; `None` at EOF.
+    async fn next_data(&mut self) -> Option<BytesMut> {
+        loop {
+            if let Some(data) = self.codec.decoder.decode(&mut self.buf).unwrap() {
+                return Some(data);
+            }
+            let n = timeout(LIMIT, self.tcp.read_buf(&mut self.buf))
+                .await
+                .expect("read timed out");
+            if n.unwrap_or(0) == 0 {
+                return None;
+            }
+        }
+    }
+}
+
+/// Exact wire ids over a socket against our listener (no eth): zks/5 at 0x10..=0x11,
+/// zks_2fa/1 at 0x12..=0x16, both ways; 0x17 is past every range and ends the session.
+#[tokio::test]
+async fn a_raw_peer_sees_zks_2fa_at_its_absolute_ids() {
+    let (server, mut incoming, _) = listening(V5_2FA).await;
+    let mut raw = RawPeer::connect(
+        server.local_addr().unwrap(),
+        server.node_id(),
+        vec![Capability::new("zks", 5), Capability::new("zks_2fa", 1)],
+    )
+    .await;
+    raw.send_hello().await;
+    let hello = raw.next_data().await.unwrap();
+    assert_eq!(raw.session.handle(&hello), Ok(P2pEvent::Hello));
+    let link = next_link(&mut incoming).await.unwrap();
+    assert_eq!(
+        link.info().caps,
+        LinkCaps {
+            zks: ZksVersion::V5,
+            zks_2fa: Some(TwoFaVersion::V1)
+        }
+    );
+    let (_, tx, mut rx) = link.split();
+
+    // VerifierRoleRequest at 0x12 arrives as zks_2fa id 0; GetBlockReplays at 0x10 as zks 0.
+    raw.send_data(&empty_list_at(0x12)).await;
+    raw.send_data(&empty_list_at(0x10)).await;
+    assert_eq!(recv(&mut rx).await, Ok(role_request()));
+    assert_eq!(recv(&mut rx).await, Ok(Frame::zks(0, vec![0xc0])));
+    // Our VerifyBatchResult-id frame goes out at 0x12 + 4, our BlockReplays at 0x11.
+    tx.send(Frame::new(Protocol::Zks2fa, 4, vec![0xc0]))
+        .await
+        .unwrap();
+    tx.send(Frame::zks(1, vec![0xc0])).await.unwrap();
+    assert_eq!(&raw.next_data().await.unwrap()[..], empty_list_at(0x16));
+    assert_eq!(&raw.next_data().await.unwrap()[..], empty_list_at(0x11));
+
+    // Past zks_2fa's range: a breach.
+    raw.send_data(&empty_list_at(0x17)).await;
+    let disconnect = raw.next_data().await.unwrap();
+    assert_eq!(
+        p2p::split_message_id(&disconnect, true).unwrap().0,
+        p2p::DISCONNECT
+    );
+    assert_eq!(
+        raw.session.handle(&disconnect),
+        Ok(P2pEvent::Disconnect(p2p::PeerReason::Known(
+            DisconnectReason::ProtocolBreach
+        )))
+    );
+    assert!(matches!(
+        recv(&mut rx).await,
+        Err(LinkClosed::ByTransport {
+            reason: DisconnectReason::ProtocolBreach,
+            ..
+        })
+    ));
+}
+
+/// A peer that advertises zks_2fa but no zks is still useless: Disconnect 0x03 (uncompressed,
+/// before Snappy is on) and `NoCommonVersion` naming what it speaks.
+#[tokio::test]
+async fn a_peer_with_zks_2fa_but_no_zks_is_refused() {
+    let (server, mut incoming, _) = listening(V5_2FA).await;
+    let mut raw = RawPeer::connect(
+        server.local_addr().unwrap(),
+        server.node_id(),
+        vec![Capability::new("zks_2fa", 1)],
+    )
+    .await;
+    raw.send_hello().await;
+    // Its Hello shares zks_2fa with ours, so the Hello exchange passes (Snappy on) …
+    let hello = raw.next_data().await.unwrap();
+    assert_eq!(raw.session.handle(&hello), Ok(P2pEvent::Hello));
+    assert_eq!(raw.session.link_caps(), None);
+    // … and then we leave: useless peer, and the connection ends.
+    let disconnect = raw.next_data().await.unwrap();
+    assert_eq!(
+        raw.session.handle(&disconnect),
+        Ok(P2pEvent::Disconnect(p2p::PeerReason::Known(
+            DisconnectReason::UselessPeer
+        )))
+    );
+    assert_eq!(raw.next_data().await, None);
+    match next_link(&mut incoming).await {
+        Err(TransportError::NoCommonVersion { local, remote, .. }) => {
+            assert_eq!(local, VersionSet::only(ZksVersion::V5));
+            assert_eq!(remote, VersionSet::EMPTY);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The probe reports zks_2fa when both sides list it, and not when the probe does not.
+#[tokio::test]
+async fn probe_reports_zks_2fa() {
+    let (_server, mut incoming, addr) = listening(V5_2FA).await;
+    let accept = tokio::spawn(async move { while incoming.next().await.is_some() {} });
+    let enode: zks_devp2p::Enode = addr.as_str().parse().unwrap();
+    let config = Devp2pConfig::builder(NodeKey::generate())
+        .client_id("probe-test")
+        .build()
+        .unwrap();
+    let report = zks_devp2p::probe(&enode, &config, V5_2FA).await.unwrap();
+    assert_eq!(report.zks, Some(ZksVersion::V5));
+    assert_eq!(report.zks_2fa, Some(TwoFaVersion::V1));
+    assert!(report.ended.is_none(), "{:?}", report.ended);
+    let listed: Vec<_> = report.hello.capabilities.clone();
+    assert_eq!(
+        listed,
+        [Capability::new("zks", 5), Capability::new("zks_2fa", 1)]
+    );
+    let report = zks_devp2p::probe(&enode, &config, V5).await.unwrap();
+    assert_eq!(report.zks, Some(ZksVersion::V5));
+    assert_eq!(report.zks_2fa, None);
+    accept.abort();
+}
