@@ -65,6 +65,39 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Creates `dir` and its missing parents, and flushes the new entries to disk, so a data dir
+/// made just before a crash does not vanish with the files in it.
+///
+/// # Errors
+///
+/// The filesystem's error.
+pub fn create_dir_all(dir: &Path) -> io::Result<()> {
+    // The topmost missing ancestor: its parent gets the one new entry that must be flushed.
+    let mut top = None;
+    let mut cursor = Some(dir);
+    while let Some(path) = cursor {
+        if path.as_os_str().is_empty() || path.exists() {
+            break;
+        }
+        top = Some(path);
+        cursor = path.parent();
+    }
+    fs::create_dir_all(dir)?;
+    let Some(top) = top else { return Ok(()) };
+    // Every directory from `top` down to `dir` is new: flush each one's entry in its parent.
+    let mut path = dir;
+    loop {
+        sync_dir(parent_of(path))?;
+        if path == top {
+            return Ok(());
+        }
+        match path.parent() {
+            Some(parent) => path = parent,
+            None => return Ok(()),
+        }
+    }
+}
+
 /// Writes `contents` to a new temporary file next to `path` (owner-only on Unix when `private`)
 /// and flushes it; returns the temporary path.
 fn write_temp(path: &Path, contents: &[u8], private: bool) -> io::Result<PathBuf> {
@@ -235,6 +268,17 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read(&path).unwrap(), b"first");
         assert_eq!(names(dir.path()), ["node.key"]);
+    }
+
+    #[test]
+    fn create_dir_all_makes_every_missing_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c");
+        create_dir_all(&deep).unwrap();
+        assert!(deep.is_dir());
+        // Existing: nothing to do.
+        create_dir_all(&deep).unwrap();
+        create_dir_all(dir.path()).unwrap();
     }
 
     #[test]

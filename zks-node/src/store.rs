@@ -198,7 +198,7 @@ impl RedbReplayStore {
     /// As [`open`](Self::open).
     pub fn open_with(dir: impl AsRef<Path>, role: Role, durable: bool) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_owned();
-        std::fs::create_dir_all(&dir).map_err(|e| {
+        crate::files::create_dir_all(&dir).map_err(|e| {
             StoreError::storage(format!("cannot create data dir {}", dir.display()), e)
         })?;
         let db = open_or_create(&dir, role)?;

@@ -675,8 +675,26 @@ fn a_zeroed_store_and_an_empty_node_key_from_a_killed_first_start_are_recreated(
         ZEROED_STORE_LEN as u64
     );
 
-    // The node starts afresh: a new store, a new key (the one it announces).
-    let (mut mn, enode) = main_node_on(&data);
+    // The node starts afresh, saying why: a new store, a new key (the one it announces).
+    let mut cmd = zks();
+    cmd.args(["--log-format", "json", "main-node", "--data"])
+        .arg(&data)
+        .args(["--port", "0", "--addr", "127.0.0.1"]);
+    let mut mn = Proc::spawn_logged(cmd);
+    let store_warning = mn.log(
+        "the store file was never initialised (an interrupted first start left it); recreating it",
+    );
+    assert_eq!(store_warning["level"], "WARN");
+    assert_eq!(store_warning["fields"]["found"], "73728 bytes, all zero");
+    assert_eq!(
+        store_warning["fields"]["file"],
+        data.join("replay.redb").display().to_string()
+    );
+    let key_warning = mn.log(
+        "the node key file is empty (an interrupted first start left it); generating a new node key",
+    );
+    assert_eq!(key_warning["level"], "WARN");
+    let enode = mn.line_after("enode:");
     mn.kill();
     let key = std::fs::read_to_string(data.join("node.key")).unwrap();
     assert_eq!(key.len(), 65, "{key:?}");
