@@ -9,9 +9,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn zks() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zks"));
+    hermetic(Command::new(env!("CARGO_BIN_EXE_zks")))
+}
+
+/// `cmd` with warnings logged, no stdin, and no setting from the environment the tests run in.
+fn hermetic(mut cmd: Command) -> Command {
     cmd.env("RUST_LOG", "warn").stdin(Stdio::null());
-    // Hermetic: no setting from the environment the tests run in.
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("ZKS_") || name == "NO_COLOR" {
             cmd.env_remove(name);
@@ -1402,4 +1405,47 @@ fn without_eip712_flags_our_own_scheme_is_active_and_said_so() {
     );
     assert_eq!(line["level"], "INFO");
     assert_eq!(line["fields"]["scheme"], "zks");
+}
+
+#[test]
+fn logs_to_a_terminal_are_coloured_unless_no_color_or_json() {
+    // A pseudo-terminal from util-linux's `script`, as an operator's shell would give.
+    let script = Path::new("/usr/bin/script");
+    assert!(script.exists(), "this test needs util-linux's script(1)");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("en");
+    {
+        let store =
+            zks_node::store::RedbReplayStore::open(&data, zks_api::Role::ExternalNode).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(store.append(vec![zks_api::RawRecord::new(0, "b0")]))
+            .unwrap();
+    }
+    let enode = format!(
+        "enode://{}@127.0.0.1:1",
+        zks_devp2p::NodeKey::generate().id()
+    );
+    let on_a_terminal = |extra: &str, no_color: Option<&str>| {
+        let line = format!(
+            "{} {extra} external-node --data {} --main-node {enode} --port 0 --exit-at-block 0",
+            env!("CARGO_BIN_EXE_zks"),
+            data.display()
+        );
+        let mut cmd = hermetic(Command::new(script));
+        cmd.arg("-qec").arg(line).arg("/dev/null");
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("the store already holds block 0"), "{text}");
+        out.stdout.contains(&0x1b)
+    };
+    assert!(on_a_terminal("", None), "no colour on a terminal");
+    assert!(on_a_terminal("", Some("")), "an empty NO_COLOR is unset");
+    assert!(!on_a_terminal("", Some("1")), "colour despite NO_COLOR");
+    assert!(!on_a_terminal("--log-format json", None), "colour in JSON");
 }
