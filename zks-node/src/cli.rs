@@ -101,6 +101,14 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
+impl Command {
+    /// Whether this command's text logs may be coloured (on a terminal): not `zks bench`,
+    /// whose output is a report meant to be kept.
+    pub fn logs_may_be_coloured(&self) -> bool {
+        !matches!(self, Self::Bench(_))
+    }
+}
+
 /// `zks bench`
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -363,5 +371,65 @@ impl ExternalNodeArgs {
             validator_timelock: self.validator_timelock.or(file.validator_timelock),
             chain_address: self.chain_address.or(file.chain_address),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[test]
+    fn bench_logs_are_never_coloured() {
+        let bench = Cli::try_parse_from(["zks", "bench", "--quick"]).unwrap();
+        assert!(!bench.command.logs_may_be_coloured());
+        let node = Cli::try_parse_from(["zks", "main-node"]).unwrap();
+        assert!(node.command.logs_may_be_coloured());
+    }
+
+    #[test]
+    fn log_format_is_global_and_text_by_default() {
+        let cli = Cli::try_parse_from(["zks", "store", "dump", "--data", "d"]).unwrap();
+        assert_eq!(cli.log_format, LogFormat::Text);
+        let cli = Cli::try_parse_from([
+            "zks",
+            "store",
+            "dump",
+            "--data",
+            "d",
+            "--log-format",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(cli.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn eip712_keys_are_read_from_the_config_file_and_flags_win() {
+        let file: ConfigFile = toml::from_str(
+            "[main-node]\nl1-chain-id = 1\nvalidator-timelock = \"0xaa\"\nchain-address = \"0xbb\"\n\
+             [external-node]\nl1-chain-id = 2\nvalidator-timelock = \"0xcc\"\nchain-address = \"0xdd\"\n",
+        )
+        .unwrap();
+        let flags = MainNodeArgs {
+            l1_chain_id: Some(5),
+            ..Default::default()
+        };
+        let merged = flags.merge(file.main_node);
+        assert_eq!(merged.l1_chain_id, Some(5));
+        assert_eq!(merged.validator_timelock.as_deref(), Some("0xaa"));
+        assert_eq!(merged.chain_address.as_deref(), Some("0xbb"));
+        let merged = ExternalNodeArgs::default().merge(file.external_node);
+        assert_eq!(
+            (
+                merged.l1_chain_id,
+                merged.validator_timelock.as_deref(),
+                merged.chain_address.as_deref()
+            ),
+            (Some(2), Some("0xcc"), Some("0xdd"))
+        );
     }
 }

@@ -14,8 +14,7 @@ fn main() -> ExitCode {
         logging::init(
             LogSettings {
                 format: cli.log_format,
-                // `zks bench` prints a report: never colour it.
-                colour: !matches!(cli.command, Command::Bench(_)) && logging::stderr_wants_colour(),
+                colour: cli.command.logs_may_be_coloured() && logging::stderr_wants_colour(),
                 default_filter: "info",
             },
             std::io::stderr,
