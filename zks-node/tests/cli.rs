@@ -1449,3 +1449,20 @@ fn logs_to_a_terminal_are_coloured_unless_no_color_or_json() {
     assert!(!on_a_terminal("", Some("1")), "colour despite NO_COLOR");
     assert!(!on_a_terminal("--log-format json", None), "colour in JSON");
 }
+
+#[test]
+fn eip712_flags_on_a_node_that_verifies_no_batches_are_ignored_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zks();
+    cmd.args(["--log-format", "json", "main-node", "--data"])
+        .arg(dir.path().join("mn"))
+        .args(["--port", "0", "--addr", "127.0.0.1"])
+        .args(["--l1-chain-id", "1", "--validator-timelock", TIMELOCK])
+        .args(["--chain-address", CHAIN]);
+    let mut mn = Proc::spawn_logged(cmd);
+    let line = mn.log(
+        "--l1-chain-id, --validator-timelock and --chain-address are ignored: this node \
+         verifies no batches (no --verifier-signer)",
+    );
+    assert_eq!(line["level"], "WARN");
+}
