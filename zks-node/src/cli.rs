@@ -1,6 +1,24 @@
-//! Command-line arguments (`clap`) and the TOML config file they can come from.
+//! Command-line arguments (`clap`), the environment variables and the TOML config file they
+//! can come from.
 //!
-//! A `--config FILE` holds one table per node command, keyed like the long flags:
+//! # Where a setting comes from
+//!
+//! Every flag of the node commands (`main-node`, `external-node`) can be given in three ways;
+//! the first one present wins (**flag > environment > config file > default**):
+//!
+//! 1. the flag on the command line (`--port 30303`);
+//! 2. the environment variable `ZKS_<FLAG>`: the long flag in upper case, dashes as
+//!    underscores (`ZKS_PORT=30303`, `ZKS_VERIFIER_SIGNER`, `ZKS_EXIT_AT_BLOCK`); a repeatable
+//!    flag takes a comma-separated list (`ZKS_MAIN_NODE=enode://…,enode://…`);
+//! 3. the config file (`--config FILE`), in the command's table, keyed like the long flag;
+//!
+//! and otherwise the default given in `--help`. The global flags `--config` and `--log-format`
+//! come from the command line or from `ZKS_CONFIG` / `ZKS_LOG_FORMAT` (not from the file).
+//! The variables are shared by both node commands (`ZKS_PORT` is the port of whichever runs). `--help` lists each flag's variable (and its
+//! current value, when set). A repeatable flag is taken whole from the first source that has it:
+//! `--main-node` on the command line replaces the file's list, it does not add to it.
+//!
+//! A config file holds one table per node command:
 //!
 //! ```toml
 //! [main-node]
@@ -9,13 +27,17 @@
 //! key = "/etc/zks/node.key"
 //! verifier-signer = ["0x36615cf349d7f6344891b1e7ca7c72883f5dc049"]
 //! threshold = 1
+//! # EIP-712 batch signatures (all three or none):
+//! l1-chain-id = 1
+//! validator-timelock = "0x1111111111111111111111111111111111111111"
+//! chain-address = "0x2222222222222222222222222222222222222222"
 //!
 //! [external-node]
 //! data = "/var/lib/zks-en"
 //! main-node = ["enode://…@10.0.0.1:30303"]
 //! ```
 //!
-//! Flags given on the command line override the file.
+//! Unknown keys are an error, naming the key and the file.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -28,12 +50,33 @@ use serde::Deserialize;
 #[derive(Debug, Parser)]
 #[command(name = "zks", version, about, propagate_version = true)]
 pub struct Cli {
-    /// TOML config file; flags override it.
-    #[arg(long, global = true, value_name = "FILE")]
+    /// TOML config file; flags and `ZKS_*` variables override it.
+    #[arg(long, global = true, value_name = "FILE", env = "ZKS_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Log lines as human-readable text or as one JSON object per line (to stderr; colour only
+    /// when stderr is a terminal and `NO_COLOR` is unset).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Text,
+        env = "ZKS_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields` (with `message`), `target`,
+    /// `span` and `spans`.
+    Json,
 }
 
 /// The subcommands.
@@ -56,6 +99,14 @@ pub enum Command {
     Demo(DemoArgs),
     /// Side-by-side performance of every transport against raw TCP and the RLPx framing floor.
     Bench(BenchArgs),
+}
+
+impl Command {
+    /// Whether this command's text logs may be coloured (on a terminal): not `zks bench`,
+    /// whose output is a report meant to be kept.
+    pub fn logs_may_be_coloured(&self) -> bool {
+        !matches!(self, Self::Bench(_))
+    }
 }
 
 /// `zks bench`
@@ -114,78 +165,110 @@ pub enum StoreCommand {
     },
 }
 
-/// `zks main-node` flags; every one can also come from `[main-node]` in the config file.
+/// `zks main-node` flags; every one can also come from `ZKS_<FLAG>` or `[main-node]` in the
+/// config file.
 #[derive(Debug, Default, Args, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct MainNodeArgs {
     /// Data directory (created if missing).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "ZKS_DATA")]
     pub data: Option<PathBuf>,
     /// RLPx listen port (default: 30303).
-    #[arg(long)]
+    #[arg(long, env = "ZKS_PORT")]
     pub port: Option<u16>,
     /// Listen address (default: 0.0.0.0).
-    #[arg(long, value_name = "IP")]
+    #[arg(long, value_name = "IP", env = "ZKS_ADDR")]
     pub addr: Option<IpAddr>,
     /// Node key file (hex secret) (default: `<data>/node.key`, created if missing).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "ZKS_KEY")]
     pub key: Option<PathBuf>,
-    /// An accepted verifier address (0x + 40 hex digits); repeat for several.
-    #[arg(long = "verifier-signer", value_name = "ADDR")]
+    /// An accepted verifier address (0x + 40 hex digits); repeat (or separate with commas) for
+    /// several.
+    #[arg(
+        long = "verifier-signer",
+        value_name = "ADDR",
+        env = "ZKS_VERIFIER_SIGNER",
+        value_delimiter = ','
+    )]
     pub verifier_signer: Vec<String>,
     /// Signatures needed per batch (default: 1 when signers are given).
-    #[arg(long)]
+    #[arg(long, env = "ZKS_THRESHOLD")]
     pub threshold: Option<usize>,
     /// Blocks per verification batch (default: 100).
-    #[arg(long)]
+    #[arg(long, env = "ZKS_BATCH_SIZE")]
     pub batch_size: Option<u64>,
     /// Produce synthetic blocks at this rate (blocks per second) (default: off).
-    #[arg(long, value_name = "RATE")]
+    #[arg(long, value_name = "RATE", env = "ZKS_PRODUCE_BLOCKS")]
     pub produce_blocks: Option<f64>,
     /// Stop producing once the chain holds this many blocks.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "ZKS_PRODUCE_UNTIL")]
     pub produce_until: Option<u64>,
     /// Serve Prometheus metrics on this address.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "ZKS_METRICS")]
     pub metrics: Option<SocketAddr>,
     /// ZKsync OS chain id: advertise eth/66-69 and send this chain's Status, as upstream nodes
     /// do (default: none — no eth, which only our own nodes accept).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "ZKS_CHAIN_ID")]
     pub chain_id: Option<u64>,
+    /// EIP-712 batch signatures: the L1's chain id (with --validator-timelock and
+    /// --chain-address; default: our own signature scheme).
+    #[arg(long, value_name = "N", env = "ZKS_L1_CHAIN_ID")]
+    pub l1_chain_id: Option<u64>,
+    /// EIP-712 batch signatures: the validator timelock on L1, the domain's verifying contract.
+    #[arg(long, value_name = "ADDR", env = "ZKS_VALIDATOR_TIMELOCK")]
+    pub validator_timelock: Option<String>,
+    /// EIP-712 batch signatures: the chain's diamond proxy on L1, the message's chainAddress.
+    #[arg(long, value_name = "ADDR", env = "ZKS_CHAIN_ADDRESS")]
+    pub chain_address: Option<String>,
 }
 
-/// `zks external-node` flags; every one can also come from `[external-node]`.
+/// `zks external-node` flags; every one can also come from `ZKS_<FLAG>` or `[external-node]`.
 #[derive(Debug, Default, Args, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ExternalNodeArgs {
     /// Data directory (created if missing).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "ZKS_DATA")]
     pub data: Option<PathBuf>,
-    /// The trusted main node's enode URL; repeat for several.
-    #[arg(long = "main-node", value_name = "ENODE")]
+    /// The trusted main node's enode URL; repeat (or separate with commas) for several.
+    #[arg(
+        long = "main-node",
+        value_name = "ENODE",
+        env = "ZKS_MAIN_NODE",
+        value_delimiter = ','
+    )]
     pub main_node: Vec<String>,
     /// Verifier key file (hex secret): authenticate as a verifier and sign batches.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "ZKS_VERIFIER_KEY")]
     pub verifier_key: Option<PathBuf>,
     /// RLPx listen port (default: 30304; 0 picks a free one).
-    #[arg(long)]
+    #[arg(long, env = "ZKS_PORT")]
     pub port: Option<u16>,
     /// Listen address (default: 0.0.0.0).
-    #[arg(long, value_name = "IP")]
+    #[arg(long, value_name = "IP", env = "ZKS_ADDR")]
     pub addr: Option<IpAddr>,
     /// Node key file (default: `<data>/node.key`, created if missing).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "ZKS_KEY")]
     pub key: Option<PathBuf>,
-    /// Exit (status 0) once block N is stored.
-    #[arg(long, value_name = "N")]
+    /// Apply blocks up to N, never beyond, then exit (status 0) once block N is stored.
+    #[arg(long, value_name = "N", env = "ZKS_EXIT_AT_BLOCK")]
     pub exit_at_block: Option<u64>,
     /// Serve Prometheus metrics on this address.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "ZKS_METRICS")]
     pub metrics: Option<SocketAddr>,
     /// ZKsync OS chain id: advertise eth/66-69 and send this chain's Status, as upstream nodes
     /// do (default: none — no eth, which only our own nodes accept).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "ZKS_CHAIN_ID")]
     pub chain_id: Option<u64>,
+    /// EIP-712 batch signatures (verifiers): the L1's chain id (with --validator-timelock and
+    /// --chain-address; default: our own signature scheme).
+    #[arg(long, value_name = "N", env = "ZKS_L1_CHAIN_ID")]
+    pub l1_chain_id: Option<u64>,
+    /// EIP-712 batch signatures: the validator timelock on L1, the domain's verifying contract.
+    #[arg(long, value_name = "ADDR", env = "ZKS_VALIDATOR_TIMELOCK")]
+    pub validator_timelock: Option<String>,
+    /// EIP-712 batch signatures: the chain's diamond proxy on L1, the message's chainAddress.
+    #[arg(long, value_name = "ADDR", env = "ZKS_CHAIN_ADDRESS")]
+    pub chain_address: Option<String>,
 }
 
 /// `zks demo` flags.
@@ -239,7 +322,8 @@ impl ConfigFile {
 }
 
 impl MainNodeArgs {
-    /// Flags override the file.
+    /// Flags (and environment variables, which clap has already folded into them) override the
+    /// file.
     #[must_use]
     pub fn merge(self, file: Self) -> Self {
         Self {
@@ -258,12 +342,15 @@ impl MainNodeArgs {
             produce_until: self.produce_until.or(file.produce_until),
             metrics: self.metrics.or(file.metrics),
             chain_id: self.chain_id.or(file.chain_id),
+            l1_chain_id: self.l1_chain_id.or(file.l1_chain_id),
+            validator_timelock: self.validator_timelock.or(file.validator_timelock),
+            chain_address: self.chain_address.or(file.chain_address),
         }
     }
 }
 
 impl ExternalNodeArgs {
-    /// Flags override the file.
+    /// Flags (and environment variables) override the file.
     #[must_use]
     pub fn merge(self, file: Self) -> Self {
         Self {
@@ -280,6 +367,69 @@ impl ExternalNodeArgs {
             exit_at_block: self.exit_at_block.or(file.exit_at_block),
             metrics: self.metrics.or(file.metrics),
             chain_id: self.chain_id.or(file.chain_id),
+            l1_chain_id: self.l1_chain_id.or(file.l1_chain_id),
+            validator_timelock: self.validator_timelock.or(file.validator_timelock),
+            chain_address: self.chain_address.or(file.chain_address),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[test]
+    fn bench_logs_are_never_coloured() {
+        let bench = Cli::try_parse_from(["zks", "bench", "--quick"]).unwrap();
+        assert!(!bench.command.logs_may_be_coloured());
+        let node = Cli::try_parse_from(["zks", "main-node"]).unwrap();
+        assert!(node.command.logs_may_be_coloured());
+    }
+
+    #[test]
+    fn log_format_is_global_and_text_by_default() {
+        let cli = Cli::try_parse_from(["zks", "store", "dump", "--data", "d"]).unwrap();
+        assert_eq!(cli.log_format, LogFormat::Text);
+        let cli = Cli::try_parse_from([
+            "zks",
+            "store",
+            "dump",
+            "--data",
+            "d",
+            "--log-format",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(cli.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn eip712_keys_are_read_from_the_config_file_and_flags_win() {
+        let file: ConfigFile = toml::from_str(
+            "[main-node]\nl1-chain-id = 1\nvalidator-timelock = \"0xaa\"\nchain-address = \"0xbb\"\n\
+             [external-node]\nl1-chain-id = 2\nvalidator-timelock = \"0xcc\"\nchain-address = \"0xdd\"\n",
+        )
+        .unwrap();
+        let flags = MainNodeArgs {
+            l1_chain_id: Some(5),
+            ..Default::default()
+        };
+        let merged = flags.merge(file.main_node);
+        assert_eq!(merged.l1_chain_id, Some(5));
+        assert_eq!(merged.validator_timelock.as_deref(), Some("0xaa"));
+        assert_eq!(merged.chain_address.as_deref(), Some("0xbb"));
+        let merged = ExternalNodeArgs::default().merge(file.external_node);
+        assert_eq!(
+            (
+                merged.l1_chain_id,
+                merged.validator_timelock.as_deref(),
+                merged.chain_address.as_deref()
+            ),
+            (Some(2), Some("0xcc"), Some("0xdd"))
+        );
     }
 }

@@ -12,8 +12,9 @@ use zks_verifier::{AcceptedSigners, VerifierKey};
 
 use crate::cli::{ExternalNodeArgs, MainNodeArgs};
 use crate::node::{
-    CliError, batch_loop, load_node_key, log_chain, open_store, parse_enode, parse_signer, produce,
-    signing_verifier, start_error, transport,
+    BatchPlan, BatchScheme, CliError, PortReservation, StopAfter, batch_loop, data_dir_node_key,
+    load_key_file, log_chain, open_store, parse_enode, parse_signer, produce, signing_verifier,
+    start_error, transport,
 };
 use crate::store;
 
@@ -45,14 +46,8 @@ pub fn key_generate(out: Option<&Path>, verifier: bool) -> Result<(), CliError> 
         eprintln!("{id}");
         return Ok(());
     };
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(|e| {
+    // Complete or absent, whenever the process is killed; never over an existing file.
+    crate::files::create_new(path, format!("{secret}\n").as_bytes(), true).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             format!(
                 "key file {} already exists; not overwriting it",
@@ -62,8 +57,6 @@ pub fn key_generate(out: Option<&Path>, verifier: bool) -> Result<(), CliError> 
             format!("cannot write key file {}: {e}", path.display())
         }
     })?;
-    file.write_all(format!("{secret}\n").as_bytes())
-        .map_err(|e| format!("cannot write key file {}: {e}", path.display()))?;
     println!("{id}");
     Ok(())
 }
@@ -125,7 +118,25 @@ async fn terminated() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Says which batch signature scheme is active (INFO) when the node uses one: a main node with
+/// verifier signers, a verifier external node. A node that verifies no batches warns that the
+/// EIP-712 flags it was given are ignored.
+fn log_scheme(scheme: &BatchScheme, used: bool, without: &str) {
+    if used {
+        scheme.log();
+    } else if *scheme != BatchScheme::Zks {
+        tracing::warn!(
+            "--l1-chain-id, --validator-timelock and --chain-address are ignored: this node \
+             verifies no batches (no {without})"
+        );
+    }
+}
+
 /// `zks main-node`.
+///
+/// Start-up order: every flag is checked, then the listen port is bound, and only then are
+/// files created (the data dir, its store, its node key), so a busy port leaves the data dir
+/// untouched.
 ///
 /// # Errors
 ///
@@ -144,20 +155,33 @@ pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
             signers.len()
         ));
     }
-    let key = load_node_key(args.key.as_deref(), &data)?;
-    let store = open_store(&data, Role::MainNode, true)?;
-    let metrics = serve_metrics(args.metrics)?;
+    let scheme = BatchScheme::from_flags(
+        args.l1_chain_id,
+        args.validator_timelock.as_deref(),
+        args.chain_address.as_deref(),
+    )?;
+    let given_key = args.key.as_deref().map(load_key_file).transpose()?;
     let addr = SocketAddr::new(
         args.addr.unwrap_or(ANY),
         args.port.unwrap_or(DEFAULT_MN_PORT),
     );
+    let port = PortReservation::bind(addr)?;
+    let metrics = serve_metrics(args.metrics)?;
+    // Files from here on.
+    let store = open_store(&data, Role::MainNode, true)?;
+    let key = match given_key {
+        Some(key) => key,
+        None => data_dir_node_key(&data)?,
+    };
     let transport = transport(key, addr.ip(), addr.port(), args.chain_id)?;
     let mut builder = Node::builder(transport.clone()).main_node(store.clone());
     if !signers.is_empty() {
         builder = builder.verifier_authenticator(signers.clone());
     }
+    port.release();
     let node = Arc::new(builder.start().await.map_err(|e| start_error(addr, &e))?);
     log_chain(args.chain_id);
+    log_scheme(&scheme, !signers.is_empty(), "--verifier-signer");
     if metrics {
         let head = store.clone();
         tokio::spawn(crate::metrics::record_events(
@@ -186,9 +210,12 @@ pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
         tokio::spawn(batch_loop(
             Arc::clone(&node),
             store.clone(),
-            signers,
-            threshold,
-            args.batch_size.unwrap_or(100),
+            BatchPlan {
+                signers,
+                threshold,
+                size: args.batch_size.unwrap_or(100),
+                scheme,
+            },
             stop.clone(),
             |outcome| match outcome.result {
                 Ok(quorum) => tracing::info!(
@@ -230,6 +257,10 @@ pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
 
 /// `zks external-node`.
 ///
+/// Start-up order as for [`main_node`]: flags, then the port, then files. With
+/// `--exit-at-block N` the store applies blocks up to N and refuses every later one
+/// ([`StopAfter`]), so the node stops with exactly blocks `..=N` applied in this run.
+///
 /// # Errors
 ///
 /// One line for every error a user can cause.
@@ -252,24 +283,52 @@ pub async fn external_node(args: ExternalNodeArgs) -> Result<(), CliError> {
         ),
         None => None,
     };
-    let key = load_node_key(args.key.as_deref(), &data)?;
-    let store = open_store(&data, Role::ExternalNode, true)?;
-    let metrics = serve_metrics(args.metrics)?;
+    let scheme = BatchScheme::from_flags(
+        args.l1_chain_id,
+        args.validator_timelock.as_deref(),
+        args.chain_address.as_deref(),
+    )?;
+    let given_key = args.key.as_deref().map(load_key_file).transpose()?;
     let addr = SocketAddr::new(
         args.addr.unwrap_or(ANY),
         args.port.unwrap_or(DEFAULT_EN_PORT),
     );
+    let port = PortReservation::bind(addr)?;
+    let metrics = serve_metrics(args.metrics)?;
+    // Files from here on.
+    let store = open_store(&data, Role::ExternalNode, true)?;
+    if let Some(target) = args.exit_at_block
+        && store.next_block() > target
+    {
+        tracing::warn!(
+            exit_at_block = target,
+            next_block = store.next_block(),
+            "the store already holds block {target}; not starting"
+        );
+        println!("reached block {target}; next block {}", store.next_block());
+        return Ok(());
+    }
+    let key = match given_key {
+        Some(key) => key,
+        None => data_dir_node_key(&data)?,
+    };
     let transport = transport(key, addr.ip(), addr.port(), args.chain_id)?;
-    let mut builder = Node::builder(transport.clone()).external_node(store.clone());
+    let sink = StopAfter::new(
+        store.clone(),
+        args.exit_at_block.unwrap_or(BlockNumber::MAX),
+    );
+    let mut builder = Node::builder(transport.clone()).external_node(sink);
     for m in &main_nodes {
         builder = builder.trusted_main_node(m.as_str());
     }
     if let Some(key) = verifier.clone() {
-        builder = builder.verifier(key.clone(), signing_verifier(key));
+        builder = builder.verifier(key.clone(), signing_verifier(key, &scheme));
     }
     let start = store.next_block();
+    port.release();
     let node = builder.start().await.map_err(|e| start_error(addr, &e))?;
     log_chain(args.chain_id);
+    log_scheme(&scheme, verifier.is_some(), "--verifier-key");
     if metrics {
         tokio::spawn(crate::metrics::record_events(node.events(), None));
     }
@@ -294,6 +353,7 @@ pub async fn external_node(args: ExternalNodeArgs) -> Result<(), CliError> {
         () = terminated() => {}
         target = reached => {
             println!("reached block {target}; next block {}", store.next_block());
+            let _ = std::io::stdout().flush();
         }
     }
     node.shutdown().await;
@@ -315,7 +375,7 @@ pub async fn bench(args: crate::cli::BenchArgs) -> Result<(), String> {
         .map_err(|e| format!("benchmark failed: {e}"))?;
     println!("{}", report.to_table());
     if let Some(path) = args.json {
-        std::fs::write(&path, report.to_json())
+        crate::files::replace(&path, report.to_json().as_bytes(), false)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())

@@ -3,8 +3,8 @@
 //! synthetic blocks; live progress bars show each external node's height and rate; every
 //! `--batch-size` blocks a batch is verified; after `--duration` a summary table is printed.
 //!
-//! Logs (`RUST_LOG`, default `warn`) are written between progress-bar redraws, never across
-//! them.
+//! Logs (`RUST_LOG`, default `warn`; `--log-format text|json`) are written between
+//! progress-bar redraws, never across them.
 
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
@@ -16,16 +16,16 @@ use async_trait::async_trait;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use zks_api::{BlockNumber, Node, RawRecord, ReplaySink, Role, SinkError};
 use zks_devp2p::NodeKey;
 use zks_verifier::{AcceptedSigners, VerifierKey};
 
-use crate::cli::DemoArgs;
+use crate::cli::{DemoArgs, LogFormat};
+use crate::logging::LogSettings;
 use crate::node::{
-    CliError, batch_loop, now_micros, open_store, produce, produced_at, signing_verifier,
-    start_error, transport,
+    BatchPlan, BatchScheme, CliError, batch_loop, now_micros, open_store, produce, produced_at,
+    signing_verifier, start_error, transport,
 };
 use crate::store::RedbReplayStore;
 
@@ -150,13 +150,16 @@ fn style(template: &str) -> ProgressStyle {
 /// # Errors
 ///
 /// One line when a node cannot start, or when an external node did not reach the head.
-pub async fn run(args: DemoArgs) -> Result<(), CliError> {
+pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> {
     let bars = MultiProgress::new();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(BarWriter(bars.clone()))
-        .try_init();
+    crate::logging::init(
+        LogSettings {
+            format: log_format,
+            colour: crate::logging::stderr_wants_colour(),
+            default_filter: "warn",
+        },
+        BarWriter(bars.clone()),
+    );
     if let Some(addr) = args.metrics {
         crate::metrics::install(addr)?;
     }
@@ -225,8 +228,10 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         .external_node(sink)
         .trusted_main_node(enode.as_str());
         if verifier {
-            builder =
-                builder.verifier(verifier_key.clone(), signing_verifier(verifier_key.clone()));
+            builder = builder.verifier(
+                verifier_key.clone(),
+                signing_verifier(verifier_key.clone(), &BatchScheme::Zks),
+            );
         }
         let node = builder
             .start()
@@ -263,9 +268,12 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         tokio::spawn(batch_loop(
             Arc::clone(&mn),
             mn_store.clone(),
-            signers.clone(),
-            1,
-            args.batch_size,
+            BatchPlan {
+                signers: signers.clone(),
+                threshold: 1,
+                size: args.batch_size,
+                scheme: BatchScheme::Zks,
+            },
             batch_stop,
             move |outcome| {
                 let mut b = batches.lock().unwrap_or_else(PoisonError::into_inner);

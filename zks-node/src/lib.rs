@@ -8,6 +8,8 @@
 pub mod cli;
 pub mod commands;
 pub mod demo;
+pub mod files;
+pub mod logging;
 pub mod metrics;
 pub mod node;
 pub mod ping;

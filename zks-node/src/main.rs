@@ -3,19 +3,22 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 use zks_node::cli::{Cli, Command, ConfigFile, KeyCommand, RlpxCommand, StoreCommand};
 use zks_node::commands;
+use zks_node::logging::{self, LogSettings};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let is_demo = matches!(cli.command, Command::Demo(_));
-    if !is_demo {
-        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init();
+    // The demo logs between its progress bars and sets up logging itself.
+    if !matches!(cli.command, Command::Demo(_)) {
+        logging::init(
+            LogSettings {
+                format: cli.log_format,
+                colour: cli.command.logs_may_be_coloured() && logging::stderr_wants_colour(),
+                default_filter: "info",
+            },
+            std::io::stderr,
+        );
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -55,7 +58,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             chain_id,
         }) => commands::rlpx_ping(&enode, timeout, chain_id).await,
         Command::Store(StoreCommand::Dump { data }) => commands::store_dump(&data),
-        Command::Demo(args) => zks_node::demo::run(args).await,
+        Command::Demo(args) => zks_node::demo::run(args, cli.log_format).await,
         Command::Bench(args) => commands::bench(args).await,
     }
 }

@@ -15,6 +15,21 @@
 //! moment resumes at exactly the next block. Waiting streams are woken through a `watch`
 //! channel, updated after each commit: no polling.
 //!
+//! # Creation is crash-safe
+//!
+//! A new store is created and initialised (tables made, role recorded, committed) under a
+//! temporary name in the data directory, and only then renamed to `replay.redb` (see
+//! [`crate::files`]). So a process killed during its first start leaves either no
+//! `replay.redb` or an initialised one, never a half-made file. A leftover temporary file is
+//! ignored and removed by the next open.
+//!
+//! Older versions created the file in place, and a kill within milliseconds of the first start
+//! could leave a `replay.redb` that was never initialised: all zeros (redb writes its magic
+//! number last), or a valid redb file without tables. [`RedbReplayStore::open`] recognises both
+//! (nothing can be lost: no transaction was ever committed to them), logs a warning and
+//! recreates the store; [`open_existing`] reports them as [`StoreError::Uninitialised`]. A file
+//! that holds anything else it cannot read is [`StoreError::Corrupt`] and is never touched.
+//!
 //! Non-goals: pruning, and chains that do not start at block 0.
 
 use std::fmt;
@@ -23,7 +38,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use tokio::sync::watch;
 use zks_api::{
     BlockNumber, Overrides, RawRecord, ReplaySink, ReplaySource, Role, SinkError, SourceError,
@@ -61,6 +76,29 @@ pub enum StoreError {
     Missing {
         /// The directory.
         dir: PathBuf,
+    },
+    /// The data directory's store file was never initialised: an interrupted first start of an
+    /// older version left it (for read-only commands; opening it for a node recreates it).
+    #[error(
+        "data dir {dir} holds no zks store: {DB_FILE} was never initialised ({why}); \
+         a node started on this data dir recreates it"
+    )]
+    Uninitialised {
+        /// The directory.
+        dir: PathBuf,
+        /// What was found.
+        why: String,
+    },
+    /// The store file holds data that cannot be read as a zks store; it is left untouched.
+    #[error(
+        "{path} is damaged or not a zks store: {reason}; refusing to use it \
+         (move it away to start from an empty store)"
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
     },
     /// Records do not continue the stored chain.
     #[error("records do not continue the chain at block {expected} (got block {got})")]
@@ -160,16 +198,18 @@ impl RedbReplayStore {
     /// As [`open`](Self::open).
     pub fn open_with(dir: impl AsRef<Path>, role: Role, durable: bool) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_owned();
-        std::fs::create_dir_all(&dir).map_err(|e| {
+        crate::files::create_dir_all(&dir).map_err(|e| {
             StoreError::storage(format!("cannot create data dir {}", dir.display()), e)
         })?;
-        let db = open_db(&dir, true)?;
+        let db = open_or_create(&dir, role)?;
+        // We hold the store's lock: no other process is creating a store here.
+        remove_stale_temps(&dir);
         let wanted = role_name(role);
         let txn = db
             .begin_write()
             .map_err(|e| StoreError::storage("cannot begin a transaction", e))?;
         let next = {
-            let mut meta = txn
+            let meta = txn
                 .open_table(META)
                 .map_err(|e| StoreError::storage("cannot open the meta table", e))?;
             let found = meta
@@ -185,9 +225,12 @@ impl RedbReplayStore {
                     });
                 }
                 Some(_) => {}
+                // `open_or_create` hands out initialised stores only.
                 None => {
-                    meta.insert(ROLE_KEY, wanted)
-                        .map_err(|e| StoreError::storage("cannot record the role", e))?;
+                    return Err(StoreError::Corrupt {
+                        path: dir.join(DB_FILE),
+                        reason: "the role marker is missing".to_owned(),
+                    });
                 }
             }
             txn.open_table(OVERRIDES)
@@ -366,30 +409,241 @@ impl fmt::Display for StoreSummary {
     }
 }
 
-/// Opens the database file of `dir`; with `create` it is created when missing.
-fn open_db(dir: &Path, create: bool) -> Result<Database, StoreError> {
-    let path = dir.join(DB_FILE);
-    if !create && !path.exists() {
-        return Err(StoreError::Missing {
-            dir: dir.to_owned(),
-        });
-    }
-    Database::create(&path).map_err(|e| match e {
+/// What [`inspect`] found in a data directory.
+enum Found {
+    /// No store file.
+    Nothing,
+    /// An initialised store, open (and locked by us).
+    Store(Database),
+    /// A store file that was never initialised (why, for the log).
+    Uninitialised(String),
+}
+
+/// Maps a redb open error: `InUse` when another process holds the file.
+fn open_error(dir: &Path, path: &Path, error: redb::DatabaseError) -> StoreError {
+    match error {
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
             dir: dir.to_owned(),
         },
         e => StoreError::storage(format!("cannot open {}", path.display()), e),
-    })
+    }
 }
 
-/// Opens an existing store whatever its role (for inspection).
+/// Whether every byte of the file at `path` is zero (true for an empty file).
+fn all_zero(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+    }
+}
+
+/// Opens the store file of `dir` without ever creating or changing it, and tells an
+/// initialised store from a never-initialised file and from a corrupt one.
+fn inspect(dir: &Path) -> Result<Found, StoreError> {
+    let path = dir.join(DB_FILE);
+    let len = match std::fs::metadata(&path) {
+        Ok(meta) => meta.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
+        Err(e) => {
+            return Err(StoreError::storage(
+                format!("cannot read {}", path.display()),
+                e,
+            ));
+        }
+    };
+    let db = match Database::open(&path) {
+        Ok(db) => db,
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+            return Err(StoreError::InUse {
+                dir: dir.to_owned(),
+            });
+        }
+        Err(error) => {
+            // redb writes its magic number last: a file of zeros never held a database.
+            let zero = all_zero(&path)
+                .map_err(|e| StoreError::storage(format!("cannot read {}", path.display()), e))?;
+            if zero {
+                return Ok(Found::Uninitialised(if len == 0 {
+                    "the file is empty".to_owned()
+                } else {
+                    format!("{len} bytes, all zero")
+                }));
+            }
+            return Err(StoreError::Corrupt {
+                path,
+                reason: error.to_string(),
+            });
+        }
+    };
+    let corrupt = |reason: String| StoreError::Corrupt {
+        path: path.clone(),
+        reason,
+    };
+    let txn = db.begin_read().map_err(|e| corrupt(e.to_string()))?;
+    let tables: Vec<String> = txn
+        .list_tables()
+        .map_err(|e| corrupt(e.to_string()))?
+        .map(|t| t.name().to_owned())
+        .collect();
+    let multimap = txn
+        .list_multimap_tables()
+        .map_err(|e| corrupt(e.to_string()))?
+        .count();
+    if tables.is_empty() && multimap == 0 {
+        // A redb file no transaction was ever committed to.
+        return Ok(Found::Uninitialised(
+            "a redb file without tables".to_owned(),
+        ));
+    }
+    if !tables.iter().any(|t| t == META.name()) {
+        return Err(corrupt(format!(
+            "it has tables ({}) but no meta table",
+            tables.join(", ")
+        )));
+    }
+    drop(txn);
+    Ok(Found::Store(db))
+}
+
+/// Creates and initialises (tables, role, committed) a store under a temporary name in `dir`;
+/// returns the temporary path, the file closed and synced.
+fn create_initialised(dir: &Path, role: Role) -> Result<PathBuf, StoreError> {
+    let temp = crate::files::temp_path(&dir.join(DB_FILE));
+    let made = (|| {
+        let db = Database::create(&temp)
+            .map_err(|e| StoreError::storage(format!("cannot create {}", temp.display()), e))?;
+        let txn = db
+            .begin_write()
+            .map_err(|e| StoreError::storage("cannot begin a transaction", e))?;
+        {
+            let mut meta = txn
+                .open_table(META)
+                .map_err(|e| StoreError::storage("cannot create the meta table", e))?;
+            meta.insert(ROLE_KEY, role_name(role))
+                .map_err(|e| StoreError::storage("cannot record the role", e))?;
+            txn.open_table(OVERRIDES)
+                .map_err(|e| StoreError::storage("cannot create the overrides table", e))?;
+            txn.open_table(RECORDS)
+                .map_err(|e| StoreError::storage("cannot create the records table", e))?;
+        }
+        // Durable: the commit is on disk when it returns.
+        txn.commit()
+            .map_err(|e| StoreError::storage("cannot commit", e))?;
+        drop(db);
+        std::fs::File::open(&temp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| StoreError::storage(format!("cannot sync {}", temp.display()), e))
+    })();
+    match made {
+        Ok(()) => Ok(temp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(e)
+        }
+    }
+}
+
+/// The initialised store of `dir` for `role`, opened and locked: the existing one, or a new
+/// one made crash-safely (created and initialised under a temporary name, then renamed into
+/// place). A store file that was never initialised is recreated, with a warning.
+fn open_or_create(dir: &Path, role: Role) -> Result<Database, StoreError> {
+    let path = dir.join(DB_FILE);
+    // Twice at most: a concurrent first start may install its store between our look and our
+    // install; then we open that one (which it holds, so: in use).
+    for _ in 0..2 {
+        match inspect(dir)? {
+            Found::Store(db) => return Ok(db),
+            Found::Nothing => {
+                let temp = create_initialised(dir, role)?;
+                match crate::files::install_new(&temp, &path) {
+                    Ok(()) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound
+                        ) =>
+                    {
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(StoreError::storage(
+                            format!("cannot create {}", path.display()),
+                            e,
+                        ));
+                    }
+                }
+            }
+            Found::Uninitialised(why) => {
+                tracing::warn!(
+                    file = %path.display(),
+                    found = %why,
+                    "the store file was never initialised (an interrupted first start left it); \
+                     recreating it"
+                );
+                let temp = create_initialised(dir, role)?;
+                if let Err(e) =
+                    std::fs::rename(&temp, &path).and_then(|()| crate::files::sync_dir(dir))
+                {
+                    let _ = std::fs::remove_file(&temp);
+                    return Err(StoreError::storage(
+                        format!("cannot recreate {}", path.display()),
+                        e,
+                    ));
+                }
+            }
+        }
+        return Database::open(&path).map_err(|e| open_error(dir, &path, e));
+    }
+    Database::open(&path).map_err(|e| open_error(dir, &path, e))
+}
+
+/// Removes the temporary store files an interrupted creation left in `dir` (best effort: they
+/// are never read, so one that cannot be removed is only logged).
+fn remove_stale_temps(dir: &Path) {
+    match crate::files::remove_stale_temps(dir, DB_FILE) {
+        Ok(removed) => {
+            for path in removed {
+                tracing::info!(file = %path.display(), "removed a temporary file left by an interrupted start");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove leftover temporary store files")
+        }
+    }
+}
+
+/// Opens an existing store whatever its role (for inspection); never creates or changes the
+/// file.
 ///
 /// # Errors
 ///
-/// [`StoreError::Missing`] when `dir` has no store, else as [`RedbReplayStore::open`].
+/// [`StoreError::Missing`] when `dir` has no store, [`StoreError::Uninitialised`] when its
+/// store file was never initialised, [`StoreError::Corrupt`] when it cannot be read as a store,
+/// else as [`RedbReplayStore::open`].
 pub fn open_existing(dir: impl AsRef<Path>) -> Result<RedbReplayStore, StoreError> {
     let dir = dir.as_ref();
-    let db = open_db(dir, false)?;
+    let db = match inspect(dir)? {
+        Found::Store(db) => db,
+        Found::Nothing => {
+            return Err(StoreError::Missing {
+                dir: dir.to_owned(),
+            });
+        }
+        Found::Uninitialised(why) => {
+            return Err(StoreError::Uninitialised {
+                dir: dir.to_owned(),
+                why,
+            });
+        }
+    };
     let role = {
         let txn = db
             .begin_read()
@@ -404,9 +658,13 @@ pub fn open_existing(dir: impl AsRef<Path>) -> Result<RedbReplayStore, StoreErro
         match found.as_deref() {
             Some("main-node") => Role::MainNode,
             Some("external-node") => Role::ExternalNode,
-            _ => {
-                return Err(StoreError::Missing {
-                    dir: dir.to_owned(),
+            other => {
+                return Err(StoreError::Corrupt {
+                    path: dir.join(DB_FILE),
+                    reason: match other {
+                        Some(role) => format!("unknown role {role:?}"),
+                        None => "the role marker is missing".to_owned(),
+                    },
                 });
             }
         }
@@ -675,5 +933,188 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    /// What an older version's first start left when killed after redb sized the file but
+    /// before it wrote the magic number: 73,728 zero bytes.
+    const ZEROED_LEN: usize = 73_728;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The role recorded in `dir`'s store, read with redb directly.
+    fn recorded_role(dir: &Path) -> Option<String> {
+        let db = Database::open(dir.join(DB_FILE)).unwrap();
+        let txn = db.begin_read().unwrap();
+        let meta = txn.open_table(META).unwrap();
+        meta.get(ROLE_KEY).unwrap().map(|v| v.value().to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_new_store_is_complete_when_it_appears() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(RedbReplayStore::open(dir.path(), Role::ExternalNode).unwrap());
+        // No temporary file is left, and the file already carries the role.
+        assert_eq!(names(dir.path()), [DB_FILE]);
+        assert_eq!(recorded_role(dir.path()).as_deref(), Some("external-node"));
+    }
+
+    #[tokio::test]
+    async fn a_zeroed_store_file_is_recreated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        std::fs::write(&path, vec![0u8; ZEROED_LEN]).unwrap();
+        // Read-only inspection reports it as never initialised, and leaves it alone.
+        let err = open_existing(dir.path()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "data dir {} holds no zks store: replay.redb was never initialised \
+                 (73728 bytes, all zero); a node started on this data dir recreates it",
+                dir.path().display()
+            )
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), vec![0u8; ZEROED_LEN]);
+        // A node recreates it.
+        let store = RedbReplayStore::open(dir.path(), Role::MainNode).unwrap();
+        assert_eq!(store.next_block(), 0);
+        store.append(records(0..3)).await.unwrap();
+        drop(store);
+        assert_eq!(names(dir.path()), [DB_FILE]);
+        let again = open_existing(dir.path()).unwrap();
+        assert_eq!(again.role(), Role::MainNode);
+        assert_eq!(again.summary().unwrap().last, Some(2));
+    }
+
+    #[tokio::test]
+    async fn an_empty_store_file_is_recreated() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(DB_FILE), b"").unwrap();
+        let err = open_existing(dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Uninitialised { why, .. } if why == "the file is empty"),
+            "{err}"
+        );
+        let store = RedbReplayStore::open(dir.path(), Role::ExternalNode).unwrap();
+        assert_eq!(store.role(), Role::ExternalNode);
+        drop(store);
+        assert_eq!(recorded_role(dir.path()).as_deref(), Some("external-node"));
+    }
+
+    #[tokio::test]
+    async fn a_store_without_tables_is_recreated() {
+        // Killed after redb initialised the file, before the first commit: no meta table.
+        let dir = tempfile::tempdir().unwrap();
+        drop(Database::create(dir.path().join(DB_FILE)).unwrap());
+        let err = open_existing(dir.path()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "data dir {} holds no zks store: replay.redb was never initialised \
+                 (a redb file without tables); a node started on this data dir recreates it",
+                dir.path().display()
+            )
+        );
+        let store = RedbReplayStore::open(dir.path(), Role::ExternalNode).unwrap();
+        store.apply(records(0..2)).await.unwrap();
+        drop(store);
+        assert_eq!(recorded_role(dir.path()).as_deref(), Some("external-node"));
+        assert_eq!(names(dir.path()), [DB_FILE]);
+    }
+
+    #[tokio::test]
+    async fn a_store_with_data_but_no_role_is_corrupt_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(RECORDS)
+                .unwrap()
+                .insert(0, &b"r"[..])
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let want = format!(
+            "{} is damaged or not a zks store: it has tables (records) but no meta table; \
+             refusing to use it (move it away to start from an empty store)",
+            path.display()
+        );
+        let err = RedbReplayStore::open(dir.path(), Role::ExternalNode).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert_eq!(err.to_string(), want);
+        assert_eq!(open_existing(dir.path()).unwrap_err().to_string(), want);
+        // The record is still there.
+        let db = Database::open(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        assert!(txn.open_table(RECORDS).unwrap().get(0).unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_store_file_that_is_not_redb_is_corrupt_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let mut bytes = vec![0u8; ZEROED_LEN];
+        bytes[4096] = 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = RedbReplayStore::open(dir.path(), Role::MainNode).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is damaged or not a zks store: I/O error: Not a redb database: magic number mismatch; \
+                 refusing to use it (move it away to start from an empty store)",
+                path.display()
+            )
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+
+    #[tokio::test]
+    async fn a_store_with_an_unknown_role_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(ROLE_KEY, "archive")
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let err = open_existing(dir.path()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is damaged or not a zks store: unknown role \"archive\""),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_creation_killed_before_the_rename_leaves_no_store_and_its_temp_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // A killed creation: initialised under the temporary name, never renamed; and an older
+        // leftover with garbage in it.
+        let temp = create_initialised(dir.path(), Role::MainNode).unwrap();
+        std::fs::write(
+            dir.path().join(".replay.redb.tmp-1-0000000000000000"),
+            b"junk",
+        )
+        .unwrap();
+        assert!(matches!(
+            open_existing(dir.path()).unwrap_err(),
+            StoreError::Missing { .. }
+        ));
+        // The next start ignores both (it makes its own store, of its own role) and removes them.
+        let store = RedbReplayStore::open(dir.path(), Role::ExternalNode).unwrap();
+        assert_eq!(store.role(), Role::ExternalNode);
+        assert!(!temp.exists());
+        drop(store);
+        assert_eq!(names(dir.path()), [DB_FILE]);
     }
 }

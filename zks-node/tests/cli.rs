@@ -5,11 +5,21 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn zks() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zks"));
+    hermetic(Command::new(env!("CARGO_BIN_EXE_zks")))
+}
+
+/// `cmd` with warnings logged, no stdin, and no setting from the environment the tests run in.
+fn hermetic(mut cmd: Command) -> Command {
     cmd.env("RUST_LOG", "warn").stdin(Stdio::null());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ZKS_") || name == "NO_COLOR" {
+            cmd.env_remove(name);
+        }
+    }
     cmd
 }
 
@@ -29,6 +39,8 @@ fn stderr(out: &Output) -> String {
 struct Proc {
     child: Child,
     lines: BufReader<ChildStdout>,
+    /// Its stderr lines, when captured.
+    logs: Option<mpsc::Receiver<String>>,
 }
 
 impl Proc {
@@ -42,6 +54,49 @@ impl Proc {
         Self {
             child,
             lines: BufReader::new(stdout),
+            logs: None,
+        }
+    }
+
+    /// As [`spawn`](Self::spawn), with stderr captured line by line (JSON logs).
+    fn spawn_logged(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            child,
+            lines: BufReader::new(stdout),
+            logs: Some(rx),
+        }
+    }
+
+    /// The first JSON log line (after those already taken) whose message is `message`.
+    fn log(&mut self, message: &str) -> serde_json::Value {
+        let logs = self.logs.as_ref().expect("spawned with spawn_logged");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = logs
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no log line {message:?}: {e}"));
+            let value: serde_json::Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+            if value["fields"]["message"] == message {
+                return value;
+            }
         }
     }
 
@@ -571,4 +626,843 @@ fn chain_id_nodes_speak_eth_and_ping_shows_the_status() {
         "{}",
         dump(&en_data)
     );
+}
+
+// --- crash-safe first start ---
+
+/// What an older version's first start left in `replay.redb` when killed after redb sized the
+/// file but before it wrote its magic number.
+const ZEROED_STORE_LEN: usize = 73_728;
+
+fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A main node on `data` with its own `<data>/node.key`; its enode.
+fn main_node_on(data: &Path) -> (Proc, String) {
+    let mut cmd = zks();
+    cmd.arg("main-node")
+        .arg("--data")
+        .arg(data)
+        .args(["--port", "0", "--addr", "127.0.0.1"]);
+    let mut mn = Proc::spawn(cmd);
+    let enode = mn.line_after("enode:");
+    (mn, enode)
+}
+
+#[test]
+fn a_zeroed_store_and_an_empty_node_key_from_a_killed_first_start_are_recreated() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("mn");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("replay.redb"), vec![0u8; ZEROED_STORE_LEN]).unwrap();
+    std::fs::write(data.join("node.key"), b"").unwrap();
+
+    // Inspection reports it as never initialised, not as corrupt, and changes nothing.
+    let out = run(&["store", "dump", "--data", &data.display().to_string()]);
+    assert_user_error(
+        &out,
+        &format!(
+            "data dir {} holds no zks store: replay.redb was never initialised (73728 bytes, \
+             all zero); a node started on this data dir recreates it",
+            data.display()
+        ),
+    );
+    assert_eq!(
+        std::fs::metadata(data.join("replay.redb")).unwrap().len(),
+        ZEROED_STORE_LEN as u64
+    );
+
+    // The node starts afresh, saying why: a new store, a new key (the one it announces).
+    let mut cmd = zks();
+    cmd.args(["--log-format", "json", "main-node", "--data"])
+        .arg(&data)
+        .args(["--port", "0", "--addr", "127.0.0.1"]);
+    let mut mn = Proc::spawn_logged(cmd);
+    let store_warning = mn.log(
+        "the store file was never initialised (an interrupted first start left it); recreating it",
+    );
+    assert_eq!(store_warning["level"], "WARN");
+    assert_eq!(store_warning["fields"]["found"], "73728 bytes, all zero");
+    assert_eq!(
+        store_warning["fields"]["file"],
+        data.join("replay.redb").display().to_string()
+    );
+    let key_warning = mn.log(
+        "the node key file is empty (an interrupted first start left it); generating a new node key",
+    );
+    assert_eq!(key_warning["level"], "WARN");
+    let enode = mn.line_after("enode:");
+    mn.kill();
+    let key = std::fs::read_to_string(data.join("node.key")).unwrap();
+    assert_eq!(key.len(), 65, "{key:?}");
+    let id = zks_devp2p::NodeKey::from_hex(&key)
+        .unwrap()
+        .id()
+        .to_string();
+    assert!(enode.starts_with(&format!("enode://{id}@")), "{enode}");
+    assert_eq!(
+        dump(&data),
+        "role: main-node\nblocks: none\nrecords: 0\ncontiguous: yes\n"
+    );
+    assert_eq!(dir_names(&data), ["node.key", "replay.redb"]);
+}
+
+#[test]
+fn a_store_without_its_meta_table_is_recreated_not_reported_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("mn.key");
+    generate_key(&key);
+    let (_mn, enode) = main_node(
+        &dir.path().join("mn"),
+        &key,
+        &["--produce-blocks", "1000", "--produce-until", "10"],
+    );
+    // Killed after redb initialised the file, before the first commit.
+    let data = dir.path().join("en");
+    std::fs::create_dir(&data).unwrap();
+    drop(redb::Database::create(data.join("replay.redb")).unwrap());
+    let out = run(&["store", "dump", "--data", &data.display().to_string()]);
+    assert_user_error(
+        &out,
+        "replay.redb was never initialised (a redb file without tables)",
+    );
+    assert!(!stderr(&out).contains("does not exist"), "{}", stderr(&out));
+
+    let out = zks()
+        .arg("external-node")
+        .arg("--data")
+        .arg(&data)
+        .args(["--main-node", &enode, "--port", "0", "--addr", "127.0.0.1"])
+        .args(["--exit-at-block", "9"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        dump(&data),
+        "role: external-node\nblocks: 0..=9\nrecords: 10\ncontiguous: yes\n"
+    );
+}
+
+#[test]
+fn a_store_or_key_with_damaged_content_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    // A store file that is not all zeros and not redb.
+    let data = dir.path().join("mn");
+    std::fs::create_dir(&data).unwrap();
+    let mut junk = vec![0u8; ZEROED_STORE_LEN];
+    junk[100] = 7;
+    std::fs::write(data.join("replay.redb"), &junk).unwrap();
+    let out = run(&[
+        "main-node",
+        "--data",
+        &data.display().to_string(),
+        "--port",
+        "0",
+        "--addr",
+        "127.0.0.1",
+    ]);
+    assert_user_error(
+        &out,
+        &format!(
+            "{} is damaged or not a zks store: I/O error: Not a redb database: magic number \
+             mismatch; refusing to use it (move it away to start from an empty store)",
+            data.join("replay.redb").display()
+        ),
+    );
+    assert_eq!(std::fs::read(data.join("replay.redb")).unwrap(), junk);
+    let out = run(&["store", "dump", "--data", &data.display().to_string()]);
+    assert_user_error(&out, "is damaged or not a zks store");
+
+    // A node key that holds something, but not a key.
+    let data = dir.path().join("mn2");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("node.key"), b"0123\n").unwrap();
+    let out = run(&[
+        "main-node",
+        "--data",
+        &data.display().to_string(),
+        "--port",
+        "0",
+        "--addr",
+        "127.0.0.1",
+    ]);
+    assert_user_error(
+        &out,
+        &format!(
+            "cannot load node key {}: secret key must be 64 hex characters, got 4",
+            data.join("node.key").display()
+        ),
+    );
+    assert_eq!(std::fs::read(data.join("node.key")).unwrap(), b"0123\n");
+
+    // An empty key file the user named is theirs: refused, never regenerated.
+    let named = dir.path().join("named.key");
+    std::fs::write(&named, b"").unwrap();
+    let out = run(&[
+        "main-node",
+        "--data",
+        &dir.path().join("mn3").display().to_string(),
+        "--key",
+        &named.display().to_string(),
+    ]);
+    assert_user_error(
+        &out,
+        &format!(
+            "cannot load node key {}: secret key must be 64 hex characters, got 0",
+            named.display()
+        ),
+    );
+    assert!(!dir.path().join("mn3").exists());
+}
+
+#[test]
+fn temporary_files_left_by_a_killed_start_are_ignored_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("mn");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join(".replay.redb.tmp-4242-00000000deadbeef"), b"half").unwrap();
+    std::fs::write(data.join(".node.key.tmp-4242-00000000deadbeef"), b"0123").unwrap();
+    let (mut mn, _) = main_node_on(&data);
+    mn.kill();
+    assert_eq!(dir_names(&data), ["node.key", "replay.redb"]);
+    assert!(dump(&data).starts_with("role: main-node\n"));
+}
+
+#[test]
+fn a_node_killed_at_any_moment_of_its_first_start_leaves_a_usable_data_dir() {
+    // Kills spread over the first start; whatever each leaves, the next start works.
+    let dir = tempfile::tempdir().unwrap();
+    for (round, delay_ms) in [0u64, 1, 2, 3, 5, 8, 13, 20].into_iter().enumerate() {
+        let data = dir.path().join(format!("mn-{round}"));
+        let mut cmd = zks();
+        cmd.arg("main-node")
+            .arg("--data")
+            .arg(&data)
+            .args(["--port", "0", "--addr", "127.0.0.1"]);
+        let mut node = Proc::spawn(cmd);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        node.kill();
+        // Nothing, or complete files only (temporaries are never read).
+        if data.join("node.key").exists() {
+            let key = std::fs::read_to_string(data.join("node.key")).unwrap();
+            assert_eq!(key.len(), 65, "round {round}: {key:?}");
+        }
+        let (mut mn, _) = main_node_on(&data);
+        mn.kill();
+        assert!(
+            dump(&data).starts_with("role: main-node\n"),
+            "round {round}"
+        );
+        assert_eq!(
+            dir_names(&data),
+            ["node.key", "replay.redb"],
+            "round {round}"
+        );
+    }
+}
+
+// --- the port before the files ---
+
+#[test]
+fn a_busy_port_fails_the_node_before_it_creates_any_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let listen = ["--addr", "127.0.0.1", "--port", &port];
+    let enode = format!(
+        "enode://{}@127.0.0.1:1",
+        zks_devp2p::NodeKey::generate().id()
+    );
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let missing = dir.path().join("missing");
+    for data in [&empty, &missing] {
+        let data_arg = data.display().to_string();
+        let out = zks()
+            .args(["main-node", "--data", &data_arg])
+            .args(listen)
+            .output()
+            .unwrap();
+        assert_user_error(&out, &format!("cannot listen on 127.0.0.1:{port}: "));
+        assert!(
+            stderr(&out).to_lowercase().contains("in use"),
+            "{}",
+            stderr(&out)
+        );
+        let out = zks()
+            .args(["external-node", "--data", &data_arg, "--main-node", &enode])
+            .args(listen)
+            .output()
+            .unwrap();
+        assert_user_error(&out, &format!("cannot listen on 127.0.0.1:{port}: "));
+    }
+    assert!(dir_names(&empty).is_empty(), "{:?}", dir_names(&empty));
+    assert!(!missing.exists());
+}
+
+// --- --exit-at-block ---
+
+#[test]
+fn exit_at_block_applies_exactly_up_to_block_n() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("mn.key");
+    generate_key(&key);
+    // Far ahead of the external node, which then gets full 64-block messages: 384..=447
+    // crosses 400.
+    let (_mn, enode) = main_node(
+        &dir.path().join("mn"),
+        &key,
+        &["--produce-blocks", "100000", "--produce-until", "1000"],
+    );
+    let data = dir.path().join("en");
+    let en = |exit: &str| {
+        zks()
+            .arg("external-node")
+            .arg("--data")
+            .arg(&data)
+            .args(["--main-node", &enode, "--port", "0", "--addr", "127.0.0.1"])
+            .args(["--exit-at-block", exit])
+            .output()
+            .unwrap()
+    };
+    let out = en("400");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<_> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("reached block 400; next block 401"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        dump(&data),
+        "role: external-node\nblocks: 0..=400\nrecords: 401\ncontiguous: yes\n"
+    );
+
+    // Already past a lower target: nothing to do, the store is unchanged.
+    let out = en("300");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "reached block 300; next block 401\n");
+    assert!(dump(&data).contains("blocks: 0..=400\n"));
+
+    // And on from there, again exactly.
+    let out = en("777");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).ends_with("reached block 777; next block 778\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        dump(&data),
+        "role: external-node\nblocks: 0..=777\nrecords: 778\ncontiguous: yes\n"
+    );
+}
+
+// --- logs ---
+
+#[test]
+fn logs_to_a_pipe_or_file_carry_no_colour_and_json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("mn.key");
+    generate_key(&key);
+    let enode = format!(
+        "enode://{}@127.0.0.1:1",
+        zks_devp2p::NodeKey::generate().id()
+    );
+    let data = dir.path().join("en");
+    // A store that already holds block 0: the node logs a warning and exits.
+    {
+        let store =
+            zks_node::store::RedbReplayStore::open(&data, zks_api::Role::ExternalNode).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(store.append(vec![zks_api::RawRecord::new(0, "b0")]))
+            .unwrap();
+    }
+    let en = |extra: &[&str]| {
+        let mut cmd = zks();
+        cmd.env("RUST_LOG", "info")
+            .arg("external-node")
+            .arg("--data")
+            .arg(&data)
+            .args(["--main-node", &enode, "--port", "0", "--addr", "127.0.0.1"])
+            .args(["--exit-at-block", "0"])
+            .args(extra);
+        cmd
+    };
+
+    // Text to a pipe.
+    let out = en(&[]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the store already holds block 0; not starting"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!out.stderr.contains(&0x1b), "{}", stderr(&out));
+
+    // Text to a file, from a node that runs (several log lines).
+    let log = dir.path().join("mn.log");
+    let mut cmd = zks();
+    cmd.env("RUST_LOG", "info")
+        .arg("main-node")
+        .arg("--data")
+        .arg(dir.path().join("mn"))
+        .arg("--key")
+        .arg(&key)
+        .args(["--port", "0", "--addr", "127.0.0.1"]);
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("head:") {
+        line.clear();
+        assert!(lines.read_line(&mut line).unwrap() > 0, "exited early");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read(&log).unwrap();
+    let text_str = String::from_utf8_lossy(&text);
+    assert!(text_str.contains(" INFO "), "{text_str}");
+    assert!(text_str.contains("node started"), "{text_str}");
+    assert!(!text.contains(&0x1b), "{text_str}");
+
+    // JSON, from the flag and from the environment.
+    for out in [
+        en(&["--log-format", "json"]).output().unwrap(),
+        en(&[]).env("ZKS_LOG_FORMAT", "json").output().unwrap(),
+    ] {
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(!out.stderr.contains(&0x1b), "{}", stderr(&out));
+        let lines: Vec<serde_json::Value> = stderr(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        let warn = lines
+            .iter()
+            .find(|l| l["fields"]["message"] == "the store already holds block 0; not starting")
+            .unwrap_or_else(|| panic!("{lines:?}"));
+        assert_eq!(warn["level"], "WARN");
+        assert_eq!(warn["fields"]["exit_at_block"], 0);
+        assert_eq!(warn["fields"]["next_block"], 1);
+        assert_eq!(warn["target"], "zks_node::commands");
+    }
+    let out = run(&["--log-format", "yaml", "main-node"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("invalid value 'yaml' for '--log-format <LOG_FORMAT>'"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+// --- environment variables ---
+
+#[test]
+fn node_flags_come_from_zks_variables_between_the_command_line_and_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("zks.toml");
+    let signer = format!("0x{}", "11".repeat(20));
+    std::fs::write(
+        &config,
+        format!(
+            "[external-node]\ndata = {en:?}\nmain-node = [\"enode://from-file\"]\n\n\
+             [main-node]\ndata = {mn:?}\nverifier-signer = [{signer:?}]\nthreshold = 3\n",
+            en = dir.path().join("en").display().to_string(),
+            mn = dir.path().join("mn").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let cfg = config.display().to_string();
+
+    // external-node --main-node: file < ZKS_MAIN_NODE < flag.
+    let out = run(&["--config", &cfg, "external-node"]);
+    assert_user_error(&out, "invalid enode URL \"enode://from-file\"");
+    let out = zks()
+        .args(["--config", &cfg, "external-node"])
+        .env("ZKS_MAIN_NODE", "enode://from-env")
+        .output()
+        .unwrap();
+    assert_user_error(&out, "invalid enode URL \"enode://from-env\"");
+    let out = zks()
+        .args([
+            "--config",
+            &cfg,
+            "external-node",
+            "--main-node",
+            "enode://from-flag",
+        ])
+        .env("ZKS_MAIN_NODE", "enode://from-env")
+        .output()
+        .unwrap();
+    assert_user_error(&out, "invalid enode URL \"enode://from-flag\"");
+    // A list, comma-separated.
+    let out = zks()
+        .args(["--config", &cfg, "external-node"])
+        .env("ZKS_MAIN_NODE", "enode://first,enode://second")
+        .output()
+        .unwrap();
+    assert_user_error(&out, "invalid enode URL \"enode://first\"");
+
+    // main-node --threshold: file < ZKS_THRESHOLD < flag.
+    let out = run(&["--config", &cfg, "main-node"]);
+    assert_user_error(&out, "--threshold 3 is not within 1..=1");
+    let out = zks()
+        .args(["--config", &cfg, "main-node"])
+        .env("ZKS_THRESHOLD", "5")
+        .output()
+        .unwrap();
+    assert_user_error(&out, "--threshold 5 is not within 1..=1");
+    let out = zks()
+        .args(["--config", &cfg, "main-node", "--threshold", "4"])
+        .env("ZKS_THRESHOLD", "5")
+        .output()
+        .unwrap();
+    assert_user_error(&out, "--threshold 4 is not within 1..=1");
+
+    // Without a config file: ZKS_DATA is the data dir, ZKS_VERIFIER_SIGNER the signers.
+    let out = zks()
+        .args(["main-node"])
+        .env("ZKS_VERIFIER_SIGNER", "0x1234")
+        .output()
+        .unwrap();
+    assert_user_error(&out, "main-node needs --data DIR");
+    let out = zks()
+        .args(["main-node"])
+        .env("ZKS_DATA", dir.path().join("mn2"))
+        .env("ZKS_VERIFIER_SIGNER", "0x1234")
+        .output()
+        .unwrap();
+    assert_user_error(&out, "invalid verifier address \"0x1234\"");
+    // The config file itself, from ZKS_CONFIG.
+    let out = zks()
+        .arg("main-node")
+        .env("ZKS_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert_user_error(&out, "--threshold 3 is not within 1..=1");
+    // A value clap cannot parse names the variable's flag.
+    let out = zks()
+        .args(["main-node", "--data", "x"])
+        .env("ZKS_PORT", "http")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("invalid value 'http' for '--port <PORT>'"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn help_lists_the_variable_of_every_node_flag() {
+    let flags: &[(&str, &[&str])] = &[
+        (
+            "main-node",
+            &[
+                "data",
+                "port",
+                "addr",
+                "key",
+                "verifier-signer",
+                "threshold",
+                "batch-size",
+                "produce-blocks",
+                "produce-until",
+                "metrics",
+                "chain-id",
+                "l1-chain-id",
+                "validator-timelock",
+                "chain-address",
+                "config",
+                "log-format",
+            ],
+        ),
+        (
+            "external-node",
+            &[
+                "data",
+                "main-node",
+                "verifier-key",
+                "port",
+                "addr",
+                "key",
+                "exit-at-block",
+                "metrics",
+                "chain-id",
+                "l1-chain-id",
+                "validator-timelock",
+                "chain-address",
+                "config",
+                "log-format",
+            ],
+        ),
+    ];
+    for (command, flags) in flags {
+        let out = run(&[command, "--help"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let help = stdout(&out);
+        for flag in *flags {
+            let var = format!("ZKS_{}", flag.to_uppercase().replace('-', "_"));
+            assert!(
+                help.contains(&format!("[env: {var}=]")),
+                "{command} --help does not list {var}:\n{help}"
+            );
+        }
+    }
+    // A set variable shows its value.
+    let out = zks()
+        .args(["main-node", "--help"])
+        .env("ZKS_PORT", "31000")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains("[env: ZKS_PORT=31000]"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+// --- EIP-712 batch signatures ---
+
+const TIMELOCK: &str = "0x1111111111111111111111111111111111111111";
+const CHAIN: &str = "0x2222222222222222222222222222222222222222";
+
+#[test]
+fn eip712_flags_are_all_or_none_and_checked_before_any_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("mn");
+    let d = data.display().to_string();
+    let signer = format!("0x{}", "11".repeat(20));
+    let out = run(&[
+        "main-node",
+        "--data",
+        &d,
+        "--verifier-signer",
+        &signer,
+        "--l1-chain-id",
+        "1",
+    ]);
+    assert_user_error(
+        &out,
+        "EIP-712 batch signatures need --l1-chain-id, --validator-timelock, --chain-address \
+         together; missing --validator-timelock and --chain-address",
+    );
+    let enode = format!(
+        "enode://{}@127.0.0.1:1",
+        zks_devp2p::NodeKey::generate().id()
+    );
+    let out = run(&[
+        "external-node",
+        "--data",
+        &d,
+        "--main-node",
+        &enode,
+        "--chain-address",
+        CHAIN,
+    ]);
+    assert_user_error(&out, "missing --l1-chain-id and --validator-timelock");
+    assert!(!data.exists());
+
+    // From the config file, keyed like the flags.
+    let config = dir.path().join("zks.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[main-node]\ndata = {d:?}\nl1-chain-id = 1\nvalidator-timelock = \"0x12\"\n\
+             chain-address = {CHAIN:?}\n\n[external-node]\nl1-chain-id = 0\n\
+             validator-timelock = {TIMELOCK:?}\nchain-address = {CHAIN:?}\n"
+        ),
+    )
+    .unwrap();
+    let cfg = config.display().to_string();
+    let out = run(&["--config", &cfg, "main-node"]);
+    assert_user_error(
+        &out,
+        "invalid --validator-timelock \"0x12\": want 0x + 40 hex digits",
+    );
+    let out = run(&[
+        "--config",
+        &cfg,
+        "external-node",
+        "--data",
+        &d,
+        "--main-node",
+        &enode,
+    ]);
+    assert_user_error(&out, "--l1-chain-id must not be 0");
+    // And from the environment, over the file.
+    let out = zks()
+        .args(["--config", &cfg, "main-node"])
+        .env("ZKS_VALIDATOR_TIMELOCK", "0x34")
+        .output()
+        .unwrap();
+    assert_user_error(&out, "invalid --validator-timelock \"0x34\"");
+    assert!(!data.exists());
+}
+
+fn generate_verifier_key(path: &Path) -> String {
+    let out = zks()
+        .args(["key", "generate", "--verifier", "--out"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+#[test]
+fn an_eip712_main_node_and_verifier_agree_on_batches_and_say_so_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("mn.key");
+    generate_key(&key);
+    let vkey = dir.path().join("verifier.key");
+    let signer = generate_verifier_key(&vkey);
+    let eip712 = [
+        "--l1-chain-id",
+        "11155111",
+        "--validator-timelock",
+        TIMELOCK,
+        "--chain-address",
+        CHAIN,
+    ];
+    let mut cmd = zks();
+    cmd.env("RUST_LOG", "info")
+        .args(["--log-format", "json", "main-node", "--data"])
+        .arg(dir.path().join("mn"))
+        .arg("--key")
+        .arg(&key)
+        .args(["--port", "0", "--addr", "127.0.0.1"])
+        .args(["--verifier-signer", &signer, "--batch-size", "20"])
+        .args(["--produce-blocks", "1000", "--produce-until", "40"])
+        .args(eip712);
+    let mut mn = Proc::spawn_logged(cmd);
+    let enode = mn.line_after("enode:");
+
+    let expected = zks_verifier::Eip712CommitBatchesScheme::new(11_155_111, [0x11; 20], [0x22; 20]);
+    let separator = format!("0x{}", hex::encode(expected.domain_separator()));
+    let check_start_up = |line: &serde_json::Value| {
+        let f = &line["fields"];
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert_eq!(f["scheme"], "eip712", "{line}");
+        assert_eq!(f["name"], "MultisigCommitter", "{line}");
+        assert_eq!(f["version"], "1", "{line}");
+        assert_eq!(f["l1_chain_id"], "11155111", "{line}");
+        assert_eq!(f["validator_timelock"], TIMELOCK, "{line}");
+        assert_eq!(f["chain_address"], CHAIN, "{line}");
+        assert_eq!(f["domain_separator"], separator.as_str(), "{line}");
+    };
+    check_start_up(&mn.log("batch signatures: EIP-712 CommitBatchesMultisig"));
+
+    let mut cmd = zks();
+    cmd.env("RUST_LOG", "info")
+        .args(["--log-format", "json", "external-node", "--data"])
+        .arg(dir.path().join("en"))
+        .args(["--main-node", &enode, "--port", "0", "--addr", "127.0.0.1"])
+        .arg("--verifier-key")
+        .arg(&vkey)
+        .args(eip712);
+    let mut en = Proc::spawn_logged(cmd);
+    check_start_up(&en.log("batch signatures: EIP-712 CommitBatchesMultisig"));
+
+    for batch in [1, 2] {
+        let verified = mn.log("batch verified");
+        assert_eq!(verified["fields"]["batch"], batch, "{verified}");
+        assert_eq!(
+            verified["fields"]["last_block"],
+            batch * 20 - 1,
+            "{verified}"
+        );
+        assert_eq!(verified["fields"]["signatures"], 1, "{verified}");
+    }
+}
+
+#[test]
+fn without_eip712_flags_our_own_scheme_is_active_and_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zks();
+    cmd.env("RUST_LOG", "info")
+        .args(["--log-format", "json", "main-node", "--data"])
+        .arg(dir.path().join("mn"))
+        .args(["--port", "0", "--addr", "127.0.0.1"])
+        .args(["--verifier-signer", &format!("0x{}", "11".repeat(20))]);
+    let mut mn = Proc::spawn_logged(cmd);
+    let line = mn.log(
+        "batch signatures: our own scheme (secp256k1 over keccak256 of the \
+         zksync-os:verify-batch:v1 encoding); give --l1-chain-id, --validator-timelock and \
+         --chain-address for upstream's EIP-712 signatures",
+    );
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["fields"]["scheme"], "zks");
+}
+
+#[test]
+fn logs_to_a_terminal_are_coloured_unless_no_color_or_json() {
+    // A pseudo-terminal from util-linux's `script`, as an operator's shell would give.
+    let script = Path::new("/usr/bin/script");
+    assert!(script.exists(), "this test needs util-linux's script(1)");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("en");
+    {
+        let store =
+            zks_node::store::RedbReplayStore::open(&data, zks_api::Role::ExternalNode).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(store.append(vec![zks_api::RawRecord::new(0, "b0")]))
+            .unwrap();
+    }
+    let enode = format!(
+        "enode://{}@127.0.0.1:1",
+        zks_devp2p::NodeKey::generate().id()
+    );
+    let on_a_terminal = |extra: &str, no_color: Option<&str>| {
+        let line = format!(
+            "{} {extra} external-node --data {} --main-node {enode} --port 0 --exit-at-block 0",
+            env!("CARGO_BIN_EXE_zks"),
+            data.display()
+        );
+        let mut cmd = hermetic(Command::new(script));
+        cmd.arg("-qec").arg(line).arg("/dev/null");
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("the store already holds block 0"), "{text}");
+        out.stdout.contains(&0x1b)
+    };
+    assert!(on_a_terminal("", None), "no colour on a terminal");
+    assert!(on_a_terminal("", Some("")), "an empty NO_COLOR is unset");
+    assert!(!on_a_terminal("", Some("1")), "colour despite NO_COLOR");
+    assert!(!on_a_terminal("--log-format json", None), "colour in JSON");
+}
+
+#[test]
+fn eip712_flags_on_a_node_that_verifies_no_batches_are_ignored_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zks();
+    cmd.args(["--log-format", "json", "main-node", "--data"])
+        .arg(dir.path().join("mn"))
+        .args(["--port", "0", "--addr", "127.0.0.1"])
+        .args(["--l1-chain-id", "1", "--validator-timelock", TIMELOCK])
+        .args(["--chain-address", CHAIN]);
+    let mut mn = Proc::spawn_logged(cmd);
+    let line = mn.log(
+        "--l1-chain-id, --validator-timelock and --chain-address are ignored: this node \
+         verifies no batches (no --verifier-signer)",
+    );
+    assert_eq!(line["level"], "WARN");
 }
