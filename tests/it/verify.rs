@@ -11,8 +11,9 @@ use zks_api::engine::{ProtocolError, VerifierStatus};
 use zks_api::middleware::rate_limit::RateLimits;
 use zks_api::transport::{LinkClosed, LinkReceiver, LinkSender, Transport};
 use zks_api::wire::{
-    Frame, GetBlockReplays, MessageId, RequestId, VerifierAuth, VerifyBatch, VerifyBatchOutcome,
-    VerifyBatchResult, VersionSet, ZksMessage, ZksVersion,
+    Capabilities, Frame, GetBlockReplays, MessageId, RequestId, TwoFaMessage, TwoFaMessageId,
+    VerifierAuth, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult, VersionSet, ZksMessage,
+    ZksVersion,
 };
 use zks_api::{CloseCause, EventStream, ProtocolEvent};
 use zks_api::{
@@ -741,6 +742,33 @@ async fn a_zks2_en_with_a_verifier_key_only_replays() {
 /// gets no signature (and no role request), and is disconnected.
 #[tokio::test(start_paused = true)]
 async fn an_untrusted_challenger_gets_no_signature() {
+    let challenge = zks_api::wire::VerifierChallenge { nonce: [3; 32] };
+    untrusted_challenger(
+        Capabilities::SEED,
+        ZksVersion::V3,
+        ZksMessage::VerifierChallenge(challenge.clone()).to_frame(),
+        ProtocolError::UnexpectedMessage {
+            id: MessageId::VerifierChallenge,
+        },
+    )
+    .await;
+    untrusted_challenger(
+        Capabilities::CURRENT,
+        ZksVersion::V5,
+        TwoFaMessage::VerifierChallenge(challenge).to_frame(),
+        ProtocolError::UnexpectedTwoFaMessage {
+            id: TwoFaMessageId::VerifierChallenge,
+        },
+    )
+    .await;
+}
+
+async fn untrusted_challenger(
+    caps: Capabilities,
+    version: ZksVersion,
+    challenge: Frame,
+    expected: ProtocolError,
+) {
     let net = MemNet::new();
     let key = &keys(1)[0];
     let (en, _sink) = verifier_node(
@@ -753,19 +781,10 @@ async fn an_untrusted_challenger_gets_no_signature() {
     )
     .await;
     let mut events = en.events();
-    let link = net
-        .node("stranger")
-        .dial(&"en".into(), VersionSet::ALL.into())
-        .await
-        .unwrap();
+    let link = net.node("stranger").dial(&"en".into(), caps).await.unwrap();
     let (info, tx, mut rx) = link.split();
-    assert_eq!(info.caps.zks, ZksVersion::V3);
-    tx.send(
-        ZksMessage::VerifierChallenge(zks_api::wire::VerifierChallenge { nonce: [3; 32] })
-            .to_frame(),
-    )
-    .await
-    .unwrap();
+    assert_eq!(info.caps.zks, version);
+    tx.send(challenge).await.unwrap();
     let cause = next_matching(&mut events, "closed", |e| match e {
         ProtocolEvent::Closed { cause, peer, .. } if peer.to_string() == "stranger" => {
             Some(cause.clone())
@@ -774,12 +793,7 @@ async fn an_untrusted_challenger_gets_no_signature() {
     })
     .await;
     assert!(
-        matches!(
-            cause,
-            CloseCause::Protocol(ProtocolError::UnexpectedMessage {
-                id: MessageId::VerifierChallenge
-            })
-        ),
+        matches!(&cause, CloseCause::Protocol(e) if *e == expected),
         "{cause:?}"
     );
     let mut received: Vec<Frame> = Vec::new();

@@ -34,7 +34,7 @@ fn chain(id: u64) -> impl FnOnce(Devp2pConfigBuilder) -> Devp2pConfigBuilder {
 }
 
 async fn listening(t: &Devp2pTransport) -> (Incoming, PeerAddr) {
-    let incoming = t.listen(VersionSet::ALL.into()).await.unwrap();
+    let incoming = t.listen(VersionSet::SEED.into()).await.unwrap();
     (
         incoming,
         PeerAddr::new(t.local_enode().unwrap().to_string()),
@@ -53,7 +53,7 @@ async fn nodes_of_one_chain_exchange_status_and_carry_zks() {
     let server = transport(chain(270));
     let (mut incoming, addr) = listening(&server).await;
     let client = transport(chain(270));
-    let dialed = client.dial(&addr, VersionSet::ALL.into()).await.unwrap();
+    let dialed = client.dial(&addr, VersionSet::SEED.into()).await.unwrap();
     let accepted = next_link(&mut incoming).await.unwrap();
     assert_eq!(dialed.info().caps.zks, ZksVersion::V3);
     let (_, tx, _rx) = dialed.split();
@@ -72,7 +72,7 @@ async fn a_peer_of_another_chain_is_refused_with_a_protocol_breach() {
     let (mut incoming, addr) = listening(&server).await;
     let client = transport(chain(506));
     let err = client
-        .dial(&addr, VersionSet::ALL.into())
+        .dial(&addr, VersionSet::SEED.into())
         .await
         .unwrap_err();
     // Each side sends its Status at once and checks the other's: whichever finds the mismatch
@@ -96,7 +96,7 @@ async fn require_eth_refuses_a_peer_without_eth_as_useless() {
     let plain = transport(|b| b);
     // The dialer's own Hello exchange may finish before the node's verdict arrives: then the
     // verdict ends the fresh link.
-    match plain.dial(&addr, VersionSet::ALL.into()).await {
+    match plain.dial(&addr, VersionSet::SEED.into()).await {
         Err(TransportError::Refused { reason, .. }) => {
             assert_eq!(reason, DisconnectReason::UselessPeer);
         }
@@ -119,7 +119,7 @@ async fn require_eth_refuses_a_peer_without_eth_as_useless() {
     // Without require_eth a node with a chain still serves peers that speak no eth.
     let lenient = transport(chain(270));
     let (mut incoming, addr) = listening(&lenient).await;
-    let link = plain.dial(&addr, VersionSet::ALL.into()).await.unwrap();
+    let link = plain.dial(&addr, VersionSet::SEED.into()).await.unwrap();
     assert_eq!(link.info().caps.zks, ZksVersion::V3);
     next_link(&mut incoming).await.unwrap();
 }
@@ -137,7 +137,7 @@ impl RawEthPeer {
         let key = NodeKey::generate();
         let (tcp, codec, buf) = common::raw_handshake(addr, remote, &key).await;
         let mut local: Vec<LocalCapability> = caps::eth_capabilities(&[EthVersion::V69]);
-        local.extend(caps::zks_capabilities(VersionSet::ALL));
+        local.extend(caps::zks_capabilities(VersionSet::SEED));
         let hello = P2pSession::hello_for(key.id(), "raw-eth", &local, 0);
         let mut peer = Self {
             tcp,

@@ -204,7 +204,7 @@ async fn we_dial_the_ethereumjs_peer() {
     assert_eq!(hello["protocolVersion"], 5);
     assert_eq!(
         hello["caps"],
-        serde_json::json!(["zks/1", "zks/2", "zks/3"])
+        serde_json::json!(["zks/1", "zks/2", "zks/3", "zks/4", "zks/5"])
     );
     let (_, tx, mut rx) = link.split();
     replay_exchange(&tx, &mut rx, &mut node).await;
@@ -307,7 +307,7 @@ async fn eth68_status_and_zks_offsets_with_the_ethereumjs_peer_both_ways() {
     assert_eq!(
         hello["caps"],
         serde_json::json!([
-            "eth/69", "eth/68", "eth/67", "eth/66", "zks/1", "zks/2", "zks/3"
+            "eth/69", "eth/68", "eth/67", "eth/66", "zks/1", "zks/2", "zks/3", "zks/4", "zks/5"
         ])
     );
     let status = node.event("our status", is("eth")).await;

@@ -67,10 +67,10 @@ async fn exchange(
 
 #[tokio::test]
 async fn two_transports_exchange_frames_at_zks3() {
-    let (server, mut incoming, addr) = listening(VersionSet::ALL).await;
+    let (server, mut incoming, addr) = listening(VersionSet::SEED).await;
     let client = transport();
     assert_eq!(client.peer_id(&addr).unwrap(), server.local_id());
-    let dialed = client.dial(&addr, VersionSet::ALL.into()).await.unwrap();
+    let dialed = client.dial(&addr, VersionSet::SEED.into()).await.unwrap();
     let accepted = next_link(&mut incoming).await.unwrap();
     assert_eq!(dialed.info().caps.zks, ZksVersion::V3);
     assert_eq!(accepted.info().caps.zks, ZksVersion::V3);
@@ -125,7 +125,7 @@ async fn two_transports_exchange_frames_at_zks3() {
 #[tokio::test]
 async fn negotiates_highest_shared_version() {
     let v12 = VersionSet::from([ZksVersion::V1, ZksVersion::V2]);
-    for (server_versions, client_versions) in [(VersionSet::ALL, v12), (v12, VersionSet::ALL)] {
+    for (server_versions, client_versions) in [(VersionSet::SEED, v12), (v12, VersionSet::SEED)] {
         let (_server, mut incoming, addr) = listening(server_versions).await;
         let client = transport();
         let dialed = client.dial(&addr, client_versions.into()).await.unwrap();
@@ -253,10 +253,10 @@ struct Fixture {
 impl Fixture {
     async fn new() -> Self {
         let server = transport_with(|b| b.handshake_timeout(Duration::from_secs(10)));
-        let mut incoming = server.listen(VersionSet::ALL.into()).await.unwrap();
+        let mut incoming = server.listen(VersionSet::SEED.into()).await.unwrap();
         let enode = PeerAddr::new(server.local_enode().unwrap().to_string());
         let client = transport();
-        let link = client.dial(&enode, VersionSet::ALL.into()).await.unwrap();
+        let link = client.dial(&enode, VersionSet::SEED.into()).await.unwrap();
         let accepted = next_link(&mut incoming).await.unwrap();
         let (_, healthy_tx, healthy_rx) = accepted.split();
         let (_, client_tx, client_rx) = link.split();
@@ -355,7 +355,7 @@ const BREACH: [u8; 3] = [0x01, 0xc1, 0x02];
 #[tokio::test]
 async fn hostile_oversized_frame_header() {
     let mut f = Fixture::new().await;
-    let mut raw = RawPeer::connect(f.addr, f.server.node_id(), VersionSet::ALL).await;
+    let mut raw = RawPeer::connect(f.addr, f.server.node_id(), VersionSet::SEED).await;
     let mut wire = BytesMut::new();
     raw.codec
         .encoder
@@ -377,7 +377,7 @@ async fn hostile_oversized_frame_header() {
 #[tokio::test]
 async fn hostile_wrong_mac() {
     let mut f = Fixture::new().await;
-    let mut raw = RawPeer::connect(f.addr, f.server.node_id(), VersionSet::ALL).await;
+    let mut raw = RawPeer::connect(f.addr, f.server.node_id(), VersionSet::SEED).await;
     let mut hello = BytesMut::new();
     raw.session.write_hello(&mut hello);
     let mut wire = BytesMut::new();
@@ -395,7 +395,7 @@ async fn hostile_wrong_mac() {
 #[tokio::test]
 async fn hostile_hello_with_ten_thousand_capabilities() {
     let mut f = Fixture::new().await;
-    let mut raw = RawPeer::connect(f.addr, f.server.node_id(), VersionSet::ALL).await;
+    let mut raw = RawPeer::connect(f.addr, f.server.node_id(), VersionSet::SEED).await;
     let caps: Vec<_> = (0..10_000u32)
         .map(|i| caps::Capability::new("zks", i))
         .collect();
@@ -425,7 +425,7 @@ async fn hostile_hello_with_ten_thousand_capabilities() {
 #[tokio::test]
 async fn hostile_message_before_hello() {
     let mut f = Fixture::new().await;
-    let mut raw = RawPeer::connect(f.addr, f.server.node_id(), VersionSet::ALL).await;
+    let mut raw = RawPeer::connect(f.addr, f.server.node_id(), VersionSet::SEED).await;
     raw.send_data(&[0x02, 0xc0]).await;
     assert_eq!(raw.expect_disconnect().await, BREACH);
     assert_eq!(
@@ -433,7 +433,7 @@ async fn hostile_message_before_hello() {
         P2pError::ExpectedHello { got: 2 }.to_string()
     );
     // A zks message before Hello too.
-    let mut raw = RawPeer::connect(f.addr, f.server.node_id(), VersionSet::ALL).await;
+    let mut raw = RawPeer::connect(f.addr, f.server.node_id(), VersionSet::SEED).await;
     raw.send_data(&[0x10, 0xc3, 0x2a, 0xc0, 0x40]).await;
     assert_eq!(raw.expect_disconnect().await, BREACH);
     assert_eq!(
@@ -467,11 +467,11 @@ async fn pings_are_sent_and_a_missing_pong_times_out() {
         b.ping_interval(Duration::from_millis(100))
             .pong_timeout(Duration::from_secs(1))
     });
-    let mut incoming = server.listen(VersionSet::ALL.into()).await.unwrap();
+    let mut incoming = server.listen(VersionSet::SEED.into()).await.unwrap();
     let mut raw = RawPeer::connect(
         server.local_addr().unwrap(),
         server.node_id(),
-        VersionSet::ALL,
+        VersionSet::SEED,
     )
     .await;
     raw.send_hello().await;
@@ -510,11 +510,11 @@ async fn pings_are_sent_and_a_missing_pong_times_out() {
 
 #[tokio::test]
 async fn raw_peer_ping_is_answered_and_disconnect_maps_to_by_peer() {
-    let (server, mut incoming, _) = listening(VersionSet::ALL).await;
+    let (server, mut incoming, _) = listening(VersionSet::SEED).await;
     let mut raw = RawPeer::connect(
         server.local_addr().unwrap(),
         server.node_id(),
-        VersionSet::ALL,
+        VersionSet::SEED,
     )
     .await;
     raw.send_hello().await;
@@ -539,10 +539,10 @@ async fn raw_peer_ping_is_answered_and_disconnect_maps_to_by_peer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_engine_pushes_back_on_the_sender() {
     let server = transport_with(|b| b.link_capacity(1));
-    let mut incoming = server.listen(VersionSet::ALL.into()).await.unwrap();
+    let mut incoming = server.listen(VersionSet::SEED.into()).await.unwrap();
     let addr = PeerAddr::new(server.local_enode().unwrap().to_string());
     let client = transport_with(|b| b.link_capacity(1));
-    let link = client.dial(&addr, VersionSet::ALL.into()).await.unwrap();
+    let link = client.dial(&addr, VersionSet::SEED.into()).await.unwrap();
     let accepted = next_link(&mut incoming).await.unwrap();
     let (_, tx, _crx) = link.split();
     let (_, _atx, mut arx) = accepted.split();
@@ -601,7 +601,7 @@ fn resident_bytes() -> usize {
 #[tokio::test]
 async fn ping_flood_without_reading_is_bounded() {
     let mut f = Fixture::new().await;
-    let mut raw = RawPeer::connect(f.addr, f.server.node_id(), VersionSet::ALL).await;
+    let mut raw = RawPeer::connect(f.addr, f.server.node_id(), VersionSet::SEED).await;
     raw.send_hello().await;
     let hello = raw.next_data().await.expect("server hello");
     assert_eq!(raw.session.handle(&hello).unwrap(), P2pEvent::Hello);
@@ -653,7 +653,7 @@ async fn probe_reports_hello_ping_and_a_peer_that_shares_nothing() {
         .build()
         .unwrap();
 
-    let report = zks_devp2p::probe(&enode, &config, VersionSet::ALL)
+    let report = zks_devp2p::probe(&enode, &config, VersionSet::SEED)
         .await
         .unwrap();
     assert_eq!(report.remote_id, server.node_id());

@@ -545,7 +545,8 @@ mod tests {
             let set = versions_from_bits(bits);
             assert_eq!(versions_from_bits(version_bits(set)), set);
         }
-        assert_eq!(version_bits(VersionSet::ALL), 0b1110);
+        assert_eq!(version_bits(VersionSet::SEED), 0b1110);
+        assert_eq!(version_bits(VersionSet::ALL), 0b11_1110);
         assert_eq!(protocol_name(ZksVersion::V2), "/zks/2");
         assert_eq!(protocol_name(ZksVersion::V4), "/zks/4");
         assert_eq!(protocol_name(ZksVersion::V5), "/zks/5");

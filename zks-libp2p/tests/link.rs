@@ -46,7 +46,7 @@ fn frame(id: u8, body: &'static str) -> Frame {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn negotiates_the_highest_common_version() {
     let mn = node();
-    let (mut incoming, addr) = listening(&mn, VersionSet::ALL).await;
+    let (mut incoming, addr) = listening(&mn, VersionSet::SEED).await;
     let en = node();
     let dialed = en
         .dial(&addr, [ZksVersion::V1, ZksVersion::V2].into())
@@ -102,7 +102,7 @@ async fn rejects_bad_addresses_and_unreachable_peers() {
     let en = node();
     let bad = PeerAddr::new("/ip4/127.0.0.1/tcp/1");
     assert!(matches!(
-        en.dial(&bad, VersionSet::ALL.into()).await,
+        en.dial(&bad, VersionSet::SEED.into()).await,
         Err(TransportError::InvalidAddress { .. })
     ));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -115,17 +115,17 @@ async fn rejects_bad_addresses_and_unreachable_peers() {
         PeerId::random()
     ));
     assert!(matches!(
-        en.dial(&nobody, VersionSet::ALL.into()).await,
+        en.dial(&nobody, VersionSet::SEED.into()).await,
         Err(TransportError::Unreachable { .. })
     ));
     // Somebody answers, but with another identity.
     let mn = node();
-    let (_incoming, addr) = listening(&mn, VersionSet::ALL).await;
+    let (_incoming, addr) = listening(&mn, VersionSet::SEED).await;
     let mut wrong: Multiaddr = addr.as_str().parse().unwrap();
     wrong.pop();
     let wrong = PeerAddr::new(format!("{wrong}/p2p/{}", PeerId::random()));
     assert!(matches!(
-        en.dial(&wrong, VersionSet::ALL.into()).await,
+        en.dial(&wrong, VersionSet::SEED.into()).await,
         Err(TransportError::Handshake { .. })
     ));
 }
@@ -133,10 +133,10 @@ async fn rejects_bad_addresses_and_unreachable_peers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_reasons_reach_the_peer() {
     let mn = node();
-    let (mut incoming, addr) = listening(&mn, VersionSet::ALL).await;
+    let (mut incoming, addr) = listening(&mn, VersionSet::SEED).await;
     let en = node();
 
-    let dialed = en.dial(&addr, VersionSet::ALL.into()).await.unwrap();
+    let dialed = en.dial(&addr, VersionSet::SEED.into()).await.unwrap();
     let accepted = next_link(&mut incoming).await.unwrap();
     let (_, tx, mut rx) = dialed.split();
     tx.close(DisconnectReason::UselessPeer);
@@ -154,7 +154,7 @@ async fn close_reasons_reach_the_peer() {
     ));
 
     // Dropping a link tells the peer `Requested`.
-    let dialed = en.dial(&addr, VersionSet::ALL.into()).await.unwrap();
+    let dialed = en.dial(&addr, VersionSet::SEED.into()).await.unwrap();
     let accepted = next_link(&mut incoming).await.unwrap();
     drop(dialed);
     let (_, _peer_tx, mut peer_rx) = accepted.split();
@@ -178,11 +178,11 @@ async fn connection_cap_closes_excess_connections_but_not_trusted_peers() {
             .unwrap(),
     )
     .unwrap();
-    let (mut incoming, addr) = listening(&mn, VersionSet::ALL).await;
-    let first = node().dial(&addr, VersionSet::ALL.into()).await.unwrap();
+    let (mut incoming, addr) = listening(&mn, VersionSet::SEED).await;
+    let first = node().dial(&addr, VersionSet::SEED.into()).await.unwrap();
     let _first_accepted = next_link(&mut incoming).await.unwrap();
     let err = node()
-        .dial(&addr, VersionSet::ALL.into())
+        .dial(&addr, VersionSet::SEED.into())
         .await
         .unwrap_err();
     assert!(
@@ -199,7 +199,7 @@ async fn connection_cap_closes_excess_connections_but_not_trusted_peers() {
             .unwrap(),
     )
     .unwrap();
-    let link = trusted.dial(&addr, VersionSet::ALL.into()).await.unwrap();
+    let link = trusted.dial(&addr, VersionSet::SEED.into()).await.unwrap();
     assert_eq!(link.info().caps.zks, ZksVersion::V3);
     let trusted_accepted = next_link(&mut incoming).await.unwrap();
     assert_eq!(trusted_accepted.info().peer, trusted.local_id());
@@ -209,8 +209,8 @@ async fn connection_cap_closes_excess_connections_but_not_trusted_peers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_receiver_holds_the_sender_back() {
     let mn = node();
-    let (mut incoming, addr) = listening(&mn, VersionSet::ALL).await;
-    let dialed = node().dial(&addr, VersionSet::ALL.into()).await.unwrap();
+    let (mut incoming, addr) = listening(&mn, VersionSet::SEED).await;
+    let dialed = node().dial(&addr, VersionSet::SEED.into()).await.unwrap();
     let accepted = next_link(&mut incoming).await.unwrap();
     let (_, tx, _rx) = dialed.split();
     // Nobody reads `accepted`: the sender must stall after a bounded amount.
@@ -294,8 +294,8 @@ async fn read_to_end(stream: &mut libp2p::Stream) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_streams_are_dropped_while_other_links_keep_working() {
     let mn = node();
-    let (mut incoming, addr) = listening(&mn, VersionSet::ALL).await;
-    let good = node().dial(&addr, VersionSet::ALL.into()).await.unwrap();
+    let (mut incoming, addr) = listening(&mn, VersionSet::SEED).await;
+    let good = node().dial(&addr, VersionSet::SEED.into()).await.unwrap();
     let good_accepted = next_link(&mut incoming).await.unwrap();
     let (_, good_tx, mut good_rx) = good.split();
     let (_, good_peer_tx, mut good_peer_rx) = good_accepted.split();

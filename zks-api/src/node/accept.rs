@@ -35,8 +35,11 @@ pub(super) async fn accept_loop(
                     }
                     Err(TooManyPeers { limit }) => {
                         tracing::debug!(%peer, limit, "link refused: too many peers");
-                        let (_, sender, _) = link.split();
+                        // Close before the receiver drops: a transport that sees the engine's
+                        // half go first would otherwise report a plain `Requested`.
+                        let (_, sender, receiver) = link.split();
                         sender.close(DisconnectReason::TooManyPeers);
+                        drop(receiver);
                         shared.emit(ProtocolEvent::MaxActiveConnectionsExceeded { peer, limit });
                     }
                 }
