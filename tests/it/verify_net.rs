@@ -1,10 +1,11 @@
-//! zks/3 verification end to end, written once and run on every transport.
+//! Verification end to end in both generations — in-band on zks/3, and on `zks_2fa/1` beside
+//! zks/5 — written once and run on every transport, plus a network that mixes them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use zks_api::ProtocolEvent;
-use zks_api::wire::{VerifyBatch, VersionSet, ZksVersion};
+use zks_api::wire::{Capabilities, LinkCaps, TwoFaVersion, VerifyBatch, ZksVersion};
 use zks_api::{MemoryReplayStore, Node, PeerId};
 use zks_tests::{TestNet, chain, next_matching, within};
 use zks_verifier::{
@@ -38,9 +39,16 @@ async fn main_node(net: &dyn TestNet, accepted: &[VerifierKey]) -> Node {
         .unwrap()
 }
 
-async fn verifier(net: &dyn TestNet, name: &str, key: VerifierKey, versions: VersionSet) -> Node {
+/// What a verifier of each generation negotiates with our MN (which advertises both).
+fn negotiated(caps: Capabilities) -> LinkCaps {
+    Capabilities::default()
+        .negotiate(caps)
+        .expect("both generations share a version with the MN")
+}
+
+async fn verifier(net: &dyn TestNet, name: &str, key: VerifierKey, caps: Capabilities) -> Node {
     Node::builder(net.transport(name).await)
-        .versions(versions)
+        .capabilities(caps)
         .external_node(Arc::new(MemoryReplayStore::new()))
         .trusted_main_node(net.addr("mn"))
         .verifier(
@@ -54,12 +62,12 @@ async fn verifier(net: &dyn TestNet, name: &str, key: VerifierKey, versions: Ver
 
 /// 5 accepted verifiers, threshold 3: the quorum holds 3 distinct signatures, each of which
 /// recovers to its signer under the batch scheme.
-pub(crate) async fn five_verifiers_reach_a_three_of_five_quorum(net: &dyn TestNet) {
+async fn three_of_five(net: &dyn TestNet, caps: Capabilities) {
     let keys: Vec<_> = (0..5).map(key).collect();
     let mn = main_node(net, &keys).await;
     let mut verifiers = Vec::new();
     for (i, key) in keys.iter().enumerate() {
-        verifiers.push(verifier(net, &format!("v{i}"), key.clone(), VersionSet::ALL).await);
+        verifiers.push(verifier(net, &format!("v{i}"), key.clone(), caps).await);
     }
     let config = QuorumConfig::new(keys.iter().map(VerifierKey::address), 3)
         .with_request_timeout(Duration::from_secs(5));
@@ -79,14 +87,87 @@ pub(crate) async fn five_verifiers_reach_a_three_of_five_quorum(net: &dyn TestNe
             *signer
         );
     }
+    for session in mn.sessions() {
+        assert_eq!(session.info.caps, negotiated(caps), "{}", session.info);
+    }
+}
+
+pub(crate) async fn five_verifiers_reach_a_three_of_five_quorum_on_zks3(net: &dyn TestNet) {
+    three_of_five(net, Capabilities::SEED).await;
+}
+
+pub(crate) async fn five_verifiers_reach_a_three_of_five_quorum_on_zks5_2fa(net: &dyn TestNet) {
+    three_of_five(net, Capabilities::CURRENT).await;
+}
+
+/// One MN, four ENs: a replica and a verifier of each generation, each advertising only its
+/// own generation. Every EN replays the chain exactly once, and the quorum needs the verifier
+/// of each generation (threshold 2 of the two).
+pub(crate) async fn a_mixed_network_replays_once_and_both_generations_verify(net: &dyn TestNet) {
+    let keys = [key(0), key(1)];
+    let mn = main_node(net, &keys).await;
+    let mut replicas = Vec::new();
+    for (name, caps) in [("en-seed", Capabilities::SEED), ("en-current", Capabilities::CURRENT)] {
+        let sink = Arc::new(MemoryReplayStore::new());
+        let node = Node::builder(net.transport(name).await)
+            .capabilities(caps)
+            .external_node(Arc::clone(&sink))
+            .trusted_main_node(net.addr("mn"))
+            .start()
+            .await
+            .unwrap();
+        replicas.push((node, sink));
+    }
+    let _seed = verifier(net, "v-seed", keys[0].clone(), Capabilities::SEED).await;
+    let _current = verifier(net, "v-current", keys[1].clone(), Capabilities::CURRENT).await;
+
+    for (_, sink) in &replicas {
+        within("replay", sink.wait_until(200)).await;
+        assert_eq!(sink.block_numbers(), (0..200).collect::<Vec<_>>());
+    }
+    let config = QuorumConfig::new(keys.iter().map(VerifierKey::address), 2)
+        .with_request_timeout(Duration::from_secs(5));
+    let quorum = within(
+        "quorum",
+        collect_quorum(&mn, batch(150), config, &Secp256k1BatchScheme),
+    )
+    .await
+    .unwrap();
+    let signers: std::collections::BTreeSet<_> = quorum.signatures.keys().copied().collect();
+    assert_eq!(
+        signers,
+        keys.iter().map(VerifierKey::address).collect(),
+        "one signature per generation"
+    );
+    let mut links: Vec<_> = mn
+        .sessions()
+        .into_iter()
+        .map(|s| (s.info.peer.to_string(), s.info.caps))
+        .collect();
+    links.sort_by_key(|(_, caps)| (caps.zks, caps.zks_2fa));
+    let caps: Vec<_> = links.iter().map(|(_, caps)| *caps).collect();
+    let v5 = LinkCaps {
+        zks: ZksVersion::V5,
+        zks_2fa: Some(TwoFaVersion::V1),
+    };
+    assert_eq!(
+        caps,
+        [
+            LinkCaps::zks(ZksVersion::V3),
+            LinkCaps::zks(ZksVersion::V3),
+            v5,
+            v5
+        ],
+        "{links:?}"
+    );
 }
 
 /// A verifier whose key the MN does not accept ends Unauthorized and is never sent a batch,
 /// while an accepted one completes the quorum.
-pub(crate) async fn an_unaccepted_key_is_never_dispatched(net: &dyn TestNet) {
+async fn unaccepted_key(net: &dyn TestNet, caps: Capabilities) {
     let mn = main_node(net, &[key(0)]).await;
     let mut events = mn.events();
-    let outsider = verifier(net, "outsider", key(7), VersionSet::ALL).await;
+    let outsider = verifier(net, "outsider", key(7), caps).await;
     let outsider_id: PeerId = outsider.local_id().clone();
     let unauthorized = next_matching(&mut events, "outsider judged", |e| match e {
         ProtocolEvent::VerifierUnauthorized { peer, signer, .. } if *peer == outsider_id => {
@@ -100,7 +181,7 @@ pub(crate) async fn an_unaccepted_key_is_never_dispatched(net: &dyn TestNet) {
         Some(key(7).address()),
         "the signature recovers to its key"
     );
-    let _honest = verifier(net, "honest", key(0), VersionSet::ALL).await;
+    let _honest = verifier(net, "honest", key(0), caps).await;
     let config = QuorumConfig::new([key(0).address()], 1);
     within(
         "quorum",
@@ -119,6 +200,14 @@ pub(crate) async fn an_unaccepted_key_is_never_dispatched(net: &dyn TestNet) {
         !dispatched.contains(&outsider_id),
         "the outsider was sent a batch"
     );
+}
+
+pub(crate) async fn an_unaccepted_key_is_never_dispatched_on_zks3(net: &dyn TestNet) {
+    unaccepted_key(net, Capabilities::SEED).await;
+}
+
+pub(crate) async fn an_unaccepted_key_is_never_dispatched_on_zks5_2fa(net: &dyn TestNet) {
+    unaccepted_key(net, Capabilities::CURRENT).await;
 }
 
 /// A zks/2 EN holding a verifier key replays and never asks for the verifier role.
@@ -140,7 +229,10 @@ pub(crate) async fn a_zks2_verifier_only_replays(net: &dyn TestNet) {
 }
 
 zks_tests::on_every_transport!(
-    five_verifiers_reach_a_three_of_five_quorum,
-    an_unaccepted_key_is_never_dispatched,
+    five_verifiers_reach_a_three_of_five_quorum_on_zks3,
+    five_verifiers_reach_a_three_of_five_quorum_on_zks5_2fa,
+    a_mixed_network_replays_once_and_both_generations_verify,
+    an_unaccepted_key_is_never_dispatched_on_zks3,
+    an_unaccepted_key_is_never_dispatched_on_zks5_2fa,
     a_zks2_verifier_only_replays,
 );
