@@ -7,6 +7,7 @@
 
 mod api;
 mod attacks;
+mod attacks_2fa;
 mod chaos;
 mod faults;
 mod hostile;
