@@ -289,6 +289,39 @@ pub struct DemoArgs {
     /// ZKsync OS chain id every node of the demo uses for its eth Status.
     #[arg(long, value_name = "N", default_value_t = 270)]
     pub chain_id: u64,
+    /// Which protocol generation the external nodes speak (the main node speaks both):
+    /// `current` is zks/5 with verification on zks_2fa/1 and ZKsync OS-sized records, `seed`
+    /// is zks/1–3 with verification in-band on zks/3.
+    #[arg(long, value_enum, default_value_t = Generation::Current)]
+    pub generation: Generation,
+}
+
+/// A protocol generation, for `zks demo --generation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Generation {
+    /// zks/5 + zks_2fa/1, as current upstream nodes speak.
+    Current,
+    /// zks/1–3, verification in-band on zks/3.
+    Seed,
+}
+
+impl Generation {
+    /// What an external node of this generation advertises.
+    pub fn capabilities(self) -> zks_api::wire::Capabilities {
+        match self {
+            Self::Current => zks_api::wire::Capabilities::CURRENT,
+            Self::Seed => zks_api::wire::Capabilities::SEED,
+        }
+    }
+}
+
+impl std::fmt::Display for Generation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Current => "current",
+            Self::Seed => "seed",
+        })
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

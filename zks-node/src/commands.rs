@@ -203,6 +203,7 @@ pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
             store.clone(),
             rate,
             args.produce_until,
+            crate::node::Payload::Small,
             stop.clone(),
         ))
     });

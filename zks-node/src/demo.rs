@@ -17,14 +17,15 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing_subscriber::fmt::MakeWriter;
+use zks_api::wire::Capabilities;
 use zks_api::{BlockNumber, Node, RawRecord, ReplaySink, Role, SinkError};
 use zks_devp2p::NodeKey;
 use zks_verifier::{AcceptedSigners, VerifierKey};
 
-use crate::cli::{DemoArgs, LogFormat};
+use crate::cli::{DemoArgs, Generation, LogFormat};
 use crate::logging::LogSettings;
 use crate::node::{
-    BatchPlan, BatchScheme, CliError, batch_loop, now_micros, open_store, produce, produced_at,
+    BatchPlan, BatchScheme, CliError, Payload, batch_loop, now_micros, open_store, produce, produced_at,
     signing_verifier, start_error, transport,
 };
 use crate::store::RedbReplayStore;
@@ -202,8 +203,10 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
     mn_bar.set_prefix("mn");
     mn_bar.enable_steady_tick(Duration::from_millis(120));
     let _ = bars.println(format!(
-        "zks demo: main node {} and {EXTERNAL_NODES} external nodes on 127.0.0.1, {} blocks/s for {}",
+        "zks demo: main node {} and {EXTERNAL_NODES} external nodes on 127.0.0.1, {} generation ({}), {} blocks/s for {}",
         short(&enode),
+        args.generation,
+        args.generation.capabilities(),
         args.rate,
         humantime::format_duration(args.duration)
     ));
@@ -225,6 +228,7 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
             0,
             Some(args.chain_id),
         )?)
+        .capabilities(args.generation.capabilities())
         .external_node(sink)
         .trusted_main_node(enode.as_str());
         if verifier {
@@ -260,7 +264,17 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
     // Batches stop only after the producer's last commit, so the last batch is not missed.
     let (batch_stop_tx, batch_stop) = watch::channel(false);
     let started = Instant::now();
-    let producer = tokio::spawn(produce(mn_store.clone(), args.rate, None, stop.clone()));
+    let payload = match args.generation {
+        Generation::Current => Payload::ZksyncOs,
+        Generation::Seed => Payload::Small,
+    };
+    let producer = tokio::spawn(produce(
+        mn_store.clone(),
+        args.rate,
+        None,
+        payload,
+        stop.clone(),
+    ));
     let batches = Arc::new(Mutex::new(Batches::default()));
     let batch_task = {
         let batches = Arc::clone(&batches);
@@ -348,18 +362,19 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
         head.saturating_sub(1)
     ));
     out.push_str(&format!(
-        "{:<6} {:<24} {:>8} {:>14} {:>12} {:>12} {:>8}\n",
-        "node", "role", "blocks", "throughput", "latency p50", "latency p99", "at head"
+        "{:<6} {:<24} {:>8} {:>14} {:>12} {:>12} {:>8}  {}\n",
+        "node", "role", "blocks", "throughput", "latency p50", "latency p99", "at head", "link"
     ));
     out.push_str(&format!(
-        "{:<6} {:<24} {:>8} {:>14} {:>12} {:>12} {:>8}\n",
+        "{:<6} {:<24} {:>8} {:>14} {:>12} {:>12} {:>8}  {}\n",
         "mn",
         "main node",
         head,
         format!("{:.1} blk/s", head as f64 / secs.max(1e-9)),
         "-",
         "-",
-        "-"
+        "-",
+        Capabilities::default()
     ));
     let mut all_at_head = true;
     for en in &ens {
@@ -375,7 +390,7 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
             _ => secs,
         };
         out.push_str(&format!(
-            "{:<6} {:<24} {:>8} {:>14} {:>12} {:>12} {:>8}\n",
+            "{:<6} {:<24} {:>8} {:>14} {:>12} {:>12} {:>8}  {}\n",
             en.name,
             if en.verifier {
                 "external node, verifier"
@@ -386,7 +401,11 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
             format!("{:.1} blk/s", blocks as f64 / span.max(1e-9)),
             fmt_ms(percentile(&stats.latencies_us, 0.50)),
             fmt_ms(percentile(&stats.latencies_us, 0.99)),
-            if at_head { "yes" } else { "NO" }
+            if at_head { "yes" } else { "NO" },
+            en.node
+                .sessions()
+                .first()
+                .map_or("-".to_owned(), |s| s.info.caps.to_string())
         ));
     }
     {

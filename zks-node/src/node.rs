@@ -483,6 +483,36 @@ pub fn now_micros() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
+/// What a produced block's record carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Payload {
+    /// 128 bytes: the production time, the block number, filler.
+    #[default]
+    Small,
+    /// The production time and block number, then an encoded ZKsync OS v3 record of the block
+    /// (256 block hashes, two 120-byte transactions: about 9 KiB), so the bytes on the wire are
+    /// as large as a current upstream main node's.
+    ZksyncOs,
+}
+
+impl Payload {
+    /// The payload of `block`, produced at `produced_at` (µs since the epoch).
+    pub fn of(self, block: BlockNumber, produced_at: u64) -> Bytes {
+        match self {
+            Self::Small => synthetic_payload(block, produced_at),
+            Self::ZksyncOs => {
+                use zks_api::ReplayRecord;
+                let record = zks_wire::zksync_os::V3Record::synthetic(block, 2, 120);
+                let mut out = Vec::with_capacity(16 + record.encoded_len());
+                out.extend_from_slice(&produced_at.to_be_bytes());
+                out.extend_from_slice(&block.to_be_bytes());
+                record.encode(zks_api::wire::ZksVersion::V5, &mut out);
+                Bytes::from(out)
+            }
+        }
+    }
+}
+
 /// A synthetic block payload: production time (µs since epoch, 8 bytes BE), block number
 /// (8 bytes BE), then 112 bytes of filler derived from the block number.
 pub fn synthetic_payload(block: BlockNumber, produced_at: u64) -> Bytes {
@@ -516,6 +546,7 @@ pub async fn produce(
     store: RedbReplayStore,
     rate: f64,
     until: Option<BlockNumber>,
+    payload: Payload,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), CliError> {
     if rate <= 0.0 || !rate.is_finite() {
@@ -542,7 +573,7 @@ pub async fn produce(
         }
         let now = now_micros();
         let records = (next..due)
-            .map(|b| RawRecord::new(b, synthetic_payload(b, now)))
+            .map(|b| RawRecord::new(b, payload.of(b, now)))
             .collect();
         store
             .append(records)

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use zks_api::wire::VersionSet;
+use zks_api::wire::{Capabilities, LinkCaps};
 use zks_devp2p::caps::Capability;
 use zks_devp2p::eth::ChainIdentity;
 use zks_devp2p::{Devp2pConfig, Enode, Error, NodeKey, probe};
@@ -30,8 +30,9 @@ pub struct PingReport {
     /// Ping → Pong, when the peer shares a capability with us (otherwise the session cannot
     /// carry a Ping).
     pub ping_rtt: Option<Duration>,
-    /// Whether the peer shares a zks version with us.
-    pub shared: bool,
+    /// What a link with the peer would carry (`zks/5 + zks_2fa/1`), when it shares a zks
+    /// version with us.
+    pub zks: Option<String>,
     /// The peer's `eth` Status, when `eth` is shared (with `--chain-id`).
     pub status: Option<String>,
     /// Why the session ended early (a Status mismatch, a Disconnect, no shared capability).
@@ -51,6 +52,10 @@ impl fmt::Display for PingReport {
         writeln!(f, "p2p version:  {}", self.p2p_version)?;
         writeln!(f, "listen port:  {}", self.listen_port)?;
         writeln!(f, "handshake rtt: {:.2} ms", ms(self.handshake_rtt))?;
+        match &self.zks {
+            Some(zks) => writeln!(f, "zks:          {zks}")?,
+            None => writeln!(f, "zks:          no shared version")?,
+        }
         if let Some(status) = &self.status {
             writeln!(f, "eth status:   {status}")?;
         }
@@ -138,8 +143,9 @@ pub async fn ping(
         builder = builder.chain_identity(ChainIdentity::zksync_os(id));
     }
     let config = builder.build().map_err(|e| bad_enode(e.to_string()))?;
-    // We advertise zks/1..3, so zks nodes negotiate; others still say Hello.
-    let report = probe(&enode, &config, VersionSet::ALL)
+    // We advertise every zks version and zks_2fa, so zks nodes of either generation
+    // negotiate; others still say Hello.
+    let report = probe(&enode, &config, Capabilities::default())
         .await
         .map_err(|e| match e {
             Error::Timeout { phase, after } => PingError::Timeout {
@@ -164,7 +170,13 @@ pub async fn ping(
         listen_port: report.hello.listen_port,
         handshake_rtt: report.handshake_rtt,
         ping_rtt: report.ping_rtt,
-        shared: report.zks.is_some(),
+        zks: report.zks.map(|zks| {
+            LinkCaps {
+                zks,
+                zks_2fa: report.zks_2fa,
+            }
+            .to_string()
+        }),
         status: report.status.map(|(version, s)| {
             let fork = s.fork_id();
             format!(

@@ -230,7 +230,7 @@ fn external_node_survives_five_sigkills_and_ends_with_exactly_blocks_0_to_999() 
     assert!(summary.contains("contiguous: yes"), "{summary}");
 }
 
-fn assert_hello(report: &str, client: &str, caps: &str) {
+fn assert_hello(report: &str, client: &str, caps: &str, zks: &str) {
     let line = |name: &str| {
         report
             .lines()
@@ -241,6 +241,7 @@ fn assert_hello(report: &str, client: &str, caps: &str) {
     };
     assert!(line("client:").contains(client), "{report}");
     assert!(line("capabilities:").contains(caps), "{report}");
+    assert_eq!(line("zks:"), zks, "{report}");
     assert_eq!(line("p2p version:"), "5", "{report}");
     assert!(line("handshake rtt:").ends_with("ms"), "{report}");
     assert!(line("ping rtt:").ends_with("ms"), "{report}");
@@ -256,7 +257,12 @@ fn rlpx_ping_prints_our_main_nodes_hello() {
     assert!(out.status.success(), "{}", stderr(&out));
     let report = stdout(&out);
     eprintln!("{report}");
-    assert_hello(&report, "zks/v", "zks/1, zks/2, zks/3");
+    assert_hello(
+        &report,
+        "zks/v",
+        "zks/1, zks/2, zks/3, zks/4, zks/5, zks_2fa/1",
+        "zks/5 + zks_2fa/1",
+    );
 }
 
 fn interop_dir() -> PathBuf {
@@ -292,7 +298,7 @@ fn rlpx_ping_prints_the_hello_of_an_ethereumjs_peer() {
     assert!(out.status.success(), "{}", stderr(&out));
     let report = stdout(&out);
     eprintln!("{report}");
-    assert_hello(&report, "ethereumjs", "zks/3");
+    assert_hello(&report, "ethereumjs", "zks/3", "zks/3");
 }
 
 /// Exit code 1 and exactly one line on stderr, containing `message`.
@@ -459,7 +465,18 @@ fn config_file_is_read_and_flags_override_it() {
 
 #[test]
 fn demo_runs_five_seconds_and_every_external_node_reaches_the_head() {
-    let out = run(&["demo", "--duration", "5s"]);
+    demo_generation(&["demo", "--duration", "5s"], "zks/5 + zks_2fa/1");
+}
+
+#[test]
+fn demo_runs_the_seed_generation_on_request() {
+    demo_generation(&["demo", "--duration", "3s", "--generation", "seed"], "zks/3");
+}
+
+/// Runs the demo and checks every external node reached the head over a `link`, and every
+/// batch was verified.
+fn demo_generation(args: &[&str], link: &str) {
+    let out = run(args);
     let summary = stdout(&out);
     eprintln!("{summary}\n{}", stderr(&out));
     assert!(out.status.success());
@@ -467,7 +484,7 @@ fn demo_runs_five_seconds_and_every_external_node_reaches_the_head() {
     let en_rows: Vec<_> = summary.lines().filter(|l| l.starts_with("en-")).collect();
     assert_eq!(en_rows.len(), 3, "{summary}");
     for row in en_rows {
-        assert!(row.trim_end().ends_with("yes"), "{row}");
+        assert!(row.trim_end().ends_with(&format!("yes  {link}")), "{row}");
     }
     assert!(
         summary.contains("all external nodes at the main node's head: yes"),
