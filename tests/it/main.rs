@@ -10,6 +10,7 @@ mod attacks;
 mod attacks_2fa;
 mod chaos;
 mod faults;
+mod forks;
 mod hostile;
 mod limits;
 mod replay;

@@ -76,7 +76,16 @@ pub enum DecodeError {
         /// The limit.
         max: usize,
     },
-    /// More records than [`MAX_RECORDS_PER_MESSAGE`](super::limits::MAX_RECORDS_PER_MESSAGE).
+    /// A field the version does not define (e.g. `max_blocks_per_message` on zks/1–2).
+    #[error("{field} is not part of {version}")]
+    FieldNotInVersion {
+        /// The field.
+        field: &'static str,
+        /// The link's version.
+        version: ZksVersion,
+    },
+    /// More records than the version allows in one message: one on zks/1–2,
+    /// [`MAX_RECORDS_PER_MESSAGE`](super::limits::MAX_RECORDS_PER_MESSAGE) on zks/3–5.
     #[error("more than {max} records in one BlockReplays")]
     TooManyRecords {
         /// The limit.

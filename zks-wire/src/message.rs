@@ -164,7 +164,54 @@ impl ZksMessage {
         }
     }
 
-    /// Encodes this message into a frame.
+    /// Checks this message against `version`'s rules — the same rules
+    /// [`decode`](Self::decode) enforces: the id must exist in the version (not retired), and
+    /// zks/1–2 define neither `max_blocks_per_message` nor more than one record per
+    /// `BlockReplays`.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::RetiredMessageId`], [`DecodeError::MessageNotInVersion`],
+    /// [`DecodeError::FieldNotInVersion`] or [`DecodeError::TooManyRecords`].
+    pub fn check(&self, version: ZksVersion) -> Result<(), DecodeError> {
+        let id = self.id();
+        if version.retires(id) {
+            return Err(DecodeError::RetiredMessageId { id, version });
+        }
+        if !version.knows(id) {
+            return Err(DecodeError::MessageNotInVersion { id, version });
+        }
+        match self {
+            Self::GetBlockReplays(m)
+                if m.max_blocks_per_message.is_some() && !version.has_max_blocks_field() =>
+            {
+                Err(DecodeError::FieldNotInVersion {
+                    field: "max_blocks_per_message",
+                    version,
+                })
+            }
+            Self::BlockReplays(m) if m.records.len() > version.max_records_per_message() => {
+                Err(DecodeError::TooManyRecords {
+                    max: version.max_records_per_message(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Encodes this message into a frame for a link of `version`, refusing what the version
+    /// does not define (see [`check`](Self::check)).
+    ///
+    /// # Errors
+    ///
+    /// As [`check`](Self::check).
+    pub fn to_frame_for(&self, version: ZksVersion) -> Result<Frame, DecodeError> {
+        self.check(version)?;
+        Ok(self.to_frame())
+    }
+
+    /// Encodes this message into a frame, without checking it against a version (see
+    /// [`to_frame_for`](Self::to_frame_for)).
     pub fn to_frame(&self) -> Frame {
         let mut body = Vec::new();
         self.encode_body(&mut body);
@@ -176,7 +223,9 @@ impl ZksMessage {
     /// Limits are checked before anything is allocated: the body size first, then the message id
     /// against the version, then each field's RLP header.
     ///
-    /// Per version: zks/1–2 know ids `0x00..=0x01` ([`DecodeError::MessageNotInVersion`] for the
+    /// Per version: zks/1–2 define neither `max_blocks_per_message`
+    /// ([`DecodeError::FieldNotInVersion`]) nor more than one record per `BlockReplays`
+    /// ([`DecodeError::TooManyRecords`]); zks/1–2 know ids `0x00..=0x01` ([`DecodeError::MessageNotInVersion`] for the
     /// verifier ids), zks/3–4 `0x00..=0x06`, zks/5 `0x00..=0x01` with `0x02..=0x06`
     /// [retired](DecodeError::RetiredMessageId); higher ids are
     /// [unknown](DecodeError::UnknownMessageId). On zks/4–5 a `0x80` in the optional
@@ -210,11 +259,20 @@ impl ZksMessage {
         }
         let body = &frame.body;
         Ok(match id {
-            MessageId::GetBlockReplays => Self::GetBlockReplays(GetBlockReplays::decode(
+            MessageId::GetBlockReplays => {
+                let request = GetBlockReplays::decode(body, version.empty_trailing_is_absent())?;
+                if request.max_blocks_per_message.is_some() && !version.has_max_blocks_field() {
+                    return Err(DecodeError::FieldNotInVersion {
+                        field: "max_blocks_per_message",
+                        version,
+                    });
+                }
+                Self::GetBlockReplays(request)
+            }
+            MessageId::BlockReplays => Self::BlockReplays(BlockReplays::decode(
                 body,
-                version.empty_trailing_is_absent(),
+                version.max_records_per_message(),
             )?),
-            MessageId::BlockReplays => Self::BlockReplays(BlockReplays::decode(body)?),
             MessageId::VerifierRoleRequest => {
                 super::verify::decode_role_request(body)?;
                 Self::VerifierRoleRequest

@@ -13,8 +13,12 @@ use crate::ZksVersion;
 ///
 /// Each record knows its block number and how to encode itself as **one RLP item** for a given
 /// protocol version: record encodings are versioned, so an older version may omit fields a newer
-/// one carries. The engine never looks inside a record beyond its block number.
-pub trait ReplayRecord: Send + Sync + fmt::Debug + 'static {
+/// one carries. The engine never looks inside a record beyond its block number and, where the
+/// type offers it, the continuity check [`follows`](Self::follows).
+///
+/// `Clone` lets an external node keep the last record it applied, to check the next one
+/// against it.
+pub trait ReplayRecord: Clone + Send + Sync + fmt::Debug + 'static {
     /// The block this record replays.
     fn block_number(&self) -> BlockNumber;
 
@@ -30,6 +34,20 @@ pub trait ReplayRecord: Send + Sync + fmt::Debug + 'static {
     fn decode(version: ZksVersion, item: &Bytes) -> Result<Self, RecordError>
     where
         Self: Sized;
+
+    /// Whether this record can come right after `previous` (the record of the block before)
+    /// on one chain. An external node checks every record it applies against the one before
+    /// it — inside a message, across messages and across links to different main nodes — and
+    /// ends the link (zks-api's `CloseCause::Diverged`, Disconnect `UselessPeer`) instead of
+    /// splicing a record from another chain onto its sink.
+    ///
+    /// The default says yes: the framework cannot see into the team's records, so without this
+    /// check a main node on another fork is detected only by the team's own sink. Records that
+    /// carry their parent's hash (ZKsync OS v3 records do) should compare it.
+    fn follows(&self, previous: &Self) -> bool {
+        let _ = previous;
+        true
+    }
 }
 
 /// A record that could not be decoded.

@@ -6,7 +6,7 @@ use alloy_rlp::Encodable;
 use bytes::Bytes;
 
 use super::limits::{
-    MAX_DB_KEY_BYTES, MAX_OVERRIDE_LIST_BYTES, MAX_RECORD_OVERRIDES, MAX_RECORDS_PER_MESSAGE,
+    MAX_DB_KEY_BYTES, MAX_OVERRIDE_LIST_BYTES, MAX_RECORD_OVERRIDES,
 };
 use super::rlp::{Limit, Reader, list_header};
 use super::{DecodeError, Frame, MessageId};
@@ -158,18 +158,17 @@ impl BlockReplays {
         }
     }
 
-    pub(crate) fn decode(body: &Bytes) -> Result<Self, DecodeError> {
+    /// Decodes a body holding at most `max` records (the version's limit).
+    pub(crate) fn decode(body: &Bytes, max: usize) -> Result<Self, DecodeError> {
         let mut top = Reader::new(body);
         let mut outer = top.list("BlockReplays", None)?;
         top.finish("BlockReplays")?;
         let mut list = outer.list("records", None)?;
         outer.finish("BlockReplays")?;
-        let mut records = Vec::with_capacity(list.remaining().min(MAX_RECORDS_PER_MESSAGE));
+        let mut records = Vec::with_capacity(list.remaining().min(max));
         while !list.is_empty() {
-            if records.len() == MAX_RECORDS_PER_MESSAGE {
-                return Err(DecodeError::TooManyRecords {
-                    max: MAX_RECORDS_PER_MESSAGE,
-                });
+            if records.len() == max {
+                return Err(DecodeError::TooManyRecords { max });
             }
             records.push(list.raw_item("record")?);
         }

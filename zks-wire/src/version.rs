@@ -76,6 +76,21 @@ impl ZksVersion {
 
     /// Whether the optional `max_blocks_per_message` of `GetBlockReplays` follows upstream's
     /// trailing-field rule (zks/4 and zks/5): a `0x80` in its slot decodes as absent.
+    /// Whether `GetBlockReplays` carries `max_blocks_per_message` (zks/3 on).
+    pub const fn has_max_blocks_field(self) -> bool {
+        self.number() >= 3
+    }
+
+    /// Most records one `BlockReplays` may carry: one on zks/1–2, which stream a record per
+    /// message, [`MAX_RECORDS_PER_MESSAGE`](crate::limits::MAX_RECORDS_PER_MESSAGE) on zks/3 on.
+    pub const fn max_records_per_message(self) -> usize {
+        if self.has_max_blocks_field() {
+            crate::limits::MAX_RECORDS_PER_MESSAGE
+        } else {
+            1
+        }
+    }
+
     pub(crate) const fn empty_trailing_is_absent(self) -> bool {
         matches!(self, Self::V4 | Self::V5)
     }

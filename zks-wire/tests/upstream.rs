@@ -469,11 +469,20 @@ fn empty_max_slot_is_absent_on_zks4_and_zks5_only() {
     assert_eq!(ZksMessage::decode(ZksVersion::V4, &frame), request(None));
     // Our seed generation keeps reading the slot as a value.
     assert_eq!(ZksMessage::decode(ZksVersion::V3, &frame), request(Some(0)));
-    // A present, non-zero max is a value everywhere; a non-canonical one fails everywhere.
+    // A present, non-zero max is a value wherever the field exists (zks/3 on; zks/1–2 do not
+    // define it); a non-canonical one fails everywhere.
     let one = Frame::from_wire(unhex("00c380c001")).unwrap();
     let leading_zero = Frame::from_wire(unhex("00c380c000")).unwrap();
     for version in ZksVersion::ALL {
-        assert_eq!(ZksMessage::decode(version, &one), request(Some(1)));
+        let expected = if version.has_max_blocks_field() {
+            request(Some(1))
+        } else {
+            Err(DecodeError::FieldNotInVersion {
+                field: "max_blocks_per_message",
+                version,
+            })
+        };
+        assert_eq!(ZksMessage::decode(version, &one), expected);
         assert_eq!(
             ZksMessage::decode(version, &leading_zero),
             Err(alloy_rlp::Error::LeadingZero.into())

@@ -168,7 +168,10 @@ fn zks1_and_zks2_reject_verifier_message_ids() {
         for version in [ZksVersion::V1, ZksVersion::V2] {
             let got = ZksMessage::decode(version, &frame);
             if frame.id <= 0x01 {
-                assert!(got.is_ok(), "{} on {version}", v.name);
+                // zks/3 replay messages decode on zks/1–2 unless they use what zks/3 added.
+                let uses_zks3 = ZksMessage::decode(ZksVersion::V3, &frame)
+                    .is_ok_and(|m| m.check(version).is_err());
+                assert_eq!(got.is_ok(), !uses_zks3, "{} on {version}", v.name);
             } else {
                 assert_eq!(
                     got,

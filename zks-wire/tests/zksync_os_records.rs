@@ -224,6 +224,16 @@ fn vector_records_chain_and_expose_the_parent_hash() {
         b42.block_context.block_hashes[255],
         b43.block_context.block_hashes[254]
     );
+    // The continuity check an EN runs before applying: b43 follows b42, nothing else does.
+    assert!(b43.follows(b42));
+    assert!(!b42.follows(b43));
+    assert!(!b43.follows(b43));
+    let mut fork = b43.clone();
+    fork.block_context.block_hashes[200] = U256::from(7u64);
+    assert!(!fork.follows(b42), "another history");
+    let mut other_chain = b43.clone();
+    other_chain.block_context.chain_id += 1;
+    assert!(!other_chain.follows(b42));
     // Block 0 sits at index 214 for block 42, and everything before it is zero.
     let hashes = &b42.block_context.block_hashes;
     assert!(hashes[..214].iter().all(U256::is_zero));

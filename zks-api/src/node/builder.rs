@@ -129,7 +129,7 @@ impl NodeBuilder {
                 settings.applied.send_replace(sink.next_block());
                 Arc::new(ExternalNodeDriver {
                     sink,
-                    apply_lock: tokio::sync::Mutex::new(()),
+                    last_applied: tokio::sync::Mutex::new(None),
                     overrides: settings.record_overrides,
                     limits: settings.limits,
                     applied: settings.applied,

@@ -30,6 +30,14 @@ pub enum CloseCause {
         /// The first block the link delivered.
         got: BlockNumber,
     },
+    /// The main node sent a record that does not follow the last one we applied
+    /// ([`ReplayRecord::follows`](crate::ReplayRecord::follows)): it is on another chain. Nothing
+    /// from that message was applied; we disconnect it as useless and redial.
+    #[error("record for block {block} does not follow our chain (another fork?)")]
+    Diverged {
+        /// The first block that did not follow.
+        block: BlockNumber,
+    },
     /// The inbound middleware refused a message (too large, over budget, or a user layer).
     #[error("refused: {0}")]
     Rejected(#[from] Rejection),
@@ -48,6 +56,7 @@ impl CloseCause {
             Self::Protocol(_) => Some(DisconnectReason::ProtocolBreach),
             Self::Link(_) => None,
             Self::Source(_) | Self::Sink(_) => Some(DisconnectReason::SubprotocolError),
+            Self::Diverged { .. } => Some(DisconnectReason::UselessPeer),
             Self::SinkMoved { .. } | Self::Timeout(TimeoutKind::Idle) => {
                 Some(DisconnectReason::Requested)
             }

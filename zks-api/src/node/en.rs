@@ -14,10 +14,11 @@ use crate::engine::{EnInput, EnSession, ProtocolError, ReplayRequest};
 use crate::wire::{Frame, RecordOverride, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult};
 use crate::{BlockNumber, ChallengeSigner, ReplayRecord, ReplaySink, Verifier};
 
-pub(crate) struct ExternalNodeDriver<K> {
+pub(crate) struct ExternalNodeDriver<K: ReplaySink> {
     pub(crate) sink: K,
-    /// Serialises applies from links to several main nodes.
-    pub(crate) apply_lock: Mutex<()>,
+    /// Serialises applies from links to several main nodes, and holds the last record this
+    /// process applied, for the continuity check ([`ReplayRecord::follows`]).
+    pub(crate) last_applied: Mutex<Option<K::Record>>,
     pub(crate) overrides: Vec<RecordOverride>,
     pub(crate) limits: Limits,
     /// The sink's next block as of our last apply.
@@ -109,7 +110,7 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
 impl<K: ReplaySink> ExternalNodeDriver<K> {
     /// Applies validated records, skipping any another link already delivered.
     async fn apply(&self, cx: &LinkCx, mut records: Vec<K::Record>) -> Result<(), CloseCause> {
-        let _serialised = self.apply_lock.lock().await;
+        let mut last_applied = self.last_applied.lock().await;
         let next = self.sink.next_block();
         let Some(first) = records.first().map(ReplayRecord::block_number) else {
             return Ok(());
@@ -124,10 +125,26 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
             .unwrap_or(usize::MAX)
             .min(records.len());
         records.drain(..already);
-        let Some(last) = records.last().map(ReplayRecord::block_number) else {
+        let Some(last_record) = records.last().cloned() else {
             return Ok(());
         };
+        let mut previous = last_applied.as_ref();
+        for record in &records {
+            if let Some(previous) = previous
+                && !record.follows(previous)
+            {
+                let block = record.block_number();
+                tracing::error!(
+                    block,
+                    "main node sent a record that does not follow our chain; not applying it"
+                );
+                return Err(CloseCause::Diverged { block });
+            }
+            previous = Some(record);
+        }
+        let last = last_record.block_number();
         self.sink.apply(records).await.map_err(CloseCause::Sink)?;
+        *last_applied = Some(last_record);
         self.applied.send_replace(last + 1);
         cx.mark_progress();
         cx.emit(ProtocolEvent::ReplayApplied {

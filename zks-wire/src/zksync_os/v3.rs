@@ -334,6 +334,17 @@ impl ReplayRecord for V3Record {
         self.block_context.block_number
     }
 
+    /// Same chain id, and the window of the 256 latest block hashes moved by exactly one
+    /// block: this record's hashes of blocks `n-256..n-2` are `previous`'s hashes of the same
+    /// blocks. A record from another fork disagrees at the first block where the forks part
+    /// (once that block is in the window, i.e. from the record after it on).
+    fn follows(&self, previous: &Self) -> bool {
+        let (ours, theirs) = (&self.block_context, &previous.block_context);
+        ours.chain_id == theirs.chain_id
+            && theirs.block_number.checked_add(1) == Some(ours.block_number)
+            && ours.block_hashes[..BLOCK_HASHES - 1] == theirs.block_hashes[1..]
+    }
+
     /// Appends the v3 encoding, whatever `version` (see the type docs).
     fn encode(&self, _version: ZksVersion, out: &mut Vec<u8>) {
         let context_payload = self.block_context.payload_length();
