@@ -6,9 +6,8 @@
 use zks_api::engine::{ProtocolError, ROLE_REQUEST_BURST};
 use zks_api::transport::{LinkReceiver, LinkSender, Transport};
 use zks_api::wire::{
-    Capabilities, GetBlockReplays, LinkCaps, Protocol, RequestId, TwoFaMessage,
-    TwoFaVersion, VerifierAuth, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult, ZksMessage,
-    ZksVersion,
+    Capabilities, GetBlockReplays, LinkCaps, Protocol, RequestId, TwoFaMessage, TwoFaVersion,
+    VerifierAuth, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult, ZksMessage, ZksVersion,
 };
 use zks_api::{Bytes, CloseCause, DroppedResult, EventStream, Node, ProtocolEvent};
 use zks_memnet::MemNet;
@@ -179,7 +178,10 @@ async fn role_requests_get_fresh_nonces_until_the_flood_limit() {
     let (tx, mut rx) = dial(&net, "flooder").await;
     let mut nonces = std::collections::HashSet::new();
     for _ in 0..ROLE_REQUEST_BURST {
-        assert!(nonces.insert(challenged(&tx, &mut rx).await), "a nonce repeated");
+        assert!(
+            nonces.insert(challenged(&tx, &mut rx).await),
+            "a nonce repeated"
+        );
     }
     tx.send(TwoFaMessage::VerifierRoleRequest.to_frame())
         .await
@@ -214,10 +216,7 @@ async fn malformed_and_unaccepted_signatures_are_events_not_closes() {
     tx.send(TwoFaMessage::VerifierAuth(auth).to_frame())
         .await
         .unwrap();
-    assert_eq!(
-        unauthorized(&mut events).await,
-        Some(stranger.address())
-    );
+    assert_eq!(unauthorized(&mut events).await, Some(stranger.address()));
     still_replays(&tx, &mut rx).await;
 }
 

@@ -31,7 +31,11 @@ fn record(n: u64, fork_at: u64, lane: u64) -> V3Record {
     record
 }
 
-fn store(blocks: std::ops::Range<u64>, fork_at: u64, lane: u64) -> Arc<MemoryReplayStore<V3Record>> {
+fn store(
+    blocks: std::ops::Range<u64>,
+    fork_at: u64,
+    lane: u64,
+) -> Arc<MemoryReplayStore<V3Record>> {
     let store = Arc::new(MemoryReplayStore::default());
     store
         .extend(blocks.map(|n| record(n, fork_at, lane)))
@@ -41,7 +45,10 @@ fn store(blocks: std::ops::Range<u64>, fork_at: u64, lane: u64) -> Arc<MemoryRep
 
 #[test]
 fn the_fixture_forks_where_it_says() {
-    assert!(record(100, 100, 1).follows(&record(99, 100, 0)), "block 100 itself is the same history");
+    assert!(
+        record(100, 100, 1).follows(&record(99, 100, 0)),
+        "block 100 itself is the same history"
+    );
     assert!(!record(150, 100, 1).follows(&record(149, 100, 0)));
     assert!(record(150, 100, 1).follows(&record(149, 100, 1)));
     assert!(record(150, 100, 0).follows(&record(149, 100, 0)));
@@ -87,7 +94,10 @@ async fn a_main_node_on_another_fork_is_never_spliced_in() {
         matches!(cause, CloseCause::Diverged { block: 150 }),
         "{cause:?}"
     );
-    assert_eq!(cause.disconnect_reason(), Some(DisconnectReason::UselessPeer));
+    assert_eq!(
+        cause.disconnect_reason(),
+        Some(DisconnectReason::UselessPeer)
+    );
     assert_eq!(sink.next_block(), 150, "nothing from B was applied");
     assert_eq!(
         sink.records(),

@@ -22,7 +22,7 @@ use zks_api::{
 use zks_memnet::MemNet;
 use zks_tests::{append, chain, next_matching, within};
 use zks_verifier::{
-    AcceptedSigners, BatchSignatureScheme, QuorumConfig, QuorumError, Rejection,
+    AcceptedSigners, ApprovalRejection, BatchSignatureScheme, QuorumConfig, QuorumError,
     Secp256k1BatchScheme, SigningVerifier, VerifierKey, collect_quorum,
 };
 
@@ -588,7 +588,7 @@ async fn duplicate_stale_refused_and_forged_results_do_not_count() {
     );
     assert_eq!(
         quorum.tally.rejected.get(&keys[3].address()),
-        Some(&Rejection::NotFromSigner {
+        Some(&ApprovalRejection::NotFromSigner {
             recovered: forged_with.address()
         })
     );

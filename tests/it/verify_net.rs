@@ -107,7 +107,10 @@ pub(crate) async fn a_mixed_network_replays_once_and_both_generations_verify(net
     let keys = [key(0), key(1)];
     let mn = main_node(net, &keys).await;
     let mut replicas = Vec::new();
-    for (name, caps) in [("en-seed", Capabilities::SEED), ("en-current", Capabilities::CURRENT)] {
+    for (name, caps) in [
+        ("en-seed", Capabilities::SEED),
+        ("en-current", Capabilities::CURRENT),
+    ] {
         let sink = Arc::new(MemoryReplayStore::new());
         let node = Node::builder(net.transport(name).await)
             .capabilities(caps)

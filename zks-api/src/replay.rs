@@ -19,10 +19,9 @@ use crate::{BlockNumber, Overrides, ReplayRecord};
 /// 3. [`read(N, max, overrides)`](Self::read) returns blocks `N..` (at most `max`), which are
 ///    encoded and sent at once; then the cursor moves past them and the cycle repeats.
 ///
-/// > **Note** (change from the design sketch): the sketch had `latest()` and `wait_beyond(b)`.
-/// > An empty store has no latest block, so this trait uses the EN's own vocabulary instead:
-/// > `next_block()` is one past the highest stored block (0 when empty), the same quantity as
-/// > [`ReplaySink::next_block`], and `wait_for(b)` waits until `b` is readable.
+/// Source and sink speak one quantity: `next_block()` is one past the highest stored block (0
+/// when empty — an empty store has no "latest" block), the same as
+/// [`ReplaySink::next_block`], and `wait_for(b)` waits until `b` is readable.
 #[async_trait]
 pub trait ReplaySource: Send + Sync + 'static {
     /// The record type this source stores.
@@ -61,6 +60,13 @@ pub trait ReplaySource: Send + Sync + 'static {
 /// several main nodes are serialised), and never cancels a call in flight. For exactly-once
 /// replay across crashes, `apply` must be atomic: all records or none become visible, and
 /// `next_block` moves with them.
+///
+/// Before a record reaches `apply`, the engine has checked that it is exactly the next block
+/// and that it [follows](ReplayRecord::follows) the record this process applied before it (from
+/// any main node), so a main node on another fork ends its link instead of being spliced in.
+/// The protocol version a record came in is given to [`ReplayRecord::decode`]; a record type
+/// whose older encodings lack fields (zks/1 vs zks/3) keeps that version in the record if its
+/// sink must tell them apart.
 #[async_trait]
 pub trait ReplaySink: Send + Sync + 'static {
     /// The record type this sink stores.

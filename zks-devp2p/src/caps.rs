@@ -167,7 +167,13 @@ mod tests {
         );
         // Unknown zks_2fa versions and names that only look alike are not ours.
         let other = [Capability::new("zks_2fa", 2), Capability::new("ZKS_2FA", 1)];
-        assert_eq!(remote_capabilities(&other), Capabilities { zks: VersionSet::EMPTY, zks_2fa: None });
+        assert_eq!(
+            remote_capabilities(&other),
+            Capabilities {
+                zks: VersionSet::EMPTY,
+                zks_2fa: None
+            }
+        );
     }
 
     #[test]

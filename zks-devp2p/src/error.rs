@@ -221,7 +221,7 @@ pub enum Error {
     Enode(#[from] crate::enode::EnodeError),
     /// A key does not parse or cannot be stored.
     #[error(transparent)]
-    Key(#[from] crate::key::KeyError),
+    Key(#[from] crate::key::NodeKeyError),
     /// The socket failed.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),

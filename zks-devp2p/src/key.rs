@@ -14,7 +14,7 @@ use crate::enode::NodeId;
 /// Why a key could not be loaded, parsed or saved.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum KeyError {
+pub enum NodeKeyError {
     /// The text is not 64 hex characters.
     #[error("secret key must be 64 hex characters, got {got}")]
     BadLength {
@@ -54,26 +54,26 @@ impl NodeKey {
     ///
     /// # Errors
     ///
-    /// [`KeyError::OutOfRange`] for zero or a value not below the curve order.
-    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
+    /// [`NodeKeyError::OutOfRange`] for zero or a value not below the curve order.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, NodeKeyError> {
         SecretKey::from_slice(bytes)
             .map(Self::from)
-            .map_err(|_| KeyError::OutOfRange)
+            .map_err(|_| NodeKeyError::OutOfRange)
     }
 
     /// Parses 64 hex characters (optionally `0x`-prefixed, whitespace trimmed).
     ///
     /// # Errors
     ///
-    /// [`KeyError::BadLength`], [`KeyError::NotHex`] or [`KeyError::OutOfRange`].
-    pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+    /// [`NodeKeyError::BadLength`], [`NodeKeyError::NotHex`] or [`NodeKeyError::OutOfRange`].
+    pub fn from_hex(text: &str) -> Result<Self, NodeKeyError> {
         let text = text.trim();
         let text = text.strip_prefix("0x").unwrap_or(text);
         if text.len() != 64 {
-            return Err(KeyError::BadLength { got: text.len() });
+            return Err(NodeKeyError::BadLength { got: text.len() });
         }
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes).map_err(|_| KeyError::NotHex)?;
+        hex::decode_to_slice(text, &mut bytes).map_err(|_| NodeKeyError::NotHex)?;
         Self::from_bytes(&bytes)
     }
 
@@ -86,10 +86,10 @@ impl NodeKey {
     ///
     /// # Errors
     ///
-    /// [`KeyError::Io`] if the file cannot be read, or a parse error.
-    pub fn load(path: impl AsRef<Path>) -> Result<Self, KeyError> {
+    /// [`NodeKeyError::Io`] if the file cannot be read, or a parse error.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, NodeKeyError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        let text = std::fs::read_to_string(path).map_err(|source| NodeKeyError::Io {
             path: path.display().to_string(),
             source,
         })?;
@@ -100,10 +100,10 @@ impl NodeKey {
     ///
     /// # Errors
     ///
-    /// [`KeyError::Io`] if the file cannot be written.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), KeyError> {
+    /// [`NodeKeyError::Io`] if the file cannot be written.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), NodeKeyError> {
         let path = path.as_ref();
-        let io_err = |source| KeyError::Io {
+        let io_err = |source| NodeKeyError::Io {
             path: path.display().to_string(),
             source,
         };
@@ -124,7 +124,7 @@ impl NodeKey {
     /// # Errors
     ///
     /// As [`load`](Self::load) and [`save`](Self::save).
-    pub fn load_or_generate(path: impl AsRef<Path>) -> Result<Self, KeyError> {
+    pub fn load_or_generate(path: impl AsRef<Path>) -> Result<Self, NodeKeyError> {
         let path = path.as_ref();
         if path.exists() {
             Self::load(path)
@@ -198,19 +198,19 @@ mod tests {
     fn rejects_bad_keys() {
         assert!(matches!(
             NodeKey::from_hex("abcd"),
-            Err(KeyError::BadLength { got: 4 })
+            Err(NodeKeyError::BadLength { got: 4 })
         ));
         assert!(matches!(
             NodeKey::from_hex(&"zz".repeat(32)),
-            Err(KeyError::NotHex)
+            Err(NodeKeyError::NotHex)
         ));
         assert!(matches!(
             NodeKey::from_hex(&"00".repeat(32)),
-            Err(KeyError::OutOfRange)
+            Err(NodeKeyError::OutOfRange)
         ));
         assert!(matches!(
             NodeKey::from_hex(&"ff".repeat(32)),
-            Err(KeyError::OutOfRange)
+            Err(NodeKeyError::OutOfRange)
         ));
     }
 }

@@ -38,6 +38,6 @@ pub use config::{
 };
 pub use enode::{Enode, NodeId};
 pub use error::{EciesError, Error, FrameError, P2pError};
-pub use key::{KeyError, NodeKey};
+pub use key::{NodeKey, NodeKeyError};
 pub use probe::{ProbeReport, probe};
 pub use transport::Devp2pTransport;

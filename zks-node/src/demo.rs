@@ -25,8 +25,8 @@ use zks_verifier::{AcceptedSigners, VerifierKey};
 use crate::cli::{DemoArgs, Generation, LogFormat};
 use crate::logging::LogSettings;
 use crate::node::{
-    BatchPlan, BatchScheme, CliError, Payload, batch_loop, now_micros, open_store, produce, produced_at,
-    signing_verifier, start_error, transport,
+    BatchPlan, BatchScheme, CliError, Payload, batch_loop, now_micros, open_store, produce,
+    produced_at, signing_verifier, start_error, transport,
 };
 use crate::store::RedbReplayStore;
 

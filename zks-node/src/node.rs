@@ -16,7 +16,7 @@ use zks_api::wire::VerifyBatch;
 use zks_api::{BlockNumber, Node, RawRecord, Role, SignerAddress};
 use zks_api::{ReplayRecord as _, ReplaySink, SinkError};
 use zks_devp2p::eth::ChainIdentity;
-use zks_devp2p::{Devp2pConfig, Devp2pTransport, Enode, KeyError, NodeKey};
+use zks_devp2p::{Devp2pConfig, Devp2pTransport, Enode, NodeKey, NodeKeyError};
 use zks_verifier::commit_abi::{CommitBatchInfoV31, StoredBatchInfo};
 use zks_verifier::{
     AcceptedSigners, BatchSignatureScheme, Eip712CommitBatchesScheme, Quorum, QuorumConfig,
@@ -44,7 +44,7 @@ pub fn load_key_file(path: &Path) -> Result<NodeKey, CliError> {
         return Err(format!("node key file {} does not exist", path.display()));
     }
     NodeKey::load(path).map_err(|e| match e {
-        KeyError::Io { .. } => format!("cannot load node key: {e}"),
+        NodeKeyError::Io { .. } => format!("cannot load node key: {e}"),
         e => format!("cannot load node key {}: {e}", path.display()),
     })
 }
@@ -90,7 +90,7 @@ pub fn data_dir_node_key(data: &Path) -> Result<NodeKey, CliError> {
             Ok(bytes) => {
                 let parsed = match std::str::from_utf8(&bytes) {
                     Ok(text) => NodeKey::from_hex(text),
-                    Err(_) => Err(KeyError::NotHex),
+                    Err(_) => Err(NodeKeyError::NotHex),
                 };
                 return parsed.map_err(|e| format!("cannot load node key {}: {e}", path.display()));
             }

@@ -475,7 +475,10 @@ fn demo_runs_five_seconds_and_every_external_node_reaches_the_head() {
 
 #[test]
 fn demo_runs_the_seed_generation_on_request() {
-    demo_generation(&["demo", "--duration", "3s", "--generation", "seed"], "zks/3");
+    demo_generation(
+        &["demo", "--duration", "3s", "--generation", "seed"],
+        "zks/3",
+    );
 }
 
 /// Runs the demo and checks every external node reached the head over a `link`, and every

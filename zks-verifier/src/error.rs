@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// The message never contains key material.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum KeyError {
+pub enum VerifierKeyError {
     /// The text is not 32 bytes of hex (with or without `0x`).
     #[error("verifier key is not 32 bytes of hex")]
     NotHex,
@@ -64,7 +64,7 @@ pub enum SignatureError {
 ///
 /// What happens next: a [`SigningVerifier`](crate::SigningVerifier) refuses the batch with
 /// this error's text as the reason; a [`QuorumCollector`](crate::QuorumCollector) rejects
-/// every approval of it as [`Rejection::Undigestable`](crate::Rejection::Undigestable), so the
+/// every approval of it as [`ApprovalRejection::Undigestable`](crate::ApprovalRejection::Undigestable), so the
 /// collection times out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -13,7 +13,7 @@ use sha3::{Digest, Keccak256};
 use zks_api::VERIFIER_AUTH_DOMAIN;
 use zks_api::{AuthOutcome, ChallengeSigner, SignerAddress, SignerAuthenticator};
 
-use crate::error::{KeyError, SignatureError};
+use crate::error::{SignatureError, VerifierKeyError};
 
 /// Length of a recoverable secp256k1 signature: `r (32) || s (32) || v (1)`.
 pub const RECOVERABLE_SIGNATURE_BYTES: usize = 65;
@@ -40,7 +40,7 @@ pub(crate) fn keccak256(parts: &[&[u8]]) -> [u8; 32] {
 /// )?;
 /// assert_eq!(key.to_string(), "0x36615cf349d7f6344891b1e7ca7c72883f5dc049");
 /// assert!(!format!("{key:?}").contains("7726827c"));
-/// # Ok::<_, zks_verifier::KeyError>(())
+/// # Ok::<_, zks_verifier::VerifierKeyError>(())
 /// ```
 #[derive(Clone)]
 pub struct VerifierKey {
@@ -53,9 +53,9 @@ impl VerifierKey {
     ///
     /// # Errors
     ///
-    /// [`KeyError::OutOfRange`] if the secret is zero or not below the curve order.
-    pub fn from_bytes(secret: &[u8; 32]) -> Result<Self, KeyError> {
-        let signing = SigningKey::from_slice(secret).map_err(|_| KeyError::OutOfRange)?;
+    /// [`VerifierKeyError::OutOfRange`] if the secret is zero or not below the curve order.
+    pub fn from_bytes(secret: &[u8; 32]) -> Result<Self, VerifierKeyError> {
+        let signing = SigningKey::from_slice(secret).map_err(|_| VerifierKeyError::OutOfRange)?;
         Ok(Self::from_signing_key(signing))
     }
 
@@ -64,15 +64,15 @@ impl VerifierKey {
     ///
     /// # Errors
     ///
-    /// [`KeyError::NotHex`] or [`KeyError::OutOfRange`].
-    pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+    /// [`VerifierKeyError::NotHex`] or [`VerifierKeyError::OutOfRange`].
+    pub fn from_hex(text: &str) -> Result<Self, VerifierKeyError> {
         let text = text.trim();
         let digits = text
             .strip_prefix("0x")
             .or_else(|| text.strip_prefix("0X"))
             .unwrap_or(text);
         let mut secret = [0u8; 32];
-        hex::decode_to_slice(digits, &mut secret).map_err(|_| KeyError::NotHex)?;
+        hex::decode_to_slice(digits, &mut secret).map_err(|_| VerifierKeyError::NotHex)?;
         let key = Self::from_bytes(&secret);
         secret.fill(0);
         key
@@ -82,10 +82,10 @@ impl VerifierKey {
     ///
     /// # Errors
     ///
-    /// [`KeyError::Read`] if the file cannot be read, else as [`from_hex`](Self::from_hex).
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, KeyError> {
+    /// [`VerifierKeyError::Read`] if the file cannot be read, else as [`from_hex`](Self::from_hex).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, VerifierKeyError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        let text = std::fs::read_to_string(path).map_err(|source| VerifierKeyError::Read {
             path: path.to_owned(),
             source,
         })?;
@@ -430,21 +430,24 @@ mod tests {
 
     #[test]
     fn bad_keys_are_rejected_without_echoing_them() {
-        assert!(matches!(VerifierKey::from_hex("12"), Err(KeyError::NotHex)));
+        assert!(matches!(
+            VerifierKey::from_hex("12"),
+            Err(VerifierKeyError::NotHex)
+        ));
         assert!(matches!(
             VerifierKey::from_hex(&"zz".repeat(32)),
-            Err(KeyError::NotHex)
+            Err(VerifierKeyError::NotHex)
         ));
         assert!(matches!(
             VerifierKey::from_hex(&"00".repeat(32)),
-            Err(KeyError::OutOfRange)
+            Err(VerifierKeyError::OutOfRange)
         ));
         assert!(matches!(
             VerifierKey::from_hex(&"ff".repeat(32)),
-            Err(KeyError::OutOfRange)
+            Err(VerifierKeyError::OutOfRange)
         ));
         let missing = VerifierKey::from_file("/nonexistent/zks-verifier-key");
-        assert!(matches!(missing, Err(KeyError::Read { .. })));
+        assert!(matches!(missing, Err(VerifierKeyError::Read { .. })));
     }
 
     #[test]

@@ -58,11 +58,13 @@ mod signing;
 
 pub use driver::collect_quorum;
 pub use eip712::Eip712CommitBatchesScheme;
-pub use error::{DecodeFault, KeyError, QuorumError, SchemeError, SignatureError};
+pub use error::{DecodeFault, QuorumError, SchemeError, SignatureError, VerifierKeyError};
 pub use key::{
     AcceptedSigners, RECOVERABLE_SIGNATURE_BYTES, VerifierKey, auth_prehash, recover_auth_signer,
     recover_prehash,
 };
-pub use quorum::{Action, Quorum, QuorumCollector, QuorumConfig, Rejection, RequestIds, Tally};
+pub use quorum::{
+    Action, ApprovalRejection, Quorum, QuorumCollector, QuorumConfig, RequestIds, Tally,
+};
 pub use scheme::{BatchSignatureScheme, Secp256k1BatchScheme, VERIFY_BATCH_DOMAIN};
 pub use signing::SigningVerifier;

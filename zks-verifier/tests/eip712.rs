@@ -19,8 +19,8 @@ use zks_verifier::commit_abi::{
     StoredBatchInfo,
 };
 use zks_verifier::{
-    Action, BatchSignatureScheme, DecodeFault, Eip712CommitBatchesScheme, QuorumCollector,
-    QuorumConfig, QuorumError, Rejection, SchemeError, SignatureError, SigningVerifier,
+    Action, ApprovalRejection, BatchSignatureScheme, DecodeFault, Eip712CommitBatchesScheme,
+    QuorumCollector, QuorumConfig, QuorumError, SchemeError, SignatureError, SigningVerifier,
     VerifierKey,
 };
 
@@ -868,7 +868,7 @@ fn the_collector_counts_approvals_of_an_undigestable_batch_as_invalid() {
     );
     assert_eq!(
         collector.tally().rejected.get(&key.address()),
-        Some(&Rejection::Undigestable(error))
+        Some(&ApprovalRejection::Undigestable(error))
     );
     assert!(collector.tally().approved.is_empty());
     assert!(collector.poll_action().is_none());

@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use alloy_rlp::Encodable;
 use bytes::Bytes;
 
-use super::limits::{
-    MAX_DB_KEY_BYTES, MAX_OVERRIDE_LIST_BYTES, MAX_RECORD_OVERRIDES,
-};
+use super::limits::{MAX_DB_KEY_BYTES, MAX_OVERRIDE_LIST_BYTES, MAX_RECORD_OVERRIDES};
 use super::rlp::{Limit, Reader, list_header};
 use super::{DecodeError, Frame, MessageId};
 use crate::BlockNumber;

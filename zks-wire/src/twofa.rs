@@ -211,7 +211,10 @@ mod tests {
             let zks = crate::ZksMessage::from(m.clone()).to_frame();
             assert_eq!(zks.id, two_fa.id + 2);
             assert_eq!(zks.body, two_fa.body);
-            assert_eq!(TwoFaMessage::try_from(crate::ZksMessage::from(m.clone())), Ok(m));
+            assert_eq!(
+                TwoFaMessage::try_from(crate::ZksMessage::from(m.clone())),
+                Ok(m)
+            );
         }
         let replay = crate::ZksMessage::BlockReplays(crate::BlockReplays::default());
         assert_eq!(TwoFaMessage::try_from(replay.clone()), Err(replay));

@@ -29,8 +29,7 @@ fn error_name(e: &DecodeError) -> &'static str {
 
 #[test]
 fn seed_rules_hold_when_decoding_and_when_encoding() {
-    let file: VectorFile =
-        serde_json::from_str(include_str!("vectors/seed-strict.json")).unwrap();
+    let file: VectorFile = serde_json::from_str(include_str!("vectors/seed-strict.json")).unwrap();
     assert_eq!(file.vectors.len(), 8);
     for v in &file.vectors {
         let version = ZksVersion::from_number(v.version).unwrap();

@@ -140,7 +140,10 @@ fn a_malformed_signature_makes_the_peer_unauthorized_not_the_link_end() {
     .to_frame();
     assert_eq!(s.handle_frame(&short, t0()), Ok(MnInput::AuthMalformed));
     assert_eq!(s.verifier_status(), VerifierStatus::Unauthorized(None));
-    assert_eq!(s.poll_timeout(), Some(t0() + SessionTimeouts::default().first_message));
+    assert_eq!(
+        s.poll_timeout(),
+        Some(t0() + SessionTimeouts::default().first_message)
+    );
     assert_eq!(
         s.handle_frame(&short, t0()),
         Err(ProtocolError::AuthWithoutChallenge),
@@ -187,8 +190,7 @@ fn main_node_messages_from_the_peer_end_the_link() {
         })
     );
     let mut s = MnSession::new(ZksVersion::V4, SessionTimeouts::default(), t0());
-    let challenge =
-        ZksMessage::VerifierChallenge(VerifierChallenge { nonce: [0; 32] }).to_frame();
+    let challenge = ZksMessage::VerifierChallenge(VerifierChallenge { nonce: [0; 32] }).to_frame();
     assert_eq!(
         s.handle_frame(&challenge, t0()),
         Err(ProtocolError::UnexpectedMessage {
@@ -232,7 +234,10 @@ fn a_zks5_verifier_asks_on_zks_2fa_and_answers_there() {
         Ok(EnInput::Challenge([4; 32]))
     );
     let auth = s.answer_challenge([8; 65]);
-    assert_eq!(auth, TwoFaMessage::VerifierAuth(VerifierAuth::new([8; 65])).to_frame());
+    assert_eq!(
+        auth,
+        TwoFaMessage::VerifierAuth(VerifierAuth::new([8; 65])).to_frame()
+    );
     assert_eq!(
         s.handle_frame(&challenge.to_frame(), t0()),
         Err(ProtocolError::UnexpectedTwoFaMessage {
@@ -254,10 +259,7 @@ fn a_zks5_verifier_asks_on_zks_2fa_and_answers_there() {
 
 #[test]
 fn no_role_request_without_a_verifier_channel() {
-    for (caps, verifier) in [
-        (LinkCaps::zks(ZksVersion::V5), true),
-        (V5_2FA, false),
-    ] {
+    for (caps, verifier) in [(LinkCaps::zks(ZksVersion::V5), true), (V5_2FA, false)] {
         let mut s = en(caps, verifier);
         assert_eq!(s.poll_outbound().map(|f| f.protocol), Some(Protocol::Zks));
         assert_eq!(s.poll_outbound(), None);
@@ -265,7 +267,10 @@ fn no_role_request_without_a_verifier_channel() {
     }
     // zks/4 asks in-band, like zks/3.
     let mut s = en(LinkCaps::zks(ZksVersion::V4), true);
-    assert_eq!(s.poll_outbound(), Some(ZksMessage::VerifierRoleRequest.to_frame()));
+    assert_eq!(
+        s.poll_outbound(),
+        Some(ZksMessage::VerifierRoleRequest.to_frame())
+    );
     assert_eq!(
         s.poll_timeout(),
         Some(t0() + SessionTimeouts::default().handshake)

@@ -37,7 +37,7 @@ pub struct ReplayRequest {
     /// Record overrides to ask for.
     pub record_overrides: Vec<RecordOverride>,
     /// Records per message to ask for on zks/3–5 (ignored on zks/1–2, which send one).
-    pub max_blocks_per_message: u64,
+    pub max_blocks_per_message: usize,
 }
 
 /// The external-node state machine of one link.
@@ -102,8 +102,8 @@ impl<R: ReplayRecord> EnSession<R> {
         };
         let expected = request.map(|r| {
             let max = (version >= ZksVersion::V3).then(|| {
-                r.max_blocks_per_message
-                    .clamp(1, MAX_RECORDS_PER_MESSAGE as u64)
+                // At most 64, so the conversion is exact.
+                r.max_blocks_per_message.clamp(1, MAX_RECORDS_PER_MESSAGE) as u64
             });
             outbound.push_back(
                 ZksMessage::GetBlockReplays(GetBlockReplays {

@@ -178,7 +178,10 @@ impl MnSession {
         }
         self.replay_requested = true;
         self.deadlines.disarm(TimeoutKind::FirstMessage);
-        Ok(MnInput::StartReplay(ReplayCursor::new(self.caps.zks, request)))
+        Ok(MnInput::StartReplay(ReplayCursor::new(
+            self.caps.zks,
+            request,
+        )))
     }
 
     fn verifier_message(

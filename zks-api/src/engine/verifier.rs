@@ -57,7 +57,10 @@ impl VerifierChannel {
     ///
     /// [`ProtocolError::NotNegotiated`] when this link does not carry `zks_2fa`, or the decode
     /// error.
-    pub(crate) fn decode_2fa(channel: Option<Self>, frame: &Frame) -> Result<TwoFaMessage, ProtocolError> {
+    pub(crate) fn decode_2fa(
+        channel: Option<Self>,
+        frame: &Frame,
+    ) -> Result<TwoFaMessage, ProtocolError> {
         match channel {
             Some(Self::TwoFa(version)) => Ok(TwoFaMessage::decode(version, frame)?),
             _ => Err(ProtocolError::NotNegotiated {
@@ -68,9 +71,14 @@ impl VerifierChannel {
 }
 
 /// The unexpected-message error for a verifier message on `channel`, named by the id it came with.
-pub(crate) fn unexpected(channel: Option<VerifierChannel>, message: &TwoFaMessage) -> ProtocolError {
+pub(crate) fn unexpected(
+    channel: Option<VerifierChannel>,
+    message: &TwoFaMessage,
+) -> ProtocolError {
     match channel {
-        Some(VerifierChannel::TwoFa(_)) => ProtocolError::UnexpectedTwoFaMessage { id: message.id() },
+        Some(VerifierChannel::TwoFa(_)) => {
+            ProtocolError::UnexpectedTwoFaMessage { id: message.id() }
+        }
         _ => ProtocolError::UnexpectedMessage {
             id: ZksMessage::from(message.clone()).id(),
         },

@@ -10,8 +10,9 @@ use crate::wire::limits::MAX_MESSAGE_BYTES;
 /// Engine limits and timings. Every field has a documented default ([`Limits::default`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
-    /// Records per `BlockReplays` an EN asks for on zks/3 (1..=64). Default: 64.
-    pub max_blocks_per_message: u64,
+    /// Records per `BlockReplays` an EN asks for on zks/3–5 (1..=64). Default: 64. (Counts of
+    /// records are `usize` throughout the API; only the wire field is a `u64`.)
+    pub max_blocks_per_message: usize,
     /// Events buffered per subscriber before the oldest are dropped (the buffer is allocated up
     /// front, ~95 bytes a slot). Default: 1024.
     pub event_capacity: usize,
@@ -68,7 +69,7 @@ impl Default for Limits {
 impl Limits {
     /// Sets [`max_blocks_per_message`](Self::max_blocks_per_message).
     #[must_use]
-    pub const fn with_max_blocks_per_message(mut self, max: u64) -> Self {
+    pub const fn with_max_blocks_per_message(mut self, max: usize) -> Self {
         self.max_blocks_per_message = max;
         self
     }

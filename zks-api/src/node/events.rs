@@ -29,7 +29,10 @@ impl std::fmt::Display for DroppedResult {
         match self {
             Self::NotAuthorized => f.write_str("peer is not an authorized verifier"),
             Self::WrongBatch { expected } => {
-                write!(f, "result names another batch than its request ({expected})")
+                write!(
+                    f,
+                    "result names another batch than its request ({expected})"
+                )
             }
         }
     }

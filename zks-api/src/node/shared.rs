@@ -13,10 +13,10 @@ use super::dispatch::{BatchDispatch, Dispatch, RESULT_QUEUE, Routing, VerifierRe
 use super::events::ProtocolEvent;
 use super::registry::{ConnectionRegistry, LinkHandle};
 use super::sessions::PeerSessionStore;
+use crate::engine::VerifierChannel;
 use crate::middleware::connection_limit::ConnectionLimit;
 use crate::middleware::{Deliver, InboundService, LayerFn};
 use crate::transport::Transport;
-use crate::engine::VerifierChannel;
 use crate::wire::{Capabilities, RequestId, VerifyBatch};
 use crate::{ConnectionId, PeerId};
 

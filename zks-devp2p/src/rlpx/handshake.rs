@@ -99,7 +99,7 @@ impl Secrets {
     }
 }
 
-/// Splits one handshake packet off the front of a stream (§4.6 of the brief): a first byte
+/// Splits one handshake packet off the front of a stream (EIP-8 framing): a first byte
 /// other than `04` means EIP-8; `04` means legacy if the fixed-size legacy packet decrypts,
 /// EIP-8 otherwise.
 #[derive(Debug, Default)]

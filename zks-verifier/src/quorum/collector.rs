@@ -33,7 +33,7 @@ use crate::scheme::BatchSignatureScheme;
 /// - An approval counts only if the peer's signer is accepted, the signature is well formed,
 ///   and it recovers, over the scheme's digest of the batch, to that same signer; otherwise it
 ///   is recorded as rejected. If the scheme cannot digest the batch at all, every approval is
-///   rejected as [`Rejection::Undigestable`] and the collection can only time out.
+///   rejected as [`ApprovalRejection::Undigestable`] and the collection can only time out.
 /// - Each signer counts once; later approvals from it are counted as duplicates.
 /// - The collection completes as soon as `threshold` signers count. An attempt that has not
 ///   completed after the request timeout is followed, after the retry delay, by a new attempt
@@ -98,7 +98,7 @@ pub struct Tally {
     /// The last refusal reason of each signer that refused.
     pub refused: BTreeMap<SignerAddress, String>,
     /// The last rejected approval of each signer.
-    pub rejected: BTreeMap<SignerAddress, Rejection>,
+    pub rejected: BTreeMap<SignerAddress, ApprovalRejection>,
     /// Results for another request id.
     pub stale: u64,
     /// Approvals from signers that had already counted.
@@ -108,7 +108,7 @@ pub struct Tally {
 /// Why an approval was not counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Rejection {
+pub enum ApprovalRejection {
     /// The result names another batch than the one requested under its id.
     BatchMismatch {
         /// The batch number in the result.
@@ -305,22 +305,22 @@ impl<'s> QuorumCollector<'s> {
         signer: SignerAddress,
         batch_number: u64,
         signature: &[u8],
-    ) -> Result<(), Rejection> {
+    ) -> Result<(), ApprovalRejection> {
         if batch_number != self.batch.batch_number {
-            return Err(Rejection::BatchMismatch { got: batch_number });
+            return Err(ApprovalRejection::BatchMismatch { got: batch_number });
         }
         if !self.config.signers.contains(&signer) {
-            return Err(Rejection::SignerNotAccepted);
+            return Err(ApprovalRejection::SignerNotAccepted);
         }
         if let Err(error) = self.digest {
-            return Err(Rejection::Undigestable(error));
+            return Err(ApprovalRejection::Undigestable(error));
         }
         let recovered = self
             .scheme
             .recover(&self.batch, signature)
-            .map_err(Rejection::Malformed)?;
+            .map_err(ApprovalRejection::Malformed)?;
         if recovered != signer {
-            return Err(Rejection::NotFromSigner { recovered });
+            return Err(ApprovalRejection::NotFromSigner { recovered });
         }
         Ok(())
     }
@@ -583,7 +583,7 @@ mod tests {
             c.handle_result(f.at(1), signer, result);
             assert_eq!(
                 c.tally().rejected.get(&signer),
-                Some(&Rejection::Malformed(error))
+                Some(&ApprovalRejection::Malformed(error))
             );
         }
         assert!(c.tally().approved.is_empty());
@@ -600,7 +600,7 @@ mod tests {
         c.handle_result(f.at(1), f.keys[0].address(), approval(&forger, id));
         assert_eq!(
             c.tally().rejected.get(&f.keys[0].address()),
-            Some(&Rejection::NotFromSigner {
+            Some(&ApprovalRejection::NotFromSigner {
                 recovered: forger.address()
             })
         );
@@ -608,7 +608,7 @@ mod tests {
         c.handle_result(f.at(1), f.keys[0].address(), approval(&f.keys[1], id));
         assert_eq!(
             c.tally().rejected.get(&f.keys[0].address()),
-            Some(&Rejection::NotFromSigner {
+            Some(&ApprovalRejection::NotFromSigner {
                 recovered: f.keys[1].address()
             })
         );
@@ -634,7 +634,7 @@ mod tests {
         c.handle_result(f.at(1), f.keys[0].address(), result);
         assert!(matches!(
             c.tally().rejected.get(&f.keys[0].address()),
-            Some(Rejection::NotFromSigner { recovered }) if *recovered != f.keys[0].address()
+            Some(ApprovalRejection::NotFromSigner { recovered }) if *recovered != f.keys[0].address()
         ));
         assert!(c.tally().approved.is_empty());
     }
@@ -649,7 +649,7 @@ mod tests {
         c.handle_result(f.at(1), stranger.address(), approval(&stranger, id));
         assert_eq!(
             c.tally().rejected.get(&stranger.address()),
-            Some(&Rejection::SignerNotAccepted)
+            Some(&ApprovalRejection::SignerNotAccepted)
         );
         assert!(c.tally().approved.is_empty());
     }
@@ -664,7 +664,7 @@ mod tests {
         c.handle_result(f.at(1), f.keys[0].address(), result);
         assert_eq!(
             c.tally().rejected.get(&f.keys[0].address()),
-            Some(&Rejection::BatchMismatch { got: 6 })
+            Some(&ApprovalRejection::BatchMismatch { got: 6 })
         );
     }
 

@@ -8,5 +8,5 @@
 mod collector;
 mod config;
 
-pub use collector::{Action, Quorum, QuorumCollector, Rejection, Tally};
+pub use collector::{Action, ApprovalRejection, Quorum, QuorumCollector, Tally};
 pub use config::{QuorumConfig, RequestIds};
