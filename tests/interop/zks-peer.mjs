@@ -1,5 +1,7 @@
 // Minimal independent RLPx peer speaking a custom `zks` capability, built on @ethereumjs/devp2p.
 // Usage: node zks-peer.mjs listen <port> [hexkey] | node zks-peer.mjs dial <enode> [hexkey]
+//        node zks-peer.mjs sign-auth <secret>:<nonce> [...]   (self-check, no network: prints
+//        {"event":"auth","nonce","prehash","signature","payload_hex"} per pair and exits)
 // Prints JSON lines: {"event":"hello",...}, {"event":"zks","id":N,"payload_hex":"..."}, {"event":"disconnect",...}
 //
 // Scripting (this repository's additions; every variable is optional):
@@ -15,13 +17,20 @@
 //                             `0>1:c9c8c40582aabbc20680` (BlockReplays with two raw records), zks_2fa
 //                             default none. So a verifier EN is `ZKS_PEER_2FA_OPEN=0:c0` and an MN
 //                             `ZKS_PEER_2FA_REPLY=0>1:e1a0<nonce>`.
+//   ZKS_PEER_2FA_SIGN=<hex>   a verifier EN with this 32-byte secp256k1 secret: every
+//                             VerifierChallenge (zks_2fa id 1) is answered with a real VerifierAuth
+//                             (id 2): prehash = keccak256(ascii `zksync-os:verifier-auth:v1` ||
+//                             nonce), signed as a raw prehash (no EIP-191 prefix, RFC 6979, low s),
+//                             body `[r || s || v]` with v = 27 + recovery id; prints
+//                             {"event":"zks_2fa_auth","nonce","signature"} when it answers.
 // Every zks and zks_2fa message received is printed with its relative `id`, its `wire_id` (what
 // ethereumjs computed: its own offset for the capability + id) and `payload_hex`; once the Hellos
 // are exchanged, `{"event":"protocols","layout":[{"cap":"eth/68","offset":16,"length":17},...]}`
 // shows the offsets ethereumjs gave every shared capability.
 import { RLPx } from '@ethereumjs/devp2p'
 import { Common, Mainnet } from '@ethereumjs/common'
-import { bytesToHex, hexToBytes, intToBytes, randomBytes } from '@ethereumjs/util'
+import { bytesToHex, concatBytes, hexToBytes, intToBytes, randomBytes, utf8ToBytes } from '@ethereumjs/util'
+import { keccak256 } from 'ethereum-cryptography/keccak.js'
 import { secp256k1 } from 'ethereum-cryptography/secp256k1.js'
 import * as snappy from 'snappyjs'
 import { RLP } from '@ethereumjs/rlp'
@@ -44,6 +53,19 @@ const parseReplies = (spec) => {
     replies.set(Number(on), list)
   }
   return replies
+}
+
+// The verifier-auth signature of zks_2fa/1 (and zks/3-4): keccak256(domain || nonce) signed as a
+// raw 32-byte prehash, r || s || v with v = 27 + recovery id.
+const AUTH_DOMAIN = utf8ToBytes('zksync-os:verifier-auth:v1')
+const authPrehash = (nonce) => keccak256(concatBytes(AUTH_DOMAIN, nonce))
+const signAuth = (secret, nonce) => {
+  const sig = secp256k1.sign(authPrehash(nonce), secret, { lowS: true, prehash: false })
+  return concatBytes(sig.toCompactRawBytes(), Uint8Array.of(27 + sig.recovery))
+}
+const hexArg = (text, bytes, what) => {
+  if (!new RegExp(`^[0-9a-fA-F]{${2 * bytes}}$`).test(text ?? '')) throw new Error(`${what}: want ${bytes} bytes of hex, got ${text}`)
+  return hexToBytes('0x' + text)
 }
 
 // The library instantiates `new Constructor(version, peer, send)` and calls `_handleMessage(code, bytes)`
@@ -87,6 +109,21 @@ class Zks2fa extends Scripted {
     super(version, peer, send, 'zks_2fa',
       parseMessages(process.env.ZKS_PEER_2FA_OPEN),
       parseReplies(process.env.ZKS_PEER_2FA_REPLY))
+    const secret = process.env.ZKS_PEER_2FA_SIGN
+    this._secret = secret ? hexArg(secret, 32, 'ZKS_PEER_2FA_SIGN') : undefined
+  }
+  _handleMessage(code, data) {
+    super._handleMessage(code, data)
+    if (code !== 0x01 || this._secret === undefined) return
+    // VerifierChallenge: `[nonce]`, 32 bytes.
+    const fields = RLP.decode(data)
+    if (!Array.isArray(fields) || fields.length !== 1 || !(fields[0] instanceof Uint8Array) || fields[0].length !== 32) {
+      out({ event: 'error', message: `not a VerifierChallenge: ${bytesToHex(data)}` })
+      return
+    }
+    const signature = signAuth(this._secret, fields[0])
+    out({ event: 'zks_2fa_auth', nonce: bytesToHex(fields[0]).slice(2), signature: bytesToHex(signature).slice(2) })
+    this.sendMessage(0x02, RLP.encode([signature]))
   }
 }
 
@@ -120,6 +157,16 @@ const zksVersion = Number(process.env.ZKS_PEER_ZKS ?? 3)
 const twofaVersion = process.env.ZKS_PEER_2FA ? Number(process.env.ZKS_PEER_2FA) : undefined
 
 const [mode, arg, keyHex] = process.argv.slice(2)
+if (mode === 'sign-auth') {
+  for (const pair of process.argv.slice(3)) {
+    const [secret, nonceHex] = pair.split(':')
+    const nonce = hexArg(nonceHex, 32, 'nonce')
+    const signature = signAuth(hexArg(secret, 32, 'secret'), nonce)
+    out({ event: 'auth', nonce: nonceHex, prehash: bytesToHex(authPrehash(nonce)).slice(2),
+          signature: bytesToHex(signature).slice(2), payload_hex: bytesToHex(RLP.encode([signature])).slice(2) })
+  }
+  process.exit(0)
+}
 const key = keyHex ? hexToBytes('0x' + keyHex) : randomBytes(32)
 const id = secp256k1.getPublicKey(key, false).slice(1)
 const common = new Common({ chain: Mainnet })

@@ -7,14 +7,12 @@
 //! peer computes itself, with zks_2fa frames both ways.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::Stdio;
+mod common;
+
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use common::node_peer::{LIMIT, NodePeer, free_port, is};
 use tokio::time::timeout;
 use zks_api::transport::{LinkClosed, LinkReceiver, Transport, TransportError};
 use zks_api::wire::{
@@ -25,83 +23,8 @@ use zks_api::{DisconnectReason, PeerAddr};
 use zks_devp2p::eth::{ChainIdentity, EthVersion, Status};
 use zks_devp2p::{Devp2pConfig, Devp2pTransport, NodeKey};
 
-/// The node process exits by itself after this long (its own deadline).
-const PEER_SECONDS: &str = "20";
-/// A safety net per awaited event.
-const LIMIT: Duration = Duration::from_secs(15);
-
 const GET_BLOCK_REPLAYS: &str = "c32ac040";
 const BLOCK_REPLAYS: &str = "c9c8c40582aabbc20680";
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop")
-}
-
-/// The node peer; killed when dropped.
-struct NodePeer {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl NodePeer {
-    fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let dir = interop_dir();
-        assert!(
-            dir.join("node_modules/@ethereumjs/devp2p").is_dir(),
-            "{}/node_modules is missing: run `npm ci --prefix tests/interop` before the interop tests",
-            dir.display()
-        );
-        let mut cmd = Command::new("node");
-        cmd.arg("zks-peer.mjs")
-            .args(args)
-            .current_dir(&dir)
-            .env("ZKS_PEER_SECONDS", PEER_SECONDS)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start `node` (is Node.js installed?): {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        Self {
-            child,
-            lines: BufReader::new(stdout).lines(),
-        }
-    }
-
-    /// The next JSON event for which `want` holds (others are skipped and echoed).
-    async fn event(&mut self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
-        loop {
-            let line = timeout(LIMIT, self.lines.next_line())
-                .await
-                .unwrap_or_else(|_| panic!("node peer: no {what} event in time"))
-                .expect("read node stdout")
-                .unwrap_or_else(|| panic!("node peer exited before {what}"));
-            let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                eprintln!("node: {line}");
-                continue;
-            };
-            eprintln!("node event: {event}");
-            if want(&event) {
-                return event;
-            }
-        }
-    }
-}
-
-impl Drop for NodePeer {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-fn is(kind: &'static str) -> impl Fn(&Value) -> bool {
-    move |e| e["event"] == kind
-}
 
 fn transport() -> Devp2pTransport {
     transport_with(|b| b)
@@ -127,14 +50,6 @@ fn eth_transport() -> Devp2pTransport {
 /// The Status an upstream node of chain 270 sends on eth/68, as hex.
 fn our_status_68() -> String {
     hex::encode(Status::ours(&ChainIdentity::zksync_os(270), EthVersion::V68).to_vec())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn recv(rx: &mut LinkReceiver) -> Frame {

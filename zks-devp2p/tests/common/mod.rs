@@ -80,3 +80,5 @@ pub async fn raw_handshake(
     let codec = zks_devp2p::rlpx::FrameCodec::new(&secrets, zks_devp2p::rlpx::MAX_FRAME_DATA);
     (tcp, codec, buf)
 }
+
+pub mod node_peer;
