@@ -2,12 +2,15 @@
 //! in fragments, checked against a one-shot decode of the same stream.
 //!
 //! Input: byte 0 picks the fragment size, byte 1 the message cap (64 B, 1 KiB or the 16 MiB
-//! default-sized cap, to exercise the "reserve at most 64 KiB ahead" rule); the rest is the stream.
+//! default-sized cap, to exercise the "reserve at most 64 KiB ahead" rule) and the link's id
+//! layout (zks/1, zks/3, or zks/5 + zks_2fa/1), through which every decoded frame is routed; the
+//! rest is the stream.
 #![no_main]
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use zks_libp2p::codec::{Decoder, FrameError, MAX_ZKS_ID, Message};
+use zks_libp2p::codec::{Decoder, FrameError, MAX_ZKS_ID, Message, StreamIds};
+use zks_wire::{LinkCaps, Protocol, TwoFaVersion, ZksVersion};
 
 const RESERVE_STEP: usize = 64 * 1024;
 
@@ -76,4 +79,30 @@ fuzz_target!(|data: &[u8]| {
     // Fragmentation never changes what the stream means.
     assert_eq!(got, expected);
     assert_eq!(err, expected_err);
+
+    // Routing: a stream id inside the layout is tagged with one protocol and maps back to the
+    // same id; anything past it is refused.
+    let ids = StreamIds::new(match cap / 3 % 3 {
+        0 => LinkCaps::zks(ZksVersion::V1),
+        1 => LinkCaps::zks(ZksVersion::V3),
+        _ => LinkCaps {
+            zks: ZksVersion::V5,
+            zks_2fa: Some(TwoFaVersion::V1),
+        },
+    });
+    for m in &got {
+        let Message::Zks(frame) = m else { continue };
+        match ids.inbound(frame.id, frame.body.clone()) {
+            Ok(tagged) => {
+                assert!(frame.id < ids.end());
+                assert!(tagged.protocol == Protocol::Zks || ids.caps().zks_2fa.is_some());
+                assert_eq!(ids.outbound(&tagged), Ok(frame.id));
+                assert_eq!(tagged.body, frame.body);
+            }
+            Err(e) => {
+                assert_eq!(e, FrameError::UnknownId(frame.id));
+                assert!(frame.id >= ids.end());
+            }
+        }
+    }
 });

@@ -32,13 +32,13 @@ mod verifier;
 
 /// The zks wire format, as node teams and transports need it (from the `zks-wire` crate).
 pub mod wire {
-    pub use zks_wire::limits;
     pub use zks_wire::{
         BlockReplays, BlockReplaysWriter, Capabilities, DecodeError, Frame, GetBlockReplays,
         LinkCaps, MessageId, Protocol, RecordOverride, RequestId, TwoFaMessage, TwoFaMessageId,
         TwoFaVersion, VerifierAuth, VerifierChallenge, VerifyBatch, VerifyBatchOutcome,
         VerifyBatchResult, VersionSet, ZksMessage, ZksVersion,
     };
+    pub use zks_wire::{limits, record_rlp};
 }
 
 /// Re-exported because the traits' signatures use them: implement them with these versions.

@@ -29,6 +29,7 @@ mod error;
 pub mod limits;
 mod message;
 mod record;
+pub mod record_rlp;
 mod replay;
 mod rlp;
 mod twofa;
