@@ -14,5 +14,6 @@ mod forks;
 mod hostile;
 mod limits;
 mod replay;
+mod upstreams;
 mod verify;
 mod verify_net;

@@ -5,7 +5,8 @@
 //! [`run`] measures, for memnet, devp2p (RLPx on 127.0.0.1), libp2p (127.0.0.1) and a raw TCP
 //! baseline (length-prefixed frames on a plain tokio socket, no crypto):
 //!
-//! 1. replay throughput MN → 1 EN (256 B and 16 KiB records), with ratios to raw TCP;
+//! 1. replay throughput MN → 1 EN (256 B and 16 KiB records, and encoded ZKsync OS v3 records
+//!    of about 9 KiB as a current main node sends them), with ratios to raw TCP;
 //! 2. the RLPx framing floor (Snappy + AES-256-CTR + keccak MAC per byte, one core), with
 //!    devp2p's throughput as a fraction of it;
 //! 3. head latency (one block every 2 ms, append → apply);
@@ -265,11 +266,14 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
 
     // 1 + 2: throughput and the framing floor, on the same records.
     let mut payloads = payload::Payloads::new(opts.seed);
-    for (record_bytes, count) in [
-        (256usize, scale.small_records),
-        (16 * 1024, scale.large_records),
-    ] {
-        let records = payloads.records(0, count, record_bytes);
+    let classes = [
+        payloads.records(0, scale.small_records, 256),
+        payloads.records(0, scale.large_records, 16 * 1024),
+        // What a current upstream main node sends: encoded ZKsync OS v3 records.
+        payload::zksync_os_records(0, scale.large_records),
+    ];
+    for records in classes {
+        let record_bytes = records.first().map_or(0, |r| r.payload.len());
         let frames = floor::replay_frames(&records)?;
         let reps = scale.floor_reps;
         let bytes = floor::payload_bytes(&records) * reps as u64;
@@ -497,9 +501,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn smoke_run_produces_every_section() {
         let report = run(BenchOptions::smoke()).await.unwrap();
-        assert_eq!(report.floor.len(), 2);
-        // raw tcp + memnet + devp2p + libp2p, for two record sizes
-        assert_eq!(report.throughput.len(), 8);
+        assert_eq!(report.floor.len(), 3);
+        // raw tcp + memnet + devp2p + libp2p, for three record classes (256 B, 16 KiB, v3)
+        assert_eq!(report.throughput.len(), 12);
         assert!(report.throughput.iter().all(|r| r.records_per_s > 0.0));
         assert_eq!(report.latency.len(), 3);
         assert!(report.latency.iter().all(|l| l.latency.samples > 0));
@@ -511,6 +515,6 @@ mod tests {
         let table = report.to_table();
         assert!(table.contains("framing floor"), "{table}");
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
-        assert_eq!(json["throughput"].as_array().map(Vec::len), Some(8));
+        assert_eq!(json["throughput"].as_array().map(Vec::len), Some(12));
     }
 }

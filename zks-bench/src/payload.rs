@@ -54,6 +54,21 @@ impl Payloads {
     }
 }
 
+/// Records `first..first + count` whose payloads are encoded ZKsync OS v3 records of those
+/// blocks (256 block hashes, two 120-byte transactions: about 9 KiB each), the bytes a current
+/// upstream main node streams.
+pub(crate) fn zksync_os_records(first: BlockNumber, count: u64) -> Vec<RawRecord> {
+    use zks_api::ReplayRecord;
+    (first..first + count)
+        .map(|b| {
+            let record = zks_wire::zksync_os::V3Record::synthetic(b, 2, 120);
+            let mut payload = Vec::with_capacity(record.encoded_len());
+            record.encode(zks_api::wire::ZksVersion::V5, &mut payload);
+            RawRecord::new(b, payload)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

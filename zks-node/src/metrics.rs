@@ -101,6 +101,14 @@ pub async fn record_events(
                         .record(sent.elapsed().as_secs_f64());
                 }
             }
+            ProtocolEvent::BatchResultDropped { reason, .. } => {
+                let reason = match reason {
+                    zks_api::DroppedResult::NotAuthorized => "not_authorized",
+                    zks_api::DroppedResult::WrongBatch { .. } => "wrong_batch",
+                    _ => "other",
+                };
+                counter!("zks_verification_results_dropped_total", "reason" => reason).increment(1);
+            }
             ProtocolEvent::MaxActiveConnectionsExceeded { .. } => {
                 counter!("zks_refusals_total", "reason" => "too_many_peers").increment(1);
             }

@@ -1,5 +1,5 @@
-//! The node's two kinds of long-lived task: the accept loop, and one dial loop per trusted
-//! main node.
+//! The node's two kinds of long-lived task: the accept loop, and (on an external node) the
+//! dial loop over its trusted main nodes.
 
 use std::sync::Arc;
 
@@ -53,21 +53,35 @@ pub(super) async fn accept_loop(
     }
 }
 
-/// Keeps one trusted main node linked: dial, serve until the link ends, back off, redial.
-/// Every link resumes from the sink's `next_block()`.
+/// Keeps an external node linked to one of its trusted main nodes at a time, in the order
+/// they were given: dial the first; when its link ends (or the dial fails), go on to the next;
+/// after a round in which none made progress, back off before the next round. A link that made
+/// progress sends the next round back to the first main node. There is never more than one
+/// replay stream, so N main nodes cost no more traffic than one, and the loop only ends at
+/// shutdown: an outage of every main node leaves the EN redialing, never idle. Every link
+/// resumes from the sink's `next_block()`.
 pub(super) async fn dial_loop(
     shared: Arc<Shared>,
     driver: Arc<dyn RoleDriver>,
-    addr: PeerAddr,
+    addrs: Vec<PeerAddr>,
     seed: u64,
 ) {
+    if addrs.is_empty() {
+        return;
+    }
     let mut backoff = Backoff::new(shared.limits.redial_initial, shared.limits.redial_max, seed);
-    let mut refusals = Refusals::default();
+    let mut refusals: Vec<Refusals> = addrs.iter().map(|_| Refusals::default()).collect();
+    let mut next = 0;
     loop {
+        let index = next;
+        let addr = &addrs[index];
+        next = (index + 1) % addrs.len();
         let dialed = tokio::select! {
-            dialed = shared.transport.dial(&addr, shared.caps) => dialed,
+            dialed = shared.transport.dial(addr, shared.caps) => dialed,
             () = shared.shutdown.cancelled() => return,
         };
+        // The last main node of a round waits out the backoff; the others hand over at once.
+        let round_over = next == 0;
         let delay = match dialed {
             Ok(link) => {
                 let outcome = serve_link(Arc::clone(&shared), Arc::clone(&driver), link).await;
@@ -76,29 +90,40 @@ pub(super) async fn dial_loop(
                 }
                 if outcome.progressed {
                     backoff.reset();
-                    refusals.reset();
+                    refusals[index].reset();
+                    next = 0;
+                    Some(backoff.next_delay())
+                } else {
+                    let retry_in = if round_over {
+                        backoff.next_delay()
+                    } else {
+                        std::time::Duration::ZERO
+                    };
+                    refusals[index].record(addr, &outcome.cause, retry_in);
+                    round_over.then_some(retry_in)
                 }
-                let retry_in = backoff.next_delay();
-                if !outcome.progressed {
-                    refusals.record(&addr, &outcome.cause, retry_in);
-                }
-                retry_in
             }
             Err(error) => {
-                let retry_in = backoff.next_delay();
+                let retry_in = if round_over {
+                    backoff.next_delay()
+                } else {
+                    std::time::Duration::ZERO
+                };
                 tracing::debug!(%addr, %error, ?retry_in, "dial failed");
-                refusals.record(&addr, &error, retry_in);
+                refusals[index].record(addr, &error, retry_in);
                 shared.emit(ProtocolEvent::DialFailed {
                     addr: addr.clone(),
                     error,
                     retry_in,
                 });
-                retry_in
+                round_over.then_some(retry_in)
             }
         };
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = shared.shutdown.cancelled() => return,
+        if let Some(delay) = delay {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shared.shutdown.cancelled() => return,
+            }
         }
     }
 }

@@ -180,6 +180,10 @@ impl NodeBuilder {
 
     /// External node: a main node to dial, keep dialing, and accept replay from. Inbound links
     /// from the same identity are trusted too. Default: none (an EN needs at least one).
+    ///
+    /// With several, the EN is linked to one at a time, in the order given: when the link to
+    /// one ends or its dial fails, the next is dialed at once; after a round with no progress
+    /// the EN backs off; a link that made progress sends the next round back to the first.
     pub fn trusted_main_node(mut self, addr: impl Into<PeerAddr>) -> Self {
         self.trusted_main_nodes.push(addr.into());
         self
@@ -294,12 +298,12 @@ impl NodeBuilder {
             span.clone(),
         ));
         let seed = self.rng_seed.unwrap_or_else(rand::random);
-        for (i, addr) in self.trusted_main_nodes.into_iter().enumerate() {
+        if !self.trusted_main_nodes.is_empty() {
             let dial = dial_loop(
                 Arc::clone(&shared),
                 Arc::clone(&driver),
-                addr,
-                seed ^ i as u64,
+                self.trusted_main_nodes,
+                seed,
             );
             shared
                 .tasks
