@@ -17,6 +17,7 @@
 //!
 //! Only the private `transport` and `stream` modules touch sockets, clocks or spawn tasks.
 
+mod accept;
 pub mod caps;
 mod config;
 pub mod enode;

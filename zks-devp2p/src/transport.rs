@@ -13,10 +13,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::timeout;
 use tracing::Instrument;
-use zks_api::transport::{Incoming, Link, LinkInfo, Transport, TransportError};
+use zks_api::transport::{Incoming, Link, LinkInfo, RepeatSummary, Transport, TransportError};
 use zks_api::wire::{Capabilities, VersionSet};
 use zks_api::{Direction, PeerAddr, PeerId};
 
+use crate::accept::AcceptBackoff;
 use crate::config::Devp2pConfig;
 use crate::enode::{Enode, NodeId};
 use crate::error::{Error, P2pError};
@@ -283,6 +284,10 @@ impl Transport for Devp2pTransport {
     }
 }
 
+/// How often a repeated accept-loop event (a failing `accept()`, sockets dropped at the
+/// connection limit) is logged at most.
+const SUMMARY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Devp2pTransport {
     async fn accept_loop(
         self,
@@ -290,20 +295,41 @@ impl Devp2pTransport {
         tx: mpsc::Sender<Result<Link, TransportError>>,
         caps: Capabilities,
     ) {
+        let mut backoff = AcceptBackoff::new();
+        let mut accept_errors = RepeatSummary::new(SUMMARY_INTERVAL);
+        let mut dropped = RepeatSummary::new(SUMMARY_INTERVAL);
         loop {
             let accepted = tokio::select! {
                 () = tx.closed() => break,
                 accepted = listener.accept() => accepted,
             };
             let (tcp, remote) = match accepted {
-                Ok(pair) => pair,
+                Ok(pair) => {
+                    backoff.succeeded();
+                    pair
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
+                    // A full fd table fails every accept until something closes: pause
+                    // instead of spinning, and say so once per interval.
+                    let retry_in = backoff.failed();
+                    if let Some(times) = accept_errors.record(std::time::Instant::now()) {
+                        tracing::warn!(error = %e, times, ?retry_in, "accept failed; backing off");
+                    }
+                    tokio::select! {
+                        () = tx.closed() => break,
+                        () = tokio::time::sleep(retry_in) => continue,
+                    }
                 }
             };
             let Ok(permit) = Arc::clone(&self.inner.connections).try_acquire_owned() else {
-                tracing::warn!(%remote, "connection limit reached, dropping inbound socket");
+                if let Some(sockets) = dropped.record(std::time::Instant::now()) {
+                    tracing::warn!(
+                        %remote,
+                        sockets,
+                        limit = self.inner.config.max_connections(),
+                        "connection limit reached: dropping inbound sockets"
+                    );
+                }
                 continue;
             };
             let _ = tcp.set_nodelay(true);

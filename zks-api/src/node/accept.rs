@@ -8,7 +8,7 @@ use super::link::{RoleDriver, serve_link};
 use super::shared::Shared;
 use super::{CloseCause, ProtocolEvent};
 use crate::middleware::connection_limit::TooManyPeers;
-use crate::transport::Incoming;
+use crate::transport::{Incoming, RepeatSummary};
 use crate::{DisconnectReason, PeerAddr};
 
 /// Serves every link peers open to us.
@@ -17,6 +17,7 @@ pub(super) async fn accept_loop(
     driver: Arc<dyn RoleDriver>,
     mut incoming: Incoming,
 ) {
+    let mut refused = RepeatSummary::new(std::time::Duration::from_secs(10));
     loop {
         let next = tokio::select! {
             next = incoming.next() => next,
@@ -34,7 +35,9 @@ pub(super) async fn accept_loop(
                         });
                     }
                     Err(TooManyPeers { limit }) => {
-                        tracing::debug!(%peer, limit, "link refused: too many peers");
+                        if let Some(links) = refused.record(std::time::Instant::now()) {
+                            tracing::info!(%peer, limit, links, "links refused: too many peers");
+                        }
                         // Close before the receiver drops: a transport that sees the engine's
                         // half go first would otherwise report a plain `Requested`.
                         let (_, sender, receiver) = link.split();

@@ -164,7 +164,9 @@ pub(crate) async fn serve_link(
             info: info.clone(),
             trusted,
         });
-        tracing::debug!(trusted, addr = %info.remote_addr, "link established");
+        // Lifecycle at INFO: an operator sees every link come and go with its peer, version
+        // and reason (the span carries peer, direction and caps).
+        tracing::info!(trusted, addr = %info.remote_addr, "link established");
 
         let cx = LinkCx {
             conn,
@@ -186,7 +188,8 @@ pub(crate) async fn serve_link(
             CloseCause::Protocol(e) => tracing::warn!(error = %e, "peer broke the protocol"),
             CloseCause::Rejected(e) => tracing::warn!(error = %e, "peer refused by middleware"),
             CloseCause::Source(_) | CloseCause::Sink(_) => tracing::error!(%cause, "link closed"),
-            _ => tracing::debug!(%cause, "link closed"),
+            CloseCause::Shutdown => tracing::debug!(%cause, "link closed"),
+            _ => tracing::info!(%cause, "link closed"),
         }
         shared.registry_remove(conn);
         shared.emit(ProtocolEvent::Closed {

@@ -22,6 +22,7 @@
 mod end;
 mod link;
 pub mod pump;
+mod summary;
 
 use std::fmt;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub use self::end::{DeliverPermit, InboundQueue, LinkEnd, Outbound, OutboundQueu
 pub use self::link::{
     Link, LinkClosed, LinkGone, LinkReceiver, LinkSender, OwnedSendPermit, SendPermit, TrySendError,
 };
+pub use self::summary::RepeatSummary;
 use crate::wire::VersionSet;
 pub use crate::wire::{Capabilities, LinkCaps};
 use crate::{Direction, DisconnectReason, PeerAddr, PeerId};
