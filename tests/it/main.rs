@@ -5,6 +5,7 @@
 //! scripted peers; [`verify`] covers zks/3 batch verification with `zks-verifier`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+mod admission;
 mod api;
 mod attacks;
 mod attacks_2fa;

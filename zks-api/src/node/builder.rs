@@ -288,6 +288,7 @@ impl NodeBuilder {
             sessions: Mutex::new(PeerSessionStore::default()),
             registry: Mutex::new(ConnectionRegistry::default()),
             dispatches: Mutex::new(HashMap::new()),
+            evicting: Mutex::new(HashSet::new()),
             next_conn: AtomicU64::new(0),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),

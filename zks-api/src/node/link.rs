@@ -158,7 +158,14 @@ pub(crate) async fn serve_link(
     );
     async move {
         let (control, mut control_rx) = mpsc::channel(CONTROL_QUEUE);
-        shared.registry_insert(conn, LinkHandle { control });
+        shared.registry_insert(
+            conn,
+            LinkHandle {
+                control,
+                sender: sender.clone(),
+                since: tokio::time::Instant::now(),
+            },
+        );
         shared.emit(ProtocolEvent::Established {
             conn,
             info: info.clone(),

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use tokio::sync::mpsc;
 
 use crate::ConnectionId;
+use crate::transport::LinkSender;
 use crate::wire::Frame;
 
 /// A live link's control handle.
@@ -12,6 +13,10 @@ use crate::wire::Frame;
 pub(crate) struct LinkHandle {
     /// MN: where to hand `VerifyBatch` frames; the link's driver sends them ahead of replay.
     pub(crate) control: mpsc::Sender<Frame>,
+    /// Closes the link out of band (admission evicts silent links with it).
+    pub(crate) sender: LinkSender,
+    /// When the link was established.
+    pub(crate) since: tokio::time::Instant,
 }
 
 /// Answers "how do I send to this link now?". Entries exist exactly while a link is served.

@@ -20,6 +20,9 @@ use crate::transport::Transport;
 use crate::wire::{Capabilities, RequestId, VerifyBatch};
 use crate::{ConnectionId, PeerId};
 
+/// How long a link must have been silent before admission may close it for a newcomer.
+pub(super) const SILENT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// State shared by a node's tasks.
 pub(crate) struct Shared {
     pub(super) transport: Arc<dyn Transport>,
@@ -33,6 +36,8 @@ pub(crate) struct Shared {
     pub(super) sessions: Mutex<PeerSessionStore>,
     pub(super) registry: Mutex<ConnectionRegistry>,
     pub(super) dispatches: Mutex<HashMap<RequestId, Dispatch>>,
+    /// Links closed by admission that have not ended yet (so each is chosen once).
+    pub(super) evicting: Mutex<HashSet<ConnectionId>>,
     pub(super) next_conn: AtomicU64,
     pub(super) shutdown: CancellationToken,
     pub(super) tasks: TaskTracker,
@@ -72,6 +77,42 @@ impl Shared {
 
     pub(super) fn registry_remove(&self, conn: ConnectionId) {
         lock(&self.registry).remove(conn);
+        lock(&self.evicting).remove(&conn);
+    }
+
+    /// Admission under a full link cap: closes the oldest inbound link that holds a slot and
+    /// has been silent — not a single request (replay or verifier role) — for at least
+    /// [`SILENT_GRACE`], with `TooManyPeers`, so silent sessions cannot keep a peer that has work
+    /// out for the whole first-message timeout (and links that all just arrived do not evict
+    /// each other). `false` when no link qualifies.
+    pub(super) fn evict_silent_link(&self) -> bool {
+        let mut evicting = lock(&self.evicting);
+        let silent: Vec<ConnectionId> = lock(&self.sessions)
+            .iter()
+            .filter(|s| {
+                s.info.direction == crate::Direction::Inbound
+                    && s.replay_from.is_none()
+                    && s.verifier == crate::engine::VerifierStatus::None
+                    && !self.connection_limit.is_trusted(&s.info.peer)
+                    && !evicting.contains(&s.conn)
+            })
+            .map(|s| s.conn)
+            .collect();
+        let now = tokio::time::Instant::now();
+        let victim = {
+            let registry = lock(&self.registry);
+            silent
+                .into_iter()
+                .filter_map(|conn| registry.get(conn).map(|h| (h.since, conn, h.clone())))
+                .filter(|(since, _, _)| now.saturating_duration_since(*since) >= SILENT_GRACE)
+                .min_by_key(|(since, conn, _)| (*since, *conn))
+        };
+        let Some((_, victim, handle)) = victim else {
+            return false;
+        };
+        evicting.insert(victim);
+        handle.sender.close(crate::DisconnectReason::TooManyPeers);
+        true
     }
 
     /// Opens a dispatch and sends it to every peer eligible now.

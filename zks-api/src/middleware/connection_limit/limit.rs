@@ -46,6 +46,26 @@ impl ConnectionLimit {
             .map_err(|_| TooManyPeers { limit: self.limit })
     }
 
+    /// Admits a link from `peer`, waiting for a slot while every one is taken (trusted peers
+    /// never wait). Used after the node closed a silent link to make room.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a cancelled call holds no slot.
+    pub async fn admit(&self, peer: &PeerId) -> ConnectionPermit {
+        if self.trusted.contains(peer) {
+            return ConnectionPermit { _slot: None };
+        }
+        // The semaphore is never closed, so acquiring only waits.
+        let slot = Arc::clone(&self.slots).acquire_owned().await.ok();
+        ConnectionPermit { _slot: slot }
+    }
+
+    /// Whether `peer` is exempt from the cap.
+    pub fn is_trusted(&self, peer: &PeerId) -> bool {
+        self.trusted.contains(peer)
+    }
+
     /// Slots free right now.
     pub fn available(&self) -> usize {
         self.slots.available_permits()
