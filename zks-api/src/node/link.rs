@@ -163,7 +163,7 @@ pub(crate) async fn serve_link(
             LinkHandle {
                 control,
                 sender: sender.clone(),
-                since: tokio::time::Instant::now(),
+                since: Instant::now(),
             },
         );
         shared.emit(ProtocolEvent::Established {
