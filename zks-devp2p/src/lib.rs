@@ -18,6 +18,7 @@
 //! Only the private `transport` and `stream` modules touch sockets, clocks or spawn tasks.
 
 mod accept;
+mod admission;
 pub mod caps;
 mod config;
 pub mod enode;
@@ -34,7 +35,8 @@ mod transport;
 
 pub use config::{
     CLOSE_GRACE, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HELLO_TIMEOUT, DEFAULT_LINK_CAPACITY,
-    DEFAULT_LISTEN_ADDR, DEFAULT_MAX_CONNECTIONS, DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT,
+    DEFAULT_LISTEN_ADDR, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_IP,
+    DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT, DEFAULT_PRESSURE_HANDSHAKE_TIMEOUT,
     DEFAULT_STATUS_TIMEOUT, Devp2pConfig, Devp2pConfigBuilder, MAX_EARLY_ZKS_MESSAGES,
 };
 pub use enode::{Enode, NodeId};

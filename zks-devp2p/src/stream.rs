@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -72,7 +73,8 @@ pub(crate) enum Role {
     Accept,
 }
 
-/// Runs the ECIES handshake (under `handshake_timeout`) and the Hello exchange (under
+/// Runs the ECIES handshake (under `handshake_deadline`: the configured `handshake_timeout`,
+/// or shorter for an inbound socket under pressure) and the Hello exchange (under
 /// `hello_timeout`), advertising `caps`.
 pub(crate) async fn setup(
     tcp: TcpStream,
@@ -80,8 +82,9 @@ pub(crate) async fn setup(
     config: &Devp2pConfig,
     caps: Capabilities,
     listen_port: u16,
+    handshake_deadline: Duration,
 ) -> Result<Established, SetupError> {
-    let (mut hs, remote_id) = handshake(tcp, role, config, caps, listen_port)
+    let (mut hs, remote_id) = handshake(tcp, role, config, caps, listen_port, handshake_deadline)
         .await
         .map_err(SetupError::bare)?;
     let caps = match timeout(config.hello_timeout, hs.run(config)).await {
@@ -111,7 +114,7 @@ pub(crate) async fn setup(
     })
 }
 
-/// The ECIES handshake under `handshake_timeout`; returns the connection ready for the Hello
+/// The ECIES handshake under `deadline`; returns the connection ready for the Hello
 /// exchange, advertising `caps`, and the peer's authenticated id.
 pub(crate) async fn handshake(
     mut tcp: TcpStream,
@@ -119,6 +122,7 @@ pub(crate) async fn handshake(
     config: &Devp2pConfig,
     caps: Capabilities,
     listen_port: u16,
+    deadline: Duration,
 ) -> Result<(HelloExchange, NodeId), Error> {
     let handshake = async {
         match role {
@@ -126,12 +130,12 @@ pub(crate) async fn handshake(
             Role::Accept => handshake_accept(&mut tcp, config).await,
         }
     };
-    let (codec, rbuf, wbuf, remote_id) = match timeout(config.handshake_timeout, handshake).await {
+    let (codec, rbuf, wbuf, remote_id) = match timeout(deadline, handshake).await {
         Ok(done) => done?,
         Err(_) => {
             return Err(Error::Timeout {
                 phase: "handshake",
-                after: config.handshake_timeout,
+                after: deadline,
             });
         }
     };

@@ -1,0 +1,94 @@
+//! Inbound admission under a flood of idle sockets: raw TCP clients bound to loopback source
+//! addresses (all of 127.0.0.0/8 is loopback on Linux) against one listener.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::timeout;
+use zks_api::PeerAddr;
+use zks_api::transport::{Incoming, Transport};
+use zks_api::wire::VersionSet;
+use zks_devp2p::{Devp2pConfig, Devp2pConfigBuilder, Devp2pTransport, NodeKey};
+
+/// A safety net so a broken test fails instead of hanging; never used to wait for events.
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn transport_with(
+    tweak: impl FnOnce(Devp2pConfigBuilder) -> Devp2pConfigBuilder,
+) -> Devp2pTransport {
+    let builder = Devp2pConfig::builder(NodeKey::generate())
+        .listen_addr("127.0.0.1:0".parse().unwrap())
+        .client_id("zks-devp2p-admission-test");
+    Devp2pTransport::new(tweak(builder).build().unwrap())
+}
+
+async fn listening(
+    tweak: impl FnOnce(Devp2pConfigBuilder) -> Devp2pConfigBuilder,
+) -> (Devp2pTransport, Incoming, SocketAddr) {
+    let t = transport_with(tweak);
+    let incoming = t.listen(VersionSet::ALL.into()).await.unwrap();
+    let addr = t.local_addr().unwrap();
+    (t, incoming, addr)
+}
+
+/// `127.0.0.<last>`.
+fn loopback(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+}
+
+/// An idle TCP connection to `to` from source address `from` (any port): it never sends a byte.
+async fn idle_from(from: IpAddr, to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+/// Waits (bounded by [`LIMIT`]) for the listener to close `tcp`: the read sees EOF or a reset.
+async fn closed_by_listener(tcp: &mut TcpStream) {
+    let mut buf = [0u8; 64];
+    let read = timeout(LIMIT, tcp.read(&mut buf))
+        .await
+        .expect("the listener did not close the socket");
+    match read {
+        Ok(0) | Err(_) => {}
+        Ok(n) => panic!("an idle socket got {n} bytes from the listener"),
+    }
+}
+
+/// Whether the listener still holds `tcp` open: nothing to read, no EOF.
+fn still_open(tcp: &TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(tcp.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// 256 idle sockets (the default connection limit, twice the default pending budget) from
+/// 127.0.0.2..=127.0.0.33, eight per address (the default per-address cap): an honest node
+/// dialing from 127.0.0.1 afterwards still gets its link on both sides.
+#[tokio::test]
+async fn honest_dial_gets_a_link_while_idle_sockets_fill_the_pending_set() {
+    let (server, mut incoming, addr) = listening(|b| b).await;
+    let mut idle = Vec::new();
+    for last in 2..=33 {
+        for _ in 0..8 {
+            idle.push(idle_from(loopback(last), addr).await);
+        }
+    }
+    assert_eq!(idle.len(), 256);
+    let client = transport_with(|b| b);
+    let enode = PeerAddr::new(server.local_enode().unwrap().to_string());
+    let dialed = timeout(LIMIT, client.dial(&enode, VersionSet::ALL.into()))
+        .await
+        .expect("dial timed out")
+        .expect("the honest dial is admitted despite the idle sockets");
+    assert_eq!(dialed.info().peer, server.local_id());
+    let accepted = timeout(LIMIT, incoming.next())
+        .await
+        .expect("incoming timed out")
+        .expect("listener ended")
+        .expect("the listener hands over the honest link");
+    assert_eq!(accepted.info().peer, client.local_id());
+    drop(idle);
+}
