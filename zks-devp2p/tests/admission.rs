@@ -92,3 +92,83 @@ async fn honest_dial_gets_a_link_while_idle_sockets_fill_the_pending_set() {
     assert_eq!(accepted.info().peer, client.local_id());
     drop(idle);
 }
+
+/// Long enough that no socket in these tests is closed by a handshake deadline.
+const NO_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The 9th idle socket from one address is closed at once; the first eight stay open, and
+/// another address is not affected.
+#[tokio::test]
+async fn the_ninth_pending_socket_from_one_address_is_closed_at_once() {
+    let (_server, _incoming, addr) = listening(|b| {
+        b.handshake_timeout(NO_TIMEOUT)
+            .pressure_handshake_timeout(NO_TIMEOUT)
+    })
+    .await;
+    let mut first = Vec::new();
+    for _ in 0..8 {
+        first.push(idle_from(loopback(5), addr).await);
+    }
+    let mut ninth = idle_from(loopback(5), addr).await;
+    closed_by_listener(&mut ninth).await;
+    // The listener accepts in order, so the first eight were admitted before the ninth.
+    for (i, tcp) in first.iter().enumerate() {
+        assert!(still_open(tcp), "socket {i} from 127.0.0.5 was closed");
+    }
+    let other = idle_from(loopback(6), addr).await;
+    // The next socket from 127.0.0.5 is refused too, after the one from 127.0.0.6 ...
+    let mut tenth = idle_from(loopback(5), addr).await;
+    closed_by_listener(&mut tenth).await;
+    // ... which was admitted.
+    assert!(still_open(&other));
+    assert!(first.iter().all(still_open));
+}
+
+/// A full pending set closes its oldest socket for each new one, in arrival order.
+#[tokio::test]
+async fn a_full_pending_set_closes_its_oldest_socket_first() {
+    let (_server, _incoming, addr) = listening(|b| {
+        b.max_pending(4)
+            .handshake_timeout(NO_TIMEOUT)
+            .pressure_handshake_timeout(NO_TIMEOUT)
+    })
+    .await;
+    let mut sockets = Vec::new();
+    for last in 2..=5 {
+        sockets.push(idle_from(loopback(last), addr).await);
+    }
+    // The fifth evicts the first; the sixth the second.
+    sockets.push(idle_from(loopback(6), addr).await);
+    closed_by_listener(&mut sockets[0]).await;
+    for (i, tcp) in sockets.iter().enumerate().skip(1) {
+        assert!(still_open(tcp), "socket {i} was closed");
+    }
+    sockets.push(idle_from(loopback(7), addr).await);
+    closed_by_listener(&mut sockets[1]).await;
+    for (i, tcp) in sockets.iter().enumerate().skip(2) {
+        assert!(still_open(tcp), "socket {i} was closed");
+    }
+}
+
+/// Past half the pending set, a new idle socket gets the short pressure deadline; the sockets
+/// admitted before keep the long one.
+#[tokio::test]
+async fn under_pressure_a_new_handshake_gets_the_short_deadline() {
+    let (_server, _incoming, addr) = listening(|b| {
+        b.max_pending(4)
+            .handshake_timeout(NO_TIMEOUT)
+            .pressure_handshake_timeout(Duration::from_millis(200))
+    })
+    .await;
+    // 0, 1 and 2 pending on arrival: the long deadline.
+    let mut calm = Vec::new();
+    for last in 2..=4 {
+        calm.push(idle_from(loopback(last), addr).await);
+    }
+    // 3 of 4 pending on arrival: the short one, so the listener closes it by itself.
+    let mut pressed = idle_from(loopback(5), addr).await;
+    closed_by_listener(&mut pressed).await;
+    for (i, tcp) in calm.iter().enumerate() {
+        assert!(still_open(tcp), "socket {i} was closed");
+    }
+}
