@@ -42,6 +42,27 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Configuration of a [`Devp2pTransport`](crate::Devp2pTransport).
 ///
 /// Built with [`Devp2pConfig::builder`]; every setting has a documented default.
+///
+/// # Admission of inbound sockets
+///
+/// An accepted socket is *pending* until it has set up (ECIES handshake, Hello and, with
+/// `eth`, the Status). Pending sockets and established links have separate budgets, so idle
+/// sockets cannot take the place of links nor keep honest peers out:
+///
+/// 1. **Per address**: a socket from an address that already has
+///    [`max_pending_per_ip`](Devp2pConfigBuilder::max_pending_per_ip) (default 8) pending
+///    sockets is dropped at once. Loopback and trusted peers are not exempt.
+/// 2. **Eviction**: at most [`max_pending`](Devp2pConfigBuilder::max_pending) (default 128)
+///    sockets are pending; when the set is full a new socket evicts the oldest pending one
+///    (its handshake is cancelled and its socket dropped) instead of being refused.
+///    Evictions are logged at WARN, one line per 10 s with their count.
+/// 3. **Pressure**: a socket arriving while more than half of the pending set is taken gets
+///    [`pressure_handshake_timeout`](Devp2pConfigBuilder::pressure_handshake_timeout)
+///    (default 2 s) for its ECIES handshake instead of
+///    [`handshake_timeout`](Devp2pConfigBuilder::handshake_timeout).
+/// 4. **Established links**: a socket that sets up takes one of
+///    [`max_connections`](Devp2pConfigBuilder::max_connections) (default 256, shared with our
+///    own dials); beyond it the new link is closed. Established links are never evicted.
 #[derive(Clone, Debug)]
 pub struct Devp2pConfig {
     pub(crate) key: NodeKey,

@@ -15,6 +15,13 @@
 //! - [`enode`] and [`key`]: node identities, `enode://` URLs and the static key file;
 //! - [`Devp2pTransport`]: the tokio driver implementing [`zks_api::transport::Transport`].
 //!
+//! Inbound sockets are admitted before they cost a handshake's time: at most 8 pending
+//! handshakes per source address, at most 128 pending in all (a new socket evicts the oldest
+//! pending one rather than being refused), a 2 s handshake deadline once more than half of
+//! those are taken, and established links capped apart (256) and never evicted; see
+//! [`Devp2pConfig`] for the knobs (`max_pending_per_ip`, `max_pending`,
+//! `pressure_handshake_timeout`, `max_connections`).
+//!
 //! Only the private `transport` and `stream` modules touch sockets, clocks or spawn tasks.
 
 mod accept;

@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_util::codec::{FramedRead, FramedWrite};
+use zks_api::DisconnectReason;
 use zks_api::transport::LinkEnd;
 use zks_api::transport::pump::{self, KeepaliveConfig, PumpConfig};
 use zks_api::wire::{Capabilities, Frame, LinkCaps, VersionSet};
@@ -43,6 +44,25 @@ pub(crate) struct Established {
     pub(crate) eth: Option<EthVersion>,
     /// zks and `zks_2fa` messages that arrived before the peer's Status, for the engine.
     pub(crate) held: Vec<Frame>,
+}
+
+impl Established {
+    /// Refuses the link: sends Disconnect `reason`, half-closes and lingers (each bounded by
+    /// the close grace) so the peer reads why.
+    pub(crate) async fn refuse(mut self, reason: DisconnectReason) {
+        let mut wbuf = BytesMut::new();
+        let session = &mut self.session;
+        if self
+            .codec
+            .encoder
+            .encode_with(&mut wbuf, |buf| session.write_disconnect(reason, buf))
+            .is_ok()
+        {
+            let _ = timeout(CLOSE_GRACE, self.tcp.write_all(&wbuf)).await;
+        }
+        let _ = timeout(CLOSE_GRACE, self.tcp.shutdown()).await;
+        linger(self.tcp).await;
+    }
 }
 
 /// Why setting a connection up failed, with what was learned about the peer.

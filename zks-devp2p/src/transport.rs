@@ -468,9 +468,12 @@ impl Devp2pTransport {
                             peer = %established.remote_id,
                             links,
                             limit = config.max_connections(),
-                            "connection limit reached: closing newly set-up inbound links"
+                            "connection limit reached: refusing newly set-up inbound links"
                         );
                     }
+                    established
+                        .refuse(zks_api::DisconnectReason::TooManyPeers)
+                        .await;
                     return;
                 };
                 let id = established.remote_id;

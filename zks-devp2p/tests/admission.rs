@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
-use zks_api::PeerAddr;
-use zks_api::transport::{Incoming, Transport};
+use zks_api::transport::{Incoming, LinkClosed, Transport, TransportError};
 use zks_api::wire::VersionSet;
+use zks_api::{DisconnectReason, PeerAddr};
 use zks_devp2p::{Devp2pConfig, Devp2pConfigBuilder, Devp2pTransport, NodeKey};
 
 /// A safety net so a broken test fails instead of hanging; never used to wait for events.
@@ -171,4 +171,48 @@ async fn under_pressure_a_new_handshake_gets_the_short_deadline() {
     for (i, tcp) in calm.iter().enumerate() {
         assert!(still_open(tcp), "socket {i} was closed");
     }
+}
+
+/// Established links keep their own cap: an inbound link that sets up beyond
+/// `max_connections` is refused with Disconnect `0x04`, the live one stays.
+#[tokio::test]
+async fn an_inbound_link_beyond_the_connection_limit_is_refused_with_too_many_peers() {
+    let (server, mut incoming, _) = listening(|b| b.max_connections(1)).await;
+    let enode = PeerAddr::new(server.local_enode().unwrap().to_string());
+    let first = transport_with(|b| b);
+    let live = first.dial(&enode, VersionSet::ALL.into()).await.unwrap();
+    let accepted = timeout(LIMIT, incoming.next())
+        .await
+        .expect("incoming timed out")
+        .expect("listener ended")
+        .unwrap();
+    assert_eq!(accepted.info().peer, first.local_id());
+    let second = transport_with(|b| b);
+    match timeout(LIMIT, second.dial(&enode, VersionSet::ALL.into()))
+        .await
+        .expect("dial timed out")
+    {
+        // Our side may finish setting up before the listener's Disconnect arrives ...
+        Ok(link) => {
+            let (_, _tx, mut rx) = link.split();
+            let closed = timeout(LIMIT, rx.recv()).await.expect("link stayed up");
+            assert_eq!(
+                closed,
+                Err(LinkClosed::ByPeer(DisconnectReason::TooManyPeers))
+            );
+        }
+        // ... or after it.
+        Err(e) => assert!(
+            matches!(
+                e,
+                TransportError::Refused {
+                    reason: DisconnectReason::TooManyPeers,
+                    ..
+                }
+            ),
+            "{e:?}"
+        ),
+    }
+    let (_, live_tx, _live_rx) = live.split();
+    assert!(!live_tx.is_closed());
 }
