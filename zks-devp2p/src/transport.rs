@@ -79,10 +79,15 @@ impl Inner {
     }
 }
 
-/// Takes an inbound socket out of the pending set when its setup ends, however it ends.
+/// An admitted inbound socket's place in the pending set: taken out when its setup ends,
+/// however it ends.
 struct PendingSlot<'a> {
     inner: &'a Inner,
     id: u64,
+    /// Its ECIES handshake deadline.
+    deadline: std::time::Duration,
+    /// Resolves once it was evicted (its handle dropped).
+    cancelled: oneshot::Receiver<()>,
 }
 
 impl Drop for PendingSlot<'_> {
@@ -413,9 +418,10 @@ impl Devp2pTransport {
                     let slot = PendingSlot {
                         inner: &this.inner,
                         id,
+                        deadline,
+                        cancelled,
                     };
-                    this.serve_inbound(tcp, remote, tx, caps, slot, deadline, cancelled)
-                        .await;
+                    this.serve_inbound(tcp, remote, tx, caps, slot).await;
                 }
                 .instrument(tracing::debug_span!("devp2p-inbound", %remote)),
             );
@@ -423,18 +429,15 @@ impl Devp2pTransport {
         tracing::debug!("listener stopped: incoming links are no longer taken");
     }
 
-    /// Sets an admitted inbound socket up (unless `cancelled` fires first: evicted), then runs
-    /// its link if the connection limit allows.
-    #[allow(clippy::too_many_arguments)]
+    /// Sets an admitted inbound socket up (unless it is evicted first), then runs its link if
+    /// the connection limit allows.
     async fn serve_inbound(
         &self,
         tcp: TcpStream,
         remote: SocketAddr,
         tx: mpsc::Sender<Result<Link, TransportError>>,
         caps: Capabilities,
-        slot: PendingSlot<'_>,
-        deadline: std::time::Duration,
-        cancelled: oneshot::Receiver<()>,
+        mut slot: PendingSlot<'_>,
     ) {
         let config = &self.inner.config;
         let setup = stream::setup(
@@ -443,11 +446,11 @@ impl Devp2pTransport {
             config,
             caps,
             self.listen_port(),
-            deadline,
+            slot.deadline,
         );
         let setup = tokio::select! {
             biased;
-            _ = cancelled => {
+            _ = &mut slot.cancelled => {
                 tracing::debug!("evicted before finishing its handshake");
                 return;
             }
