@@ -21,8 +21,15 @@ pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(15);
 pub const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(20);
 /// Default per-direction queue capacity of each link.
 pub const DEFAULT_LINK_CAPACITY: usize = 16;
-/// Default cap on concurrent connections (handshaking or live).
+/// Default cap on established links (inbound and outbound), plus our own dials in progress.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Default cap on inbound sockets still setting up (see [`Devp2pConfigBuilder::max_pending`]).
+pub const DEFAULT_MAX_PENDING: usize = 128;
+/// Default cap on inbound sockets still setting up from one source address.
+pub const DEFAULT_MAX_PENDING_PER_IP: usize = 8;
+/// Default ECIES handshake deadline of an inbound socket that arrives while more than half of
+/// the pending set is taken.
+pub const DEFAULT_PRESSURE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default time the peer has to send its `eth` Status after Hello (reth's handshake timeout).
 pub const DEFAULT_STATUS_TIMEOUT: Duration = Duration::from_secs(10);
 /// zks messages a peer may send before its `eth` Status: reth installs its subprotocol handlers
@@ -35,6 +42,27 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Configuration of a [`Devp2pTransport`](crate::Devp2pTransport).
 ///
 /// Built with [`Devp2pConfig::builder`]; every setting has a documented default.
+///
+/// # Admission of inbound sockets
+///
+/// An accepted socket is *pending* until it has set up (ECIES handshake, Hello and, with
+/// `eth`, the Status). Pending sockets and established links have separate budgets, so idle
+/// sockets cannot take the place of links nor keep honest peers out:
+///
+/// 1. **Per address**: a socket from an address that already has
+///    [`max_pending_per_ip`](Devp2pConfigBuilder::max_pending_per_ip) (default 8) pending
+///    sockets is dropped at once. Loopback and trusted peers are not exempt.
+/// 2. **Eviction**: at most [`max_pending`](Devp2pConfigBuilder::max_pending) (default 128)
+///    sockets are pending; when the set is full a new socket evicts the oldest pending one
+///    (its handshake is cancelled and its socket dropped) instead of being refused.
+///    Evictions are logged at WARN, one line per 10 s with their count.
+/// 3. **Pressure**: a socket arriving while more than half of the pending set is taken gets
+///    [`pressure_handshake_timeout`](Devp2pConfigBuilder::pressure_handshake_timeout)
+///    (default 2 s) for its ECIES handshake instead of
+///    [`handshake_timeout`](Devp2pConfigBuilder::handshake_timeout).
+/// 4. **Established links**: a socket that sets up takes one of
+///    [`max_connections`](Devp2pConfigBuilder::max_connections) (default 256, shared with our
+///    own dials); beyond it the new link is closed. Established links are never evicted.
 #[derive(Clone, Debug)]
 pub struct Devp2pConfig {
     pub(crate) key: NodeKey,
@@ -47,6 +75,9 @@ pub struct Devp2pConfig {
     pub(crate) link_capacity: usize,
     pub(crate) max_frame_size: usize,
     pub(crate) max_connections: usize,
+    pub(crate) max_pending: usize,
+    pub(crate) max_pending_per_ip: usize,
+    pub(crate) pressure_handshake_timeout: Duration,
     pub(crate) chain: Option<ChainIdentity>,
     pub(crate) eth_versions: Vec<EthVersion>,
     pub(crate) require_eth: bool,
@@ -68,6 +99,9 @@ impl Devp2pConfig {
                 link_capacity: DEFAULT_LINK_CAPACITY,
                 max_frame_size: MAX_FRAME_DATA,
                 max_connections: DEFAULT_MAX_CONNECTIONS,
+                max_pending: DEFAULT_MAX_PENDING,
+                max_pending_per_ip: DEFAULT_MAX_PENDING_PER_IP,
+                pressure_handshake_timeout: DEFAULT_PRESSURE_HANDSHAKE_TIMEOUT,
                 chain: None,
                 eth_versions: EthVersion::ALL.to_vec(),
                 require_eth: false,
@@ -121,9 +155,25 @@ impl Devp2pConfig {
         self.max_frame_size
     }
 
-    /// Cap on concurrent connections.
+    /// Cap on established links plus our own dials in progress.
     pub fn max_connections(&self) -> usize {
         self.max_connections
+    }
+
+    /// Cap on inbound sockets still setting up; a new one evicts the oldest.
+    pub fn max_pending(&self) -> usize {
+        self.max_pending
+    }
+
+    /// Cap on inbound sockets still setting up from one source address.
+    pub fn max_pending_per_ip(&self) -> usize {
+        self.max_pending_per_ip
+    }
+
+    /// ECIES handshake deadline of an inbound socket arriving while more than half of the
+    /// pending set is taken.
+    pub fn pressure_handshake_timeout(&self) -> Duration {
+        self.pressure_handshake_timeout
     }
 
     /// The chain identity sent in the `eth` Status; `None`: `eth` is not advertised.
@@ -207,9 +257,38 @@ impl Devp2pConfigBuilder {
         self
     }
 
-    /// Cap on concurrent connections; further inbound sockets are dropped. Default: 256.
+    /// Cap on established links, inbound and outbound, plus our own dials in progress. A dial
+    /// beyond it fails at once; an inbound socket that finishes setting up beyond it is
+    /// closed. Inbound sockets still setting up do not count here (see
+    /// [`max_pending`](Self::max_pending)), so a flood of them never takes a link's place.
+    /// Default: 256.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.config.max_connections = max;
+        self
+    }
+
+    /// Cap on inbound sockets still setting up (ECIES handshake, Hello, `eth` Status). When
+    /// it is reached, a new socket evicts the oldest pending one (whose socket is dropped)
+    /// instead of being refused, so idle sockets cannot lock honest peers out; evictions are
+    /// logged at WARN once per 10 s with their count. Default: 128.
+    pub fn max_pending(mut self, max: usize) -> Self {
+        self.config.max_pending = max;
+        self
+    }
+
+    /// Cap on inbound sockets still setting up from one source address (IPv4-mapped IPv6
+    /// counts as IPv4); a further socket from that address is dropped at once. Loopback and
+    /// trusted peers are not exempt. Default: 8.
+    pub fn max_pending_per_ip(mut self, max: usize) -> Self {
+        self.config.max_pending_per_ip = max;
+        self
+    }
+
+    /// ECIES handshake deadline, instead of [`handshake_timeout`](Self::handshake_timeout),
+    /// of an inbound socket that arrives while more than half of the
+    /// [`max_pending`](Self::max_pending) set is taken. Default: 2 s.
+    pub fn pressure_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.pressure_handshake_timeout = timeout;
         self
     }
 
@@ -253,7 +332,11 @@ impl Devp2pConfigBuilder {
     pub fn build(self) -> Result<Devp2pConfig, Error> {
         let c = &self.config;
         let invalid = |reason| Err(Error::InvalidConfig { reason });
-        if c.link_capacity == 0 || c.max_connections == 0 {
+        if c.link_capacity == 0
+            || c.max_connections == 0
+            || c.max_pending == 0
+            || c.max_pending_per_ip == 0
+        {
             return invalid("capacities must be at least 1");
         }
         if [
@@ -262,6 +345,7 @@ impl Devp2pConfigBuilder {
             c.ping_interval,
             c.pong_timeout,
             c.status_timeout,
+            c.pressure_handshake_timeout,
         ]
         .contains(&Duration::ZERO)
         {
@@ -300,6 +384,19 @@ mod tests {
             Devp2pConfig::builder(key.clone()).link_capacity(0).build(),
             Err(Error::InvalidConfig { .. })
         ));
+        assert_eq!(c.max_pending(), DEFAULT_MAX_PENDING);
+        assert_eq!(c.max_pending_per_ip(), DEFAULT_MAX_PENDING_PER_IP);
+        assert_eq!(
+            c.pressure_handshake_timeout(),
+            DEFAULT_PRESSURE_HANDSHAKE_TIMEOUT
+        );
+        for invalid in [
+            Devp2pConfig::builder(key.clone()).max_pending(0),
+            Devp2pConfig::builder(key.clone()).max_pending_per_ip(0),
+            Devp2pConfig::builder(key.clone()).pressure_handshake_timeout(Duration::ZERO),
+        ] {
+            assert!(matches!(invalid.build(), Err(Error::InvalidConfig { .. })));
+        }
         assert!(matches!(
             Devp2pConfig::builder(key).max_frame_size(100).build(),
             Err(Error::InvalidConfig { .. })

@@ -15,9 +15,17 @@
 //! - [`enode`] and [`key`]: node identities, `enode://` URLs and the static key file;
 //! - [`Devp2pTransport`]: the tokio driver implementing [`zks_api::transport::Transport`].
 //!
+//! Inbound sockets are admitted before they cost a handshake's time: at most 8 pending
+//! handshakes per source address, at most 128 pending in all (a new socket evicts the oldest
+//! pending one rather than being refused), a 2 s handshake deadline once more than half of
+//! those are taken, and established links capped apart (256) and never evicted; see
+//! [`Devp2pConfig`] for the knobs (`max_pending_per_ip`, `max_pending`,
+//! `pressure_handshake_timeout`, `max_connections`).
+//!
 //! Only the private `transport` and `stream` modules touch sockets, clocks or spawn tasks.
 
 mod accept;
+mod admission;
 pub mod caps;
 mod config;
 pub mod enode;
@@ -34,7 +42,8 @@ mod transport;
 
 pub use config::{
     CLOSE_GRACE, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HELLO_TIMEOUT, DEFAULT_LINK_CAPACITY,
-    DEFAULT_LISTEN_ADDR, DEFAULT_MAX_CONNECTIONS, DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT,
+    DEFAULT_LISTEN_ADDR, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_IP,
+    DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT, DEFAULT_PRESSURE_HANDSHAKE_TIMEOUT,
     DEFAULT_STATUS_TIMEOUT, Devp2pConfig, Devp2pConfigBuilder, MAX_EARLY_ZKS_MESSAGES,
 };
 pub use enode::{Enode, NodeId};

@@ -73,7 +73,15 @@ pub async fn probe(
     let _ = tcp.set_nodelay(true);
 
     let started = Instant::now();
-    let (mut hs, remote_id) = stream::handshake(tcp, Role::Dial(enode.id), config, caps, 0).await?;
+    let (mut hs, remote_id) = stream::handshake(
+        tcp,
+        Role::Dial(enode.id),
+        config,
+        caps,
+        0,
+        config.handshake_timeout,
+    )
+    .await?;
     let handshake_rtt = started.elapsed();
 
     let exchanged = timeout(config.hello_timeout, hs.exchange(config))

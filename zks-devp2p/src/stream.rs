@@ -7,12 +7,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_util::codec::{FramedRead, FramedWrite};
+use zks_api::DisconnectReason;
 use zks_api::transport::LinkEnd;
 use zks_api::transport::pump::{self, KeepaliveConfig, PumpConfig};
 use zks_api::wire::{Capabilities, Frame, LinkCaps, VersionSet};
@@ -44,6 +46,25 @@ pub(crate) struct Established {
     pub(crate) held: Vec<Frame>,
 }
 
+impl Established {
+    /// Refuses the link: sends Disconnect `reason`, half-closes and lingers (each bounded by
+    /// the close grace) so the peer reads why.
+    pub(crate) async fn refuse(mut self, reason: DisconnectReason) {
+        let mut wbuf = BytesMut::new();
+        let session = &mut self.session;
+        if self
+            .codec
+            .encoder
+            .encode_with(&mut wbuf, |buf| session.write_disconnect(reason, buf))
+            .is_ok()
+        {
+            let _ = timeout(CLOSE_GRACE, self.tcp.write_all(&wbuf)).await;
+        }
+        let _ = timeout(CLOSE_GRACE, self.tcp.shutdown()).await;
+        linger(self.tcp).await;
+    }
+}
+
 /// Why setting a connection up failed, with what was learned about the peer.
 pub(crate) struct SetupError {
     pub(crate) error: Error,
@@ -72,7 +93,8 @@ pub(crate) enum Role {
     Accept,
 }
 
-/// Runs the ECIES handshake (under `handshake_timeout`) and the Hello exchange (under
+/// Runs the ECIES handshake (under `handshake_deadline`: the configured `handshake_timeout`,
+/// or shorter for an inbound socket under pressure) and the Hello exchange (under
 /// `hello_timeout`), advertising `caps`.
 pub(crate) async fn setup(
     tcp: TcpStream,
@@ -80,8 +102,9 @@ pub(crate) async fn setup(
     config: &Devp2pConfig,
     caps: Capabilities,
     listen_port: u16,
+    handshake_deadline: Duration,
 ) -> Result<Established, SetupError> {
-    let (mut hs, remote_id) = handshake(tcp, role, config, caps, listen_port)
+    let (mut hs, remote_id) = handshake(tcp, role, config, caps, listen_port, handshake_deadline)
         .await
         .map_err(SetupError::bare)?;
     let caps = match timeout(config.hello_timeout, hs.run(config)).await {
@@ -111,7 +134,7 @@ pub(crate) async fn setup(
     })
 }
 
-/// The ECIES handshake under `handshake_timeout`; returns the connection ready for the Hello
+/// The ECIES handshake under `deadline`; returns the connection ready for the Hello
 /// exchange, advertising `caps`, and the peer's authenticated id.
 pub(crate) async fn handshake(
     mut tcp: TcpStream,
@@ -119,6 +142,7 @@ pub(crate) async fn handshake(
     config: &Devp2pConfig,
     caps: Capabilities,
     listen_port: u16,
+    deadline: Duration,
 ) -> Result<(HelloExchange, NodeId), Error> {
     let handshake = async {
         match role {
@@ -126,12 +150,12 @@ pub(crate) async fn handshake(
             Role::Accept => handshake_accept(&mut tcp, config).await,
         }
     };
-    let (codec, rbuf, wbuf, remote_id) = match timeout(config.handshake_timeout, handshake).await {
+    let (codec, rbuf, wbuf, remote_id) = match timeout(deadline, handshake).await {
         Ok(done) => done?,
         Err(_) => {
             return Err(Error::Timeout {
                 phase: "handshake",
-                after: config.handshake_timeout,
+                after: deadline,
             });
         }
     };

@@ -3,14 +3,19 @@
 //! Addresses are `enode://` URLs. One tokio task per connection runs the handshake, the Hello
 //! exchange (which negotiates the zks version, and `zks_2fa` where both sides advertise it),
 //! then the link loop in [`crate::stream`].
+//!
+//! Inbound sockets pass [`Admission`] first (a bounded set of sockets still setting up, with
+//! a per-address cap and eviction of the oldest); established links take a permit of the
+//! `max_connections` semaphore once set up. Our own dials take that permit before dialing.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::timeout;
 use tracing::Instrument;
 use zks_api::transport::{Incoming, Link, LinkInfo, RepeatSummary, Transport, TransportError};
@@ -18,6 +23,7 @@ use zks_api::wire::{Capabilities, VersionSet};
 use zks_api::{Direction, PeerAddr, PeerId};
 
 use crate::accept::AcceptBackoff;
+use crate::admission::{Admission, AdmissionLimits, Admit};
 use crate::config::Devp2pConfig;
 use crate::enode::{Enode, NodeId};
 use crate::error::{Error, P2pError};
@@ -56,8 +62,38 @@ struct Inner {
     /// The bound address, and the sender of the `Incoming` it feeds: closed once the node let go
     /// of the listener, which then counts as stopped.
     bound: Mutex<Option<(SocketAddr, IncomingSender)>>,
+    /// Established links plus our own dials in progress.
     connections: Arc<Semaphore>,
+    /// Inbound sockets still setting up; dropping a handle cancels that socket's setup.
+    admission: Mutex<Admission<oneshot::Sender<()>>>,
+    /// Inbound sockets that set up while `connections` was exhausted.
+    over_limit: Mutex<RepeatSummary>,
     eth_ignored: Arc<AtomicU64>,
+}
+
+impl Inner {
+    fn admission(&self) -> MutexGuard<'_, Admission<oneshot::Sender<()>>> {
+        self.admission
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// An admitted inbound socket's place in the pending set: taken out when its setup ends,
+/// however it ends.
+struct PendingSlot<'a> {
+    inner: &'a Inner,
+    id: u64,
+    /// Its ECIES handshake deadline.
+    deadline: std::time::Duration,
+    /// Resolves once it was evicted (its handle dropped).
+    cancelled: oneshot::Receiver<()>,
+}
+
+impl Drop for PendingSlot<'_> {
+    fn drop(&mut self) {
+        drop(self.inner.admission().finish(self.id));
+    }
 }
 
 impl Devp2pTransport {
@@ -65,11 +101,19 @@ impl Devp2pTransport {
     /// [`listen`](Transport::listen).
     pub fn new(config: Devp2pConfig) -> Self {
         let connections = Arc::new(Semaphore::new(config.max_connections));
+        let admission = Admission::new(AdmissionLimits {
+            max_pending: config.max_pending,
+            max_pending_per_ip: config.max_pending_per_ip,
+            handshake_timeout: config.handshake_timeout,
+            pressure_handshake_timeout: config.pressure_handshake_timeout,
+        });
         Self {
             inner: Arc::new(Inner {
                 config: Arc::new(config),
                 bound: Mutex::new(None),
                 connections,
+                admission: Mutex::new(admission),
+                over_limit: Mutex::new(RepeatSummary::new(SUMMARY_INTERVAL)),
                 eth_ignored: Arc::default(),
             }),
         }
@@ -250,9 +294,16 @@ impl Transport for Devp2pTransport {
         let _ = tcp.set_nodelay(true);
         let remote = tcp.peer_addr()?;
         let span = span(&enode.id, Direction::Outbound);
-        let setup = stream::setup(tcp, Role::Dial(enode.id), config, caps, self.listen_port())
-            .instrument(span.clone())
-            .await;
+        let setup = stream::setup(
+            tcp,
+            Role::Dial(enode.id),
+            config,
+            caps,
+            self.listen_port(),
+            config.handshake_timeout,
+        )
+        .instrument(span.clone())
+        .await;
         match setup {
             Ok(established) => {
                 let info = link_info(enode.id, remote, Direction::Outbound, &established);
@@ -285,7 +336,7 @@ impl Transport for Devp2pTransport {
 }
 
 /// How often a repeated accept-loop event (a failing `accept()`, sockets dropped at the
-/// connection limit) is logged at most.
+/// per-address cap or the connection limit, evicted handshakes) is logged at most.
 const SUMMARY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Devp2pTransport {
@@ -297,7 +348,8 @@ impl Devp2pTransport {
     ) {
         let mut backoff = AcceptBackoff::new();
         let mut accept_errors = RepeatSummary::new(SUMMARY_INTERVAL);
-        let mut dropped = RepeatSummary::new(SUMMARY_INTERVAL);
+        let mut refused = RepeatSummary::new(SUMMARY_INTERVAL);
+        let mut evictions = RepeatSummary::new(SUMMARY_INTERVAL);
         loop {
             let accepted = tokio::select! {
                 () = tx.closed() => break,
@@ -312,7 +364,7 @@ impl Devp2pTransport {
                     // A full fd table fails every accept until something closes: pause
                     // instead of spinning, and say so once per interval.
                     let retry_in = backoff.failed();
-                    if let Some(times) = accept_errors.record(std::time::Instant::now()) {
+                    if let Some(times) = accept_errors.record(Instant::now()) {
                         tracing::warn!(error = %e, times, ?retry_in, "accept failed; backing off");
                     }
                     tokio::select! {
@@ -321,24 +373,55 @@ impl Devp2pTransport {
                     }
                 }
             };
-            let Ok(permit) = Arc::clone(&self.inner.connections).try_acquire_owned() else {
-                if let Some(sockets) = dropped.record(std::time::Instant::now()) {
-                    tracing::warn!(
-                        %remote,
-                        sockets,
-                        limit = self.inner.config.max_connections(),
-                        "connection limit reached: dropping inbound sockets"
-                    );
+            let (cancel, cancelled) = oneshot::channel();
+            let now = Instant::now();
+            let admitted = self.inner.admission().admit(remote.ip(), now, cancel);
+            let (id, deadline) = match admitted {
+                Admit::Refused => {
+                    drop(tcp);
+                    if let Some(sockets) = refused.record(now) {
+                        tracing::warn!(
+                            %remote,
+                            sockets,
+                            limit = self.inner.config.max_pending_per_ip(),
+                            "too many handshakes from one address: dropping its new sockets"
+                        );
+                    }
+                    continue;
                 }
-                continue;
+                Admit::Admitted {
+                    id,
+                    deadline,
+                    evicted,
+                } => {
+                    if let Some(evicted) = evicted {
+                        // Dropping the handle ends that socket's setup, closing it.
+                        drop(evicted.handle);
+                        if let Some(sockets) = evictions.record(now) {
+                            tracing::warn!(
+                                oldest = %evicted.ip,
+                                age = ?evicted.age,
+                                sockets,
+                                limit = self.inner.config.max_pending(),
+                                "pending handshakes full: evicting the oldest for new sockets"
+                            );
+                        }
+                    }
+                    (id, deadline)
+                }
             };
             let _ = tcp.set_nodelay(true);
             let this = self.clone();
             let tx = tx.clone();
             tokio::spawn(
                 async move {
-                    this.serve_inbound(tcp, remote, tx, caps).await;
-                    drop(permit);
+                    let slot = PendingSlot {
+                        inner: &this.inner,
+                        id,
+                        deadline,
+                        cancelled,
+                    };
+                    this.serve_inbound(tcp, remote, tx, caps, slot).await;
                 }
                 .instrument(tracing::debug_span!("devp2p-inbound", %remote)),
             );
@@ -346,16 +429,56 @@ impl Devp2pTransport {
         tracing::debug!("listener stopped: incoming links are no longer taken");
     }
 
+    /// Sets an admitted inbound socket up (unless it is evicted first), then runs its link if
+    /// the connection limit allows.
     async fn serve_inbound(
         &self,
         tcp: TcpStream,
         remote: SocketAddr,
         tx: mpsc::Sender<Result<Link, TransportError>>,
         caps: Capabilities,
+        mut slot: PendingSlot<'_>,
     ) {
         let config = &self.inner.config;
-        match stream::setup(tcp, Role::Accept, config, caps, self.listen_port()).await {
+        let setup = stream::setup(
+            tcp,
+            Role::Accept,
+            config,
+            caps,
+            self.listen_port(),
+            slot.deadline,
+        );
+        let setup = tokio::select! {
+            biased;
+            _ = &mut slot.cancelled => {
+                tracing::debug!("evicted before finishing its handshake");
+                return;
+            }
+            setup = setup => setup,
+        };
+        match setup {
             Ok(established) => {
+                drop(slot);
+                let Ok(permit) = Arc::clone(&self.inner.connections).try_acquire_owned() else {
+                    let summary = self
+                        .inner
+                        .over_limit
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .record(Instant::now());
+                    if let Some(links) = summary {
+                        tracing::warn!(
+                            peer = %established.remote_id,
+                            links,
+                            limit = config.max_connections(),
+                            "connection limit reached: refusing newly set-up inbound links"
+                        );
+                    }
+                    established
+                        .refuse(zks_api::DisconnectReason::TooManyPeers)
+                        .await;
+                    return;
+                };
                 let id = established.remote_id;
                 let span = span(&id, Direction::Inbound);
                 let info = link_info(id, remote, Direction::Inbound, &established);
@@ -372,6 +495,7 @@ impl Devp2pTransport {
                 )
                 .instrument(span)
                 .await;
+                drop(permit);
             }
             Err(mut failure) => {
                 let peer = match failure.remote_id {
@@ -384,9 +508,11 @@ impl Devp2pTransport {
                 let err = transport_error(&peer, caps.zks, &failure);
                 // Never block the connection task on a full queue of failure reports.
                 let _ = tx.try_send(Err(err));
+                // Lingering (bounded by the close grace) still counts as pending.
                 if let Some(tcp) = failure.linger.take() {
                     stream::linger(tcp).await;
                 }
+                drop(slot);
             }
         }
     }
