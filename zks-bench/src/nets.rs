@@ -62,6 +62,10 @@ impl Net {
                     .listen_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
                     .client_id(format!("zks-bench/{name}"))
                     .max_connections(100_000)
+                    // Every bench node dials from 127.0.0.1, 100 at once in the fan-out and
+                    // the handshake runs: the per-address flood cap does not apply here.
+                    .max_pending(100_000)
+                    .max_pending_per_ip(100_000)
                     .build()
                     .map_err(|e| BenchError::transport("devp2p config", e))?;
                 let transport = zks_devp2p::Devp2pTransport::new(config);
