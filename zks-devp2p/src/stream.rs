@@ -50,17 +50,15 @@ impl Established {
     /// Refuses the link: sends Disconnect `reason`, half-closes and lingers (each bounded by
     /// the close grace) so the peer reads why.
     pub(crate) async fn refuse(mut self, reason: DisconnectReason) {
-        let mut wbuf = BytesMut::new();
-        let session = &mut self.session;
-        if self
-            .codec
-            .encoder
-            .encode_with(&mut wbuf, |buf| session.write_disconnect(reason, buf))
-            .is_ok()
-        {
-            let _ = timeout(CLOSE_GRACE, self.tcp.write_all(&wbuf)).await;
-        }
-        let _ = timeout(CLOSE_GRACE, self.tcp.shutdown()).await;
+        let wbuf = BytesMut::new();
+        say_goodbye(
+            &mut self.tcp,
+            &mut self.codec,
+            &mut self.session,
+            Some(reason),
+            wbuf,
+        )
+        .await;
         linger(self.tcp).await;
     }
 }
@@ -374,20 +372,16 @@ impl HelloExchange {
             .session
             .remote_hello()
             .map(|h| caps::zks_versions(&h.capabilities));
-        if sends_disconnect(&error) {
-            let reason = error.disconnect_reason();
-            let session = &mut self.session;
-            let mut wbuf = std::mem::take(&mut self.wbuf);
-            if self
-                .codec
-                .encoder
-                .encode_with(&mut wbuf, |buf| session.write_disconnect(reason, buf))
-                .is_ok()
-            {
-                let _ = timeout(CLOSE_GRACE, self.tcp.write_all(&wbuf)).await;
-            }
-        }
-        let _ = timeout(CLOSE_GRACE, self.tcp.shutdown()).await;
+        let reason = sends_disconnect(&error).then(|| error.disconnect_reason());
+        let wbuf = std::mem::take(&mut self.wbuf);
+        say_goodbye(
+            &mut self.tcp,
+            &mut self.codec,
+            &mut self.session,
+            reason,
+            wbuf,
+        )
+        .await;
         SetupError {
             error,
             remote_id: Some(remote_id),
@@ -445,4 +439,24 @@ pub(crate) async fn run_link(
         ..PumpConfig::default()
     };
     pump::run(reader, writer, end, pump).await;
+}
+
+/// Ends a connection politely: writes a Disconnect with `reason` (if any) after what `wbuf`
+/// already holds, then half-closes; each step bounded by the close grace.
+async fn say_goodbye(
+    tcp: &mut TcpStream,
+    codec: &mut FrameCodec,
+    session: &mut P2pSession,
+    reason: Option<DisconnectReason>,
+    mut wbuf: BytesMut,
+) {
+    if let Some(reason) = reason
+        && codec
+            .encoder
+            .encode_with(&mut wbuf, |buf| session.write_disconnect(reason, buf))
+            .is_ok()
+    {
+        let _ = timeout(CLOSE_GRACE, tcp.write_all(&wbuf)).await;
+    }
+    let _ = timeout(CLOSE_GRACE, tcp.shutdown()).await;
 }
