@@ -31,6 +31,8 @@ use crate::node::{
 use crate::store::RedbReplayStore;
 
 const EXTERNAL_NODES: usize = 3;
+/// Signatures a batch needs (the demo runs one verifier).
+const THRESHOLD: usize = 1;
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// How long the ENs get to reach the final head after production stops.
 const CATCH_UP: Duration = Duration::from_secs(20);
@@ -144,6 +146,24 @@ fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ")
+        // Whole blocks per second and a rounded ETA, not indicatif's full-precision float.
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{} blk/s", human_rate(state.per_sec()));
+            },
+        )
+}
+
+/// `489.1` → `489`, `12345.6` → `12.3k`.
+fn human_rate(per_sec: f64) -> String {
+    if !per_sec.is_finite() || per_sec < 0.0 {
+        "-".to_owned()
+    } else if per_sec >= 10_000.0 {
+        format!("{:.1}k", per_sec / 1000.0)
+    } else {
+        format!("{per_sec:.0}")
+    }
 }
 
 /// Runs the demo.
@@ -198,7 +218,7 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
 
     let mn_bar = bars.add(ProgressBar::new_spinner());
     mn_bar.set_style(style(
-        "{prefix:>6} {spinner} head {pos} blocks ({per_sec})  {msg}",
+        "{prefix:>6} {spinner} head {pos} blocks ({rate})  {msg}",
     ));
     mn_bar.set_prefix("mn");
     mn_bar.enable_steady_tick(Duration::from_millis(120));
@@ -243,7 +263,7 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
             .map_err(|e| start_error((LOOPBACK, 0).into(), &e))?;
         let bar = bars.add(ProgressBar::new(0));
         bar.set_style(style(
-            "{prefix:>6} [{bar:36.cyan/blue}] {pos:>7}/{len:7} blocks  {per_sec:>12}  {msg}",
+            "{prefix:>6} [{bar:36.cyan/blue}] {pos:>7}/{len:7} blocks  {rate:>12}  eta {eta}  {msg}",
         ));
         bar.set_prefix(name.clone());
         if verifier {
@@ -284,7 +304,7 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
             mn_store.clone(),
             BatchPlan {
                 signers: signers.clone(),
-                threshold: 1,
+                threshold: THRESHOLD,
                 size: args.batch_size,
                 scheme: BatchScheme::Zks,
             },
@@ -302,7 +322,7 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
                             outcome.number,
                             outcome.last_block,
                             quorum.signatures.len(),
-                            1
+                            THRESHOLD
                         )
                     }
                     Err(e) => format!("batch #{} NOT verified: {e}", outcome.number),
@@ -413,8 +433,12 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
         b.latencies_ms.sort_by(f64::total_cmp);
         let p50 = percentile(&b.latencies_ms, 0.5).map_or("-".to_owned(), |v| format!("{v:.1} ms"));
         out.push_str(&format!(
-            "\nbatches verified: {}/{} (every {} blocks, threshold 1 of 1 verifier, quorum p50 {p50})\n",
-            b.verified, b.submitted, args.batch_size
+            "\nbatches verified: {}/{} (every {} blocks, threshold {THRESHOLD} of {} verifier{}, quorum p50 {p50})\n",
+            b.verified,
+            b.submitted,
+            args.batch_size,
+            signers.len(),
+            if signers.len() == 1 { "" } else { "s" }
         ));
     }
     out.push_str(&format!(
@@ -448,4 +472,17 @@ fn short(enode: &str) -> String {
 /// Best effort: the temporary directory is removed when dropped as well.
 fn drop_dir(path: &Path) {
     let _ = std::fs::remove_dir_all(path);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_rate;
+
+    #[test]
+    fn rates_are_whole_or_thousands() {
+        assert_eq!(human_rate(489.137_251_656_607), "489");
+        assert_eq!(human_rate(12_345.6), "12.3k");
+        assert_eq!(human_rate(0.0), "0");
+        assert_eq!(human_rate(f64::NAN), "-");
+    }
 }
