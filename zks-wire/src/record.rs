@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use alloy_rlp::{Decodable, Encodable, Header};
+use alloy_rlp::{Encodable, Header};
 use bytes::Bytes;
 
 use crate::BlockNumber;
@@ -118,24 +118,13 @@ impl ReplayRecord for RawRecord {
     }
 
     fn decode(_version: ZksVersion, item: &Bytes) -> Result<Self, RecordError> {
-        let mut buf = item.as_ref();
-        let header = Header::decode(&mut buf)?;
-        if !header.list {
-            return Err(alloy_rlp::Error::UnexpectedString.into());
-        }
-        let mut fields = buf
-            .get(..header.payload_length)
-            .ok_or(alloy_rlp::Error::InputTooShort)?;
-        let block_number = <u64 as Decodable>::decode(&mut fields)?;
-        let payload = Header::decode_bytes(&mut fields, false)?;
-        if !fields.is_empty() || buf.len() != header.payload_length {
-            return Err(RecordError::new(
-                "trailing bytes after [block_number, payload]",
-            ));
-        }
+        let mut fields = crate::record_rlp::Fields::new(item)?;
+        let block_number = fields.value("block_number")?;
+        let payload = fields.bytes("payload")?;
+        fields.finish()?;
         Ok(Self {
             block_number,
-            payload: item.slice_ref(payload),
+            payload,
         })
     }
 }

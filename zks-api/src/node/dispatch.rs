@@ -9,15 +9,13 @@ use tokio::sync::mpsc;
 use super::shared::{Shared, lock};
 use crate::engine::VerifierChannel;
 use crate::wire::{Frame, RequestId, TwoFaMessage, VerifyBatch, VerifyBatchResult};
-use crate::{BlockNumber, ConnectionId, PeerId, SignerAddress};
+use crate::{ConnectionId, PeerId, SignerAddress};
 
 /// Results waiting for the app, per dispatch, before new ones are dropped.
 pub(super) const RESULT_QUEUE: usize = 256;
 
 /// One open dispatch.
 pub(crate) struct Dispatch {
-    pub(super) batch_number: u64,
-    pub(super) last_block: BlockNumber,
     pub(super) batch: VerifyBatch,
     /// The request's frame per verifier channel, encoded once for every link on it.
     pub(super) frames: HashMap<VerifierChannel, Frame>,

@@ -129,8 +129,6 @@ impl Shared {
             dispatches.insert(
                 batch.request_id,
                 Dispatch {
-                    batch_number: batch.batch_number,
-                    last_block: batch.last_block_number,
                     batch: batch.clone(),
                     frames: HashMap::new(),
                     sent_to: HashSet::new(),
@@ -166,7 +164,7 @@ impl Shared {
         };
         let mut sent = Vec::new();
         for (request_id, dispatch) in dispatches.iter_mut() {
-            if dispatch.sent_to.contains(&conn) || session.can_verify(dispatch.last_block).is_none()
+            if dispatch.sent_to.contains(&conn) || session.can_verify(dispatch.batch.last_block_number).is_none()
             {
                 continue;
             }
@@ -193,9 +191,9 @@ impl Shared {
         let Some(dispatch) = dispatches.get(&result.result.request_id) else {
             return Routing::NoDispatch;
         };
-        if result.result.batch_number != dispatch.batch_number {
+        if result.result.batch_number != dispatch.batch.batch_number {
             return Routing::WrongBatch {
-                expected: dispatch.batch_number,
+                expected: dispatch.batch.batch_number,
             };
         }
         if dispatch.results.try_send(result).is_err() {
