@@ -686,15 +686,7 @@ mod tests {
     use zks_api::wire::VerifyBatchOutcome;
 
     use super::*;
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<_> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
+    use crate::files::tests::names;
 
     // --- the node key ---
 

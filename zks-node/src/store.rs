@@ -807,6 +807,7 @@ impl ReplaySink for RedbReplayStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::tests::names;
     use zks_api::wire::RecordOverride;
 
     fn records(range: std::ops::Range<u64>) -> Vec<RawRecord> {
@@ -938,15 +939,6 @@ mod tests {
     /// What an older version's first start left when killed after redb sized the file but
     /// before it wrote the magic number: 73,728 zero bytes.
     const ZEROED_LEN: usize = 73_728;
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
 
     /// The role recorded in `dir`'s store, read with redb directly.
     fn recorded_role(dir: &Path) -> Option<String> {

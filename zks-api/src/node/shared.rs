@@ -164,7 +164,10 @@ impl Shared {
         };
         let mut sent = Vec::new();
         for (request_id, dispatch) in dispatches.iter_mut() {
-            if dispatch.sent_to.contains(&conn) || session.can_verify(dispatch.batch.last_block_number).is_none()
+            if dispatch.sent_to.contains(&conn)
+                || session
+                    .can_verify(dispatch.batch.last_block_number)
+                    .is_none()
             {
                 continue;
             }
