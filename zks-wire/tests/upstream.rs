@@ -7,6 +7,8 @@
 //! re-encode, and the value is refused on use.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+mod common;
+
 use alloy_rlp::{Decodable, Header};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -608,47 +610,12 @@ fn two_fa_limits_and_malformed_shapes() {
 mod properties {
     use proptest::prelude::*;
 
+    use super::common::{arb_bytes, arb_verify_batch, arb_verify_batch_result};
     use super::*;
 
-    fn arb_bytes(max: usize) -> impl Strategy<Value = Bytes> {
-        proptest::collection::vec(any::<u8>(), 0..=max).prop_map(Bytes::from)
-    }
-
     fn arb_message() -> impl Strategy<Value = TwoFaMessage> {
-        let batch = (
-            (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()),
-            any::<u8>(),
-            arb_bytes(100),
-            arb_bytes(100),
-            any::<u16>(),
-        )
-            .prop_map(|((r, b, f, l), p, c, pc, e)| {
-                TwoFaMessage::VerifyBatch(VerifyBatch {
-                    request_id: RequestId(r),
-                    batch_number: b,
-                    first_block_number: f,
-                    last_block_number: l,
-                    pubdata_mode: p,
-                    commit_data: c,
-                    prev_commit_data: pc,
-                    execution_protocol_version: e,
-                })
-            });
-        let result = (
-            any::<u64>(),
-            any::<u64>(),
-            prop_oneof![
-                arb_bytes(100).prop_map(|signature| VerifyBatchOutcome::Approved { signature }),
-                "\\PC{0,50}".prop_map(|reason| VerifyBatchOutcome::Refused { reason }),
-            ],
-        )
-            .prop_map(|(r, b, outcome)| {
-                TwoFaMessage::VerifyBatchResult(VerifyBatchResult {
-                    request_id: RequestId(r),
-                    batch_number: b,
-                    outcome,
-                })
-            });
+        let batch = arb_verify_batch().prop_map(TwoFaMessage::VerifyBatch);
+        let result = arb_verify_batch_result().prop_map(TwoFaMessage::VerifyBatchResult);
         prop_oneof![
             batch,
             result,

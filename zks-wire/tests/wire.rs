@@ -1,7 +1,10 @@
 //! The zks wire codec against the golden vectors, its limits, and round trips.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+mod common;
+
 use bytes::Bytes;
+use common::{arb_bytes, arb_verify_batch, arb_verify_batch_result};
 use proptest::prelude::*;
 use serde::Deserialize;
 use zks_wire::limits::{
@@ -335,10 +338,6 @@ fn rejects_malformed_shapes_without_panicking() {
     }
 }
 
-fn arb_bytes(max: usize) -> impl Strategy<Value = Bytes> {
-    proptest::collection::vec(any::<u8>(), 0..=max).prop_map(Bytes::from)
-}
-
 fn arb_message() -> impl Strategy<Value = ZksMessage> {
     let get = (
         any::<u64>(),
@@ -369,43 +368,8 @@ fn arb_message() -> impl Strategy<Value = ZksMessage> {
             .collect();
         ZksMessage::BlockReplays(BlockReplays { records })
     });
-    let batch = (
-        any::<u64>(),
-        any::<u64>(),
-        any::<u64>(),
-        any::<u64>(),
-        any::<u8>(),
-        arb_bytes(100),
-        arb_bytes(100),
-        any::<u16>(),
-    )
-        .prop_map(|(r, b, f, l, p, c, pc, e)| {
-            ZksMessage::VerifyBatch(VerifyBatch {
-                request_id: RequestId(r),
-                batch_number: b,
-                first_block_number: f,
-                last_block_number: l,
-                pubdata_mode: p,
-                commit_data: c,
-                prev_commit_data: pc,
-                execution_protocol_version: e,
-            })
-        });
-    let result = (
-        any::<u64>(),
-        any::<u64>(),
-        prop_oneof![
-            arb_bytes(100).prop_map(|signature| VerifyBatchOutcome::Approved { signature }),
-            "\\PC{0,50}".prop_map(|reason| VerifyBatchOutcome::Refused { reason }),
-        ],
-    )
-        .prop_map(|(r, b, outcome)| {
-            ZksMessage::VerifyBatchResult(VerifyBatchResult {
-                request_id: RequestId(r),
-                batch_number: b,
-                outcome,
-            })
-        });
+    let batch = arb_verify_batch().prop_map(ZksMessage::VerifyBatch);
+    let result = arb_verify_batch_result().prop_map(ZksMessage::VerifyBatchResult);
     let auth = (any::<[u8; 32]>(), any::<[u8; 32]>(), any::<u8>()).prop_map(|(r, s, v)| {
         let mut signature = [0u8; 65];
         signature[..32].copy_from_slice(&r);
