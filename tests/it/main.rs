@@ -14,6 +14,8 @@ mod faults;
 mod forks;
 mod hostile;
 mod limits;
+mod relay_tree;
+mod relays;
 mod replay;
 mod upstreams;
 mod verify;

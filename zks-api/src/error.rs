@@ -36,18 +36,28 @@ pub enum Error {
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// Neither `main_node` nor `external_node` was called.
-    #[error("no role: call main_node(source) or external_node(sink)")]
+    /// None of `main_node`, `external_node` or `relay` was called.
+    #[error("no role: call main_node(source), external_node(sink) or relay(store)")]
     NoRole,
     /// The node supports no protocol version.
     #[error("no zks version to support")]
     NoVersions,
-    /// An external node has no trusted main node to replay from.
-    #[error("an external node needs at least one trusted main node")]
+    /// An external node or relay has no trusted main node (upstream) to replay from.
+    #[error("an external node or relay needs at least one trusted main node to replay from")]
     NoTrustedMainNodes,
     /// Trusted main nodes were given to a main node.
     #[error("trusted main nodes are an external-node setting")]
     TrustedMainNodesOnMainNode,
+    /// A setting was given to a role that has no use for it.
+    #[error("{setting} is not a setting of a {role:?}: {reason}")]
+    NotForRole {
+        /// The builder method.
+        setting: &'static str,
+        /// The node's role.
+        role: Role,
+        /// Why the role has no use for it.
+        reason: &'static str,
+    },
     /// A trusted peer address does not name an identity on this transport.
     #[error("trusted main node address: {0}")]
     InvalidTrustedPeer(TransportError),

@@ -47,8 +47,8 @@ pub use zks_wire::{Bytes, alloy_rlp};
 
 pub use error::{ConfigError, Error};
 pub use node::{
-    BatchDispatch, CloseCause, DroppedResult, EventStream, Limits, Node, NodeBuilder, PeerSession,
-    ProtocolEvent, VerifierResult,
+    BatchDispatch, CloseCause, DroppedResult, EventStream, Limits, Node, NodeBuilder, NotServed,
+    PeerSession, ProtocolEvent, SwitchReason, VerifierResult,
 };
 pub use replay::{ReplaySink, ReplaySource, SinkError, SourceError};
 pub use types::{ConnectionId, Direction, PeerAddr, PeerId, Role};

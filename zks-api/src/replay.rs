@@ -51,6 +51,18 @@ pub trait ReplaySource: Send + Sync + 'static {
     ///
     /// Must be cancel safe: the engine drops it when the link closes.
     async fn wait_for(&self, block: BlockNumber);
+
+    /// Whether [`read`](Self::read) returns the stored replacement for every override in
+    /// `overrides` (rather than the canonical record). A relay serves a request with overrides
+    /// only when this holds, and otherwise refuses it (the link ends with `UselessPeer` and
+    /// [`CloseCause::NotServed`](crate::CloseCause::NotServed)) so the external node asks its
+    /// next upstream instead of silently getting canonical records. A main node does not ask.
+    ///
+    /// Default: only when `overrides` is empty. A store that keeps override records says
+    /// which it holds.
+    fn holds_overrides(&self, overrides: &Overrides) -> bool {
+        overrides.is_empty()
+    }
 }
 
 /// EN side: where replay records go. The sink owns the resume point.
@@ -100,6 +112,9 @@ impl<T: ReplaySource + ?Sized> ReplaySource for Arc<T> {
     }
     async fn wait_for(&self, block: BlockNumber) {
         (**self).wait_for(block).await;
+    }
+    fn holds_overrides(&self, overrides: &Overrides) -> bool {
+        (**self).holds_overrides(overrides)
     }
 }
 

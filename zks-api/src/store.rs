@@ -184,6 +184,13 @@ impl<R: ReplayRecord + Clone> ReplaySource for MemoryReplayStore<R> {
     async fn wait_for(&self, block: BlockNumber) {
         self.wait_until(block.saturating_add(1)).await;
     }
+
+    fn holds_overrides(&self, overrides: &Overrides) -> bool {
+        let inner = self.lock();
+        overrides
+            .iter()
+            .all(|(block, key)| inner.overrides.contains_key(&(block, key.clone())))
+    }
 }
 
 #[async_trait]

@@ -130,4 +130,7 @@ pub enum Role {
     MainNode,
     /// Replays from trusted main nodes into a [`ReplaySink`](crate::ReplaySink).
     ExternalNode,
+    /// Both, over one store: an external node toward its trusted upstreams (links it dials)
+    /// and a main node toward its downstream external nodes (links it accepts).
+    Relay,
 }

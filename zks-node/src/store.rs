@@ -7,7 +7,11 @@
 //! |---|---|---|
 //! | `records` | block number | the record's payload |
 //! | `overrides` | (block number, `db_key`) | the override record's payload |
-//! | `meta` | `"role"` | `"main-node"` or `"external-node"` |
+//! | `meta` | `"role"` | `"main-node"`, `"external-node"` or `"relay"` |
+//!
+//! External nodes and relays hold the same thing (a replica of the main node's chain), so a
+//! data directory of one may be opened as the other (the marker then names the new role); a
+//! main node's directory is never opened as a replica, nor the other way round.
 //!
 //! Every [`apply`](ReplaySink::apply) (and [`append`](RedbReplayStore::append)) is one write
 //! transaction: all records or none become visible. `next_block` is derived from the committed
@@ -132,7 +136,15 @@ pub fn role_name(role: Role) -> &'static str {
     match role {
         Role::MainNode => "main-node",
         Role::ExternalNode => "external-node",
+        Role::Relay => "relay",
     }
+}
+
+/// Whether a data dir recorded for `found` may be opened for `wanted`: the same role, or a
+/// replica for another replica role.
+fn compatible(found: &str, wanted: &str) -> bool {
+    let replica = |role: &str| role == "external-node" || role == "relay";
+    found == wanted || (replica(found) && replica(wanted))
 }
 
 /// How a role is named in messages.
@@ -140,6 +152,7 @@ fn role_phrase(role: &str) -> String {
     match role {
         "main-node" => "a main node".to_owned(),
         "external-node" => "an external node".to_owned(),
+        "relay" => "a relay".to_owned(),
         other => format!("role {other:?}"),
     }
 }
@@ -209,7 +222,7 @@ impl RedbReplayStore {
             .begin_write()
             .map_err(|e| StoreError::storage("cannot begin a transaction", e))?;
         let next = {
-            let meta = txn
+            let mut meta = txn
                 .open_table(META)
                 .map_err(|e| StoreError::storage("cannot open the meta table", e))?;
             let found = meta
@@ -217,12 +230,22 @@ impl RedbReplayStore {
                 .map_err(|e| StoreError::storage("cannot read the role", e))?
                 .map(|v| v.value().to_owned());
             match found {
-                Some(found) if found != wanted => {
+                Some(found) if !compatible(&found, wanted) => {
                     return Err(StoreError::WrongRole {
                         dir,
                         found: role_phrase(&found),
                         wanted: role_phrase(wanted),
                     });
+                }
+                Some(found) if found != wanted => {
+                    tracing::info!(
+                        dir = %dir.display(),
+                        was = %found,
+                        now = %wanted,
+                        "reusing a replica's data dir for another replica role"
+                    );
+                    meta.insert(ROLE_KEY, wanted)
+                        .map_err(|e| StoreError::storage("cannot record the role", e))?;
                 }
                 Some(_) => {}
                 // `open_or_create` hands out initialised stores only.
@@ -658,6 +681,7 @@ pub fn open_existing(dir: impl AsRef<Path>) -> Result<RedbReplayStore, StoreErro
         match found.as_deref() {
             Some("main-node") => Role::MainNode,
             Some("external-node") => Role::ExternalNode,
+            Some("relay") => Role::Relay,
             other => {
                 return Err(StoreError::Corrupt {
                     path: dir.join(DB_FILE),
@@ -715,6 +739,29 @@ impl Inner {
         txn.commit()
             .map_err(|e| StoreError::storage("cannot commit", e))?;
         Ok(next)
+    }
+
+    /// Whether every override is stored.
+    fn holds_overrides(&self, overrides: &Overrides) -> Result<bool, StoreError> {
+        if overrides.is_empty() {
+            return Ok(true);
+        }
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| StoreError::storage("cannot begin a read", e))?;
+        let table = txn
+            .open_table(OVERRIDES)
+            .map_err(|e| StoreError::storage("cannot open the overrides table", e))?;
+        for (block, db_key) in overrides.iter() {
+            let held = table
+                .get((block, db_key.as_ref()))
+                .map_err(|e| StoreError::storage("cannot read an override", e))?;
+            if held.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn read_blocking(
@@ -788,6 +835,16 @@ impl ReplaySource for RedbReplayStore {
         let mut rx = self.inner.next_block.subscribe();
         // The sender lives as long as `self`, so the channel cannot close while we wait.
         let _ = rx.wait_for(|next| *next > block).await;
+    }
+
+    fn holds_overrides(&self, overrides: &Overrides) -> bool {
+        // One short read transaction per replay request that carries overrides.
+        self.inner
+            .holds_overrides(overrides)
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "cannot check record overrides; treating them as not held");
+                false
+            })
     }
 }
 

@@ -8,13 +8,15 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::accept::{accept_loop, dial_loop};
+use super::accept::accept_loop;
 use super::en::ExternalNodeDriver;
 use super::link::RoleDriver;
 use super::mn::MainNodeDriver;
 use super::registry::ConnectionRegistry;
+use super::relay::RelayDriver;
 use super::sessions::PeerSessionStore;
 use super::shared::Shared;
+use super::upstreams::dial_loop;
 use super::{Limits, Node, ProtocolEvent};
 use crate::middleware::connection_limit::ConnectionLimit;
 use crate::middleware::{BoxError, InboundMessage, InboundService, LayerFn};
@@ -26,12 +28,12 @@ use crate::{
 };
 
 /// Settings a role driver is built from at start.
-struct DriverSettings {
-    record_overrides: Vec<RecordOverride>,
-    limits: Limits,
-    applied: watch::Sender<BlockNumber>,
-    authenticator: Option<Arc<dyn SignerAuthenticator>>,
-    verifier: Option<(Arc<dyn ChallengeSigner>, Arc<dyn Verifier>)>,
+pub(super) struct DriverSettings {
+    pub(super) record_overrides: Vec<RecordOverride>,
+    pub(super) limits: Limits,
+    pub(super) applied: watch::Sender<BlockNumber>,
+    pub(super) authenticator: Option<Arc<dyn SignerAuthenticator>>,
+    pub(super) verifier: Option<(Arc<dyn ChallengeSigner>, Arc<dyn Verifier>)>,
 }
 
 /// Builds the role's driver once every setting is known; erases the record type.
@@ -115,6 +117,7 @@ impl NodeBuilder {
                 Arc::new(MainNodeDriver {
                     source,
                     authenticator: settings.authenticator,
+                    relay: false,
                 }) as Arc<dyn RoleDriver>
             }),
         ));
@@ -126,14 +129,42 @@ impl NodeBuilder {
         self.role = Some((
             Role::ExternalNode,
             Box::new(move |settings: DriverSettings| {
-                settings.applied.send_replace(sink.next_block());
-                Arc::new(ExternalNodeDriver {
-                    sink,
-                    last_applied: tokio::sync::Mutex::new(None),
-                    overrides: settings.record_overrides,
-                    limits: settings.limits,
-                    applied: settings.applied,
-                    verifier: settings.verifier,
+                Arc::new(ExternalNodeDriver::new(sink, settings)) as Arc<dyn RoleDriver>
+            }),
+        ));
+        self
+    }
+
+    /// Makes this a relay over `store`: an external node toward its trusted main nodes (the
+    /// main node, or relays nearer to it: set them with [`trusted_main_node`]) and a main node
+    /// toward the external nodes that link to it, which list this relay as one of their trusted
+    /// main nodes. Downstream sees a block only after `store`'s `apply` committed it, woken by
+    /// `wait_for` as blocks land, so exactly-once holds across relay restarts, failovers and
+    /// chains of relays.
+    ///
+    /// Records are not signed: a relay replays only from the upstreams it is told to trust, and
+    /// its downstream trusts it as it would the main node. Verification is not relayed (a
+    /// verifier role request is refused with `UselessPeer`, [`NotServed::VerifierRole`]), nor
+    /// are record overrides the store does not hold ([`ReplaySource::holds_overrides`]). The
+    /// relay itself may be a verifier toward its upstream ([`verifier`](Self::verifier)).
+    ///
+    /// [`trusted_main_node`]: Self::trusted_main_node
+    /// [`NotServed::VerifierRole`]: super::NotServed::VerifierRole
+    pub fn relay<S>(mut self, store: S) -> Self
+    where
+        S: ReplaySource + ReplaySink<Record = <S as ReplaySource>::Record>,
+    {
+        self.role = Some((
+            Role::Relay,
+            Box::new(move |settings: DriverSettings| {
+                let store = Arc::new(store);
+                Arc::new(RelayDriver {
+                    upstream: ExternalNodeDriver::new(Arc::clone(&store), settings),
+                    downstream: MainNodeDriver {
+                        source: store,
+                        authenticator: None,
+                        relay: true,
+                    },
                 }) as Arc<dyn RoleDriver>
             }),
         ));
@@ -243,8 +274,16 @@ impl NodeBuilder {
             Role::MainNode if !self.trusted_main_nodes.is_empty() => {
                 return Err(ConfigError::TrustedMainNodesOnMainNode.into());
             }
-            Role::ExternalNode if self.trusted_main_nodes.is_empty() => {
+            Role::ExternalNode | Role::Relay if self.trusted_main_nodes.is_empty() => {
                 return Err(ConfigError::NoTrustedMainNodes.into());
+            }
+            Role::Relay if self.authenticator.is_some() => {
+                return Err(ConfigError::NotForRole {
+                    setting: "verifier_authenticator",
+                    role,
+                    reason: "verification is not relayed; verifiers authenticate with the main node",
+                }
+                .into());
             }
             _ => {}
         }
@@ -305,6 +344,7 @@ impl NodeBuilder {
                 Arc::clone(&driver),
                 self.trusted_main_nodes,
                 seed,
+                applied_rx.clone(),
             );
             shared
                 .tasks
@@ -316,7 +356,7 @@ impl NodeBuilder {
             role,
             local_id,
             first_events: Mutex::new(Some(first_events)),
-            applied: (role == Role::ExternalNode).then_some(applied_rx),
+            applied: (role != Role::MainNode).then_some(applied_rx),
         })
     }
 }

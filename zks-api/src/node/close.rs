@@ -38,15 +38,28 @@ pub enum CloseCause {
         /// The first block that did not follow.
         block: BlockNumber,
     },
+    /// We are a relay and do not serve what the peer asked for; we disconnect it as useless
+    /// so it asks its next upstream.
+    #[error("not served by a relay: {0}")]
+    NotServed(NotServed),
     /// The inbound middleware refused a message (too large, over budget, or a user layer).
     #[error("refused: {0}")]
     Rejected(#[from] Rejection),
     /// The peer stayed silent past a deadline.
     #[error("timed out: {0}")]
     Timeout(TimeoutKind),
+    /// Code serving the link panicked (a store, verifier or layer of the node team's, or a
+    /// bug of ours); only this link ended. An external node redials.
+    #[error("panicked while serving the link: {0}")]
+    Panicked(String),
     /// The node is shutting down.
     #[error("node shutting down")]
     Shutdown,
+    /// External node: replay moved to another trusted upstream (a higher-priority one is level
+    /// again, or this one stalled while another is ahead); see
+    /// [`ProtocolEvent::UpstreamSwitched`](crate::ProtocolEvent::UpstreamSwitched).
+    #[error("replay moved to another upstream")]
+    Superseded,
 }
 
 impl CloseCause {
@@ -55,9 +68,11 @@ impl CloseCause {
         match self {
             Self::Protocol(_) => Some(DisconnectReason::ProtocolBreach),
             Self::Link(_) => None,
-            Self::Source(_) | Self::Sink(_) => Some(DisconnectReason::SubprotocolError),
-            Self::Diverged { .. } => Some(DisconnectReason::UselessPeer),
-            Self::SinkMoved { .. } | Self::Timeout(TimeoutKind::Idle) => {
+            Self::Source(_) | Self::Sink(_) | Self::Panicked(_) => {
+                Some(DisconnectReason::SubprotocolError)
+            }
+            Self::Diverged { .. } | Self::NotServed(_) => Some(DisconnectReason::UselessPeer),
+            Self::SinkMoved { .. } | Self::Superseded | Self::Timeout(TimeoutKind::Idle) => {
                 Some(DisconnectReason::Requested)
             }
             Self::Rejected(Rejection::MessageTooLarge(_)) => Some(DisconnectReason::ProtocolBreach),
@@ -65,4 +80,24 @@ impl CloseCause {
             Self::Shutdown => Some(DisconnectReason::ClientQuitting),
         }
     }
+}
+
+/// What a relay does not serve ([`CloseCause::NotServed`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotServed {
+    /// Verifiers authenticate with the main node itself; a relay does not take or pass on the
+    /// verifier role.
+    #[error("verification is not relayed: verifiers must link to the main node")]
+    VerifierRole,
+    /// The request carries record overrides the relay's store does not hold
+    /// ([`ReplaySource::holds_overrides`](crate::ReplaySource::holds_overrides)); serving
+    /// canonical records instead would ignore them silently.
+    #[error("record overrides for {count} block(s) from {first} on are not held by this relay")]
+    Overrides {
+        /// The lowest block with an override.
+        first: BlockNumber,
+        /// How many blocks have overrides.
+        count: usize,
+    },
 }

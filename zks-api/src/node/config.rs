@@ -41,6 +41,17 @@ pub struct Limits {
     /// The verifier handshake must progress within this long at each step (MN: the auth after
     /// our challenge; EN: the challenge after our role request). Default: 10 s.
     pub handshake_timeout: Duration,
+    /// EN or relay with several trusted upstreams: how often the active link's supervisor
+    /// probes the others (a short link that asks for one block) — for fail-back to a
+    /// higher-priority upstream that holds our last block again, and, while the active one is
+    /// stalled, for one that has our next block. Default: 10 s.
+    pub upstream_probe_interval: Duration,
+    /// EN or relay: an active upstream that delivered nothing for this long is stalled; replay
+    /// moves to a lower-priority upstream that has our next block. A chain with no new blocks
+    /// looks the same, which is why a probe must find the block first. Default: 30 s.
+    pub upstream_stall_timeout: Duration,
+    /// How long a probe may take, dial included. Default: 5 s.
+    pub upstream_probe_timeout: Duration,
     /// A link with no message in either direction for this long is closed. Transports with a
     /// keepalive of their own (devp2p ping, libp2p idle timeout) watch silence below the zks
     /// layer, so the default is off. Default: `None`.
@@ -61,6 +72,9 @@ impl Default for Limits {
             max_message_bytes: MAX_MESSAGE_BYTES + 1,
             first_message_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
+            upstream_probe_interval: Duration::from_secs(10),
+            upstream_stall_timeout: Duration::from_secs(30),
+            upstream_probe_timeout: Duration::from_secs(5),
             idle_timeout: None,
         }
     }
@@ -118,6 +132,22 @@ impl Limits {
         self
     }
 
+    /// Sets [`upstream_probe_interval`](Self::upstream_probe_interval) and
+    /// [`upstream_stall_timeout`](Self::upstream_stall_timeout).
+    #[must_use]
+    pub const fn with_upstream_checks(mut self, probe_interval: Duration, stall: Duration) -> Self {
+        self.upstream_probe_interval = probe_interval;
+        self.upstream_stall_timeout = stall;
+        self
+    }
+
+    /// Sets [`upstream_probe_timeout`](Self::upstream_probe_timeout).
+    #[must_use]
+    pub const fn with_upstream_probe_timeout(mut self, timeout: Duration) -> Self {
+        self.upstream_probe_timeout = timeout;
+        self
+    }
+
     /// Sets [`redial_initial`](Self::redial_initial) and [`redial_max`](Self::redial_max).
     #[must_use]
     pub const fn with_redial(mut self, initial: Duration, max: Duration) -> Self {
@@ -148,6 +178,17 @@ impl Limits {
                 name: "redial",
                 reason: "initial must be > 0 and <= max",
             });
+        }
+        for (name, value) in [
+            ("upstream_probe_interval", self.upstream_probe_interval),
+            ("upstream_probe_timeout", self.upstream_probe_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::InvalidLimit {
+                    name,
+                    reason: "must be > 0",
+                });
+            }
         }
         Ok(())
     }

@@ -26,6 +26,21 @@ pub(crate) struct ExternalNodeDriver<K: ReplaySink> {
     pub(crate) verifier: Option<(Arc<dyn ChallengeSigner>, Arc<dyn Verifier>)>,
 }
 
+impl<K: ReplaySink> ExternalNodeDriver<K> {
+    /// The driver of an external node (or a relay's upstream half) applying to `sink`.
+    pub(crate) fn new(sink: K, settings: super::builder::DriverSettings) -> Self {
+        settings.applied.send_replace(sink.next_block());
+        Self {
+            sink,
+            last_applied: Mutex::new(None),
+            overrides: settings.record_overrides,
+            limits: settings.limits,
+            applied: settings.applied,
+            verifier: settings.verifier,
+        }
+    }
+}
+
 #[async_trait]
 impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
     async fn serve(
@@ -104,6 +119,47 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
                 Err(e) => return e.into(),
             }
         }
+    }
+
+    async fn probe(
+        &self,
+        cx: &LinkCx,
+        io: &mut LinkIo,
+        block: BlockNumber,
+        timeout: std::time::Duration,
+    ) -> bool {
+        // The same overrides as a real request: an upstream that would refuse them is not a
+        // place to move replay to.
+        let request = ReplayRequest {
+            starting_block: block,
+            record_overrides: self.overrides.clone(),
+            max_blocks_per_message: 1,
+        };
+        let mut session = EnSession::<K::Record>::new(
+            cx.info.caps,
+            Some(request),
+            false,
+            self.limits.session_timeouts(),
+            now(),
+        );
+        let answer = async {
+            while let Some(frame) = session.poll_outbound() {
+                cx.send(io, frame).await.ok()?;
+                session.on_sent(now());
+            }
+            loop {
+                let frame = io.recv(cx).await.ok()?;
+                // Validated: records start exactly at `block`.
+                if let EnInput::Records(records) = session.handle_frame(&frame, now()).ok()? {
+                    return Some(!records.is_empty());
+                }
+            }
+        };
+        tokio::time::timeout(timeout, answer)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(false)
     }
 }
 

@@ -38,6 +38,32 @@ impl std::fmt::Display for DroppedResult {
     }
 }
 
+/// Why an external node moved replay to another upstream
+/// ([`ProtocolEvent::UpstreamSwitched`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SwitchReason {
+    /// A higher-priority upstream holds our last block again: back to it.
+    Failback,
+    /// The active upstream sent nothing new for this long while the new one has our next block.
+    Stalled {
+        /// How long the active upstream had made no progress.
+        idle: Duration,
+    },
+}
+
+impl std::fmt::Display for SwitchReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Failback => f.write_str("a higher-priority upstream is level again"),
+            Self::Stalled { idle } => write!(
+                f,
+                "no progress for {idle:?} while the other upstream has our next block"
+            ),
+        }
+    }
+}
+
 /// Something that happened in the engine.
 ///
 /// Events go to a bounded broadcast channel ([`Node::events`](crate::Node::events)); a consumer
@@ -73,6 +99,26 @@ pub enum ProtocolEvent {
         error: TransportError,
         /// The backoff before the next attempt.
         retry_in: Duration,
+    },
+    /// EN or relay: replay moved from the active upstream to another one, which is dialed
+    /// next. The link to `from` ends with [`CloseCause::Superseded`]; exactly-once holds
+    /// across the move (the new link resumes from the sink's next block).
+    UpstreamSwitched {
+        /// The upstream replay came from.
+        from: PeerAddr,
+        /// The upstream it moves to.
+        to: PeerAddr,
+        /// Why.
+        reason: SwitchReason,
+    },
+    /// Relay: a peer asking us for replay is also an upstream we replay from (a loop in the
+    /// nodes' trusted main nodes). Harmless — no block is applied twice and an idle link sends
+    /// nothing — but that peer cannot give us anything new.
+    ReplayLoop {
+        /// The downstream link.
+        conn: ConnectionId,
+        /// The peer.
+        peer: PeerId,
     },
     /// A link beyond the active-link cap was refused with `TooManyPeers`.
     MaxActiveConnectionsExceeded {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
@@ -29,6 +30,19 @@ pub(crate) trait RoleDriver: Send + Sync + 'static {
         io: &mut LinkIo,
         control: &mut mpsc::Receiver<Frame>,
     ) -> CloseCause;
+
+    /// Whether the peer serves the record for `block` within `timeout`, asked on a short-lived
+    /// link of its own (how an external node learns that another upstream is level or ahead:
+    /// zks messages carry no head). Roles that do not replay answer `false`.
+    async fn probe(
+        &self,
+        _cx: &LinkCx,
+        _io: &mut LinkIo,
+        _block: crate::BlockNumber,
+        _timeout: std::time::Duration,
+    ) -> bool {
+        false
+    }
 }
 
 /// What a role driver knows about the link it serves.
@@ -40,9 +54,40 @@ pub(crate) struct LinkCx {
     pub(crate) shared: Arc<Shared>,
     /// Set once the link did useful work; a redialing EN then starts its backoff over.
     progressed: AtomicBool,
+    /// Cancelled to end the link between messages: at shutdown, or when an external node moves
+    /// replay to another upstream ([`CloseCause::Superseded`]).
+    stop: CancellationToken,
 }
 
 impl LinkCx {
+    /// The context of a link `role` serves; `stop` ends it between messages.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        conn: ConnectionId,
+        info: LinkInfo,
+        sender: LinkSender,
+        stop: CancellationToken,
+    ) -> Self {
+        Self {
+            conn,
+            trusted: shared.trusted.contains(&info.peer),
+            info,
+            sender,
+            shared,
+            progressed: AtomicBool::new(false),
+            stop,
+        }
+    }
+
+    /// Why the link is stopping: shutdown, or a handover to another upstream.
+    fn stop_cause(&self) -> CloseCause {
+        if self.shared.shutdown.is_cancelled() {
+            CloseCause::Shutdown
+        } else {
+            CloseCause::Superseded
+        }
+    }
+
     pub(crate) fn peer(&self) -> PeerId {
         self.info.peer.clone()
     }
@@ -62,7 +107,7 @@ impl LinkCx {
                 Ok(()) => Ok(()),
                 Err(_) => Err(io.closed_cause(self).await),
             },
-            () = self.shared.shutdown.cancelled() => Err(CloseCause::Shutdown),
+            () = self.stop.cancelled() => Err(self.stop_cause()),
         }
     }
 }
@@ -87,14 +132,22 @@ pub(crate) struct LinkIo {
 }
 
 impl LinkIo {
+    /// The receiving side of a link, with a fresh inbound middleware stack.
+    pub(crate) fn new(shared: &Shared, rx: LinkReceiver) -> Self {
+        Self {
+            rx,
+            inbound: shared.inbound_stack(),
+        }
+    }
+
     /// The next message that passed the middleware stack, or why the link ended (including a
-    /// refusal by middleware and node shutdown). Deadlines belong to the session.
+    /// refusal by middleware, node shutdown and a handover). Deadlines belong to the session.
     ///
     /// Cancel safe up to the middleware call: a message is never lost while waiting for one.
     pub(crate) async fn recv(&mut self, cx: &LinkCx) -> Result<Frame, CloseCause> {
         let frame = tokio::select! {
             frame = self.rx.recv() => frame.map_err(CloseCause::Link)?,
-            () = cx.shared.shutdown.cancelled() => return Err(CloseCause::Shutdown),
+            () = cx.stop.cancelled() => return Err(cx.stop_cause()),
         };
         self.filter(cx, frame).await
     }
@@ -122,7 +175,7 @@ impl LinkIo {
                     }
                 }
             } => cause,
-            () = cx.shared.shutdown.cancelled() => CloseCause::Shutdown,
+            () = cx.stop.cancelled() => cx.stop_cause(),
         }
     }
 }
@@ -140,11 +193,24 @@ pub(crate) struct LinkOutcome {
     pub(crate) progressed: bool,
 }
 
-/// Registers the link, runs the role on it, closes it with the right reason, and reports it.
+/// Registers the link, runs the role on it until it ends or the node shuts down, closes it
+/// with the right reason, and reports it.
 pub(crate) async fn serve_link(
     shared: Arc<Shared>,
     role: Arc<dyn RoleDriver>,
     link: Link,
+) -> LinkOutcome {
+    let stop = shared.shutdown.child_token();
+    serve_link_until(shared, role, link, stop).await
+}
+
+/// [`serve_link`], also ended (between messages, never during an apply) when `stop` is
+/// cancelled.
+pub(crate) async fn serve_link_until(
+    shared: Arc<Shared>,
+    role: Arc<dyn RoleDriver>,
+    link: Link,
+    stop: CancellationToken,
 ) -> LinkOutcome {
     let conn = shared.next_connection_id();
     let (info, sender, rx) = link.split();
@@ -175,27 +241,24 @@ pub(crate) async fn serve_link(
         // and reason (the span carries peer, direction and caps).
         tracing::info!(trusted, addr = %info.remote_addr, "link established");
 
-        let cx = LinkCx {
-            conn,
-            info,
-            sender,
-            trusted,
-            shared: Arc::clone(&shared),
-            progressed: AtomicBool::new(false),
-        };
-        let mut io = LinkIo {
-            rx,
-            inbound: shared.inbound_stack(),
-        };
-        let cause = role.serve(&cx, &mut io, &mut control_rx).await;
+        let cx = LinkCx::new(Arc::clone(&shared), conn, info, sender, stop);
+        let mut io = LinkIo::new(&shared, rx);
+        // A panic in the node team's code (store, verifier, layer) ends this link only: the
+        // registry and session store stay true, and an EN's dial loop redials.
+        let served = std::panic::AssertUnwindSafe(role.serve(&cx, &mut io, &mut control_rx));
+        let cause = futures::FutureExt::catch_unwind(served)
+            .await
+            .unwrap_or_else(|panic| CloseCause::Panicked(panic_message(&*panic)));
         if let Some(reason) = cause.disconnect_reason() {
             cx.sender.close(reason);
         }
         match &cause {
             CloseCause::Protocol(e) => tracing::warn!(error = %e, "peer broke the protocol"),
             CloseCause::Rejected(e) => tracing::warn!(error = %e, "peer refused by middleware"),
-            CloseCause::Source(_) | CloseCause::Sink(_) => tracing::error!(%cause, "link closed"),
-            CloseCause::Shutdown => tracing::debug!(%cause, "link closed"),
+            CloseCause::Source(_) | CloseCause::Sink(_) | CloseCause::Panicked(_) => {
+                tracing::error!(%cause, "link closed");
+            }
+            CloseCause::Shutdown | CloseCause::Superseded => tracing::debug!(%cause, "link closed"),
             _ => tracing::info!(%cause, "link closed"),
         }
         shared.registry_remove(conn);
@@ -211,4 +274,13 @@ pub(crate) async fn serve_link(
     }
     .instrument(span)
     .await
+}
+
+/// The text of a panic payload, when it has one.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::dispatch::{Routing, VerifierResult};
 use super::events::DroppedResult;
 use super::link::{LinkCx, LinkIo, RoleDriver, now, sleep_until};
-use super::{CloseCause, ProtocolEvent};
+use super::{CloseCause, NotServed, ProtocolEvent};
 use crate::engine::{MnInput, MnSession, ReplayCursor, VerifierStatus};
 use crate::transport::{LinkSender, OwnedSendPermit};
 use crate::wire::{Frame, VerifyBatchOutcome};
@@ -20,6 +20,9 @@ use crate::{AuthOutcome, BlockNumber, ReplaySource, SignerAuthenticator, SourceE
 pub(crate) struct MainNodeDriver<S> {
     pub(crate) source: S,
     pub(crate) authenticator: Option<Arc<dyn SignerAuthenticator>>,
+    /// Serving as a relay: the verifier role and record overrides the source does not hold
+    /// are refused ([`NotServed`]).
+    pub(crate) relay: bool,
 }
 
 /// One replay message, produced once the link had room for it.
@@ -139,7 +142,16 @@ impl<S: ReplaySource> MainNodeDriver<S> {
     ) -> Result<Option<ReplayCursor>, CloseCause> {
         match input {
             MnInput::None => {}
-            MnInput::StartReplay(cursor) => return Ok(Some(cursor)),
+            MnInput::StartReplay(cursor) => {
+                if self.relay {
+                    self.check_relayable(cx, &cursor)?;
+                }
+                return Ok(Some(cursor));
+            }
+            MnInput::RoleRequested if self.relay => {
+                tracing::info!("refusing a verifier role request: verification is not relayed");
+                return Err(CloseCause::NotServed(NotServed::VerifierRole));
+            }
             MnInput::RoleRequested => {
                 cx.emit(ProtocolEvent::VerifierRoleRequested {
                     conn: cx.conn,
@@ -230,6 +242,32 @@ impl<S: ReplaySource> MainNodeDriver<S> {
             }
         }
         Ok(None)
+    }
+
+    /// Relay: refuses overrides the store does not hold, and says when the peer asking us for
+    /// replay is the upstream we replay from (a loop: harmless — each side applies only blocks
+    /// it lacks, and a link with nothing to send is idle — but never useful).
+    fn check_relayable(&self, cx: &LinkCx, cursor: &ReplayCursor) -> Result<(), CloseCause> {
+        let overrides = cursor.overrides();
+        if !self.source.holds_overrides(overrides) {
+            let refusal = NotServed::Overrides {
+                first: overrides.iter().next().map_or(0, |(block, _)| block),
+                count: overrides.len(),
+            };
+            tracing::info!(%refusal, "refusing a replay request");
+            return Err(CloseCause::NotServed(refusal));
+        }
+        if cx.shared.replays_from(&cx.info.peer) {
+            tracing::warn!(
+                "replay loop: this peer asks us for replay and is also the upstream we replay \
+                 from; check both nodes' trusted main nodes"
+            );
+            cx.emit(ProtocolEvent::ReplayLoop {
+                conn: cx.conn,
+                peer: cx.peer(),
+            });
+        }
+        Ok(())
     }
 
     /// The next replay message. Production is tied to the link's send capacity: a slot is

@@ -12,18 +12,20 @@ mod events;
 mod link;
 mod mn;
 mod registry;
+mod relay;
 mod sessions;
 mod shared;
+mod upstreams;
 
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{broadcast, watch};
 
 pub use self::builder::NodeBuilder;
-pub use self::close::CloseCause;
+pub use self::close::{CloseCause, NotServed};
 pub use self::config::Limits;
 pub use self::dispatch::{BatchDispatch, VerifierResult};
-pub use self::events::{DroppedResult, EventStream, ProtocolEvent};
+pub use self::events::{DroppedResult, EventStream, ProtocolEvent, SwitchReason};
 pub use self::sessions::PeerSession;
 use self::shared::{Shared, lock};
 use crate::wire::VerifyBatch;

@@ -122,6 +122,8 @@ impl PeerSessionStore {
                 self.set_verifier(*conn, VerifierStatus::Unauthorized(*signer));
             }
             ProtocolEvent::DialFailed { .. }
+            | ProtocolEvent::UpstreamSwitched { .. }
+            | ProtocolEvent::ReplayLoop { .. }
             | ProtocolEvent::IncomingFailed { .. }
             | ProtocolEvent::MaxActiveConnectionsExceeded { .. }
             | ProtocolEvent::BatchDispatched { .. }

@@ -115,6 +115,13 @@ impl Shared {
         true
     }
 
+    /// Whether we hold a link we dialed to `peer` (an upstream we replay from).
+    pub(super) fn replays_from(&self, peer: &PeerId) -> bool {
+        lock(&self.sessions)
+            .iter()
+            .any(|s| s.info.direction == crate::Direction::Outbound && &s.info.peer == peer)
+    }
+
     /// Opens a dispatch and sends it to every peer eligible now.
     pub(crate) fn open_dispatch(
         self: &Arc<Self>,
