@@ -89,6 +89,9 @@ pub enum Command {
     MainNode(MainNodeArgs),
     /// Run an external node: replay blocks from a main node into a local store.
     ExternalNode(ExternalNodeArgs),
+    /// Run a relay: replay from trusted upstreams (the main node, or relays nearer to it) into a
+    /// local store, and serve that store to external nodes that list this relay as a main node.
+    Relay(ExternalNodeArgs),
     /// RLPx debugging tools.
     #[command(subcommand)]
     Rlpx(RlpxCommand),
@@ -222,14 +225,17 @@ pub struct MainNodeArgs {
     pub chain_address: Option<String>,
 }
 
-/// `zks external-node` flags; every one can also come from `ZKS_<FLAG>` or `[external-node]`.
+/// `zks external-node` and `zks relay` flags; every one can also come from `ZKS_<FLAG>` or the
+/// config file's `[external-node]` / `[relay]` table.
 #[derive(Debug, Default, Args, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ExternalNodeArgs {
     /// Data directory (created if missing).
     #[arg(long, value_name = "DIR", env = "ZKS_DATA")]
     pub data: Option<PathBuf>,
-    /// The trusted main node's enode URL; repeat (or separate with commas) for several.
+    /// A trusted main node's (or relay's) enode URL; repeat (or separate with commas) for
+    /// several: one is used at a time, in this order of priority, failing over when the active
+    /// one ends our link or stalls, and back when a preferred one is level again.
     #[arg(
         long = "main-node",
         value_name = "ENODE",
@@ -269,6 +275,24 @@ pub struct ExternalNodeArgs {
     /// EIP-712 batch signatures: the chain's diamond proxy on L1, the message's chainAddress.
     #[arg(long, value_name = "ADDR", env = "ZKS_CHAIN_ADDRESS")]
     pub chain_address: Option<String>,
+    /// With several --main-node: how often the other upstreams are probed (one short link
+    /// asking for one block) for fail-back and stalls (default: 10s).
+    #[arg(long, value_name = "DURATION", env = "ZKS_UPSTREAM_PROBE_INTERVAL", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub upstream_probe_interval: Option<Duration>,
+    /// With several --main-node: the active upstream is stalled after delivering nothing for
+    /// this long while another has our next block (default: 30s).
+    #[arg(long, value_name = "DURATION", env = "ZKS_UPSTREAM_STALL_TIMEOUT", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub upstream_stall_timeout: Option<Duration>,
+}
+
+/// A duration in the config file, written as on the command line (`10s`, `2m`).
+fn de_duration<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(de)?;
+    parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// `zks demo` flags.
@@ -336,6 +360,8 @@ pub struct ConfigFile {
     pub main_node: MainNodeArgs,
     /// `[external-node]`.
     pub external_node: ExternalNodeArgs,
+    /// `[relay]`.
+    pub relay: ExternalNodeArgs,
 }
 
 impl ConfigFile {
@@ -403,6 +429,10 @@ impl ExternalNodeArgs {
             l1_chain_id: self.l1_chain_id.or(file.l1_chain_id),
             validator_timelock: self.validator_timelock.or(file.validator_timelock),
             chain_address: self.chain_address.or(file.chain_address),
+            upstream_probe_interval: self
+                .upstream_probe_interval
+                .or(file.upstream_probe_interval),
+            upstream_stall_timeout: self.upstream_stall_timeout.or(file.upstream_stall_timeout),
         }
     }
 }

@@ -256,7 +256,8 @@ pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
     failure.map_or(Ok(()), Err)
 }
 
-/// `zks external-node`.
+/// `zks external-node` (`role` [`Role::ExternalNode`]) and `zks relay` ([`Role::Relay`]: the
+/// same, and the store is also served to external nodes that link to us).
 ///
 /// Start-up order as for [`main_node`]: flags, then the port, then files. With
 /// `--exit-at-block N` the store applies blocks up to N and refuses every later one
@@ -265,12 +266,13 @@ pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
 /// # Errors
 ///
 /// One line for every error a user can cause.
-pub async fn external_node(args: ExternalNodeArgs) -> Result<(), CliError> {
-    let data = require_data(args.data.as_deref(), "external-node")?;
+pub async fn replica(args: ExternalNodeArgs, role: Role) -> Result<(), CliError> {
+    let command = store::role_name(role);
+    let data = require_data(args.data.as_deref(), command)?;
     if args.main_node.is_empty() {
-        return Err(
-            "external-node needs --main-node ENODE (or `main-node` in the config file)".to_owned(),
-        );
+        return Err(format!(
+            "{command} needs --main-node ENODE (or `main-node` in the config file)"
+        ));
     }
     let main_nodes = args
         .main_node
@@ -297,7 +299,7 @@ pub async fn external_node(args: ExternalNodeArgs) -> Result<(), CliError> {
     let port = PortReservation::bind(addr)?;
     let metrics = serve_metrics(args.metrics)?;
     // Files from here on.
-    let store = open_store(&data, Role::ExternalNode, true)?;
+    let store = open_store(&data, role, true)?;
     if let Some(target) = args.exit_at_block
         && store.next_block() > target
     {
@@ -318,7 +320,11 @@ pub async fn external_node(args: ExternalNodeArgs) -> Result<(), CliError> {
         store.clone(),
         args.exit_at_block.unwrap_or(BlockNumber::MAX),
     );
-    let mut builder = Node::builder(transport.clone()).external_node(sink);
+    let builder = Node::builder(transport.clone()).limits(upstream_limits(&args));
+    let mut builder = match role {
+        Role::Relay => builder.relay(sink),
+        _ => builder.external_node(sink),
+    };
     for m in &main_nodes {
         builder = builder.trusted_main_node(m.as_str());
     }
@@ -334,7 +340,8 @@ pub async fn external_node(args: ExternalNodeArgs) -> Result<(), CliError> {
         tokio::spawn(crate::metrics::record_events(node.events(), None));
     }
     println!(
-        "external node {} resuming at block {start}{}",
+        "{} {} resuming at block {start}{}",
+        command.replace('-', " "),
         transport
             .local_enode()
             .map_or_else(|| "(not listening)".to_owned(), |e| e.to_string()),
@@ -359,6 +366,17 @@ pub async fn external_node(args: ExternalNodeArgs) -> Result<(), CliError> {
     }
     node.shutdown().await;
     Ok(())
+}
+
+/// The engine limits the upstream flags set.
+fn upstream_limits(args: &ExternalNodeArgs) -> zks_api::Limits {
+    let defaults = zks_api::Limits::default();
+    defaults.clone().with_upstream_checks(
+        args.upstream_probe_interval
+            .unwrap_or(defaults.upstream_probe_interval),
+        args.upstream_stall_timeout
+            .unwrap_or(defaults.upstream_stall_timeout),
+    )
 }
 
 /// `zks bench`: runs every measurement of `zks-bench` and prints the table (and JSON).

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use zks_api::Role;
 use zks_node::cli::{Cli, Command, ConfigFile, KeyCommand, RlpxCommand, StoreCommand};
 use zks_node::commands;
 use zks_node::logging::{self, LogSettings};
@@ -50,8 +51,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::MainNode(args) => commands::main_node(args.merge(file.main_node)).await,
         Command::ExternalNode(args) => {
-            commands::external_node(args.merge(file.external_node)).await
+            commands::replica(args.merge(file.external_node), Role::ExternalNode).await
         }
+        Command::Relay(args) => commands::replica(args.merge(file.relay), Role::Relay).await,
         Command::Rlpx(RlpxCommand::Ping {
             enode,
             timeout,

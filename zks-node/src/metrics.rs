@@ -12,7 +12,9 @@
 //! | `zks_verification_results_total` | counter | `outcome` (approved / refused) |
 //! | `zks_verification_latency_seconds` | histogram | (dispatch → result) |
 //! | `zks_quorums_total` | counter | `outcome` (reached / failed) |
-//! | `zks_refusals_total` | counter | `reason` (too_many_peers / unauthorized_verifier / dial_failed / incoming_failed) |
+//! | `zks_refusals_total` | counter | `reason` (too_many_peers / unauthorized_verifier / dial_failed / incoming_failed / not_relayed) |
+//! | `zks_upstream_switches_total` | counter | `reason` (failback / stalled) |
+//! | `zks_replay_loops_total` | counter | |
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -52,8 +54,11 @@ pub async fn record_events(
                 gauge!("zks_active_links").increment(1.0);
                 counter!("zks_links_established_total").increment(1);
             }
-            ProtocolEvent::Closed { conn, .. } => {
+            ProtocolEvent::Closed { conn, cause, .. } => {
                 gauge!("zks_active_links").decrement(1.0);
+                if matches!(cause, zks_api::CloseCause::NotServed(_)) {
+                    counter!("zks_refusals_total", "reason" => "not_relayed").increment(1);
+                }
                 dispatched.retain(|(c, _), _| *c != conn);
             }
             ProtocolEvent::ReplayBlockSent {
@@ -120,6 +125,17 @@ pub async fn record_events(
             }
             ProtocolEvent::IncomingFailed { .. } => {
                 counter!("zks_refusals_total", "reason" => "incoming_failed").increment(1);
+            }
+            ProtocolEvent::UpstreamSwitched { reason, .. } => {
+                let reason = match reason {
+                    zks_api::SwitchReason::Failback => "failback",
+                    zks_api::SwitchReason::Stalled { .. } => "stalled",
+                    _ => "other",
+                };
+                counter!("zks_upstream_switches_total", "reason" => reason).increment(1);
+            }
+            ProtocolEvent::ReplayLoop { .. } => {
+                counter!("zks_replay_loops_total").increment(1);
             }
             _ => {}
         }

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use zks_api::wire::VerifyBatch;
 use zks_api::{BlockNumber, Node, RawRecord, Role, SignerAddress};
-use zks_api::{ReplayRecord as _, ReplaySink, SinkError};
+use zks_api::{Overrides, ReplayRecord as _, ReplaySink, ReplaySource, SinkError, SourceError};
 use zks_devp2p::eth::ChainIdentity;
 use zks_devp2p::{Devp2pConfig, Devp2pTransport, Enode, NodeKey, NodeKeyError};
 use zks_verifier::commit_abi::{CommitBatchInfoV31, StoredBatchInfo};
@@ -473,6 +473,33 @@ impl<S: ReplaySink> ReplaySink for StopAfter<S> {
             })),
             _ => Ok(()),
         }
+    }
+}
+
+/// A relay serves what it applied: reads go to the store as they are.
+#[async_trait]
+impl<S: ReplaySource> ReplaySource for StopAfter<S> {
+    type Record = S::Record;
+
+    fn next_block(&self) -> BlockNumber {
+        self.inner.next_block()
+    }
+
+    async fn read(
+        &self,
+        from: BlockNumber,
+        max: usize,
+        overrides: &Overrides,
+    ) -> Result<Vec<S::Record>, SourceError> {
+        self.inner.read(from, max, overrides).await
+    }
+
+    async fn wait_for(&self, block: BlockNumber) {
+        self.inner.wait_for(block).await;
+    }
+
+    fn holds_overrides(&self, overrides: &Overrides) -> bool {
+        self.inner.holds_overrides(overrides)
     }
 }
 

@@ -956,6 +956,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_replica_dir_serves_either_replica_role_never_a_main_node() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = RedbReplayStore::open(dir.path(), Role::ExternalNode).unwrap();
+            store.apply(records(0..10)).await.unwrap();
+        }
+        let relay = RedbReplayStore::open(dir.path(), Role::Relay).unwrap();
+        assert_eq!(ReplaySink::next_block(&relay), 10);
+        drop(relay);
+        assert_eq!(recorded_role(dir.path()).as_deref(), Some("relay"));
+        let err = RedbReplayStore::open(dir.path(), Role::MainNode).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::WrongRole { found, wanted, .. }
+                if found == "a relay" && wanted == "a main node"),
+            "{err:?}"
+        );
+        let mn = tempfile::tempdir().unwrap();
+        drop(RedbReplayStore::open(mn.path(), Role::MainNode).unwrap());
+        assert!(matches!(
+            RedbReplayStore::open(mn.path(), Role::Relay),
+            Err(StoreError::WrongRole { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn overrides_are_held_only_when_every_one_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbReplayStore::open(dir.path(), Role::Relay).unwrap();
+        store.apply(records(0..10)).await.unwrap();
+        store.set_override(3, b"alt", b"other").unwrap();
+        let ask = |keys: &[(u64, &'static [u8])]| -> Overrides {
+            keys.iter()
+                .map(|(b, k)| RecordOverride {
+                    block_number: *b,
+                    db_key: Bytes::from_static(k),
+                })
+                .collect()
+        };
+        assert!(store.holds_overrides(&Overrides::default()));
+        assert!(store.holds_overrides(&ask(&[(3, b"alt")])));
+        assert!(!store.holds_overrides(&ask(&[(3, b"alt"), (4, b"alt")])));
+        assert!(!store.holds_overrides(&ask(&[(3, b"other-key")])));
+    }
+
+    #[tokio::test]
     async fn refuses_the_other_role() {
         let dir = tempfile::tempdir().unwrap();
         drop(RedbReplayStore::open(dir.path(), Role::MainNode).unwrap());

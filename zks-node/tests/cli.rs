@@ -2,173 +2,16 @@
 //! against our main node and an independent RLPx implementation, user errors, and the demo.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn zks() -> Command {
-    hermetic(Command::new(env!("CARGO_BIN_EXE_zks")))
-}
-
-/// `cmd` with warnings logged, no stdin, and no setting from the environment the tests run in.
-fn hermetic(mut cmd: Command) -> Command {
-    cmd.env("RUST_LOG", "warn").stdin(Stdio::null());
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("ZKS_") || name == "NO_COLOR" {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
-}
-
-fn run(args: &[&str]) -> Output {
-    zks().args(args).output().expect("run zks")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A process killed (SIGKILL) when dropped.
-struct Proc {
-    child: Child,
-    lines: BufReader<ChildStdout>,
-    /// Its stderr lines, when captured.
-    logs: Option<mpsc::Receiver<String>>,
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command) -> Self {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn");
-        let stdout = child.stdout.take().expect("piped stdout");
-        Self {
-            child,
-            lines: BufReader::new(stdout),
-            logs: None,
-        }
-    }
-
-    /// As [`spawn`](Self::spawn), with stderr captured line by line (JSON logs).
-    fn spawn_logged(mut cmd: Command) -> Self {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Self {
-            child,
-            lines: BufReader::new(stdout),
-            logs: Some(rx),
-        }
-    }
-
-    /// The first JSON log line (after those already taken) whose message is `message`.
-    fn log(&mut self, message: &str) -> serde_json::Value {
-        let logs = self.logs.as_ref().expect("spawned with spawn_logged");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = logs
-                .recv_timeout(left)
-                .unwrap_or_else(|e| panic!("no log line {message:?}: {e}"));
-            let value: serde_json::Value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
-            if value["fields"]["message"] == message {
-                return value;
-            }
-        }
-    }
-
-    /// The rest of the first stdout line that starts with `prefix`.
-    fn line_after(&mut self, prefix: &str) -> String {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = self.lines.read_line(&mut line).expect("read stdout");
-            assert!(n > 0, "process exited before printing {prefix:?}");
-            if let Some(rest) = line.trim_end().strip_prefix(prefix) {
-                return rest.trim().to_owned();
-            }
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL on unix
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn main_node(data: &Path, key: &Path, extra: &[&str]) -> (Proc, String) {
-    let mut cmd = zks();
-    cmd.arg("main-node")
-        .arg("--data")
-        .arg(data)
-        .arg("--key")
-        .arg(key)
-        .args(["--port", "0", "--addr", "127.0.0.1"])
-        .args(extra);
-    let mut mn = Proc::spawn(cmd);
-    let enode = mn.line_after("enode:");
-    (mn, enode)
-}
-
-fn generate_key(path: &Path) -> String {
-    let out = zks()
-        .args(["key", "generate", "--out"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let id = stdout(&out).trim().to_owned();
-    assert_eq!(id.len(), 128, "enode id: {id}");
-    assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
-    id
-}
-
-/// `zks store dump` as (records, first..=last, contiguous).
-fn dump(data: &Path) -> String {
-    let out = zks()
-        .args(["store", "dump", "--data"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out)
-}
-
-fn records_in(dump: &str) -> u64 {
-    dump.lines()
-        .find_map(|l| l.strip_prefix("records: "))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no record count in {dump}"))
-}
+use common::{
+    Proc, dump, free_port, generate_key, hermetic, main_node, records_in, run, stderr, stdout, zks,
+};
 
 #[test]
 fn external_node_survives_five_sigkills_and_ends_with_exactly_blocks_0_to_999() {
@@ -509,14 +352,6 @@ fn demo_generation(args: &[&str], link: &str) {
         .expect("n/m");
     assert_eq!(done, submitted, "{verified}");
     assert!(done.parse::<u64>().unwrap() > 0, "{verified}");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn scrape(addr: &str) -> String {
