@@ -14,6 +14,7 @@ mod faults;
 mod forks;
 mod hostile;
 mod limits;
+mod relay_net;
 mod relay_tree;
 mod relays;
 mod replay;
