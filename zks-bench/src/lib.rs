@@ -38,6 +38,7 @@ mod nets;
 mod nodes;
 mod payload;
 mod quorum;
+mod relay_tree;
 mod report;
 mod sink;
 mod stats;
@@ -49,7 +50,8 @@ pub use error::BenchError;
 pub use handshake::K256Costs;
 pub use nets::TransportKind;
 pub use report::{
-    FanoutRow, FloorRow, HandshakeRow, LatencyRow, Machine, Report, TargetRow, ThroughputRow,
+    FanoutRow, FloorRow, HandshakeRow, LatencyRow, Machine, RelayTreeRow, Report, TargetRow,
+    ThroughputRow,
 };
 pub use stats::Percentiles;
 
@@ -82,6 +84,8 @@ struct Scale {
     fanout_ens: Vec<usize>,
     fanout_blocks: u64,
     fanout_paced: u64,
+    /// Relay rows: (relays, ENs), each beside the same ENs on the MN directly.
+    relay_tree: (usize, usize),
     handshake_time: Duration,
     quorum_batches: u64,
     floor_reps: usize,
@@ -99,6 +103,7 @@ impl Scale {
             fanout_ens: vec![1, 10, 100],
             fanout_blocks: 1_000,
             fanout_paced: 500,
+            relay_tree: (4, 100),
             handshake_time: Duration::from_secs(3),
             quorum_batches: 1_000,
             floor_reps: 3,
@@ -115,6 +120,7 @@ impl Scale {
             fanout_ens: vec![1, 10, 100],
             fanout_blocks: 1_000,
             fanout_paced: 100,
+            relay_tree: (4, 100),
             handshake_time: Duration::from_secs(1),
             quorum_batches: 200,
             floor_reps: 1,
@@ -132,6 +138,7 @@ impl Scale {
             fanout_ens: vec![1, 3],
             fanout_blocks: 50,
             fanout_paced: 5,
+            relay_tree: (2, 4),
             handshake_time: Duration::from_millis(150),
             quorum_batches: 3,
             floor_reps: 1,
@@ -257,6 +264,30 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
                 complete: f.complete,
             });
         }
+    }
+    // 4b: the relay tree beside the same ENs on the MN directly (devp2p).
+    let (relays, ens) = scale.relay_tree;
+    for relays in [0, relays] {
+        let t = relay_tree::relay_tree(
+            TransportKind::Devp2p,
+            relays,
+            ens,
+            scale.fanout_blocks,
+            scale.fanout_paced,
+            opts.seed,
+        )
+        .await?;
+        report.relay_trees.push(RelayTreeRow {
+            transport: TransportKind::Devp2p,
+            relays: t.relays,
+            ens: t.ens,
+            blocks: t.blocks,
+            sync_ms: t.sync.as_secs_f64() * 1e3,
+            mn_cpu_us_per_block: t.mn_cpu_per_block.as_secs_f64() * 1e6,
+            hop1: t.hop1,
+            hop2: t.hop2,
+            complete: t.complete,
+        });
     }
     if opts.libp2p {
         report
@@ -441,6 +472,34 @@ fn targets(r: &Report) -> Vec<TargetRow> {
             )
         }),
     );
+    let direct = r.relay_trees.iter().find(|t| t.relays == 0);
+    let tree = r.relay_trees.iter().find(|t| t.relays > 0);
+    add(
+        "relays: MN CPU per block ≤ 1/10 of the direct fan-out to the same ENs",
+        direct.zip(tree).map(|(d, t)| {
+            let ratio = t.mn_cpu_us_per_block / d.mn_cpu_us_per_block.max(1e-9);
+            (
+                format!(
+                    "{ratio:.3} × ({:.2} vs {:.2} µs/block; {} relays, {} ENs)",
+                    t.mn_cpu_us_per_block, d.mn_cpu_us_per_block, t.relays, t.ens
+                ),
+                ratio <= 0.1 && t.complete && d.complete,
+            )
+        }),
+    );
+    add(
+        "relays: p99 latency a relay hop adds < 1 ms on loopback",
+        tree.and_then(|t| t.hop2.map(|h| (t, h))).map(|(t, h)| {
+            let p99 = h.p99_us / 1e3;
+            (
+                format!(
+                    "relay → EN p99 {p99:.3} ms (MN → relay p99 {:.3} ms)",
+                    t.hop1.p99_us / 1e3
+                ),
+                p99 < 1.0,
+            )
+        }),
+    );
     for kind in [TransportKind::Devp2p, TransportKind::Memnet] {
         let f = r
             .fanout
@@ -509,6 +568,13 @@ mod tests {
         assert!(report.latency.iter().all(|l| l.latency.samples > 0));
         assert_eq!(report.fanout.len(), 4);
         assert!(report.fanout.iter().all(|f| f.complete));
+        let trees: Vec<_> = report
+            .relay_trees
+            .iter()
+            .map(|t| (t.relays, t.ens, t.complete, t.hop2.is_some()))
+            .collect();
+        assert_eq!(trees, [(0, 4, true, false), (2, 4, true, true)]);
+        assert!(report.relay_trees.iter().all(|t| t.mn_cpu_us_per_block > 0.0));
         assert_eq!(report.handshakes.len(), 2);
         assert!(report.handshakes[0].connections > 0);
         assert_eq!(report.quorum.map(|q| q.samples), Some(3));

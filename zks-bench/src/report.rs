@@ -95,6 +95,29 @@ pub struct FanoutRow {
     pub complete: bool,
 }
 
+/// 1 MN → R relays → N ENs (R = 0: the ENs link to the MN).
+#[derive(Clone, Debug, Serialize)]
+pub struct RelayTreeRow {
+    /// Transport.
+    pub transport: TransportKind,
+    /// Relays between the MN and the ENs.
+    pub relays: usize,
+    /// External nodes.
+    pub ens: usize,
+    /// Blocks appended at once.
+    pub blocks: u64,
+    /// Until every EN had every bulk block, ms.
+    pub sync_ms: f64,
+    /// CPU of the MN's own thread (it runs alone on one) per block, bulk and paced, µs.
+    pub mn_cpu_us_per_block: f64,
+    /// Paced blocks: MN append → apply one hop down (each relay; the ENs when R = 0).
+    pub hop1: Percentiles,
+    /// Paced blocks: relay apply → apply at each of its ENs.
+    pub hop2: Option<Percentiles>,
+    /// Every EN got every block.
+    pub complete: bool,
+}
+
 /// Handshakes per second next to the k256 bound.
 #[derive(Clone, Debug, Serialize)]
 pub struct HandshakeRow {
@@ -146,6 +169,8 @@ pub struct Report {
     pub latency: Vec<LatencyRow>,
     /// Fan-out.
     pub fanout: Vec<FanoutRow>,
+    /// Relay trees beside direct fan-out.
+    pub relay_trees: Vec<RelayTreeRow>,
     /// Handshakes.
     pub handshakes: Vec<HandshakeRow>,
     /// Quorum latency (memnet, 3 of 5).
@@ -268,6 +293,32 @@ impl Report {
                 ms(l.p99_us),
                 ms(l.max_us),
                 if f.complete { "yes" } else { "NO" }
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\n## 4b. Relays, 1 MN → R relays → N ENs, 1 KiB blocks (the MN alone on a thread)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| transport | relays | ENs | bulk blocks | sync ms | MN CPU µs/block | hop 1 p50 ms | p99 ms | hop 2 p50 ms | p99 ms | complete |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        for t in &self.relay_trees {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {:.1} | {:.2} | {} | {} | {} | {} | {} |",
+                t.transport.name(),
+                t.relays,
+                t.ens,
+                t.blocks,
+                t.sync_ms,
+                t.mn_cpu_us_per_block,
+                ms(t.hop1.p50_us),
+                ms(t.hop1.p99_us),
+                t.hop2.map_or_else(|| "-".to_owned(), |h| ms(h.p50_us)),
+                t.hop2.map_or_else(|| "-".to_owned(), |h| ms(h.p99_us)),
+                if t.complete { "yes" } else { "NO" }
             );
         }
         let _ = writeln!(s, "\n## 5. Handshakes on loopback\n");
