@@ -321,6 +321,56 @@ async fn oversized_messages_are_refused_before_decoding() {
     );
 }
 
+/// A main node's peers send requests, never records: by default it takes at most 128 KiB from
+/// them (and a relay on the links it accepts), while an external node takes records as large
+/// as the protocol allows.
+#[tokio::test(start_paused = true)]
+async fn a_main_node_takes_requests_of_at_most_128_kib() {
+    let net = MemNet::new();
+    let mn = main_node_with(&net, Limits::default()).await;
+    let mut events = mn.events();
+    let link = net
+        .node("big")
+        .dial(&"mn".into(), VersionSet::SEED.into())
+        .await
+        .unwrap();
+    let (_, tx, _rx) = link.split();
+    tx.send(Frame::zks(0, Bytes::from(vec![0xff; 128 * 1024])))
+        .await
+        .unwrap();
+    let cause = next_close(&mut events, None).await;
+    let CloseCause::Rejected(Rejection::MessageTooLarge(e)) = cause else {
+        panic!("{cause:?}")
+    };
+    assert_eq!(
+        e,
+        MessageTooLarge {
+            size: 128 * 1024 + 1,
+            max: 128 * 1024
+        }
+    );
+
+    // An EN applies a 1 MiB record from the same kind of node.
+    let source = Arc::new(MemoryReplayStore::new());
+    source
+        .push(zks_api::RawRecord::new(0, vec![7u8; 1 << 20]))
+        .unwrap();
+    let _mn2 = Node::builder(net.node("mn2"))
+        .main_node(source)
+        .start()
+        .await
+        .unwrap();
+    let sink = Arc::new(MemoryReplayStore::new());
+    let _en = Node::builder(net.node("en"))
+        .external_node(sink.clone())
+        .trusted_main_node("mn2")
+        .start()
+        .await
+        .unwrap();
+    within("the 1 MiB record", sink.wait_until(1)).await;
+    assert_eq!(sink.records()[0].payload.len(), 1 << 20);
+}
+
 /// Counts every message that passes it.
 #[derive(Clone)]
 struct Counting<S> {

@@ -574,7 +574,12 @@ mod tests {
             .map(|t| (t.relays, t.ens, t.complete, t.hop2.is_some()))
             .collect();
         assert_eq!(trees, [(0, 4, true, false), (2, 4, true, true)]);
-        assert!(report.relay_trees.iter().all(|t| t.mn_cpu_us_per_block > 0.0));
+        assert!(
+            report
+                .relay_trees
+                .iter()
+                .all(|t| t.mn_cpu_us_per_block > 0.0)
+        );
         assert_eq!(report.handshakes.len(), 2);
         assert!(report.handshakes[0].connections > 0);
         assert_eq!(report.quorum.map(|q| q.samples), Some(3));

@@ -170,6 +170,15 @@ pub enum P2pError {
         /// The cap.
         max: usize,
     },
+    /// A zks message is larger than the engine takes on this link (a main node's peers send
+    /// requests of a few KiB; see `zks_api::Limits::max_request_bytes`).
+    #[error("zks message of {got} bytes exceeds this link's cap of {max}")]
+    MessageTooLarge {
+        /// Its size (id plus body; announced decompressed size with Snappy).
+        got: usize,
+        /// The cap.
+        max: usize,
+    },
     /// A message we are asked to send is larger than the protocol allows.
     #[error("outgoing message too large: {got} bytes, max {max}")]
     OutgoingTooLarge {
@@ -291,6 +300,7 @@ impl P2pError {
             | Self::TooManyCapabilities { .. }
             | Self::Malformed { .. }
             | Self::Snappy
+            | Self::MessageTooLarge { .. }
             | Self::DecompressedTooLarge { .. } => DisconnectReason::ProtocolBreach,
         }
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 use zks_api::DisconnectReason;
+use zks_api::transport::MessageSizeCap;
 use zks_api::transport::pump::{CodecError, Inbound, Outgoing};
 
 use crate::error::{Error, P2pError};
@@ -26,6 +27,8 @@ pub(crate) struct Devp2pDecoder {
     session: P2pSession,
     eth: Option<EthVersion>,
     eth_ignored: Arc<AtomicU64>,
+    /// The engine's cap on this link's zks messages, checked before decompressing.
+    size_cap: MessageSizeCap,
 }
 
 /// Turns [`Outgoing`] messages into frames.
@@ -40,6 +43,7 @@ pub(crate) fn codecs(
     session: P2pSession,
     eth: Option<EthVersion>,
     eth_ignored: Arc<AtomicU64>,
+    size_cap: MessageSizeCap,
 ) -> (Devp2pDecoder, Devp2pEncoder) {
     let (reader, writer) = session.split();
     (
@@ -48,6 +52,7 @@ pub(crate) fn codecs(
             session: reader,
             eth,
             eth_ignored,
+            size_cap,
         },
         Devp2pEncoder {
             frames: frames.encoder,
@@ -69,7 +74,8 @@ impl Decoder for Devp2pDecoder {
                 }
                 return Ok(None);
             };
-            return Ok(Some(match self.session.handle(&data)? {
+            let event = self.session.handle_capped(&data, self.size_cap.get())?;
+            return Ok(Some(match event {
                 P2pEvent::Zks(frame) => Inbound::Frame(frame),
                 P2pEvent::Ping => Inbound::Ping,
                 P2pEvent::Pong => Inbound::Pong,

@@ -424,7 +424,8 @@ pub(crate) async fn run_link(
             break;
         }
     }
-    let (decoder, encoder) = crate::link::codecs(codec, session, eth, eth_ignored);
+    let size_cap = end.size_cap();
+    let (decoder, encoder) = crate::link::codecs(codec, session, eth, eth_ignored, size_cap);
     let (rd, wr) = tcp.into_split();
     let mut reader = FramedRead::with_capacity(rd, decoder, crate::link::READ_CHUNK);
     reader.read_buffer_mut().extend_from_slice(&rbuf);

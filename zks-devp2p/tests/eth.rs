@@ -11,6 +11,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+use zks_api::alloy_rlp::{Encodable, Header};
 use zks_api::transport::{Incoming, Link, Transport, TransportError};
 use zks_api::wire::{Frame, VersionSet, ZksVersion};
 use zks_api::{DisconnectReason, PeerAddr};
@@ -231,4 +232,70 @@ async fn zks_before_status_is_held_then_eth_is_passive_until_it_is_malformed() {
     }
     let closed = timeout(LIMIT, rx.recv()).await.unwrap().unwrap_err();
     assert!(closed.to_string().contains("breach"), "{closed}");
+}
+
+/// A link the engine serves as a main node carries requests only, so it caps zks messages at
+/// 128 KiB: the transport refuses a larger one from the announced size, before decompressing
+/// it, with a breach. `eth` traffic on the same link keeps the protocol's cap: a 300 KiB
+/// announcement (as a busy reth peer sends) passes.
+#[tokio::test]
+async fn a_small_zks_cap_refuses_big_zks_messages_and_never_cuts_eth() {
+    let identity = ChainIdentity::zksync_os(270);
+    let server = transport(chain(270));
+    let (mut incoming, _) = listening(&server).await;
+    let mut raw = RawEthPeer::connect(server.local_addr().unwrap(), server.node_id()).await;
+    assert!(matches!(
+        raw.next_event().await,
+        Some(P2pEvent::Eth { id: 0, .. })
+    ));
+    raw.send_eth(0, &Status::ours(&identity, EthVersion::V69).to_vec())
+        .await;
+    let link = next_link(&mut incoming).await.unwrap();
+    let (_, _tx, mut rx) = link.split();
+    let cap = 128 * 1024;
+    rx.limit_message_size(cap);
+
+    // NewPooledTransactionHashes-sized: one RLP list of ~300 KiB.
+    let inner = vec![0x42u8; 300 * 1024];
+    let mut announcement = Vec::new();
+    Header {
+        list: true,
+        payload_length: inner[..].length(),
+    }
+    .encode(&mut announcement);
+    inner[..].encode(&mut announcement);
+    raw.send_eth(0x08, &announcement).await;
+    raw.send(|s, b| s.write_ping(b)).await;
+    assert_eq!(raw.next_event().await, Some(P2pEvent::Pong));
+    assert_eq!(server.eth_messages_ignored(), 1);
+
+    // A zks message just under the cap is delivered; one byte over ends the link.
+    let under = Frame::zks(0, vec![0u8; cap - 1]);
+    let over = Frame::zks(0, vec![0u8; cap]);
+    for frame in [&under, &over] {
+        raw.send(|s, b| {
+            s.check_zks(frame).unwrap();
+            s.write_zks(frame, b);
+        })
+        .await;
+    }
+    assert_eq!(timeout(LIMIT, rx.recv()).await.unwrap().unwrap(), under);
+    loop {
+        match raw.next_event().await {
+            Some(P2pEvent::Disconnect(reason)) => {
+                assert_eq!(reason.to_reason(), DisconnectReason::ProtocolBreach);
+                break;
+            }
+            Some(_) => {}
+            None => panic!("closed without Disconnect"),
+        }
+    }
+    let closed = timeout(LIMIT, rx.recv()).await.unwrap().unwrap_err();
+    assert!(
+        closed.to_string().contains(&format!(
+            "zks message of {} bytes exceeds this link's cap of {cap}",
+            cap + 1
+        )),
+        "{closed}"
+    );
 }

@@ -34,6 +34,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use zks_api::DisconnectReason;
+use zks_api::transport::MessageSizeCap;
 use zks_api::transport::pump::{CodecError, Inbound, Outgoing};
 use zks_api::wire::{Frame, LinkCaps, Protocol};
 
@@ -226,11 +227,13 @@ impl StreamIds {
 /// `zks_2fa` message would leave the other side's verifier waiting for its timeout. The pump
 /// then closes the link with [`SubprotocolError`](DisconnectReason::SubprotocolError), as for
 /// any frame the engine should not have sent (it reads the link's caps first).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct LinkCodec {
     decoder: Decoder,
     ids: StreamIds,
     max_message_size: usize,
+    /// The engine's cap on this link's inbound messages, when it set one.
+    size_cap: Option<MessageSizeCap>,
 }
 
 impl LinkCodec {
@@ -242,7 +245,16 @@ impl LinkCodec {
             decoder: Decoder::new(max_message_size).with_ids(ids),
             ids,
             max_message_size,
+            size_cap: None,
         }
+    }
+
+    /// Also refuses inbound messages above the engine's cap for the link, from the length
+    /// prefix, before their bytes are buffered.
+    #[must_use]
+    pub fn with_size_cap(mut self, cap: MessageSizeCap) -> Self {
+        self.size_cap = Some(cap);
+        self
     }
 }
 
@@ -251,6 +263,15 @@ impl tokio_util::codec::Decoder for LinkCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, FrameError> {
+        if let (Some(cap), Some(prefix)) = (&self.size_cap, src.get(..LENGTH_PREFIX_BYTES)) {
+            let mut be = [0u8; LENGTH_PREFIX_BYTES];
+            be.copy_from_slice(prefix);
+            let len = usize::try_from(u32::from_be_bytes(be)).unwrap_or(usize::MAX);
+            let max = cap.get();
+            if len > max {
+                return Err(FrameError::TooLarge { got: len, max });
+            }
+        }
         Ok(match self.decoder.decode(src)? {
             None => None,
             Some(Message::Zks(frame)) => Some(Inbound::Frame(frame)),

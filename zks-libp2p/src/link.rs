@@ -37,13 +37,13 @@ pub(crate) async fn run(
     config: Arc<Libp2pConfig>,
     rbuf: BytesMut,
 ) {
-    let codec = LinkCodec::new(config.max_message_size, caps);
+    let codec = LinkCodec::new(config.max_message_size, caps).with_size_cap(end.size_cap());
     let (rd, wr) = stream.split();
     let rd = ScratchReader {
         inner: rd,
         scratch: vec![0; READ_CHUNK].into_boxed_slice(),
     };
-    let mut reader = FramedRead::with_capacity(rd, codec, READ_CHUNK);
+    let mut reader = FramedRead::with_capacity(rd, codec.clone(), READ_CHUNK);
     reader.read_buffer_mut().extend_from_slice(&rbuf);
     // Grows with what is written: an idle link holds no write buffer.
     let writer = FramedWrite::with_capacity(wr.compat_write(), codec, 0);

@@ -317,6 +317,7 @@ impl NodeBuilder {
         let first_events = events.subscribe();
         let local_id = self.transport.local_id();
         let shared = Arc::new(Shared {
+            role,
             transport: self.transport,
             caps,
             limits: self.limits,

@@ -35,6 +35,12 @@ pub struct Limits {
     /// Largest message (id plus body) accepted, checked before decoding.
     /// Default: 16 MiB + 1 (the protocol's cap on a body, plus its id).
     pub max_message_bytes: usize,
+    /// Largest message a main node (and a relay toward the links it accepts) takes from a
+    /// peer: its peers send replay requests (at most 64 KiB of overrides), verifier auth and
+    /// batch results, never records. Set on the link for the transport to check before it
+    /// buffers or decompresses anything (only zks messages: `eth` keeps its own cap).
+    /// Default: 128 KiB.
+    pub max_request_bytes: usize,
     /// MN: an inbound link must send its first message (replay or verifier-role request) within
     /// this long. Default: 30 s.
     pub first_message_timeout: Duration,
@@ -58,6 +64,10 @@ pub struct Limits {
     pub idle_timeout: Option<Duration>,
 }
 
+/// The smallest [`Limits::max_request_bytes`]: a request with the most overrides the protocol
+/// allows, and room for its envelope.
+const MIN_REQUEST_BYTES: usize = crate::wire::limits::MAX_OVERRIDE_LIST_BYTES + 1024;
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -70,6 +80,7 @@ impl Default for Limits {
             max_active_links: 25,
             rate_limits: RateLimits::default(),
             max_message_bytes: MAX_MESSAGE_BYTES + 1,
+            max_request_bytes: 128 * 1024,
             first_message_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             upstream_probe_interval: Duration::from_secs(10),
@@ -113,6 +124,13 @@ impl Limits {
     #[must_use]
     pub const fn with_max_message_bytes(mut self, max: usize) -> Self {
         self.max_message_bytes = max;
+        self
+    }
+
+    /// Sets [`max_request_bytes`](Self::max_request_bytes).
+    #[must_use]
+    pub const fn with_max_request_bytes(mut self, max: usize) -> Self {
+        self.max_request_bytes = max;
         self
     }
 
@@ -177,6 +195,12 @@ impl Limits {
             return Err(ConfigError::InvalidLimit {
                 name: "redial",
                 reason: "initial must be > 0 and <= max",
+            });
+        }
+        if self.max_request_bytes < MIN_REQUEST_BYTES {
+            return Err(ConfigError::InvalidLimit {
+                name: "max_request_bytes",
+                reason: "must hold the largest replay request (64 KiB of overrides) and more",
             });
         }
         for (name, value) in [

@@ -132,11 +132,14 @@ pub(crate) struct LinkIo {
 }
 
 impl LinkIo {
-    /// The receiving side of a link, with a fresh inbound middleware stack.
-    pub(crate) fn new(shared: &Shared, rx: LinkReceiver) -> Self {
+    /// The receiving side of a link in `direction`, with a fresh inbound middleware stack and
+    /// the link's size cap set for the transport as well.
+    pub(crate) fn new(shared: &Shared, rx: LinkReceiver, direction: crate::Direction) -> Self {
+        let max = shared.inbound_cap(direction);
+        rx.limit_message_size(max);
         Self {
             rx,
-            inbound: shared.inbound_stack(),
+            inbound: shared.inbound_stack(max),
         }
     }
 
@@ -241,8 +244,9 @@ pub(crate) async fn serve_link_until(
         // and reason (the span carries peer, direction and caps).
         tracing::info!(trusted, addr = %info.remote_addr, "link established");
 
+        let direction = info.direction;
         let cx = LinkCx::new(Arc::clone(&shared), conn, info, sender, stop);
-        let mut io = LinkIo::new(&shared, rx);
+        let mut io = LinkIo::new(&shared, rx, direction);
         // A panic in the node team's code (store, verifier, layer) ends this link only: the
         // registry and session store stay true, and an EN's dial loop redials.
         let served = std::panic::AssertUnwindSafe(role.serve(&cx, &mut io, &mut control_rx));

@@ -26,6 +26,7 @@ pub(super) const SILENT_GRACE: std::time::Duration = std::time::Duration::from_s
 /// State shared by a node's tasks.
 pub(crate) struct Shared {
     pub(super) transport: Arc<dyn Transport>,
+    pub(super) role: crate::Role,
     pub(super) caps: Capabilities,
     pub(super) limits: Limits,
     /// EN: the main nodes replay is accepted from.
@@ -212,12 +213,29 @@ impl Shared {
         Routing::Routed
     }
 
-    /// A fresh inbound stack for one link: user layers outermost, then the size cap and the
-    /// rate limits, then [`Deliver`].
-    pub(super) fn inbound_stack(&self) -> InboundService {
+    /// The largest message a link in `direction` may carry to us: records only come on links
+    /// we serve as an external node (the ones a relay dials, every one of an EN); on the
+    /// others peers send requests ([`Limits::max_request_bytes`]).
+    pub(super) fn inbound_cap(&self, direction: crate::Direction) -> usize {
+        let requests_only = match self.role {
+            crate::Role::MainNode => true,
+            crate::Role::Relay => direction == crate::Direction::Inbound,
+            crate::Role::ExternalNode => false,
+        };
+        let max = self.limits.max_message_bytes;
+        if requests_only {
+            max.min(self.limits.max_request_bytes)
+        } else {
+            max
+        }
+    }
+
+    /// A fresh inbound stack for one link: user layers outermost, then the size cap (`max`)
+    /// and the rate limits, then [`Deliver`].
+    pub(super) fn inbound_stack(&self, max: usize) -> InboundService {
         let shipped = tower::ServiceBuilder::new()
             .layer(crate::middleware::size_limit::MessageSizeLimitLayer::new(
-                self.limits.max_message_bytes,
+                max,
             ))
             .layer(crate::middleware::rate_limit::RateLimitLayer::new(
                 self.limits.rate_limits,

@@ -227,7 +227,7 @@ impl Upstreams<'_> {
             sender,
             shared.shutdown.child_token(),
         );
-        let mut io = LinkIo::new(shared, rx);
+        let mut io = LinkIo::new(shared, rx, crate::Direction::Outbound);
         let has = cx.trusted && self.driver.probe(&cx, &mut io, block, timeout).await;
         cx.sender.close(DisconnectReason::ClientQuitting);
         tracing::debug!(%addr, block, has, "probed upstream");

@@ -66,6 +66,11 @@ impl LinkEnd {
         self.inbound.is_engine_gone()
     }
 
+    /// The engine's cap on this link's inbound messages ([`InboundQueue::size_cap`]).
+    pub fn size_cap(&self) -> super::MessageSizeCap {
+        self.inbound.size_cap()
+    }
+
     /// The two halves: what the engine wants sent, and where received messages go.
     pub fn split(self) -> (OutboundQueue, InboundQueue) {
         (self.outbound, self.inbound)
@@ -132,9 +137,16 @@ pub struct InboundQueue {
     pub(super) tx: mpsc::Sender<Frame>,
     /// Out of band, so the reason is never lost behind a full queue.
     pub(super) ending: Arc<OnceLock<LinkClosed>>,
+    pub(super) size_cap: super::MessageSizeCap,
 }
 
 impl InboundQueue {
+    /// The engine's cap on this link's inbound messages, for the decoder to check before it
+    /// allocates for one (see [`MessageSizeCap`](super::MessageSizeCap)).
+    pub fn size_cap(&self) -> super::MessageSizeCap {
+        self.size_cap.clone()
+    }
+
     /// Hands a received message to the engine, waiting while its queue is full (stop reading
     /// from the wire meanwhile: that is the backpressure).
     ///

@@ -1,5 +1,6 @@
 //! The engine's half of a link: [`Link`], its sending and receiving halves, and how it ends.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, watch};
@@ -24,6 +25,7 @@ impl Link {
         let (out_tx, out_rx) = mpsc::channel(capacity.max(1));
         let (in_tx, in_rx) = mpsc::channel(capacity.max(1));
         let ending = Arc::new(OnceLock::new());
+        let size_cap = MessageSizeCap(Arc::new(AtomicUsize::new(usize::MAX)));
         let (close_tx, close_rx) = watch::channel(None);
         let link = Self {
             info,
@@ -34,6 +36,7 @@ impl Link {
             receiver: LinkReceiver {
                 rx: in_rx,
                 ending: Arc::clone(&ending),
+                size_cap: size_cap.clone(),
             },
         };
         (
@@ -43,7 +46,11 @@ impl Link {
                     frames: out_rx,
                     close: close_rx,
                 },
-                inbound: InboundQueue { tx: in_tx, ending },
+                inbound: InboundQueue {
+                    tx: in_tx,
+                    ending,
+                    size_cap,
+                },
             },
         )
     }
@@ -190,9 +197,33 @@ impl LinkSender {
 pub struct LinkReceiver {
     rx: mpsc::Receiver<Frame>,
     ending: Arc<OnceLock<LinkClosed>>,
+    size_cap: MessageSizeCap,
+}
+
+/// The largest inbound message (id plus body, as [`Frame::len`]) the engine takes on one link,
+/// shared by the engine, which sets it by what the link is for
+/// ([`LinkReceiver::limit_message_size`]), and the transport, which checks it
+/// ([`InboundQueue::size_cap`]) before it decompresses or buffers a message of the link's
+/// subprotocols. Unlimited (the transport's own cap) until set.
+#[derive(Clone, Debug)]
+pub struct MessageSizeCap(Arc<AtomicUsize>);
+
+impl MessageSizeCap {
+    /// The cap now.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl LinkReceiver {
+    /// Asks the transport to refuse any later message of this link larger than `max` bytes
+    /// (id plus body) before decoding it: a main node's peers send requests of a few KiB, so
+    /// there is no reason to buffer or decompress 16 MiB for them. Transports that buffer
+    /// messages (devp2p, libp2p) check it; the engine's size cap checks every message anyway.
+    pub fn limit_message_size(&self, max: usize) {
+        self.size_cap.0.store(max, Ordering::Relaxed);
+    }
+
     /// The next message from the peer.
     ///
     /// # Errors

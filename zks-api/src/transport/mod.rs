@@ -32,7 +32,8 @@ use tokio::sync::mpsc;
 
 pub use self::end::{DeliverPermit, InboundQueue, LinkEnd, Outbound, OutboundQueue};
 pub use self::link::{
-    Link, LinkClosed, LinkGone, LinkReceiver, LinkSender, OwnedSendPermit, SendPermit, TrySendError,
+    Link, LinkClosed, LinkGone, LinkReceiver, LinkSender, MessageSizeCap, OwnedSendPermit,
+    SendPermit, TrySendError,
 };
 pub use self::summary::RepeatSummary;
 use crate::wire::VersionSet;

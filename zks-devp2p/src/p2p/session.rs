@@ -172,6 +172,21 @@ impl P2pSession {
     ///
     /// Any [`P2pError`]: send Disconnect with its reason and close.
     pub fn handle(&mut self, frame_data: &[u8]) -> Result<P2pEvent, P2pError> {
+        self.handle_capped(frame_data, usize::MAX)
+    }
+
+    /// [`handle`](Self::handle), refusing a zks or `zks_2fa` message of more than `zks_max`
+    /// bytes (id plus body) before it is decompressed or copied. `eth` messages keep the
+    /// protocol's cap: a peer's announcements are not cut by a main node's small zks cap.
+    ///
+    /// # Errors
+    ///
+    /// As [`handle`](Self::handle), and [`P2pError::MessageTooLarge`].
+    pub fn handle_capped(
+        &mut self,
+        frame_data: &[u8],
+        zks_max: usize,
+    ) -> Result<P2pEvent, P2pError> {
         let Some(negotiated) = &self.negotiated else {
             let (id, payload) = split_message_id(frame_data, true)?;
             return match id {
@@ -210,6 +225,19 @@ impl P2pSession {
                 } else {
                     return Err(P2pError::UnknownMessageId { got: wire_id });
                 };
+                if route.is_some() {
+                    let got = if negotiated.snappy {
+                        snap::raw::decompress_len(payload).map_err(|_| P2pError::Snappy)?
+                    } else {
+                        payload.len()
+                    };
+                    if got.saturating_add(1) > zks_max {
+                        return Err(P2pError::MessageTooLarge {
+                            got: got.saturating_add(1),
+                            max: zks_max,
+                        });
+                    }
+                }
                 let body = if negotiated.snappy {
                     Bytes::from(decompress(payload, MAX_DECOMPRESSED)?)
                 } else {
