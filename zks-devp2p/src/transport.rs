@@ -68,6 +68,8 @@ struct Inner {
     admission: Mutex<Admission<oneshot::Sender<()>>>,
     /// Inbound sockets that set up while `connections` was exhausted.
     over_limit: Mutex<RepeatSummary>,
+    /// Inbound connections that failed before their link was set up.
+    inbound_failed: Mutex<RepeatSummary>,
     eth_ignored: Arc<AtomicU64>,
 }
 
@@ -114,6 +116,7 @@ impl Devp2pTransport {
                 connections,
                 admission: Mutex::new(admission),
                 over_limit: Mutex::new(RepeatSummary::new(SUMMARY_INTERVAL)),
+                inbound_failed: Mutex::new(RepeatSummary::new(SUMMARY_INTERVAL)),
                 eth_ignored: Arc::default(),
             }),
         }
@@ -504,7 +507,22 @@ impl Devp2pTransport {
                     }
                     None => PeerAddr::new(remote.to_string()),
                 };
-                tracing::info!(%peer, error = %failure.error, "inbound connection failed");
+                tracing::debug!(%peer, error = %failure.error, "inbound connection failed");
+                let summary = self
+                    .inner
+                    .inbound_failed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .record(Instant::now());
+                if let Some(connections) = summary {
+                    // Summarised: a flood of failing handshakes is one line per interval.
+                    tracing::info!(
+                        %peer,
+                        error = %failure.error,
+                        connections,
+                        "inbound connections failed before their link was set up"
+                    );
+                }
                 let err = transport_error(&peer, caps.zks, &failure);
                 // Never block the connection task on a full queue of failure reports.
                 let _ = tx.try_send(Err(err));

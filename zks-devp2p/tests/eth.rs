@@ -299,3 +299,90 @@ async fn a_small_zks_cap_refuses_big_zks_messages_and_never_cuts_eth() {
         "{closed}"
     );
 }
+
+/// Log output, captured for one test.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A stranger's breach is INFO, one line per link, whichever layer found it: a malformed
+/// request (found by the engine) and an oversized message (found by the transport, before
+/// decompressing) read alike.
+#[tokio::test]
+async fn a_breach_reads_alike_whichever_layer_found_it() {
+    use zks_api::{CloseCause, MemoryReplayStore, Node, ProtocolEvent};
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let identity = ChainIdentity::zksync_os(270);
+    let server = transport(chain(270));
+    let mn = Node::builder(server.clone())
+        .main_node(std::sync::Arc::new(MemoryReplayStore::new()))
+        .start()
+        .await
+        .unwrap();
+    let mut events = mn.events();
+    let mut closes = Vec::new();
+    for body in [vec![0x81], vec![0u8; 200 * 1024]] {
+        let mut raw = RawEthPeer::connect(server.local_addr().unwrap(), server.node_id()).await;
+        assert!(matches!(
+            raw.next_event().await,
+            Some(P2pEvent::Eth { id: 0, .. })
+        ));
+        raw.send_eth(0, &Status::ours(&identity, EthVersion::V69).to_vec())
+            .await;
+        let frame = Frame::zks(0, body);
+        raw.send(|s, b| {
+            s.check_zks(&frame).unwrap();
+            s.write_zks(&frame, b);
+        })
+        .await;
+        let cause = timeout(
+            LIMIT,
+            events.find(|e| match e {
+                ProtocolEvent::Closed { cause, .. } => Some(cause.clone()),
+                _ => None,
+            }),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        closes.push(cause);
+    }
+    assert!(
+        matches!(closes[0], CloseCause::Protocol(_)),
+        "{:?}",
+        closes[0]
+    );
+    assert!(
+        matches!(&closes[1], CloseCause::Link(closed) if closed.to_string().contains("exceeds this link's cap")),
+        "{:?}",
+        closes[1]
+    );
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let breaches: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("peer broke the protocol"))
+        .collect();
+    assert_eq!(breaches.len(), 2, "{text}");
+    assert!(breaches.iter().all(|l| l.contains(" INFO ")), "{text}");
+    assert!(!text.contains(" WARN "), "{text}");
+    assert!(
+        !text.contains("link failed"),
+        "one line per link end: {text}"
+    );
+}

@@ -127,6 +127,9 @@ impl SwarmHandle {
                 book,
                 listens: HashMap::new(),
                 connects: HashMap::new(),
+                inbound_failed: zks_api::transport::RepeatSummary::new(
+                    std::time::Duration::from_secs(10),
+                ),
             }
             .run(rx)
             .await;
@@ -162,6 +165,8 @@ struct SwarmTask {
     book: Arc<PeerBook>,
     listens: HashMap<ListenerId, oneshot::Sender<Result<Multiaddr, String>>>,
     connects: HashMap<ConnectionId, oneshot::Sender<Result<(), ConnectError>>>,
+    /// Inbound connections that failed before a link: one INFO line per interval.
+    inbound_failed: zks_api::transport::RepeatSummary,
 }
 
 impl SwarmTask {
@@ -281,7 +286,15 @@ impl SwarmTask {
                 ..
             } => {
                 // Includes connections refused by the cap (the peer sees the connection close).
-                tracing::info!(remote = %send_back_addr, %error, "inbound connection failed");
+                tracing::debug!(remote = %send_back_addr, %error, "inbound connection failed");
+                if let Some(connections) = self.inbound_failed.record(std::time::Instant::now()) {
+                    tracing::info!(
+                        remote = %send_back_addr,
+                        %error,
+                        connections,
+                        "inbound connections failed before their link was set up"
+                    );
+                }
             }
             _ => {}
         }

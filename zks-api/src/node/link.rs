@@ -256,15 +256,7 @@ pub(crate) async fn serve_link_until(
         if let Some(reason) = cause.disconnect_reason() {
             cx.sender.close(reason);
         }
-        match &cause {
-            CloseCause::Protocol(e) => tracing::warn!(error = %e, "peer broke the protocol"),
-            CloseCause::Rejected(e) => tracing::warn!(error = %e, "peer refused by middleware"),
-            CloseCause::Source(_) | CloseCause::Sink(_) | CloseCause::Panicked(_) => {
-                tracing::error!(%cause, "link closed");
-            }
-            CloseCause::Shutdown | CloseCause::Superseded => tracing::debug!(%cause, "link closed"),
-            _ => tracing::info!(%cause, "link closed"),
-        }
+        log_close(&cause, cx.trusted);
         shared.registry_remove(conn);
         shared.emit(ProtocolEvent::Closed {
             conn,
@@ -278,6 +270,31 @@ pub(crate) async fn serve_link_until(
     }
     .instrument(span)
     .await
+}
+
+/// One line per link end, at one level for one kind of end whichever layer found it: a
+/// breach found by the transport (a bad frame, an oversized message) reads like one found by
+/// the engine. What a peer does wrong is INFO — nothing to act on for one hostile stranger —
+/// and WARN from a trusted peer (our main node or upstream: a version or configuration
+/// mismatch the operator must fix). Our own store or code failing is ERROR.
+fn log_close(cause: &CloseCause, trusted: bool) {
+    use crate::transport::LinkClosed;
+    let breach = match cause {
+        CloseCause::Protocol(_) | CloseCause::Rejected(_) => true,
+        CloseCause::Link(LinkClosed::ByTransport { reason, .. }) => {
+            *reason == crate::DisconnectReason::ProtocolBreach
+        }
+        _ => false,
+    };
+    match cause {
+        _ if breach && trusted => tracing::warn!(%cause, "peer broke the protocol"),
+        _ if breach => tracing::info!(%cause, "peer broke the protocol"),
+        CloseCause::Source(_) | CloseCause::Sink(_) | CloseCause::Panicked(_) => {
+            tracing::error!(%cause, "link closed");
+        }
+        CloseCause::Shutdown | CloseCause::Superseded => tracing::debug!(%cause, "link closed"),
+        _ => tracing::info!(%cause, "link closed"),
+    }
 }
 
 /// The text of a panic payload, when it has one.

@@ -215,7 +215,8 @@ pub async fn run<R, W, D, E>(
         }
         Ending::PingTimeout(after) => {
             let reason = DisconnectReason::PingTimeout;
-            tracing::info!(%reason, ?after, "link failed: no pong");
+            // The engine logs the link's end once, with this detail, at the level for its kind.
+            tracing::debug!(%reason, ?after, "link failed: no pong");
             let closed = LinkClosed::ByTransport {
                 reason,
                 detail: format!("no pong within {after:?}").into(),
@@ -231,7 +232,7 @@ pub async fn run<R, W, D, E>(
         }
         Ending::Failed(error) => {
             let reason = error.disconnect_reason();
-            tracing::info!(%reason, %error, "link failed");
+            tracing::debug!(%reason, %error, "link failed");
             let tell = error.tell_peer().then_some(reason);
             let closed = LinkClosed::ByTransport {
                 reason,
