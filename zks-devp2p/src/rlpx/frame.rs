@@ -41,6 +41,10 @@ enum Mac {
     /// geth's golden-frame stub: absorbs nothing, always digests to `01 × 32`.
     #[cfg(test)]
     Stub,
+    /// Fuzzing builds only: absorbs nothing and accepts any MAC, so a fuzzer's frames get past
+    /// the header MAC to the size checks and body handling behind it.
+    #[cfg(fuzzing)]
+    Unchecked,
 }
 
 impl Mac {
@@ -61,6 +65,8 @@ impl Mac {
             }
             #[cfg(test)]
             Self::Stub => [1; 16],
+            #[cfg(fuzzing)]
+            Self::Unchecked => [0; 16],
         }
     }
 
@@ -73,6 +79,8 @@ impl Mac {
             }
             #[cfg(test)]
             Self::Stub => {}
+            #[cfg(fuzzing)]
+            Self::Unchecked => {}
         }
     }
 
@@ -81,6 +89,8 @@ impl Mac {
             Self::Real { sponge, .. } => sponge.update(data),
             #[cfg(test)]
             Self::Stub => {}
+            #[cfg(fuzzing)]
+            Self::Unchecked => {}
         }
     }
 
@@ -113,7 +123,18 @@ impl Mac {
             Self::Real { sponge, .. } => sponge.clone().finalize().into(),
             #[cfg(test)]
             Self::Stub => [1; 32],
+            #[cfg(fuzzing)]
+            Self::Unchecked => [0; 32],
         }
+    }
+
+    /// Whether a received MAC is the expected one (constant time).
+    fn matches(&self, expected: &[u8; 16], got: &[u8]) -> bool {
+        #[cfg(fuzzing)]
+        if matches!(self, Self::Unchecked) {
+            return true;
+        }
+        bool::from(expected.ct_eq(got))
     }
 }
 
@@ -245,7 +266,7 @@ impl FrameDecoder {
                 };
                 let (header_ct, header_mac) = header.split_at(HEADER_LEN);
                 let expected = self.mac.header_mac(header_ct);
-                if !bool::from(expected.ct_eq(header_mac)) {
+                if !self.mac.matches(&expected, header_mac) {
                     return Err(FrameError::HeaderMacMismatch);
                 }
                 let mut plain = [0u8; HEADER_LEN];
@@ -275,7 +296,7 @@ impl FrameDecoder {
         let mut body = buf.split_to(total);
         let (body_ct, frame_mac) = body.split_at_mut(padded);
         let expected = self.mac.frame_mac(body_ct);
-        if !bool::from(expected.ct_eq(frame_mac)) {
+        if !self.mac.matches(&expected, frame_mac) {
             return Err(FrameError::BodyMacMismatch);
         }
         self.cipher.apply_keystream(body_ct);
@@ -326,6 +347,16 @@ impl FrameCodec {
                 body_len: None,
             },
         }
+    }
+
+    /// Fuzzing builds only (`--cfg fuzzing`): the codec of `secrets` whose decoder accepts any
+    /// MAC, so a fuzzer reaches what lies behind the header MAC — the frame size, its checks
+    /// against `max`, body buffering and truncation — with arbitrary headers.
+    #[cfg(fuzzing)]
+    pub fn unauthenticated(secrets: &Secrets, max: usize) -> Self {
+        let mut codec = Self::new(secrets, max);
+        codec.decoder.mac = Mac::Unchecked;
+        codec
     }
 
     #[cfg(test)]
