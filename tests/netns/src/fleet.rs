@@ -122,6 +122,8 @@ pub struct EnResult {
     pub done_at: Duration,
     /// Links it set up to the main node, over all its runs (its logs' `link established`).
     pub links: usize,
+    /// Links that ended on a ping timeout (its logs' `ping timeout`).
+    pub ping_timeouts: usize,
     /// Its store.
     pub dump: StoreDump,
 }
@@ -187,9 +189,13 @@ impl fmt::Display for FleetReport {
             } else {
                 format!("  [{}]", notes.join("; "))
             };
+            let timeouts = match en.ping_timeouts {
+                0 => String::new(),
+                n => format!(" ({n} ended on ping timeout)"),
+            };
             writeln!(
                 f,
-                "  {}: at head after {:>4.1} s, {} link(s): {}{notes}",
+                "  {}: at head after {:>4.1} s, {} link(s){timeouts}: {}{notes}",
                 en.name,
                 en.done_at.as_secs_f64(),
                 en.links,
@@ -394,15 +400,8 @@ pub async fn run(run: &Run, config: FleetConfig) -> Result<FleetReport> {
             caps: std::mem::take(&mut caps[i]),
             faults: en.faults,
             done_at: done_at[i],
-            links: en
-                .logs
-                .iter()
-                .map(|log| {
-                    std::fs::read_to_string(log)
-                        .map(|text| text.matches("link established").count())
-                        .unwrap_or(0)
-                })
-                .sum(),
+            links: count_in(&en.logs, "link established"),
+            ping_timeouts: count_in(&en.logs, "link failed: no pong"),
         });
     }
     drop(bed);
@@ -413,4 +412,15 @@ pub async fn run(run: &Run, config: FleetConfig) -> Result<FleetReport> {
         ens: results,
         duration,
     })
+}
+
+/// How often `needle` occurs in these log files (unreadable ones count 0).
+fn count_in(logs: &[PathBuf], needle: &str) -> usize {
+    logs.iter()
+        .map(|log| {
+            std::fs::read_to_string(log)
+                .map(|text| text.matches(needle).count())
+                .unwrap_or(0)
+        })
+        .sum()
 }

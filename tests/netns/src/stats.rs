@@ -131,6 +131,32 @@ pub fn parse_sockstat(text: &str) -> Option<SockStat> {
     Some(stat)
 }
 
+/// The kernel's TCP counters of a namespace (`/proc/net/netstat`, `TcpExt` and `IpExt`
+/// tables): name to value.
+pub fn parse_netstat(text: &str) -> std::collections::HashMap<String, u64> {
+    let mut counters = std::collections::HashMap::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for pair in lines.chunks(2) {
+        let [names, values] = pair else { continue };
+        let (Some((table, names)), Some((_, values))) =
+            (names.split_once(": "), values.split_once(": "))
+        else {
+            continue;
+        };
+        for (name, value) in names.split_whitespace().zip(values.split_whitespace()) {
+            if let Ok(value) = value.parse() {
+                counters.insert(format!("{table}.{name}"), value);
+            }
+        }
+    }
+    counters
+}
+
+/// One counter of [`parse_netstat`] (0 when absent).
+pub fn netstat_counter(text: &str, name: &str) -> u64 {
+    parse_netstat(text).get(name).copied().unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +203,18 @@ mod tests {
             })
         );
         assert_eq!(parse_sockstat("UDP: inuse 0\n"), None);
+    }
+
+    #[test]
+    fn netstat_counters() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPSynRetrans\n\
+                    TcpExt: 0 17 19 3\n\
+                    IpExt: InNoRoutes\n\
+                    IpExt: 2\n";
+        assert_eq!(netstat_counter(text, "TcpExt.ListenOverflows"), 17);
+        assert_eq!(netstat_counter(text, "TcpExt.TCPSynRetrans"), 3);
+        assert_eq!(netstat_counter(text, "IpExt.InNoRoutes"), 2);
+        assert_eq!(netstat_counter(text, "TcpExt.Nothing"), 0);
     }
 
     #[test]
