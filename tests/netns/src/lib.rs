@@ -36,8 +36,9 @@ impl Run {
     }
 }
 
-/// Finds the `zks` binary: `$ZKS_BIN`, else `release/zks` under `$CARGO_TARGET_DIR`, else
-/// under the workspace's `target/`.
+/// Finds the `zks` binary: `$ZKS_BIN`, else `zks` beside this executable (both in
+/// `<target>/release/` after `cargo build --release`), else `release/zks` under
+/// `$CARGO_TARGET_DIR`, else under the workspace's `target/`.
 ///
 /// # Errors
 ///
@@ -52,6 +53,12 @@ pub fn find_zks() -> Result<PathBuf> {
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut candidates = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_owned))
+    {
+        candidates.push(dir.join("zks"));
+    }
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         let dir = PathBuf::from(dir);
         let dir = if dir.is_relative() {
