@@ -179,8 +179,10 @@ pub async fn run(config: AttackConfig) -> Result<()> {
     raise_fd_limit(config.conns as u64 + 256)?;
     let counters = Arc::new(Counters::default());
     let sources = config.source_addrs();
-    for i in 0..config.conns {
-        let source = sources[i % sources.len()];
+    if sources.is_empty() {
+        bail!("attack: no source address");
+    }
+    for (i, &source) in sources.iter().cycle().take(config.conns).enumerate() {
         tokio::spawn(hold(
             source,
             config.target,

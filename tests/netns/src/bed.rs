@@ -262,16 +262,26 @@ pub fn sweep() -> Result<Vec<String>> {
     Ok(leftovers)
 }
 
-/// Whether this process can build the testbed: `Err` says plainly why not.
+/// Whether this process runs as root, which the testbed needs (namespaces, the lock in `/run`).
 ///
 /// # Errors
 ///
-/// The reason: not root, no `ip`, or a namespace cannot be created.
-pub fn probe() -> Result<()> {
+/// The reason, plainly.
+pub fn check_root() -> Result<()> {
     let euid = rustix::process::geteuid();
     if !euid.is_root() {
         bail!("not running as root (euid {})", euid.as_raw());
     }
+    Ok(())
+}
+
+/// Whether this process can build the testbed: `Err` says plainly why not. Call it holding the
+/// [`RunLock`].
+///
+/// # Errors
+///
+/// The reason: no `ip` or `tc`, or a namespace, a veth pair or a `tbf` qdisc cannot be created.
+pub fn probe() -> Result<()> {
     let ns = format!("{PREFIX}probe");
     // A probe left by a killed run would make the add fail.
     let _ = cmd::run("ip", &["netns", "del", &ns]);

@@ -29,11 +29,11 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 const SS_EVERY: u32 = 5;
 
 /// The bound on the main node's resident memory from the attacker's start on, MiB. Measured on
-/// 2 cores: 8 MiB at rest, 23-28 MiB under 2,000 held connections (pending handshakes are
+/// 2 cores: 8 MiB at rest, 23-33 MiB under 2,000 held connections (pending handshakes are
 /// capped at 128, so memory does not grow with the flood); the bound is more than 2x that.
 pub const MAX_RSS_MIB: u64 = 64;
 /// The bound on the main node's open file descriptors from the attacker's start on. Measured on
-/// 2 cores: 13 at rest, 224-341 under the flood: the 128 pending handshakes, plus sockets just
+/// 2 cores: 13 at rest, 224-348 under the flood: the 128 pending handshakes, plus sockets just
 /// accepted or just evicted whose tasks have not run yet (the accept loop takes up to a
 /// scheduling budget of sockets per turn), plus the listener, store and runtime. The bound,
 /// 1.5x the worst seen, is what a leak of one fd per evicted socket (thousands per second)

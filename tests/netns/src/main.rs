@@ -93,14 +93,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(reason) = bed::probe() {
-        let required = std::env::var("ZKS_REQUIRE_NETNS").is_ok_and(|v| v == "1");
-        println!("zks-netns: SKIPPED — cannot create network namespaces: {reason:#}");
-        if required {
-            println!("zks-netns: FAILED — ZKS_REQUIRE_NETNS=1 requires the netns scenarios");
+    if let Err(reason) = bed::check_root() {
+        return skipped(&reason);
+    }
+    // Held for the whole run, from the probe on.
+    let _lock = match bed::RunLock::acquire() {
+        Ok(lock) => lock,
+        Err(e) => {
+            println!("zks-netns: error: {e:#}");
             return ExitCode::FAILURE;
         }
-        return ExitCode::SUCCESS;
+    };
+    if let Err(reason) = bed::probe() {
+        return skipped(&reason);
     }
     match runtime().and_then(|rt| rt.block_on(scenarios(options))) {
         Ok(true) => ExitCode::SUCCESS,
@@ -112,11 +117,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the chosen scenarios, prints their reports; `Ok(false)` when one failed.
+/// Says plainly that nothing ran and why; a failure with `ZKS_REQUIRE_NETNS=1`.
+fn skipped(reason: &anyhow::Error) -> ExitCode {
+    println!("zks-netns: SKIPPED — cannot create network namespaces: {reason:#}");
+    if std::env::var("ZKS_REQUIRE_NETNS").is_ok_and(|v| v == "1") {
+        println!("zks-netns: FAILED — ZKS_REQUIRE_NETNS=1 requires the netns scenarios");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs the chosen scenarios, prints their reports; `Ok(false)` when one failed. Call it
+/// holding the [`bed::RunLock`].
 async fn scenarios(options: Options) -> Result<bool> {
     let zks = zks_netns::find_zks()?;
     let exe = std::env::current_exe().context("cannot find this executable")?;
-    let _lock = bed::RunLock::acquire()?;
     let swept = bed::sweep()?;
     if !swept.is_empty() {
         println!(
