@@ -92,7 +92,10 @@ impl AttackConfig {
     }
 }
 
-/// The attacker's counters, as printed on each report line.
+/// The attacker's counters, as printed on each report line. `held` and `connecting` are as
+/// its tasks see them, which lags behind the kernel when the attacker is short of CPU (a
+/// connection the target already closed may still count as connecting): the flood reports the
+/// kernel's socket counts instead, and uses these totals for rates.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AttackStats {
     /// Connections open now (connected, not yet closed by the target).
