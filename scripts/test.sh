@@ -13,6 +13,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+# Multi-host scenarios on network namespaces (root; says SKIPPED otherwise, fails instead with
+# ZKS_REQUIRE_NETNS=1): real release binaries, so the report they print is seen here.
+cargo build --release -p zks-node
+cargo run --release -p zks-netns
 # nextest does not run doc tests.
 cargo test --workspace --doc
 # Every fuzz target replays its committed seeds and crash reproducers, plus a few thousand
