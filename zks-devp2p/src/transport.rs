@@ -233,8 +233,7 @@ impl Transport for Devp2pTransport {
         if self.local_addr().is_some() {
             return Err(TransportError::Listen("already listening".into()));
         }
-        let listener = TcpListener::bind(self.inner.config.listen_addr)
-            .await
+        let listener = bind(self.inner.config.listen_addr)
             .map_err(|e| TransportError::Listen(e.to_string().into()))?;
         let bound = listener.local_addr()?;
         let (tx, incoming) = Incoming::channel(self.inner.config.link_capacity);
@@ -534,4 +533,22 @@ impl Devp2pTransport {
             }
         }
     }
+}
+
+/// The kernel's queue of connections completed but not yet accepted. The usual default (128)
+/// overflows under a flood of connections the admission policy evicts at once: the kernel then
+/// drops SYNs, an honest dialer among them, which waits out TCP's 1 s retransmission. Linux caps
+/// it at `net.core.somaxconn` (4096 by default).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as `TcpListener::bind`).
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
