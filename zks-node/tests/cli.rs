@@ -696,35 +696,78 @@ fn temporary_files_left_by_a_killed_start_are_ignored_and_removed() {
 
 #[test]
 fn a_node_killed_at_any_moment_of_its_first_start_leaves_a_usable_data_dir() {
-    // Kills spread over the first start; whatever each leaves, the next start works.
+    // SIGKILLs spread over the first ~50 ms of fresh starts of both roles. What each kill
+    // found is measured, not assumed: the files the dead process left (nothing yet, a
+    // temporary, the key, both), tallied and printed. Whatever it left, the next start works
+    // and `store dump` reads the dir.
     let dir = tempfile::tempdir().unwrap();
-    for (round, delay_ms) in [0u64, 1, 2, 3, 5, 8, 13, 20].into_iter().enumerate() {
-        let data = dir.path().join(format!("mn-{round}"));
-        let mut cmd = zks();
-        cmd.arg("main-node")
-            .arg("--data")
-            .arg(&data)
-            .args(["--port", "0", "--addr", "127.0.0.1"]);
-        let mut node = Proc::spawn(cmd);
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        node.kill();
-        // Nothing, or complete files only (temporaries are never read).
-        if data.join("node.key").exists() {
-            let key = std::fs::read_to_string(data.join("node.key")).unwrap();
-            assert_eq!(key.len(), 65, "round {round}: {key:?}");
+    let id = generate_key(&dir.path().join("nobody.key"));
+    let unreachable = format!("enode://{id}@127.0.0.1:9");
+    let mut found = std::collections::BTreeMap::<String, u32>::new();
+    let mut kills = 0;
+    for role in ["main-node", "external-node"] {
+        for (round, delay_us) in (0..50_000u64).step_by(2_500).enumerate() {
+            let data = dir.path().join(format!("{role}-{round}"));
+            let start = |data: &Path| {
+                let mut cmd = zks();
+                cmd.arg(role)
+                    .arg("--data")
+                    .arg(data)
+                    .args(["--port", "0", "--addr", "127.0.0.1"]);
+                if role == "external-node" {
+                    cmd.args(["--main-node", &unreachable]);
+                }
+                Proc::spawn(cmd)
+            };
+            let mut node = start(&data);
+            std::thread::sleep(Duration::from_micros(delay_us));
+            node.kill();
+            kills += 1;
+            let left: Vec<String> = if data.exists() {
+                dir_names(&data)
+                    .into_iter()
+                    .map(|n| {
+                        if n.starts_with('.') {
+                            ".tmp".to_owned()
+                        } else {
+                            n
+                        }
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            *found.entry(format!("{left:?}")).or_default() += 1;
+            // Nothing, or complete files only (temporaries are never read).
+            if data.join("node.key").exists() {
+                let key = std::fs::read_to_string(data.join("node.key")).unwrap();
+                assert_eq!(key.len(), 65, "{role} round {round}: {key:?}");
+            }
+            let mut again = start(&data);
+            again.line_after(if role == "main-node" {
+                "enode:"
+            } else {
+                "external node"
+            });
+            again.kill();
+            assert!(
+                dump(&data).starts_with(&format!("role: {role}\n")),
+                "{role} round {round}"
+            );
+            assert_eq!(
+                dir_names(&data),
+                ["node.key", "replay.redb"],
+                "{role} round {round}"
+            );
         }
-        let (mut mn, _) = main_node_on(&data);
-        mn.kill();
-        assert!(
-            dump(&data).starts_with("role: main-node\n"),
-            "round {round}"
-        );
-        assert_eq!(
-            dir_names(&data),
-            ["node.key", "replay.redb"],
-            "round {round}"
-        );
     }
+    eprintln!(
+        "first-start kills: {kills}, all restarted and dumped; the dirs they left: {found:?}"
+    );
+    assert!(
+        found.len() >= 2,
+        "every kill found the same state, so the kills did not spread over the start: {found:?}"
+    );
 }
 
 // --- the port before the files ---
