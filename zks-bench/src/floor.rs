@@ -2,8 +2,9 @@
 //! (Snappy compress + AES-256-CTR + keccak MAC on send; keccak MAC + AES-256-CTR + Snappy
 //! decompress on receive), on the exact `BlockReplays` bodies the engine sends.
 //!
-//! Measured twice: with the primitives alone (the same `aes`, `ctr`, `sha3`, `snap` crates;
-//! the physical floor) and through zks-devp2p's own sans-IO codec (`FrameCodec` sealing and
+//! Measured with the primitives alone (the same `aes`, `ctr`, `snap` crates, and keccak from
+//! both `keccak-asm` — what zks-devp2p uses — and `sha3`; the physical floor is the faster) and
+//! through zks-devp2p's own sans-IO codec (`FrameCodec` sealing and
 //! opening frames of a session set up by an in-memory handshake, `P2pSession` compressing and
 //! decompressing), so codec overhead shows as the gap between the two.
 
@@ -58,25 +59,64 @@ pub(crate) struct FloorTimes {
     pub(crate) compression: f64,
 }
 
+/// A keccak-256 sponge, whichever crate computes it: the floor is measured with each.
+pub(crate) trait Sponge: Clone {
+    /// An empty sponge.
+    fn fresh() -> Self;
+    /// Absorbs `data`.
+    fn absorb(&mut self, data: &[u8]);
+    /// The first 16 bytes of the digest of a copy of the state.
+    fn digest16(&self) -> [u8; 16];
+}
+
+/// RustCrypto's pure-Rust keccak.
+impl Sponge for Keccak256 {
+    fn fresh() -> Self {
+        Self::new()
+    }
+    fn absorb(&mut self, data: &[u8]) {
+        self.update(data);
+    }
+    fn digest16(&self) -> [u8; 16] {
+        let full = self.clone().finalize();
+        let mut d = [0u8; 16];
+        d.copy_from_slice(&full[..16]);
+        d
+    }
+}
+
+/// XKCP's assembly keccak, what zks-devp2p's MAC runs on.
+impl Sponge for zks_devp2p::rlpx::MacSponge {
+    fn fresh() -> Self {
+        <Self as keccak_asm::Digest>::new()
+    }
+    fn absorb(&mut self, data: &[u8]) {
+        keccak_asm::Digest::update(self, data);
+    }
+    fn digest16(&self) -> [u8; 16] {
+        let full = keccak_asm::Digest::finalize(self.clone());
+        let mut d = [0u8; 16];
+        d.copy_from_slice(&full[..16]);
+        d
+    }
+}
+
 /// A running keccak MAC as RLPx keeps it: sponge plus an AES-256 block cipher for the seeds.
-struct Mac {
-    sponge: Keccak256,
+struct Mac<S> {
+    sponge: S,
     cipher: Aes256,
 }
 
-impl Mac {
+impl<S: Sponge> Mac<S> {
     fn new() -> Self {
         Self {
-            sponge: Keccak256::new(),
+            sponge: S::fresh(),
             cipher: Aes256::new(&[7u8; 32].into()),
         }
     }
 
     fn digest16(&self) -> [u8; 16] {
-        let full = self.sponge.clone().finalize();
-        let mut d = [0u8; 16];
-        d.copy_from_slice(&full[..16]);
-        d
+        self.sponge.digest16()
     }
 
     /// The header MAC then the frame MAC over `body` (three digests per frame, as RLPx does).
@@ -87,8 +127,8 @@ impl Mac {
         for (s, h) in seed.iter_mut().zip(header) {
             *s ^= h;
         }
-        self.sponge.update(seed);
-        self.sponge.update(body);
+        self.sponge.absorb(&seed);
+        self.sponge.absorb(body);
         let d = self.digest16();
         let mut seed = d.into();
         self.cipher.encrypt_block(&mut seed);
@@ -96,18 +136,22 @@ impl Mac {
         for (s, x) in seed.iter_mut().zip(d) {
             *s ^= x;
         }
-        self.sponge.update(seed);
+        self.sponge.absorb(&seed);
         self.digest16()
     }
 }
 
-/// The primitives floor, over `frames`, repeated `reps` times (one core, one thread).
-pub(crate) fn primitives(frames: &[Frame], reps: usize) -> Result<FloorTimes, BenchError> {
+/// The primitives floor, over `frames`, repeated `reps` times (one core, one thread), with the
+/// MAC's keccak from `S`.
+pub(crate) fn primitives<S: Sponge>(
+    frames: &[Frame],
+    reps: usize,
+) -> Result<FloorTimes, BenchError> {
     let mut encoder = snap::raw::Encoder::new();
     let mut decoder = snap::raw::Decoder::new();
     let mut send_ctr = Aes256Ctr::new(&[1u8; 32].into(), &[0u8; 16].into());
     let mut recv_ctr = Aes256Ctr::new(&[1u8; 32].into(), &[0u8; 16].into());
-    let (mut send_mac, mut recv_mac) = (Mac::new(), Mac::new());
+    let (mut send_mac, mut recv_mac) = (Mac::<S>::new(), Mac::<S>::new());
     let max = frames.iter().map(|f| f.body.len()).max().unwrap_or(0);
     let mut wire = vec![0u8; snap::raw::max_compress_len(max) + 16];
     let mut plain = vec![0u8; max];

@@ -49,7 +49,7 @@ pub struct ThroughputRow {
 pub struct FloorRow {
     /// Payload bytes per record.
     pub record_bytes: usize,
-    /// Primitives (snap + aes/ctr + sha3), send side.
+    /// Primitives (snap + aes/ctr + the faster keccak), send side.
     pub send_mib_per_s: f64,
     /// Primitives, receive side.
     pub recv_mib_per_s: f64,
@@ -63,6 +63,10 @@ pub struct FloorRow {
     pub codec_recv_mib_per_s: f64,
     /// Snappy output over input.
     pub compression: f64,
+    /// The keccak of the faster primitives floor (the one reported): `keccak-asm` or `sha3`.
+    pub keccak: &'static str,
+    /// The floor with `sha3`'s pure-Rust keccak in the MAC, for comparison.
+    pub sha3_floor_mib_per_s: f64,
 }
 
 /// Append → apply latency.
@@ -237,17 +241,19 @@ impl Report {
         let _ = writeln!(s, "\n## 2. RLPx framing floor (payload MiB/s, one core)\n");
         let _ = writeln!(
             s,
-            "| record | send | recv | floor (slower side) | serial (both, 1 core) | devp2p codec send | devp2p codec recv | snappy out/in |"
+            "| record | send | recv | floor (slower side) | keccak | floor with sha3 | serial (both, 1 core) | devp2p codec send | devp2p codec recv | snappy out/in |"
         );
-        let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(s, "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|");
         for f in &self.floor {
             let _ = writeln!(
                 s,
-                "| {} B | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3} |",
+                "| {} B | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3} |",
                 f.record_bytes,
                 f.send_mib_per_s,
                 f.recv_mib_per_s,
                 f.floor_mib_per_s,
+                f.keccak,
+                f.sha3_floor_mib_per_s,
                 f.serial_mib_per_s,
                 f.codec_send_mib_per_s,
                 f.codec_recv_mib_per_s,

@@ -178,7 +178,7 @@ fn eip8_secrets_and_mac_states() {
     let official = &v["official"]["secrets_auth2_ack2_at_b"];
     assert_eq!(b.aes_secret, arr::<32>(&official["aes_secret"]));
     assert_eq!(b.mac_secret, arr::<32>(&official["mac_secret"]));
-    sha3::Digest::update(&mut b.ingress_mac, b"foo");
+    keccak_asm::Digest::update(&mut b.ingress_mac, b"foo");
     assert_eq!(
         b.ingress_mac_digest(),
         arr::<32>(&official["ingress_mac_foo"]["digest"])
@@ -208,8 +208,8 @@ fn eip8_secrets_and_mac_states() {
             b.ingress_mac_digest(),
             arr::<32>(&session["recipient_ingress_mac_initial_digest"])
         );
-        sha3::Digest::update(&mut b.ingress_mac, b"foo");
-        sha3::Digest::update(&mut b.egress_mac, b"foo");
+        keccak_asm::Digest::update(&mut b.ingress_mac, b"foo");
+        keccak_asm::Digest::update(&mut b.egress_mac, b"foo");
         assert_eq!(
             b.ingress_mac_digest(),
             arr::<32>(&session["recipient_ingress_mac_foo"])

@@ -12,7 +12,9 @@
 use aes::Aes256;
 use aes::cipher::{BlockCipherEncrypt, KeyInit, KeyIvInit, StreamCipher};
 use bytes::{Buf, BytesMut};
-use sha3::{Digest, Keccak256};
+use keccak_asm::Digest as _;
+
+use super::handshake::MacSponge;
 use subtle::ConstantTimeEq;
 
 use super::handshake::Secrets;
@@ -35,7 +37,7 @@ type Aes256Ctr = ctr::Ctr128BE<Aes256>;
 #[allow(clippy::large_enum_variant)] // the small variant exists only in unit tests
 enum Mac {
     Real {
-        sponge: Keccak256,
+        sponge: MacSponge,
         cipher: Aes256,
     },
     /// geth's golden-frame stub: absorbs nothing, always digests to `01 × 32`.
@@ -48,7 +50,7 @@ enum Mac {
 }
 
 impl Mac {
-    fn new(sponge: Keccak256, mac_secret: &[u8; 32]) -> Self {
+    fn new(sponge: MacSponge, mac_secret: &[u8; 32]) -> Self {
         Self::Real {
             sponge,
             cipher: Aes256::new(&(*mac_secret).into()),

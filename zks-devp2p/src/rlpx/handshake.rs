@@ -7,7 +7,6 @@
 
 use bytes::BytesMut;
 use k256::{PublicKey, SecretKey};
-use sha3::{Digest, Keccak256};
 
 use super::ecies::{
     self, AckMessage, AuthMessage, LEGACY_ACK_LEN, LEGACY_AUTH_LEN, MAX_HANDSHAKE_PACKET,
@@ -16,6 +15,11 @@ use super::ecies::{
 use crate::enode::NodeId;
 use crate::error::EciesError;
 use crate::key::NodeKey;
+
+/// The keccak-256 sponge the RLPx frame MACs run on (from the handshake to the last frame):
+/// `keccak-asm`, XKCP's assembly behind the `Digest` API — the MAC absorbs every byte of every
+/// frame, and keccak is most of the framing cost.
+pub type MacSponge = keccak_asm::Keccak256;
 
 /// The session secrets and the initial MAC states, from a completed handshake.
 #[derive(Clone)]
@@ -29,9 +33,9 @@ pub struct Secrets {
     /// The AES-256 key of the frame MACs.
     pub mac_secret: [u8; 32],
     /// Our egress MAC sponge.
-    pub egress_mac: Keccak256,
+    pub egress_mac: MacSponge,
     /// Our ingress MAC sponge.
-    pub ingress_mac: Keccak256,
+    pub ingress_mac: MacSponge,
     /// The format the peer's handshake packet used.
     pub remote_format: PacketFormat,
 }
@@ -48,12 +52,12 @@ impl std::fmt::Debug for Secrets {
 impl Secrets {
     /// The digest of a clone of the egress MAC state (the state itself runs on).
     pub fn egress_mac_digest(&self) -> [u8; 32] {
-        self.egress_mac.clone().finalize().into()
+        keccak_asm::Digest::finalize(self.egress_mac.clone()).into()
     }
 
     /// The digest of a clone of the ingress MAC state.
     pub fn ingress_mac_digest(&self) -> [u8; 32] {
-        self.ingress_mac.clone().finalize().into()
+        keccak_asm::Digest::finalize(self.ingress_mac.clone()).into()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -74,9 +78,9 @@ impl Secrets {
         let aes_secret = ecies::keccak256(&[&ek, &shared_secret]);
         let mac_secret = ecies::keccak256(&[&ek, &aes_secret]);
         let sponge = |nonce: &[u8; 32], packet: &[u8]| {
-            let mut k = Keccak256::new();
-            k.update(ecies::xor32(&mac_secret, nonce));
-            k.update(packet);
+            let mut k = <MacSponge as keccak_asm::Digest>::new();
+            keccak_asm::Digest::update(&mut k, ecies::xor32(&mac_secret, nonce));
+            keccak_asm::Digest::update(&mut k, packet);
             k
         };
         // A side's egress absorbs the packet it sent, XORed with the other side's nonce.
