@@ -357,6 +357,10 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
                 ratio_to_tcp: stats::ratio(mib, tcp_mib),
                 ratio_to_floor: (kind == TransportKind::Devp2p)
                     .then(|| stats::ratio(mib, floor_mib)),
+                cpu_ms_per_mib: stats::ratio(
+                    m.cpu.as_secs_f64() * 1e3,
+                    m.payload_bytes as f64 / f64::from(1 << 20),
+                ),
             }
         };
         report.throughput.push(row(TransportKind::RawTcp, tcp));

@@ -42,6 +42,8 @@ pub struct ThroughputRow {
     pub ratio_to_tcp: f64,
     /// devp2p only: throughput over the framing floor for the same records.
     pub ratio_to_floor: Option<f64>,
+    /// Process CPU time (both ends, every thread) per MiB of payload, ms.
+    pub cpu_ms_per_mib: f64,
 }
 
 /// The RLPx framing floor for one record size (payload MiB/s, one core).
@@ -221,13 +223,13 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "| transport | record | records | s | records/s | MiB/s | × raw TCP | × framing floor |"
+            "| transport | record | records | s | records/s | MiB/s | × raw TCP | × framing floor | CPU ms/MiB (both ends) |"
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in &self.throughput {
             let _ = writeln!(
                 s,
-                "| {} | {} B | {} | {:.3} | {:.0} | {:.1} | {:.3} | {} |",
+                "| {} | {} B | {} | {:.3} | {:.0} | {:.1} | {:.3} | {} | {:.2} |",
                 r.transport.name(),
                 r.record_bytes,
                 r.records,
@@ -235,7 +237,8 @@ impl Report {
                 r.records_per_s,
                 r.mib_per_s,
                 r.ratio_to_tcp,
-                opt(r.ratio_to_floor, 3)
+                opt(r.ratio_to_floor, 3),
+                r.cpu_ms_per_mib
             );
         }
         let _ = writeln!(s, "\n## 2. RLPx framing floor (payload MiB/s, one core)\n");

@@ -24,6 +24,8 @@ pub(crate) struct Measured {
     pub(crate) records: u64,
     pub(crate) payload_bytes: u64,
     pub(crate) elapsed: Duration,
+    /// Process CPU (user + sys, every thread: both ends) over the same span.
+    pub(crate) cpu: Duration,
 }
 
 /// Runs `f` `n` times (at least once) and keeps the run with the median elapsed time.
@@ -58,15 +60,18 @@ pub(crate) async fn replay(
     let n = records.len() as u64;
     let mn = nodes::main_node(&net, "mn", source).await?;
     let sink = Arc::new(BenchSink::new(false));
+    let cpu0 = crate::stats::cpu_time();
     let start = Instant::now();
     let en = nodes::external_node(&net, "en", "mn", Arc::clone(&sink)).await?;
     within("replay throughput", DEADLINE, sink.wait_until(n)).await?;
     let elapsed = start.elapsed();
+    let cpu = crate::stats::cpu_time().saturating_sub(cpu0);
     nodes::shutdown([en, mn]).await;
     Ok(Measured {
         records: n,
         payload_bytes: sink.payload_bytes(),
         elapsed,
+        cpu,
     })
 }
 
@@ -101,6 +106,7 @@ pub(crate) async fn raw_tcp(records: &[RawRecord]) -> Result<Measured, BenchErro
         out.flush().await?;
         Ok::<_, std::io::Error>(())
     });
+    let cpu0 = crate::stats::cpu_time();
     let start = Instant::now();
     let mut tcp = TcpStream::connect(addr)
         .await
@@ -139,6 +145,7 @@ pub(crate) async fn raw_tcp(records: &[RawRecord]) -> Result<Measured, BenchErro
         .await?
         .map_err(BenchError::io("raw tcp receive"))?;
     let elapsed = start.elapsed();
+    let cpu = crate::stats::cpu_time().saturating_sub(cpu0);
     sender
         .await
         .map_err(BenchError::task("raw tcp sender"))?
@@ -147,5 +154,6 @@ pub(crate) async fn raw_tcp(records: &[RawRecord]) -> Result<Measured, BenchErro
         records: n,
         payload_bytes: bytes,
         elapsed,
+        cpu,
     })
 }
