@@ -10,6 +10,7 @@ mod api;
 mod attacks;
 mod attacks_2fa;
 mod chaos;
+mod encode_once;
 mod faults;
 mod forks;
 mod hostile;

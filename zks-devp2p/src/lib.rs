@@ -27,6 +27,7 @@
 mod accept;
 mod admission;
 pub mod caps;
+mod compressed;
 mod config;
 pub mod enode;
 mod error;

@@ -11,6 +11,7 @@ use zks_api::DisconnectReason;
 use zks_api::transport::MessageSizeCap;
 use zks_api::transport::pump::{CodecError, Inbound, Outgoing};
 
+use crate::compressed::{CompressedCache, MIN_SHARED_BODY};
 use crate::error::{Error, P2pError};
 use crate::eth::{BlockRangeUpdate, EthMessageId, EthVersion, check_envelope};
 use crate::p2p::{P2pEvent, P2pSession};
@@ -35,6 +36,8 @@ pub(crate) struct Devp2pDecoder {
 pub(crate) struct Devp2pEncoder {
     frames: FrameEncoder,
     session: P2pSession,
+    /// Bodies many links send, compressed once.
+    compressed: Arc<CompressedCache>,
 }
 
 /// The codecs of a session whose Hello exchange is done.
@@ -44,6 +47,7 @@ pub(crate) fn codecs(
     eth: Option<EthVersion>,
     eth_ignored: Arc<AtomicU64>,
     size_cap: MessageSizeCap,
+    compressed: Arc<CompressedCache>,
 ) -> (Devp2pDecoder, Devp2pEncoder) {
     let (reader, writer) = session.split();
     (
@@ -57,6 +61,7 @@ pub(crate) fn codecs(
         Devp2pEncoder {
             frames: frames.encoder,
             session: writer,
+            compressed,
         },
     )
 }
@@ -117,8 +122,15 @@ impl Encoder<Outgoing> for Devp2pEncoder {
         match item {
             Outgoing::Frame(frame) => {
                 session.check_zks(&frame)?;
-                self.frames
-                    .encode_with(out, |b| session.write_zks(&frame, b))?;
+                if session.compresses() && frame.body.len() >= MIN_SHARED_BODY {
+                    let compressed = self.compressed.compressed(&frame.body);
+                    self.frames.encode_with(out, |b| {
+                        session.write_zks_compressed(&frame, &compressed, b);
+                    })?;
+                } else {
+                    self.frames
+                        .encode_with(out, |b| session.write_zks(&frame, b))?;
+                }
             }
             Outgoing::Ping => self.frames.encode_with(out, |b| session.write_ping(b))?,
             Outgoing::Pong => self.frames.encode_with(out, |b| session.write_pong(b))?,

@@ -408,6 +408,7 @@ pub(crate) async fn run_link(
     end: LinkEnd,
     config: Arc<Devp2pConfig>,
     eth_ignored: Arc<AtomicU64>,
+    compressed: Arc<crate::compressed::CompressedCache>,
 ) {
     let Established {
         tcp,
@@ -425,7 +426,8 @@ pub(crate) async fn run_link(
         }
     }
     let size_cap = end.size_cap();
-    let (decoder, encoder) = crate::link::codecs(codec, session, eth, eth_ignored, size_cap);
+    let (decoder, encoder) =
+        crate::link::codecs(codec, session, eth, eth_ignored, size_cap, compressed);
     let (rd, wr) = tcp.into_split();
     let mut reader = FramedRead::with_capacity(rd, decoder, crate::link::READ_CHUNK);
     reader.read_buffer_mut().extend_from_slice(&rbuf);

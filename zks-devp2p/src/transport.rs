@@ -71,6 +71,8 @@ struct Inner {
     /// Inbound connections that failed before their link was set up.
     inbound_failed: Mutex<RepeatSummary>,
     eth_ignored: Arc<AtomicU64>,
+    /// Message bodies compressed once for every link that sends them.
+    compressed: Arc<crate::compressed::CompressedCache>,
 }
 
 impl Inner {
@@ -118,6 +120,7 @@ impl Devp2pTransport {
                 over_limit: Mutex::new(RepeatSummary::new(SUMMARY_INTERVAL)),
                 inbound_failed: Mutex::new(RepeatSummary::new(SUMMARY_INTERVAL)),
                 eth_ignored: Arc::default(),
+                compressed: Arc::default(),
             }),
         }
     }
@@ -313,9 +316,10 @@ impl Transport for Devp2pTransport {
                 let (link, end) = Link::channel(info, config.link_capacity);
                 let config = Arc::clone(config);
                 let eth_ignored = Arc::clone(&self.inner.eth_ignored);
+                let compressed = Arc::clone(&self.inner.compressed);
                 tokio::spawn(
                     async move {
-                        stream::run_link(established, end, config, eth_ignored).await;
+                        stream::run_link(established, end, config, eth_ignored, compressed).await;
                         drop(permit);
                     }
                     .instrument(span),
@@ -494,6 +498,7 @@ impl Devp2pTransport {
                     end,
                     Arc::clone(config),
                     Arc::clone(&self.inner.eth_ignored),
+                    Arc::clone(&self.inner.compressed),
                 )
                 .instrument(span)
                 .await;

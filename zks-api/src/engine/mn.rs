@@ -1,16 +1,16 @@
-//! Main-node side of one link, sans-IO: request handling and the replay cursor.
+//! Main-node side of one link, sans-IO: request handling (the replay cursor is in `cursor`).
 
 use std::time::Instant;
 
+use super::cursor::ReplayCursor;
 use super::deadline::{Deadlines, SessionTimeouts};
 use super::verifier::{self, RoleRequestLimit, VerifierChannel};
 use super::{ProtocolError, TimeoutKind};
-use crate::wire::limits::{MAX_MESSAGE_BYTES, MAX_RECORDS_PER_MESSAGE};
 use crate::wire::{
-    BlockReplaysWriter, Frame, GetBlockReplays, LinkCaps, Protocol, TwoFaMessage,
-    VerifierChallenge, VerifyBatchResult, ZksMessage, ZksVersion,
+    Frame, GetBlockReplays, LinkCaps, Protocol, TwoFaMessage, VerifierChallenge, VerifyBatchResult,
+    ZksMessage, ZksVersion,
 };
-use crate::{AuthOutcome, BlockNumber, Overrides, ReplayRecord, SignerAddress, SourceError};
+use crate::{AuthOutcome, SignerAddress};
 
 /// What the main node must do after a message from its peer.
 #[derive(Debug, PartialEq, Eq)]
@@ -236,112 +236,11 @@ impl MnSession {
     }
 }
 
-/// Where one replay stream stands, and how it turns records into `BlockReplays` frames.
-#[derive(Debug, PartialEq, Eq)]
-pub struct ReplayCursor {
-    version: ZksVersion,
-    next_block: BlockNumber,
-    batch: usize,
-    overrides: Overrides,
-}
-
-impl ReplayCursor {
-    /// A cursor for `request` on a link of `version`.
-    ///
-    /// zks/1–2 send one record per message; zks/3 sends up to
-    /// `clamp(max_blocks_per_message, 1, 64)` (absent means 1).
-    pub fn new(version: ZksVersion, request: GetBlockReplays) -> Self {
-        let batch = if version >= ZksVersion::V3 {
-            let asked = request.max_blocks_per_message.unwrap_or(1);
-            usize::try_from(asked)
-                .unwrap_or(usize::MAX)
-                .clamp(1, MAX_RECORDS_PER_MESSAGE)
-        } else {
-            1
-        };
-        Self {
-            version,
-            next_block: request.starting_block,
-            batch,
-            overrides: request.record_overrides.into_iter().collect(),
-        }
-    }
-
-    /// The next block to send.
-    pub fn next_block(&self) -> BlockNumber {
-        self.next_block
-    }
-
-    /// Most records per message on this link.
-    pub fn batch(&self) -> usize {
-        self.batch
-    }
-
-    /// The overrides the peer asked for.
-    pub fn overrides(&self) -> &Overrides {
-        &self.overrides
-    }
-
-    /// Encodes the records a source returned for [`next_block`](Self::next_block) into one
-    /// `BlockReplays` frame and advances past the records it holds.
-    ///
-    /// Records beyond the batch size, or that would push the message past
-    /// [`MAX_MESSAGE_BYTES`], are left for the next message.
-    ///
-    /// # Errors
-    ///
-    /// [`SourceError`] when the source broke its contract: no records, records that are not
-    /// contiguous from `next_block`, or a single record too large for any message.
-    pub fn encode_next<R: ReplayRecord>(&mut self, records: &[R]) -> Result<Frame, SourceError> {
-        let take = records.len().min(self.batch);
-        let mut writer = BlockReplaysWriter::with_capacity(64 * take);
-        let mut expected = self.next_block;
-        let mut count = 0;
-        for record in records.iter().take(self.batch) {
-            if record.block_number() != expected {
-                return Err(SourceError::new(format!(
-                    "source returned block {} where {expected} was due",
-                    record.block_number()
-                )));
-            }
-            let before = writer.records_len();
-            record.encode(self.version, writer.buffer());
-            if count == 0 {
-                // Size the message from its first record: one allocation instead of doubling.
-                let first = writer.records_len() - before;
-                writer
-                    .buffer()
-                    .reserve(first.saturating_mul(take - 1).min(MAX_MESSAGE_BYTES));
-            }
-            if writer.records_len() > MAX_MESSAGE_BYTES {
-                if count == 0 {
-                    return Err(SourceError::new(format!(
-                        "record for block {expected} is larger than a message may be"
-                    )));
-                }
-                writer.truncate(before);
-                break;
-            }
-            count += 1;
-            expected += 1;
-        }
-        if count == 0 {
-            return Err(SourceError::new(format!(
-                "source returned no record for block {expected}"
-            )));
-        }
-        self.next_block = expected;
-        Ok(writer.finish())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::Bytes;
-    use crate::RawRecord;
     use crate::testing::t0;
     use crate::wire::{BlockReplays, MessageId};
 
@@ -351,75 +250,6 @@ mod tests {
             record_overrides: vec![],
             max_blocks_per_message: max,
         }
-    }
-
-    #[test]
-    fn batch_size_per_version() {
-        assert_eq!(
-            ReplayCursor::new(ZksVersion::V1, request(0, Some(64))).batch(),
-            1
-        );
-        assert_eq!(
-            ReplayCursor::new(ZksVersion::V2, request(0, None)).batch(),
-            1
-        );
-        assert_eq!(
-            ReplayCursor::new(ZksVersion::V3, request(0, None)).batch(),
-            1
-        );
-        assert_eq!(
-            ReplayCursor::new(ZksVersion::V3, request(0, Some(0))).batch(),
-            1
-        );
-        assert_eq!(
-            ReplayCursor::new(ZksVersion::V3, request(0, Some(10))).batch(),
-            10
-        );
-        assert_eq!(
-            ReplayCursor::new(ZksVersion::V3, request(0, Some(u64::MAX))).batch(),
-            64
-        );
-    }
-
-    #[test]
-    fn encodes_exactly_like_the_wire_codec() {
-        let mut cursor = ReplayCursor::new(ZksVersion::V3, request(5, Some(64)));
-        let records = [
-            RawRecord::new(5, vec![0xaa, 0xbb]),
-            RawRecord::new(6, vec![]),
-        ];
-        let frame = cursor.encode_next(&records).unwrap();
-        assert_eq!(hex(&frame.to_wire()), "01c9c8c40582aabbc20680");
-        assert_eq!(cursor.next_block(), 7);
-        // Large payloads need long-form headers; compare with the wire codec.
-        let big: Vec<_> = (7..71)
-            .map(|b| RawRecord::new(b, vec![7u8; 1000]))
-            .collect();
-        let frame = cursor.encode_next(&big).unwrap();
-        let mut items = Vec::new();
-        for r in &big[..64] {
-            let mut item = Vec::new();
-            r.encode(ZksVersion::V3, &mut item);
-            items.push(Bytes::from(item));
-        }
-        assert_eq!(
-            frame,
-            ZksMessage::BlockReplays(BlockReplays { records: items }).to_frame()
-        );
-        assert_eq!(cursor.next_block(), 71);
-    }
-
-    #[test]
-    fn rejects_source_contract_breaches() {
-        let mut cursor = ReplayCursor::new(ZksVersion::V3, request(5, Some(64)));
-        assert!(cursor.encode_next::<RawRecord>(&[]).is_err());
-        assert!(cursor.encode_next(&[RawRecord::new(6, "")]).is_err());
-        assert!(
-            cursor
-                .encode_next(&[RawRecord::new(5, ""), RawRecord::new(5, "")])
-                .is_err()
-        );
-        assert_eq!(cursor.next_block(), 5);
     }
 
     #[test]
@@ -569,9 +399,5 @@ mod tests {
             session.handle_timeout(t0() + s(110)),
             Some(TimeoutKind::Idle)
         );
-    }
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 }

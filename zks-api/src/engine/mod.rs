@@ -10,6 +10,7 @@
 //! The async runtime around these cores (tasks, channels, events, the session store) is the
 //! [`Node`](crate::Node).
 
+mod cursor;
 mod deadline;
 mod en;
 mod error;
@@ -19,8 +20,9 @@ mod verifier;
 #[cfg(test)]
 mod current;
 
+pub use cursor::{ReplayCursor, ShareKey, SharedReplays};
 pub use deadline::SessionTimeouts;
 pub use en::{EnInput, EnSession, ReplayRequest};
 pub use error::{ProtocolError, TimeoutKind};
-pub use mn::{MnInput, MnSession, ReplayCursor, VerifierStatus};
+pub use mn::{MnInput, MnSession, VerifierStatus};
 pub use verifier::{ROLE_REQUEST_BURST, ROLE_REQUEST_REFILL, VerifierChannel};

@@ -14,6 +14,7 @@ use super::link::RoleDriver;
 use super::mn::MainNodeDriver;
 use super::registry::ConnectionRegistry;
 use super::relay::RelayDriver;
+use super::replay_cache::ReplayCache;
 use super::sessions::PeerSessionStore;
 use super::shared::Shared;
 use super::upstreams::dial_loop;
@@ -118,6 +119,7 @@ impl NodeBuilder {
                     source,
                     authenticator: settings.authenticator,
                     relay: false,
+                    encoded: ReplayCache::default(),
                 }) as Arc<dyn RoleDriver>
             }),
         ));
@@ -164,6 +166,7 @@ impl NodeBuilder {
                         source: store,
                         authenticator: None,
                         relay: true,
+                        encoded: ReplayCache::default(),
                     },
                 }) as Arc<dyn RoleDriver>
             }),

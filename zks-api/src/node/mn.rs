@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use super::dispatch::{Routing, VerifierResult};
 use super::events::DroppedResult;
 use super::link::{LinkCx, LinkIo, RoleDriver, now, sleep_until};
+use super::replay_cache::ReplayCache;
 use super::{CloseCause, NotServed, ProtocolEvent};
 use crate::engine::{MnInput, MnSession, ReplayCursor, VerifierStatus};
 use crate::transport::{LinkSender, OwnedSendPermit};
@@ -23,6 +24,8 @@ pub(crate) struct MainNodeDriver<S> {
     /// Serving as a relay: the verifier role and record overrides the source does not hold
     /// are refused ([`NotServed`]).
     pub(crate) relay: bool,
+    /// Messages encoded once for every link at the same place.
+    pub(crate) encoded: ReplayCache,
 }
 
 /// One replay message, produced once the link had room for it.
@@ -281,12 +284,28 @@ impl<S: ReplaySource> MainNodeDriver<S> {
         };
         self.source.wait_for(cursor.next_block()).await;
         let first_block = cursor.next_block();
+        let key = cursor.share_key();
+        if let Some(key) = key
+            && let Some(shared) = self.encoded.get(key, self.source.next_block())
+            && let Some(frame) = cursor.take_shared(key, &shared)
+        {
+            return Produced {
+                cursor,
+                next: Ok((permit, frame, first_block)),
+            };
+        }
         let next = self
             .source
             .read(first_block, cursor.batch(), cursor.overrides())
             .await
-            .and_then(|records| cursor.encode_next(&records))
-            .map(|frame| (permit, frame, first_block));
+            .and_then(|records| cursor.encode_shared(&records))
+            .map(|shared| {
+                let frame = shared.frame.clone();
+                if let Some(key) = key {
+                    self.encoded.insert(key, shared);
+                }
+                (permit, frame, first_block)
+            });
         Produced { cursor, next }
     }
 }

@@ -13,6 +13,7 @@ mod link;
 mod mn;
 mod registry;
 mod relay;
+mod replay_cache;
 mod sessions;
 mod shared;
 mod upstreams;

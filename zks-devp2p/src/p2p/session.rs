@@ -442,17 +442,34 @@ impl P2pSession {
     /// neighbour's range — and the frame layer then refuses the empty frame-data, so nothing
     /// reaches the wire.
     pub fn write_zks(&mut self, frame: &Frame, out: &mut BytesMut) {
-        let Some((offset, count)) = self.route(frame.protocol) else {
-            return;
-        };
-        let Some(wire) = (frame.id < count)
-            .then(|| u8::try_from(offset + u16::from(frame.id)).ok())
-            .flatten()
-            .filter(|w| *w <= 0x7f)
-        else {
+        let Some(wire) = self.wire_id(frame) else {
             return;
         };
         let snappy = self.snappy();
         self.write_payload(wire, &frame.body, snappy, out);
+    }
+
+    /// Whether message bodies are Snappy-compressed on this session.
+    pub fn compresses(&self) -> bool {
+        self.snappy()
+    }
+
+    /// As [`write_zks`](Self::write_zks), with the body already Snappy-compressed by the caller
+    /// (when [`compresses`](Self::compresses)): one compression shared by many links.
+    pub fn write_zks_compressed(&mut self, frame: &Frame, compressed: &[u8], out: &mut BytesMut) {
+        let Some(wire) = self.wire_id(frame) else {
+            return;
+        };
+        put_message_id(out, wire);
+        out.extend_from_slice(compressed);
+    }
+
+    /// The wire id of `frame` on this session, when it is carried and in range.
+    fn wire_id(&self, frame: &Frame) -> Option<u8> {
+        let (offset, count) = self.route(frame.protocol)?;
+        (frame.id < count)
+            .then(|| u8::try_from(offset + u16::from(frame.id)).ok())
+            .flatten()
+            .filter(|w| *w <= 0x7f)
     }
 }

@@ -1,0 +1,104 @@
+//! [`CompressedCache`]: a message body compressed once for every link that sends it.
+//!
+//! A main node sends the same `BlockReplays` (one shared `Bytes`, encoded once by the engine) to
+//! every external node at the same place; each link would Snappy-compress it again. The cache
+//! keeps the last few compressed bodies by the identity of the body they came from: the same
+//! allocation and length. It holds that body, so the allocation cannot be freed and reused for
+//! other bytes while its entry lives — identity means equal content.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
+
+use bytes::Bytes;
+
+/// Bodies smaller than this are compressed by each link (cheaper than a lookup).
+pub(crate) const MIN_SHARED_BODY: usize = 1024;
+/// Most entries kept.
+const MAX_ENTRIES: usize = 64;
+/// Most compressed bytes kept.
+const MAX_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Default)]
+pub(crate) struct CompressedCache {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// (the body, its compression), newest last.
+    entries: VecDeque<(Bytes, Bytes)>,
+    bytes: usize,
+}
+
+impl CompressedCache {
+    /// `body` Snappy-compressed: from the cache when another link compressed this very body,
+    /// else compressed now and kept.
+    pub(crate) fn compressed(&self, body: &Bytes) -> Bytes {
+        let same = |(b, _): &&(Bytes, Bytes)| b.as_ptr() == body.as_ptr() && b.len() == body.len();
+        if let Some((_, c)) = self.lock().entries.iter().rev().find(same) {
+            return c.clone();
+        }
+        // Cannot fail: compress_vec sizes its output, and bodies are far below Snappy's limit.
+        let compressed = Bytes::from(
+            snap::raw::Encoder::new()
+                .compress_vec(body)
+                .unwrap_or_default(),
+        );
+        let mut inner = self.lock();
+        inner.bytes += compressed.len();
+        inner.entries.push_back((body.clone(), compressed.clone()));
+        while inner.entries.len() > MAX_ENTRIES || inner.bytes > MAX_BYTES {
+            let Some((_, old)) = inner.entries.pop_front() else {
+                break;
+            };
+            inner.bytes -= old.len();
+        }
+        compressed
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_body_is_compressed_once_and_equal_bytes_elsewhere_are_not_mistaken_for_it() {
+        let cache = CompressedCache::default();
+        let body = Bytes::from(vec![7u8; 4096]);
+        let first = cache.compressed(&body);
+        let again = cache.compressed(&body.clone());
+        assert_eq!(first.as_ptr(), again.as_ptr(), "served from the cache");
+        let decoded = snap::raw::Decoder::new().decompress_vec(&first).unwrap();
+        assert_eq!(decoded, body);
+        // Same content, another allocation: compressed on its own (same bytes out).
+        let copy = Bytes::from(vec![7u8; 4096]);
+        let other = cache.compressed(&copy);
+        assert_ne!(other.as_ptr(), first.as_ptr());
+        assert_eq!(other, first);
+        // A slice of the body is another body.
+        let half = body.slice(..2048);
+        let h = cache.compressed(&half);
+        assert_eq!(
+            snap::raw::Decoder::new().decompress_vec(&h).unwrap(),
+            &body[..2048]
+        );
+    }
+
+    #[test]
+    fn bounded_oldest_first() {
+        let cache = CompressedCache::default();
+        let bodies: Vec<Bytes> = (0..MAX_ENTRIES + 5)
+            .map(|i| Bytes::from(vec![u8::try_from(i % 251).unwrap(); 2048]))
+            .collect();
+        for b in &bodies {
+            cache.compressed(b);
+        }
+        let inner = cache.lock();
+        assert_eq!(inner.entries.len(), MAX_ENTRIES);
+        assert_eq!(inner.entries[0].0.as_ptr(), bodies[5].as_ptr());
+    }
+}
