@@ -1,0 +1,195 @@
+//! An external node that joins a ZKsync OS network and follows its chain.
+//!
+//! A ZKsync OS node (`zksync-os-server` since v0.21.0) is reth-based. To keep a session with
+//! it, a peer must:
+//!
+//! - speak `eth` and pass its Status handshake: same network id (the chain id), genesis hash
+//!   and fork id. `ChainIdentity::zksync_os(chain_id)` computes the values an upstream node of
+//!   that chain announces;
+//! - speak the current generation of zks: `zks/5` for replay and `zks_2fa/1` beside it for
+//!   batch verification (`Capabilities::CURRENT`);
+//! - understand its records: the typed v3 `ReplayRecord` (`zks_wire::zksync_os::V3Record`,
+//!   feature `zksync-os`), whose `follows` compares the 256-block hash window, so a main node
+//!   on another fork is disconnected instead of being applied.
+//!
+//! An upstream EN trusts only its boot nodes (`network.boot_nodes`) and asks for replay from
+//! its next local block. Block 0 is the same constant genesis on every chain, which an EN has
+//! without replaying it, so replay starts at block 1.
+//!
+//! ```text
+//! cargo run -p zks-examples --bin follow_zksync_os -- \
+//!     --chain-id 270 --boot-node 'enode://<128 hex digits>@10.0.0.1:3060'
+//! ```
+//!
+//! It prints the identity it announces, each link, and every batch of blocks it applies; with
+//! `--exit-at N` it exits once it holds blocks up to `N - 1`.
+//!
+//! Dependencies: `zks-api`, `zks-devp2p`, `zks-wire` (feature `zksync-os`), `tokio`, `anyhow`,
+//! `clap`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use anyhow::Context as _;
+use clap::Parser;
+use zks_api::wire::Capabilities;
+use zks_api::{BlockNumber, Node, ProtocolEvent, ReplaySink, SinkError, async_trait};
+use zks_devp2p::eth::ChainIdentity;
+use zks_devp2p::{Devp2pConfig, Devp2pTransport, NodeKey};
+use zks_wire::zksync_os::V3Record;
+
+/// Command-line arguments.
+#[derive(Debug, Parser)]
+#[command(about = "Follow a ZKsync OS chain from its boot nodes")]
+struct Args {
+    /// The L2 chain id (the `eth` network id).
+    #[arg(long)]
+    chain_id: u64,
+    /// A boot node's `enode://` URL; repeat for several (used in order, with fail-over).
+    #[arg(long, required = true)]
+    boot_node: Vec<String>,
+    /// Address to listen on.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    addr: IpAddr,
+    /// TCP port to listen on (upstream's default is 3060; 0: any free port).
+    #[arg(long, default_value_t = 3060)]
+    port: u16,
+    /// Exit once every block before this one is applied.
+    #[arg(long)]
+    exit_at: Option<BlockNumber>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let identity = ChainIdentity::zksync_os(args.chain_id);
+    println!(
+        "chain {}: network id {}, genesis 0x{}, fork id 0x{}/{}",
+        args.chain_id,
+        identity.network_id,
+        hex(&identity.genesis),
+        hex(&identity.fork_id.hash),
+        identity.fork_id.next
+    );
+
+    let config = Devp2pConfig::builder(NodeKey::generate())
+        .listen_addr(SocketAddr::new(args.addr, args.port))
+        .chain_identity(identity)
+        // Refuse peers without `eth`, as reth does: every ZKsync OS node speaks it.
+        .require_eth(true)
+        .build()
+        .context("invalid devp2p configuration")?;
+    let chain = Arc::new(Follower::starting_at(1));
+    let mut builder = Node::builder(Devp2pTransport::new(config))
+        .capabilities(Capabilities::CURRENT)
+        .external_node(Arc::clone(&chain));
+    for boot_node in &args.boot_node {
+        builder = builder.trusted_main_node(boot_node.as_str());
+    }
+    let mut events = builder.subscribe();
+    let node = builder
+        .start()
+        .await
+        .context("cannot start the external node")?;
+    println!("advertising {}", Capabilities::CURRENT);
+
+    let target = args.exit_at.unwrap_or(BlockNumber::MAX);
+    loop {
+        let event = events.next().await.context("the node stopped")?;
+        match event {
+            ProtocolEvent::Established { info, .. } => {
+                println!("linked to {} over {}", info.remote_addr, info.caps);
+            }
+            ProtocolEvent::DialFailed {
+                addr,
+                error,
+                retry_in,
+            } => println!("cannot link to {addr}: {error}; retrying in {retry_in:?}"),
+            ProtocolEvent::Closed { cause, .. } => println!("link closed: {cause}"),
+            ProtocolEvent::ReplayApplied {
+                first_block,
+                last_block,
+                ..
+            } => {
+                let summary = chain.summary();
+                println!(
+                    "applied blocks {first_block}..={last_block}: {} transactions so far, head timestamp {}, protocol {}",
+                    summary.transactions, summary.timestamp, summary.protocol,
+                );
+                if last_block + 1 >= target {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    node.shutdown().await;
+    println!("followed the chain to block {}", target - 1);
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The node's state, as far as this example keeps it: where replay resumes and what the
+/// blocks held. A real node executes each block here and stores the result atomically.
+#[derive(Debug)]
+struct Follower {
+    state: Mutex<State>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct State {
+    next_block: BlockNumber,
+    transactions: u64,
+    timestamp: u64,
+    protocol: String,
+}
+
+impl Follower {
+    fn starting_at(next_block: BlockNumber) -> Self {
+        Self {
+            state: Mutex::new(State {
+                next_block,
+                ..State::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while the lock is held, so even a poisoned lock holds a whole state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn summary(&self) -> State {
+        self.lock().clone()
+    }
+}
+
+#[async_trait]
+impl ReplaySink for Follower {
+    type Record = V3Record;
+
+    fn next_block(&self) -> BlockNumber {
+        self.lock().next_block
+    }
+
+    async fn apply(&self, records: Vec<V3Record>) -> Result<(), SinkError> {
+        // The engine hands over records that start at `next_block`, are contiguous, and each
+        // follow the one before (hash window); execution would go here.
+        let Some(last) = records.last() else {
+            return Ok(());
+        };
+        let mut state = self.lock();
+        state.transactions += records
+            .iter()
+            .map(|r| r.transactions.len() as u64)
+            .sum::<u64>();
+        state.next_block = last.block_context.block_number + 1;
+        state.timestamp = last.block_context.timestamp;
+        let [major, minor, patch] = last.protocol_version;
+        state.protocol = format!("{major}.{minor}.{patch}");
+        Ok(())
+    }
+}
