@@ -3,7 +3,7 @@
 # workspace member; every `zks` command, flag and ZKS_* variable they name is in the binary's
 # --help; every metric they name is the node's, and every metric of the node is named; the quick
 # start is the two commands the scripts run; every example is listed; every repository path they
-# name exists; no doc comment cites a document readers do not have.
+# name exists; their Rust code is doc-tested; no doc comment cites a document readers do not have.
 # Runs the `zks` binary the workspace tests build: after ./scripts/test.sh (as in .ci/run) that
 # build is already there and nothing is compiled.
 set -euo pipefail
@@ -122,8 +122,19 @@ for readme in "${readmes[@]}" BENCHMARKS.md; do
   done
 done
 
-# 7. Doc comments say the thing itself instead of citing documents readers do not have.
-if grep -rniE --include='*.rs' 'brief|design sketch|DESIGN\.md|shared/spec|the issue' \
+# 7. The READMEs' Rust blocks are doc tests: each README with one is included by
+# examples/lib.rs, and none is ignored.
+for readme in "${readmes[@]}"; do
+  if grep -q '^```rust' "$readme"; then
+    grep -qF "include_str!(\"../$readme\")" examples/lib.rs ||
+      fail "$readme has Rust code that examples/lib.rs does not doc-test"
+    ! grep -n '^```rust,ignore' "$readme" || fail "$readme: a Rust block is ignored, not compiled"
+  fi
+done
+
+# 8. Doc comments say the thing itself instead of citing documents readers do not have.
+if grep -rniE --include='*.rs' \
+  '\bthe brief\b|design sketch|DESIGN\.md|shared[/ ]spec|\bthe issue (asks|says|predicted|requires|wants)|from the issue' \
   --exclude-dir=target --exclude-dir=.git .; then
   fail "source cites a document readers do not have (see above)"
 fi
