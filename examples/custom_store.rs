@@ -112,28 +112,31 @@ async fn main() -> anyhow::Result<()> {
         })
     };
 
+    // Print the external node's progress until it holds the whole chain. The event stream is
+    // bounded and drops events for a consumer that falls behind (`lagged`); then the sink's own
+    // cursor says when it is done.
+    let mut cursor = replica.subscribe();
     let mut next = resume;
     while next < target {
-        let event = events
-            .next()
-            .await
-            .context("the external node stopped before it caught up")?;
-        match event {
-            ProtocolEvent::Established { info, .. } => {
-                println!("external node: linked to the main node over {}", info.caps);
-            }
-            ProtocolEvent::ReplayApplied {
-                first_block,
-                last_block,
-                ..
-            } => {
-                println!("external node: applied blocks {first_block}..={last_block}");
-                next = last_block + 1;
-            }
-            ProtocolEvent::Closed { cause, .. } => {
-                println!("external node: link closed ({cause}), redialing");
-            }
-            _ => {}
+        tokio::select! {
+            event = events.next() => match event.context("the external node stopped")? {
+                ProtocolEvent::Established { info, .. } => {
+                    println!("external node: linked to the main node over {}", info.caps);
+                }
+                ProtocolEvent::ReplayApplied {
+                    first_block,
+                    last_block,
+                    ..
+                } => {
+                    println!("external node: applied blocks {first_block}..={last_block}");
+                    next = last_block + 1;
+                }
+                ProtocolEvent::Closed { cause, .. } => {
+                    println!("external node: link closed ({cause}), redialing");
+                }
+                _ => {}
+            },
+            _ = cursor.wait_for(|next| *next >= target), if events.lagged() > 0 => break,
         }
     }
     producer.await.context("the producer panicked")??;
@@ -319,6 +322,11 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || inner.append(&blocks))
             .await
             .context("the store's writer panicked")?
+    }
+
+    /// A receiver of the cursor (one past the highest stored block), updated after every commit.
+    fn subscribe(&self) -> watch::Receiver<BlockNumber> {
+        self.inner.next.subscribe()
     }
 
     /// (blocks stored, blocks with a header).

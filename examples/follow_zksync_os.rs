@@ -22,16 +22,17 @@
 //! ```
 //!
 //! It prints the identity it announces, each link, and every batch of blocks it applies; with
-//! `--exit-at N` it exits once it holds blocks up to `N - 1`.
+//! `--exit-at N` it exits once it holds blocks up to `N - 1`, otherwise at Ctrl-C.
 //!
 //! Dependencies: `zks-api`, `zks-devp2p`, `zks-wire` (feature `zksync-os`), `tokio`, `anyhow`,
 //! `clap`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
 use clap::Parser;
+use tokio::sync::watch;
 use zks_api::wire::Capabilities;
 use zks_api::{BlockNumber, Node, ProtocolEvent, ReplaySink, SinkError, async_trait};
 use zks_devp2p::eth::ChainIdentity;
@@ -93,38 +94,39 @@ async fn main() -> anyhow::Result<()> {
         .context("cannot start the external node")?;
     println!("advertising {}", Capabilities::CURRENT);
 
-    let target = args.exit_at.unwrap_or(BlockNumber::MAX);
-    loop {
-        let event = events.next().await.context("the node stopped")?;
-        match event {
-            ProtocolEvent::Established { info, .. } => {
-                println!("linked to {} over {}", info.remote_addr, info.caps);
-            }
-            ProtocolEvent::DialFailed {
-                addr,
-                error,
-                retry_in,
-            } => println!("cannot link to {addr}: {error}; retrying in {retry_in:?}"),
-            ProtocolEvent::Closed { cause, .. } => println!("link closed: {cause}"),
-            ProtocolEvent::ReplayApplied {
-                first_block,
-                last_block,
-                ..
-            } => {
-                let summary = chain.summary();
-                println!(
-                    "applied blocks {first_block}..={last_block}: {} transactions so far, head timestamp {}, protocol {}",
-                    summary.transactions, summary.timestamp, summary.protocol,
-                );
-                if last_block + 1 >= target {
-                    break;
+    // Links come and go in the background; replay progress is printed by the sink.
+    tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            match event {
+                ProtocolEvent::Established { info, .. } => {
+                    println!("linked to {} over {}", info.remote_addr, info.caps);
                 }
+                ProtocolEvent::DialFailed {
+                    addr,
+                    error,
+                    retry_in,
+                } => println!("cannot link to {addr}: {error}; retrying in {retry_in:?}"),
+                ProtocolEvent::Closed { cause, .. } => println!("link closed: {cause}"),
+                _ => {}
             }
-            _ => {}
+        }
+    });
+
+    let mut applied = chain.subscribe();
+    match args.exit_at {
+        Some(target) => {
+            // Cannot fail: the sender lives in `chain`, which lives until the end of `main`.
+            let _ = applied.wait_for(|next| *next >= target).await;
+            node.shutdown().await;
+            println!("followed the chain to block {}", target.saturating_sub(1));
+        }
+        None => {
+            tokio::signal::ctrl_c()
+                .await
+                .context("cannot listen for Ctrl-C")?;
+            node.shutdown().await;
         }
     }
-    node.shutdown().await;
-    println!("followed the chain to block {}", target - 1);
     Ok(())
 }
 
@@ -137,33 +139,25 @@ fn hex(bytes: &[u8]) -> String {
 #[derive(Debug)]
 struct Follower {
     state: Mutex<State>,
+    /// The next block, after every apply.
+    next: watch::Sender<BlockNumber>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 struct State {
-    next_block: BlockNumber,
     transactions: u64,
-    timestamp: u64,
-    protocol: String,
 }
 
 impl Follower {
     fn starting_at(next_block: BlockNumber) -> Self {
         Self {
-            state: Mutex::new(State {
-                next_block,
-                ..State::default()
-            }),
+            state: Mutex::new(State::default()),
+            next: watch::Sender::new(next_block),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Nothing panics while the lock is held, so even a poisoned lock holds a whole state.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn summary(&self) -> State {
-        self.lock().clone()
+    fn subscribe(&self) -> watch::Receiver<BlockNumber> {
+        self.next.subscribe()
     }
 }
 
@@ -172,24 +166,32 @@ impl ReplaySink for Follower {
     type Record = V3Record;
 
     fn next_block(&self) -> BlockNumber {
-        self.lock().next_block
+        *self.next.borrow()
     }
 
     async fn apply(&self, records: Vec<V3Record>) -> Result<(), SinkError> {
         // The engine hands over records that start at `next_block`, are contiguous, and each
         // follow the one before (hash window); execution would go here.
-        let Some(last) = records.last() else {
+        let (Some(first), Some(last)) = (records.first(), records.last()) else {
             return Ok(());
         };
-        let mut state = self.lock();
-        state.transactions += records
-            .iter()
-            .map(|r| r.transactions.len() as u64)
-            .sum::<u64>();
-        state.next_block = last.block_context.block_number + 1;
-        state.timestamp = last.block_context.timestamp;
+        let transactions = {
+            // Nothing panics while the lock is held, so even a poisoned lock holds a whole state.
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.transactions += records
+                .iter()
+                .map(|r| r.transactions.len() as u64)
+                .sum::<u64>();
+            state.transactions
+        };
         let [major, minor, patch] = last.protocol_version;
-        state.protocol = format!("{major}.{minor}.{patch}");
+        println!(
+            "applied blocks {}..={}: {transactions} transactions so far, head timestamp {}, protocol {major}.{minor}.{patch}",
+            first.block_context.block_number,
+            last.block_context.block_number,
+            last.block_context.timestamp,
+        );
+        self.next.send_replace(last.block_context.block_number + 1);
         Ok(())
     }
 }
