@@ -102,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
     let en = builder.start().await?;
     println!("external node: resuming at block {resume}");
 
-    let producer = {
+    let mut producer = {
         let chain = chain.clone();
         tokio::spawn(async move {
             for number in backlog..target {
@@ -117,8 +117,14 @@ async fn main() -> anyhow::Result<()> {
     // cursor says when it is done.
     let mut cursor = replica.subscribe();
     let mut next = resume;
+    let mut produced = false;
     while next < target {
         tokio::select! {
+            // A failed append stops the run instead of leaving the external node waiting.
+            done = &mut producer, if !produced => {
+                done.context("the producer panicked")??;
+                produced = true;
+            }
             event = events.next() => match event.context("the external node stopped")? {
                 ProtocolEvent::Established { info, .. } => {
                     println!("external node: linked to the main node over {}", info.caps);
@@ -139,7 +145,9 @@ async fn main() -> anyhow::Result<()> {
             _ = cursor.wait_for(|next| *next >= target), if events.lagged() > 0 => break,
         }
     }
-    producer.await.context("the producer panicked")??;
+    if !produced {
+        producer.await.context("the producer panicked")??;
+    }
 
     let (blocks, with_header) = replica.count()?;
     let same = replica.payloads()? == chain.payloads()?;
