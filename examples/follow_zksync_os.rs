@@ -13,8 +13,8 @@
 //!   on another fork is disconnected instead of being applied.
 //!
 //! An upstream EN trusts only its boot nodes (`network.boot_nodes`) and asks for replay from
-//! its next local block. Block 0 is the same constant genesis on every chain, which an EN has
-//! without replaying it, so replay starts at block 1.
+//! its next local block. Block 0, the genesis, is one constant block on every ZKsync OS chain,
+//! so this example starts from block 1 (`--from-block`).
 //!
 //! ```text
 //! cargo run -p zks-examples --bin follow_zksync_os -- \
@@ -55,6 +55,9 @@ struct Args {
     /// TCP port to listen on (upstream's default is 3060; 0: any free port).
     #[arg(long, default_value_t = 3060)]
     port: u16,
+    /// The first block to replay: where a fresh node's chain resumes.
+    #[arg(long, default_value_t = 1)]
+    from_block: BlockNumber,
     /// Exit once every block before this one is applied.
     #[arg(long)]
     exit_at: Option<BlockNumber>,
@@ -80,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
         .require_eth(true)
         .build()
         .context("invalid devp2p configuration")?;
-    let chain = Arc::new(Follower::starting_at(1));
+    let chain = Arc::new(Follower::starting_at(args.from_block));
     let mut builder = Node::builder(Devp2pTransport::new(config))
         .capabilities(Capabilities::CURRENT)
         .external_node(Arc::clone(&chain));
