@@ -1,5 +1,6 @@
-//! Prometheus metrics, derived from a node's [`ProtocolEvent`] stream through the `metrics`
-//! facade and served by `metrics-exporter-prometheus` on `--metrics ADDR`.
+//! Prometheus metrics, derived from a node's [`ProtocolEvent`] stream (the `zks_store_bytes_*`
+//! counters from its redb store) through the `metrics` facade and served by
+//! `metrics-exporter-prometheus` on `--metrics ADDR`.
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
