@@ -290,9 +290,10 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
         });
     }
     if opts.libp2p {
-        report
-            .missing
-            .push("libp2p fan-out: not measured — the issue asks for devp2p and memnet".to_owned());
+        report.missing.push(
+            "libp2p fan-out: not measured (the fan-out targets are for devp2p and memnet)"
+                .to_owned(),
+        );
     }
 
     // 1 + 2: throughput and the framing floor, on the same records.

@@ -29,7 +29,8 @@ pub(crate) fn limits() -> Limits {
 }
 
 /// [`limits`] with a small event buffer: nothing reads an EN's events here, and the default
-/// 4,096-slot broadcast buffer (allocated up front) would dominate the per-link memory reading.
+/// 1,024-slot broadcast buffer (allocated up front, ~95 KiB) would dominate the per-link memory
+/// reading.
 pub(crate) fn en_limits() -> Limits {
     limits().with_event_capacity(EN_EVENT_CAPACITY)
 }

@@ -181,7 +181,7 @@ pub struct Report {
     pub handshakes: Vec<HandshakeRow>,
     /// Quorum latency (memnet, 3 of 5).
     pub quorum: Option<Percentiles>,
-    /// Targets from the issue.
+    /// The performance targets, each with what was measured and whether it was met.
     pub targets: Vec<TargetRow>,
     /// What was not measured, and why.
     pub missing: Vec<String>,

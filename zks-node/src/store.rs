@@ -310,11 +310,13 @@ impl RedbReplayStore {
         if records.is_empty() {
             return Ok(());
         }
+        let bytes = records.iter().map(|r| r.payload.len()).sum();
         let inner = Arc::clone(&self.inner);
         let next = tokio::task::spawn_blocking(move || inner.append_blocking(&records))
             .await
             .map_err(|e| StoreError::storage("append task failed", e))??;
         self.inner.next_block.send_replace(next);
+        crate::metrics::record_store_bytes(true, bytes);
         Ok(())
     }
 
@@ -825,10 +827,13 @@ impl ReplaySource for RedbReplayStore {
     ) -> Result<Vec<RawRecord>, SourceError> {
         let inner = Arc::clone(&self.inner);
         let overrides = overrides.clone();
-        tokio::task::spawn_blocking(move || inner.read_blocking(from, max, &overrides))
-            .await
-            .map_err(SourceError::new)?
-            .map_err(SourceError::new)
+        let records =
+            tokio::task::spawn_blocking(move || inner.read_blocking(from, max, &overrides))
+                .await
+                .map_err(SourceError::new)?
+                .map_err(SourceError::new)?;
+        crate::metrics::record_store_bytes(false, records.iter().map(|r| r.payload.len()).sum());
+        Ok(records)
     }
 
     async fn wait_for(&self, block: BlockNumber) {

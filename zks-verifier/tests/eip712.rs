@@ -1,5 +1,5 @@
-//! `Eip712CommitBatchesScheme` against upstream's vectors (`tests/vectors/`, copied from the
-//! shared spec), its typed errors on malformed batches, and what `SigningVerifier` and the
+//! `Eip712CommitBatchesScheme` against upstream's vectors (`tests/vectors/`: upstream's dummy
+//! batch at minors 29, 30 and 31 and a full minor-31 batch), its typed errors on malformed batches, and what `SigningVerifier` and the
 //! quorum collector make of a batch the scheme cannot digest.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 

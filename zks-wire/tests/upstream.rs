@@ -1,5 +1,6 @@
 //! The codec against upstream's current-generation vectors: zks/5, the retired zks/4, and
-//! `zks_2fa/1` (`tests/vectors/upstream/`, copied from `shared/spec/vectors/upstream/`).
+//! `zks_2fa/1` (`tests/vectors/upstream/`: frames built from the inputs of upstream's own
+//! tests, each case naming the test it comes from).
 //!
 //! Every case is checked: `accept` cases decode to the value their inputs describe (built
 //! independently of the decoder) and that value encodes to the frame byte for byte; `reject`

@@ -36,7 +36,8 @@ pub enum MnInput {
     /// An authorized verifier answered a batch request.
     BatchResult(VerifyBatchResult),
     /// Current rules: a peer that is not an authorized verifier sent a result. It was dropped
-    /// (count it); the link goes on. Under the seed's rules this ends the link instead.
+    /// (count it); the link goes on. Under the seed generation's rules this ends the link
+    /// instead.
     UnauthorizedResult(VerifyBatchResult),
 }
 

@@ -14,8 +14,9 @@ use crate::{BlockNumber, ConnectionId, PeerAddr, PeerId, SignerAddress};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DroppedResult {
-    /// The peer is not an authorized verifier on this link (current rules; under the seed's
-    /// rules such a result ends the link). Upstream forwards these; we never count them.
+    /// The peer is not an authorized verifier on this link (current rules; under the seed
+    /// generation's rules such a result ends the link). Upstream forwards these; we never count
+    /// them.
     NotAuthorized,
     /// The result names another batch than the request it answers.
     WrongBatch {
