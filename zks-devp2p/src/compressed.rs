@@ -15,8 +15,9 @@ use bytes::Bytes;
 pub(crate) const MIN_SHARED_BODY: usize = 1024;
 /// Most entries kept.
 const MAX_ENTRIES: usize = 64;
-/// Most compressed bytes kept.
-const MAX_BYTES: usize = 16 * 1024 * 1024;
+/// Most bytes kept, bodies and their compressions: small, as sharing pays near the head,
+/// where bodies are small and links send them within moments of each other.
+const MAX_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub(crate) struct CompressedCache {
@@ -27,6 +28,7 @@ pub(crate) struct CompressedCache {
 struct Inner {
     /// (the body, its compression), newest last.
     entries: VecDeque<(Bytes, Bytes)>,
+    /// Bodies and compressions held.
     bytes: usize,
 }
 
@@ -44,14 +46,18 @@ impl CompressedCache {
                 .compress_vec(body)
                 .unwrap_or_default(),
         );
+        let size = body.len() + compressed.len();
+        if size > MAX_BYTES {
+            return compressed;
+        }
         let mut inner = self.lock();
-        inner.bytes += compressed.len();
+        inner.bytes += size;
         inner.entries.push_back((body.clone(), compressed.clone()));
         while inner.entries.len() > MAX_ENTRIES || inner.bytes > MAX_BYTES {
-            let Some((_, old)) = inner.entries.pop_front() else {
+            let Some((old_body, old)) = inner.entries.pop_front() else {
                 break;
             };
-            inner.bytes -= old.len();
+            inner.bytes -= old_body.len() + old.len();
         }
         compressed
     }

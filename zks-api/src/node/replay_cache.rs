@@ -15,8 +15,10 @@ use crate::engine::{ShareKey, SharedReplays};
 
 /// Most messages kept.
 const MAX_ENTRIES: usize = 1024;
-/// Most message bytes kept (the bodies are shared with the link queues that carry them).
-const MAX_BYTES: usize = 32 * 1024 * 1024;
+/// Most message bytes kept (the bodies are shared with the link queues that carry them). Small:
+/// sharing pays near the head, where messages are small and links read them within moments;
+/// a node with one slow link must not keep megabytes alive for nobody.
+const MAX_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub(crate) struct ReplayCache {
