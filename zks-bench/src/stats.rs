@@ -39,32 +39,23 @@ impl Percentiles {
 
 /// User plus system CPU time of the calling thread so far (Linux; zero elsewhere).
 pub(crate) fn thread_cpu_time() -> Duration {
-    use nix::sys::resource::{UsageWho, getrusage};
-    match getrusage(UsageWho::RUSAGE_THREAD) {
-        Ok(usage) => {
-            let tv = |t: nix::sys::time::TimeVal| {
-                Duration::from_secs(u64::try_from(t.tv_sec()).unwrap_or(0))
-                    + Duration::from_micros(u64::try_from(t.tv_usec()).unwrap_or(0))
-            };
-            tv(usage.user_time()) + tv(usage.system_time())
-        }
-        Err(_) => Duration::ZERO,
-    }
+    rusage(nix::sys::resource::UsageWho::RUSAGE_THREAD)
 }
 
 /// User plus system CPU time of the whole process so far.
 pub(crate) fn cpu_time() -> Duration {
-    use nix::sys::resource::{UsageWho, getrusage};
-    match getrusage(UsageWho::RUSAGE_SELF) {
-        Ok(usage) => {
-            let tv = |t: nix::sys::time::TimeVal| {
-                Duration::from_secs(u64::try_from(t.tv_sec()).unwrap_or(0))
-                    + Duration::from_micros(u64::try_from(t.tv_usec()).unwrap_or(0))
-            };
-            tv(usage.user_time()) + tv(usage.system_time())
-        }
-        Err(_) => Duration::ZERO,
-    }
+    rusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+}
+
+fn rusage(who: nix::sys::resource::UsageWho) -> Duration {
+    let Ok(usage) = nix::sys::resource::getrusage(who) else {
+        return Duration::ZERO;
+    };
+    let tv = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(u64::try_from(t.tv_sec()).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec()).unwrap_or(0))
+    };
+    tv(usage.user_time()) + tv(usage.system_time())
 }
 
 /// Resident set size in bytes, from the second field of `/proc/self/statm` times the page
