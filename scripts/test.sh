@@ -2,6 +2,7 @@
 # The test command of the README: everything a clean machine needs, then every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/deps.sh
 
 # The independent RLPx peer used by the interop tests (pinned by package-lock.json).
 if [ -f tests/interop/package-lock.json ]; then
