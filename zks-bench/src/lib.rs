@@ -300,13 +300,14 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
 
     // 1 + 2: throughput and the framing floor, on the same records.
     let mut payloads = payload::Payloads::new(opts.seed);
+    // (records, whether they are what a current upstream main node sends: encoded ZKsync OS
+    // v3 records, which upstream ENs also get one per message).
     let classes = [
-        payloads.records(0, scale.small_records, 256),
-        payloads.records(0, scale.large_records, 16 * 1024),
-        // What a current upstream main node sends: encoded ZKsync OS v3 records.
-        payload::zksync_os_records(0, scale.large_records),
+        (payloads.records(0, scale.small_records, 256), false),
+        (payloads.records(0, scale.large_records, 16 * 1024), false),
+        (payload::zksync_os_records(0, scale.large_records), true),
     ];
-    for records in classes {
+    for (records, upstream) in classes {
         let record_bytes = records.first().map_or(0, |r| r.payload.len());
         let frames = floor::replay_frames(&records)?;
         let reps = scale.floor_reps;
@@ -348,11 +349,12 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
 
         let tcp = throughput::median(scale.repeats, || throughput::raw_tcp(&records)).await?;
         let tcp_mib = stats::mib_per_s(tcp.payload_bytes, tcp.elapsed);
-        let row = |kind: TransportKind, m: throughput::Measured| {
+        let row = |kind: TransportKind, m: throughput::Measured, per_message: usize| {
             let mib = stats::mib_per_s(m.payload_bytes, m.elapsed);
             ThroughputRow {
                 transport: kind,
                 record_bytes,
+                per_message,
                 records: m.records,
                 seconds: m.elapsed.as_secs_f64(),
                 records_per_s: stats::ratio(m.records as f64, m.elapsed.as_secs_f64()),
@@ -366,11 +368,22 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
                 ),
             }
         };
-        report.throughput.push(row(TransportKind::RawTcp, tcp));
+        report
+            .throughput
+            .push(row(TransportKind::RawTcp, tcp, throughput::BATCH));
         for &kind in &transports {
             let m =
                 throughput::median(scale.repeats, || throughput::replay(kind, &records)).await?;
-            report.throughput.push(row(kind, m));
+            report.throughput.push(row(kind, m, throughput::BATCH));
+        }
+        // What upstream ENs ask for by default: one record per message, ZKsync OS-sized.
+        if upstream {
+            let kind = TransportKind::Devp2p;
+            let m = throughput::median(scale.repeats, || {
+                throughput::replay_per_message(kind, &records, 1)
+            })
+            .await?;
+            report.throughput.push(row(kind, m, 1));
         }
     }
 
@@ -492,6 +505,27 @@ fn targets(r: &Report) -> Vec<TargetRow> {
             )
         }),
     );
+    let one = |per_message: usize| {
+        r.throughput.iter().find(|row| {
+            row.transport == TransportKind::Devp2p
+                && row.per_message == per_message
+                && row.record_bytes > 1024
+                && row.record_bytes < 16 * 1024
+        })
+    };
+    add(
+        "devp2p v3 records, one per message ≥ 0.7 × 64 per message",
+        one(1).zip(one(throughput::BATCH)).map(|(single, batched)| {
+            let ratio = stats::ratio(single.mib_per_s, batched.mib_per_s);
+            (
+                format!(
+                    "{ratio:.3} × ({:.1} vs {:.1} MiB/s)",
+                    single.mib_per_s, batched.mib_per_s
+                ),
+                ratio >= 0.7,
+            )
+        }),
+    );
     let direct = r.relay_trees.iter().find(|t| t.relays == 0 && t.ens > 1);
     let tree = r.relay_trees.iter().find(|t| t.relays > 1);
     let pair = r.relay_trees.iter().find(|t| t.relays == 1 && t.ens == 1);
@@ -584,8 +618,9 @@ mod tests {
     async fn smoke_run_produces_every_section() {
         let report = run(BenchOptions::smoke()).await.unwrap();
         assert_eq!(report.floor.len(), 3);
-        // raw tcp + memnet + devp2p + libp2p, for three record classes (256 B, 16 KiB, v3)
-        assert_eq!(report.throughput.len(), 12);
+        // raw tcp + memnet + devp2p + libp2p, for three record classes (256 B, 16 KiB, v3), and
+        // devp2p with one v3 record per message
+        assert_eq!(report.throughput.len(), 13);
         assert!(report.throughput.iter().all(|r| r.records_per_s > 0.0));
         assert_eq!(report.latency.len(), 3);
         assert!(report.latency.iter().all(|l| l.latency.samples > 0));
@@ -617,6 +652,6 @@ mod tests {
         let table = report.to_table();
         assert!(table.contains("framing floor"), "{table}");
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
-        assert_eq!(json["throughput"].as_array().map(Vec::len), Some(12));
+        assert_eq!(json["throughput"].as_array().map(Vec::len), Some(13));
     }
 }

@@ -59,8 +59,19 @@ pub(crate) async fn external_node(
     mn: &str,
     sink: Arc<BenchSink>,
 ) -> Result<Node, BenchError> {
+    external_node_with(net, name, mn, sink, en_limits()).await
+}
+
+/// [`external_node`] with `limits` (say, another number of records per message).
+pub(crate) async fn external_node_with(
+    net: &Net,
+    name: &str,
+    mn: &str,
+    sink: Arc<BenchSink>,
+    limits: Limits,
+) -> Result<Node, BenchError> {
     Node::builder(net.transport(name)?)
-        .limits(en_limits())
+        .limits(limits)
         .external_node(sink)
         .trusted_main_node(net.addr(mn)?)
         .rng_seed(7)

@@ -50,6 +50,15 @@ pub(crate) async fn replay(
     kind: TransportKind,
     records: &[RawRecord],
 ) -> Result<Measured, BenchError> {
+    replay_per_message(kind, records, BATCH).await
+}
+
+/// [`replay`], the EN asking for `per_message` records per message (upstream ENs ask for 1).
+pub(crate) async fn replay_per_message(
+    kind: TransportKind,
+    records: &[RawRecord],
+    per_message: usize,
+) -> Result<Measured, BenchError> {
     let Some(net) = Net::new(kind) else {
         return raw_tcp(records).await;
     };
@@ -62,7 +71,8 @@ pub(crate) async fn replay(
     let sink = Arc::new(BenchSink::new(false));
     let cpu0 = crate::stats::cpu_time();
     let start = Instant::now();
-    let en = nodes::external_node(&net, "en", "mn", Arc::clone(&sink)).await?;
+    let limits = nodes::en_limits().with_max_blocks_per_message(per_message);
+    let en = nodes::external_node_with(&net, "en", "mn", Arc::clone(&sink), limits).await?;
     within("replay throughput", DEADLINE, sink.wait_until(n)).await?;
     let elapsed = start.elapsed();
     let cpu = crate::stats::cpu_time().saturating_sub(cpu0);
