@@ -352,12 +352,24 @@ where
             },
             next = outbound.next_outbound(), if backlog < config.write_high_water => match next {
                 Some(Outbound::Frame(frame)) => {
-                    if let Err(e) = encode(writer, Outgoing::Frame(frame)) {
-                        tracing::warn!(error = %e, "cannot send message");
-                        return Ending::Local {
-                            reason: DisconnectReason::SubprotocolError,
-                            detail: "outgoing message does not fit the framing",
-                        };
+                    if let Err(ending) = encode_frame(writer, frame) {
+                        return ending;
+                    }
+                    // Coalesce: what else the engine has ready goes into the same write (one
+                    // syscall and wakeup for many small messages; each stays its own frame).
+                    let bound = COALESCE_BYTES.min(config.write_high_water);
+                    while writer.write_buffer().len() < bound {
+                        match outbound.try_next_outbound() {
+                            Some(Outbound::Frame(frame)) => {
+                                if let Err(ending) = encode_frame(writer, frame) {
+                                    return ending;
+                                }
+                            }
+                            Some(Outbound::Close(reason)) => {
+                                return Ending::Local { reason, detail: "closed by this side" };
+                            }
+                            None => break,
+                        }
                     }
                 }
                 // What is already encoded still goes out, then the close; nothing more is
@@ -420,6 +432,26 @@ where
     reader.next().await
 }
 
+/// How many encoded bytes the pump gathers from messages already waiting before it writes.
+const COALESCE_BYTES: usize = 64 * 1024;
+
+/// Encodes one engine message; a message the framing cannot carry ends the link.
+fn encode_frame<W, E: Encoder<Outgoing>>(
+    writer: &mut FramedWrite<W, E>,
+    frame: Frame,
+) -> Result<(), Ending<E::Error>>
+where
+    E::Error: std::fmt::Display,
+{
+    encode(writer, Outgoing::Frame(frame)).map_err(|e| {
+        tracing::warn!(error = %e, "cannot send message");
+        Ending::Local {
+            reason: DisconnectReason::SubprotocolError,
+            detail: "outgoing message does not fit the framing",
+        }
+    })
+}
+
 fn encode<W, E: Encoder<Outgoing>>(
     writer: &mut FramedWrite<W, E>,
     item: Outgoing,
@@ -442,7 +474,9 @@ fn engine_gone<E>(outbound: &OutboundQueue) -> Ending<E> {
 #[cfg(test)]
 mod tests {
     use bytes::{BufMut, BytesMut};
-    use tokio::io::{AsyncWriteExt as _, DuplexStream};
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
 
     use super::*;
     use crate::transport::{Link, LinkInfo, LinkReceiver, LinkSender};
@@ -521,6 +555,76 @@ mod tests {
         tokio::spawn(run(reader, writer, end, config));
         let (_, sender, receiver) = link.split();
         (theirs, receiver, sender)
+    }
+
+    /// Counts the writes that reach the stream.
+    struct CountingWriter<W> {
+        inner: W,
+        writes: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl<W: AsyncWrite + Unpin> AsyncWrite for CountingWriter<W> {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+        }
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+        }
+        fn poll_shutdown(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn messages_waiting_together_go_out_in_one_write() {
+        let (ours, mut theirs) = tokio::io::duplex(1024);
+        let info = LinkInfo {
+            peer: PeerId::from("peer"),
+            remote_addr: PeerAddr::from("peer"),
+            direction: Direction::Inbound,
+            caps: LinkCaps::zks(ZksVersion::V3),
+        };
+        let (link, end) = Link::channel(info, 4);
+        let (_, sender, _receiver) = link.split();
+        for id in 1..=4 {
+            sender
+                .try_send(Frame::zks(id, crate::Bytes::new()))
+                .unwrap();
+        }
+        let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (rd, wr) = tokio::io::split(ours);
+        let writer = FramedWrite::new(
+            CountingWriter {
+                inner: wr,
+                writes: Arc::clone(&writes),
+            },
+            ByteCodec,
+        );
+        tokio::spawn(run(
+            FramedRead::new(rd, ByteCodec),
+            writer,
+            end,
+            PumpConfig::default(),
+        ));
+        let mut got = [0u8; 4];
+        timeout(Duration::from_secs(1), theirs.read_exact(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, [1, 2, 3, 4]);
+        assert_eq!(writes.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 
     #[tokio::test(start_paused = true)]
