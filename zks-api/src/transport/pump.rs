@@ -529,6 +529,15 @@ mod tests {
         }
     }
 
+    fn info() -> LinkInfo {
+        LinkInfo {
+            peer: PeerId::from("peer"),
+            remote_addr: PeerAddr::from("peer"),
+            direction: Direction::Inbound,
+            caps: LinkCaps::zks(ZksVersion::V3),
+        }
+    }
+
     /// Starts a pump on one end of an in-memory pipe of `pipe` bytes; returns the other end
     /// and the engine's receiver.
     fn start(
@@ -537,13 +546,7 @@ mod tests {
         high_water: usize,
     ) -> (DuplexStream, LinkReceiver, LinkSender) {
         let (ours, theirs) = tokio::io::duplex(pipe);
-        let info = LinkInfo {
-            peer: PeerId::from("peer"),
-            remote_addr: PeerAddr::from("peer"),
-            direction: Direction::Inbound,
-            caps: LinkCaps::zks(ZksVersion::V3),
-        };
-        let (link, end) = Link::channel(info, 4);
+        let (link, end) = Link::channel(info(), 4);
         let (rd, wr) = tokio::io::split(ours);
         let mut reader = FramedRead::new(rd, ByteCodec);
         reader.read_buffer_mut().extend_from_slice(buffered);
@@ -590,13 +593,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn messages_waiting_together_go_out_in_one_write() {
         let (ours, mut theirs) = tokio::io::duplex(1024);
-        let info = LinkInfo {
-            peer: PeerId::from("peer"),
-            remote_addr: PeerAddr::from("peer"),
-            direction: Direction::Inbound,
-            caps: LinkCaps::zks(ZksVersion::V3),
-        };
-        let (link, end) = Link::channel(info, 4);
+        let (link, end) = Link::channel(info(), 4);
         let (_, sender, _receiver) = link.split();
         for id in 1..=4 {
             sender
