@@ -1,10 +1,10 @@
 //! One replay path alone, for a profiler: `profile_replay <memnet|devp2p|libp2p|tcp>
-//! <record bytes> <records> [repeats]`.
+//! <record bytes> <records> [repeats] [records per message]`.
 
 use std::process::ExitCode;
 
 use zks_bench::TransportKind;
-use zks_bench::hot::{Payloads, replay};
+use zks_bench::hot::{Payloads, replay_per_message};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -15,13 +15,14 @@ fn main() -> ExitCode {
         Some("tcp") => TransportKind::RawTcp,
         _ => {
             eprintln!(
-                "usage: profile_replay <memnet|devp2p|libp2p|tcp> <bytes> <records> [repeats]"
+                "usage: profile_replay <memnet|devp2p|libp2p|tcp> <bytes> <records> [repeats] [per message]"
             );
             return ExitCode::FAILURE;
         }
     };
     let num = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let (bytes, count, repeats) = (num(1, 16384), num(2, 20_000), num(3, 1));
+    let per_message = usize::try_from(num(4, 64)).unwrap_or(64);
     let records = Payloads::new(42).records(0, count, usize::try_from(bytes).unwrap_or(256));
     let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -30,7 +31,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     for _ in 0..repeats {
-        match runtime.block_on(replay(kind, &records)) {
+        match runtime.block_on(replay_per_message(kind, &records, per_message)) {
             Ok((n, t)) => println!("{n} records in {t:?}: {:.0}/s", n as f64 / t.as_secs_f64()),
             Err(e) => {
                 eprintln!("{e}");

@@ -70,7 +70,20 @@ pub mod hot {
         kind: crate::TransportKind,
         records: &[zks_api::RawRecord],
     ) -> Result<(u64, std::time::Duration), crate::BenchError> {
-        let m = crate::throughput::replay(kind, records).await?;
+        replay_per_message(kind, records, crate::throughput::BATCH).await
+    }
+
+    /// [`replay`], the EN asking for `per_message` records per message.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](crate::run).
+    pub async fn replay_per_message(
+        kind: crate::TransportKind,
+        records: &[zks_api::RawRecord],
+        per_message: usize,
+    ) -> Result<(u64, std::time::Duration), crate::BenchError> {
+        let m = crate::throughput::replay_per_message(kind, records, per_message).await?;
         Ok((m.records, m.elapsed))
     }
 }

@@ -67,8 +67,19 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
             }
             session.on_sent(now());
         }
-        let mut pending = FuturesUnordered::new();
+        let mut pending: Verifications<'_> = FuturesUnordered::new();
+        // An input read while gathering records that is not records: handled next.
+        let mut carried = None;
         loop {
+            if let Some(input) = carried.take() {
+                match self
+                    .on_input(cx, io, &mut session, &mut pending, input)
+                    .await
+                {
+                    Ok(()) => continue,
+                    Err(cause) => return cause,
+                }
+            }
             let frame = tokio::select! {
                 Some(result) = pending.next() => {
                     if let Err(cause) = self.answer(cx, io, &session, result).await {
@@ -90,33 +101,26 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
             };
             match session.handle_frame(&frame, now()) {
                 Ok(EnInput::Records(records)) => {
+                    // What else has arrived already joins this apply: one sink call (one
+                    // transaction) for many small messages.
+                    let (records, next, ended) = gather(io, cx, &mut session, records).await;
+                    carried = next;
                     // Not raced against shutdown: an apply in flight is never cancelled.
                     if let Err(cause) = self.apply(cx, records).await {
                         return cause;
                     }
-                }
-                Ok(EnInput::Challenge(nonce)) => {
-                    let Some((signer, _)) = &self.verifier else {
-                        return ProtocolError::UnexpectedMessage {
-                            id: crate::wire::MessageId::VerifierChallenge,
-                        }
-                        .into();
-                    };
-                    let frame = session.answer_challenge(signer.sign_challenge(&nonce));
-                    if let Err(cause) = cx.send(io, frame).await {
+                    if let Some(cause) = ended {
                         return cause;
                     }
-                    session.on_sent(now());
                 }
-                Ok(EnInput::VerifyBatch(batch)) => {
-                    let max = self.limits.max_pending_verifications;
-                    if pending.len() >= max {
-                        return ProtocolError::TooManyPendingVerifications { max }.into();
+                input => {
+                    if let Err(cause) = self
+                        .on_input(cx, io, &mut session, &mut pending, input)
+                        .await
+                    {
+                        return cause;
                     }
-                    pending.push(self.verify_when_synced(batch));
                 }
-                Ok(EnInput::None) => {}
-                Err(e) => return e.into(),
             }
         }
     }
@@ -163,7 +167,79 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
     }
 }
 
+/// Most records one apply gathers from messages that arrived together.
+const GATHER_RECORDS: usize = 1024;
+/// Most message bytes one apply gathers.
+const GATHER_BYTES: usize = 16 * 1024 * 1024;
+
+/// A session input: what the peer's message asks of us, or how it broke the protocol.
+type Input<R> = Result<EnInput<R>, ProtocolError>;
+
+/// Batch verifications in flight on one link.
+type Verifications<'a> = FuturesUnordered<futures::future::BoxFuture<'a, VerifyBatchResult>>;
+
+/// Adds to `records` the records of messages already waiting on the link (bounded), stopping
+/// at the first message that carries anything else (returned, to be handled next) or at the
+/// link's end (returned after the records are applied).
+async fn gather<R: ReplayRecord>(
+    io: &mut LinkIo,
+    cx: &LinkCx,
+    session: &mut EnSession<R>,
+    mut records: Vec<R>,
+) -> (Vec<R>, Option<Input<R>>, Option<CloseCause>) {
+    let mut bytes = 0;
+    while records.len() < GATHER_RECORDS && bytes < GATHER_BYTES {
+        let frame = match io.try_recv(cx).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(cause) => return (records, None, Some(cause)),
+        };
+        bytes += frame.len();
+        match session.handle_frame(&frame, now()) {
+            Ok(EnInput::Records(more)) => records.extend(more),
+            other => return (records, Some(other), None),
+        }
+    }
+    (records, None, None)
+}
+
 impl<K: ReplaySink> ExternalNodeDriver<K> {
+    /// Performs what one input other than records asks for.
+    async fn on_input<'a>(
+        &'a self,
+        cx: &LinkCx,
+        io: &mut LinkIo,
+        session: &mut EnSession<K::Record>,
+        pending: &mut Verifications<'a>,
+        input: Input<K::Record>,
+    ) -> Result<(), CloseCause> {
+        match input {
+            Ok(EnInput::Records(records)) => self.apply(cx, records).await,
+            Ok(EnInput::Challenge(nonce)) => {
+                let Some((signer, _)) = &self.verifier else {
+                    return Err(ProtocolError::UnexpectedMessage {
+                        id: crate::wire::MessageId::VerifierChallenge,
+                    }
+                    .into());
+                };
+                let frame = session.answer_challenge(signer.sign_challenge(&nonce));
+                cx.send(io, frame).await?;
+                session.on_sent(now());
+                Ok(())
+            }
+            Ok(EnInput::VerifyBatch(batch)) => {
+                let max = self.limits.max_pending_verifications;
+                if pending.len() >= max {
+                    return Err(ProtocolError::TooManyPendingVerifications { max }.into());
+                }
+                pending.push(Box::pin(self.verify_when_synced(batch)));
+                Ok(())
+            }
+            Ok(EnInput::None) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Applies validated records, skipping any another link already delivered.
     async fn apply(&self, cx: &LinkCx, mut records: Vec<K::Record>) -> Result<(), CloseCause> {
         let mut last_applied = self.last_applied.lock().await;

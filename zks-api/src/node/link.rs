@@ -155,6 +155,15 @@ impl LinkIo {
         self.filter(cx, frame).await
     }
 
+    /// The next message if one has arrived already (through the middleware stack, as
+    /// [`recv`](Self::recv)); `Ok(None)` when none is waiting.
+    pub(crate) async fn try_recv(&mut self, cx: &LinkCx) -> Result<Option<Frame>, CloseCause> {
+        match self.rx.try_recv().map_err(CloseCause::Link)? {
+            Some(frame) => self.filter(cx, frame).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     async fn filter(&mut self, cx: &LinkCx, frame: Frame) -> Result<Frame, CloseCause> {
         let message = InboundMessage {
             conn: cx.conn,

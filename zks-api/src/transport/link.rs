@@ -239,6 +239,21 @@ impl LinkReceiver {
             None => Err(self.ending.get().cloned().unwrap_or(LinkClosed::Dropped)),
         }
     }
+
+    /// The next message if one has arrived already; `Ok(None)` when none is waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv), once the link has ended and every message was taken.
+    pub fn try_recv(&mut self) -> Result<Option<Frame>, LinkClosed> {
+        match self.rx.try_recv() {
+            Ok(frame) => Ok(Some(frame)),
+            Err(mpsc::error::TryRecvError::Empty) => Ok(None),
+            Err(mpsc::error::TryRecvError::Disconnected) => {
+                Err(self.ending.get().cloned().unwrap_or(LinkClosed::Dropped))
+            }
+        }
+    }
 }
 
 /// The link is closed.
