@@ -105,6 +105,9 @@ impl Sponge for zks_devp2p::rlpx::MacSponge {
 struct Mac<S> {
     sponge: S,
     cipher: Aes256,
+    /// The digest the last frame's MAC ended with: the next header MAC starts from it, as in
+    /// zks-devp2p (three keccak finalisations per frame, not four).
+    last: Option<[u8; 16]>,
 }
 
 impl<S: Sponge> Mac<S> {
@@ -112,6 +115,7 @@ impl<S: Sponge> Mac<S> {
         Self {
             sponge: S::fresh(),
             cipher: Aes256::new(&[7u8; 32].into()),
+            last: None,
         }
     }
 
@@ -119,15 +123,19 @@ impl<S: Sponge> Mac<S> {
         self.sponge.digest16()
     }
 
-    /// The header MAC then the frame MAC over `body` (three digests per frame, as RLPx does).
+    /// The header MAC then the frame MAC over `body`: three digests per frame, as zks-devp2p
+    /// computes them (the header's seed is the previous frame's final digest).
     fn frame(&mut self, header: &[u8; 16], body: &[u8]) -> [u8; 16] {
-        let mut seed = self.digest16().into();
+        let start = self.last.take().unwrap_or_else(|| self.digest16());
+        let mut seed = start.into();
         self.cipher.encrypt_block(&mut seed);
         let mut seed: [u8; 16] = seed.into();
         for (s, h) in seed.iter_mut().zip(header) {
             *s ^= h;
         }
         self.sponge.absorb(&seed);
+        // The header MAC goes on the wire: it is computed, whatever the floor does with it.
+        std::hint::black_box(self.digest16());
         self.sponge.absorb(body);
         let d = self.digest16();
         let mut seed = d.into();
@@ -137,7 +145,9 @@ impl<S: Sponge> Mac<S> {
             *s ^= x;
         }
         self.sponge.absorb(&seed);
-        self.digest16()
+        let tag = self.digest16();
+        self.last = Some(tag);
+        tag
     }
 }
 
