@@ -256,7 +256,11 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
     // 4 first: fan-out, devp2p then memnet, largest N first, so the idle-memory reading of
     // the 100-EN rows comes from a heap no earlier measurement has grown (freed memory that
     // the allocator keeps would hide new allocations).
-    for kind in [TransportKind::Devp2p, TransportKind::Memnet] {
+    let mut fanout_kinds = vec![TransportKind::Devp2p, TransportKind::Memnet];
+    if opts.libp2p {
+        fanout_kinds.push(TransportKind::Libp2p);
+    }
+    for kind in fanout_kinds {
         for &ens in scale.fanout_ens.iter().rev() {
             let f = fanout::fanout(
                 kind,
@@ -304,13 +308,6 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
             complete: t.complete,
         });
     }
-    if opts.libp2p {
-        report.missing.push(
-            "libp2p fan-out: not measured (the fan-out targets are for devp2p and memnet)"
-                .to_owned(),
-        );
-    }
-
     // 1 + 2: throughput and the framing floor, on the same records.
     let mut payloads = payload::Payloads::new(opts.seed);
     // (records, whether they are what a current upstream main node sends: encoded ZKsync OS
@@ -637,7 +634,8 @@ mod tests {
         assert!(report.throughput.iter().all(|r| r.records_per_s > 0.0));
         assert_eq!(report.latency.len(), 3);
         assert!(report.latency.iter().all(|l| l.latency.samples > 0));
-        assert_eq!(report.fanout.len(), 4);
+        // devp2p, memnet and libp2p, 3 and 1 ENs each
+        assert_eq!(report.fanout.len(), 6);
         assert!(report.fanout.iter().all(|f| f.complete));
         let trees: Vec<_> = report
             .relay_trees
