@@ -104,7 +104,7 @@ impl ReplaySink for StampedStore {
 /// The MN on a thread and runtime of its own; answers "your CPU time so far?" until dropped.
 struct MainNodeThread {
     cpu: mpsc::Sender<oneshot::Sender<Duration>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl MainNodeThread {
@@ -143,10 +143,7 @@ impl MainNodeThread {
         ready_rx
             .await
             .map_err(|e| BenchError::transport("mn thread", e))??;
-        Ok(Self {
-            cpu,
-            thread: Some(thread),
-        })
+        Ok(Self { cpu, thread })
     }
 
     async fn cpu_time(&self) -> Duration {
@@ -157,12 +154,11 @@ impl MainNodeThread {
         rx.await.unwrap_or_default()
     }
 
-    fn stop(mut self) {
-        let Self { cpu, thread } = &mut self;
-        drop(std::mem::replace(cpu, mpsc::channel(1).0));
-        if let Some(thread) = thread.take() {
-            let _ = thread.join();
-        }
+    /// Closes the question channel (the MN shuts down) and waits for the thread.
+    fn stop(self) {
+        let Self { cpu, thread } = self;
+        drop(cpu);
+        let _ = thread.join();
     }
 }
 

@@ -163,6 +163,32 @@ impl RawEthPeer {
         self.send(|s, b| s.write_eth(id, payload, b).unwrap()).await;
     }
 
+    /// [`connect`](Self::connect), then the Status exchange with a node of `identity`'s chain.
+    async fn with_status(server: &Devp2pTransport, identity: &ChainIdentity) -> Self {
+        let mut raw = Self::connect(server.local_addr().unwrap(), server.node_id()).await;
+        assert!(matches!(
+            raw.next_event().await,
+            Some(P2pEvent::Eth { id: 0, .. })
+        ));
+        raw.send_eth(0, &Status::ours(identity, EthVersion::V69).to_vec())
+            .await;
+        raw
+    }
+
+    /// Skips events until the node's Disconnect, which must give `reason`.
+    async fn disconnected_with(&mut self, reason: DisconnectReason) {
+        loop {
+            match self.next_event().await {
+                Some(P2pEvent::Disconnect(got)) => {
+                    assert_eq!(got.to_reason(), reason);
+                    return;
+                }
+                Some(_) => {}
+                None => panic!("closed without Disconnect"),
+            }
+        }
+    }
+
     /// The next event from the node; `None` at EOF.
     async fn next_event(&mut self) -> Option<P2pEvent> {
         loop {
@@ -220,16 +246,8 @@ async fn zks_before_status_is_held_then_eth_is_passive_until_it_is_malformed() {
 
     // A malformed eth message ends the session as a breach.
     raw.send_eth(0x03, &[0x81]).await;
-    loop {
-        match raw.next_event().await {
-            Some(P2pEvent::Disconnect(reason)) => {
-                assert_eq!(reason.to_reason(), DisconnectReason::ProtocolBreach);
-                break;
-            }
-            Some(_) => {}
-            None => panic!("closed without Disconnect"),
-        }
-    }
+    raw.disconnected_with(DisconnectReason::ProtocolBreach)
+        .await;
     let closed = timeout(LIMIT, rx.recv()).await.unwrap().unwrap_err();
     assert!(closed.to_string().contains("breach"), "{closed}");
 }
@@ -243,13 +261,7 @@ async fn a_small_zks_cap_refuses_big_zks_messages_and_never_cuts_eth() {
     let identity = ChainIdentity::zksync_os(270);
     let server = transport(chain(270));
     let (mut incoming, _) = listening(&server).await;
-    let mut raw = RawEthPeer::connect(server.local_addr().unwrap(), server.node_id()).await;
-    assert!(matches!(
-        raw.next_event().await,
-        Some(P2pEvent::Eth { id: 0, .. })
-    ));
-    raw.send_eth(0, &Status::ours(&identity, EthVersion::V69).to_vec())
-        .await;
+    let mut raw = RawEthPeer::with_status(&server, &identity).await;
     let link = next_link(&mut incoming).await.unwrap();
     let (_, _tx, mut rx) = link.split();
     let cap = 128 * 1024;
@@ -280,16 +292,8 @@ async fn a_small_zks_cap_refuses_big_zks_messages_and_never_cuts_eth() {
         .await;
     }
     assert_eq!(timeout(LIMIT, rx.recv()).await.unwrap().unwrap(), under);
-    loop {
-        match raw.next_event().await {
-            Some(P2pEvent::Disconnect(reason)) => {
-                assert_eq!(reason.to_reason(), DisconnectReason::ProtocolBreach);
-                break;
-            }
-            Some(_) => {}
-            None => panic!("closed without Disconnect"),
-        }
-    }
+    raw.disconnected_with(DisconnectReason::ProtocolBreach)
+        .await;
     let closed = timeout(LIMIT, rx.recv()).await.unwrap().unwrap_err();
     assert!(
         closed.to_string().contains(&format!(
@@ -338,13 +342,7 @@ async fn a_breach_reads_alike_whichever_layer_found_it() {
     let mut events = mn.events();
     let mut closes = Vec::new();
     for body in [vec![0x81], vec![0u8; 200 * 1024]] {
-        let mut raw = RawEthPeer::connect(server.local_addr().unwrap(), server.node_id()).await;
-        assert!(matches!(
-            raw.next_event().await,
-            Some(P2pEvent::Eth { id: 0, .. })
-        ));
-        raw.send_eth(0, &Status::ours(&identity, EthVersion::V69).to_vec())
-            .await;
+        let mut raw = RawEthPeer::with_status(&server, &identity).await;
         let frame = Frame::zks(0, body);
         raw.send(|s, b| {
             s.check_zks(&frame).unwrap();

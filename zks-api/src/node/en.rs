@@ -68,59 +68,40 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
             session.on_sent(now());
         }
         let mut pending: Verifications<'_> = FuturesUnordered::new();
-        // An input read while gathering records that is not records: handled next.
+        // An input met while gathering records that is not records: handled next.
         let mut carried = None;
         loop {
-            if let Some(input) = carried.take() {
-                match self
-                    .on_input(cx, io, &mut session, &mut pending, input)
-                    .await
-                {
-                    Ok(()) => continue,
-                    Err(cause) => return cause,
-                }
-            }
-            let frame = tokio::select! {
-                Some(result) = pending.next() => {
-                    if let Err(cause) = self.answer(cx, io, &session, result).await {
-                        return cause;
-                    }
-                    session.on_sent(now());
-                    continue;
-                }
-                frame = io.recv(cx) => match frame {
-                    Ok(frame) => frame,
-                    Err(cause) => return cause,
-                },
-                () = sleep_until(session.poll_timeout()) => {
-                    match session.handle_timeout(now()) {
-                        Some(kind) => return CloseCause::Timeout(kind),
-                        None => continue,
-                    }
+            let input = match carried.take() {
+                Some(input) => input,
+                None => {
+                    let frame = tokio::select! {
+                        Some(result) = pending.next() => {
+                            if let Err(cause) = self.answer(cx, io, &session, result).await {
+                                return cause;
+                            }
+                            session.on_sent(now());
+                            continue;
+                        }
+                        frame = io.recv(cx) => match frame {
+                            Ok(frame) => frame,
+                            Err(cause) => return cause,
+                        },
+                        () = sleep_until(session.poll_timeout()) => {
+                            match session.handle_timeout(now()) {
+                                Some(kind) => return CloseCause::Timeout(kind),
+                                None => continue,
+                            }
+                        }
+                    };
+                    session.handle_frame(&frame, now())
                 }
             };
-            match session.handle_frame(&frame, now()) {
-                Ok(EnInput::Records(records)) => {
-                    // What else has arrived already joins this apply: one sink call (one
-                    // transaction) for many small messages.
-                    let (records, next, ended) = gather(io, cx, &mut session, records).await;
-                    carried = next;
-                    // Not raced against shutdown: an apply in flight is never cancelled.
-                    if let Err(cause) = self.apply(cx, records).await {
-                        return cause;
-                    }
-                    if let Some(cause) = ended {
-                        return cause;
-                    }
-                }
-                input => {
-                    if let Err(cause) = self
-                        .on_input(cx, io, &mut session, &mut pending, input)
-                        .await
-                    {
-                        return cause;
-                    }
-                }
+            match self
+                .on_input(cx, io, &mut session, &mut pending, input)
+                .await
+            {
+                Ok(next) => carried = next,
+                Err(cause) => return cause,
             }
         }
     }
@@ -204,7 +185,9 @@ async fn gather<R: ReplayRecord>(
 }
 
 impl<K: ReplaySink> ExternalNodeDriver<K> {
-    /// Performs what one input other than records asks for.
+    /// Performs what one input asks for. Records are applied together with those of the
+    /// messages that arrived with them; the first other input met on the way is returned, to be
+    /// handled next.
     async fn on_input<'a>(
         &'a self,
         cx: &LinkCx,
@@ -212,9 +195,18 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
         session: &mut EnSession<K::Record>,
         pending: &mut Verifications<'a>,
         input: Input<K::Record>,
-    ) -> Result<(), CloseCause> {
+    ) -> Result<Option<Input<K::Record>>, CloseCause> {
         match input {
-            Ok(EnInput::Records(records)) => self.apply(cx, records).await,
+            Ok(EnInput::Records(records)) => {
+                // One sink call (one transaction) for many small messages.
+                let (records, next, ended) = gather(io, cx, session, records).await;
+                // Not raced against shutdown: an apply in flight is never cancelled.
+                self.apply(cx, records).await?;
+                match ended {
+                    Some(cause) => Err(cause),
+                    None => Ok(next),
+                }
+            }
             Ok(EnInput::Challenge(nonce)) => {
                 let Some((signer, _)) = &self.verifier else {
                     return Err(ProtocolError::UnexpectedMessage {
@@ -225,7 +217,7 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
                 let frame = session.answer_challenge(signer.sign_challenge(&nonce));
                 cx.send(io, frame).await?;
                 session.on_sent(now());
-                Ok(())
+                Ok(None)
             }
             Ok(EnInput::VerifyBatch(batch)) => {
                 let max = self.limits.max_pending_verifications;
@@ -233,9 +225,9 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
                     return Err(ProtocolError::TooManyPendingVerifications { max }.into());
                 }
                 pending.push(Box::pin(self.verify_when_synced(batch)));
-                Ok(())
+                Ok(None)
             }
-            Ok(EnInput::None) => Ok(()),
+            Ok(EnInput::None) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }

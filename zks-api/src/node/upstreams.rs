@@ -86,21 +86,13 @@ pub(super) async fn dial_loop(
                     next = 0;
                     Some(backoff.next_delay())
                 } else {
-                    let retry_in = if round_over {
-                        backoff.next_delay()
-                    } else {
-                        std::time::Duration::ZERO
-                    };
+                    let retry_in = retry_delay(&mut backoff, round_over);
                     refusals[index].record(addr, &outcome.cause, retry_in);
                     round_over.then_some(retry_in)
                 }
             }
             Err(error) => {
-                let retry_in = if round_over {
-                    backoff.next_delay()
-                } else {
-                    std::time::Duration::ZERO
-                };
+                let retry_in = retry_delay(&mut backoff, round_over);
                 tracing::debug!(%addr, %error, ?retry_in, "dial failed");
                 refusals[index].record(addr, &error, retry_in);
                 shared.emit(ProtocolEvent::DialFailed {
@@ -117,6 +109,15 @@ pub(super) async fn dial_loop(
                 () = shared.shutdown.cancelled() => return,
             }
         }
+    }
+}
+
+/// The wait after a failed upstream: the backoff at the end of a round, none within it.
+fn retry_delay(backoff: &mut Backoff, round_over: bool) -> std::time::Duration {
+    if round_over {
+        backoff.next_delay()
+    } else {
+        std::time::Duration::ZERO
     }
 }
 

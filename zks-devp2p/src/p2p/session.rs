@@ -225,21 +225,28 @@ impl P2pSession {
                 } else {
                     return Err(P2pError::UnknownMessageId { got: wire_id });
                 };
-                if route.is_some() {
-                    let got = if negotiated.snappy {
-                        snap::raw::decompress_len(payload).map_err(|_| P2pError::Snappy)?
-                    } else {
-                        payload.len()
-                    };
-                    if got.saturating_add(1) > zks_max {
-                        return Err(P2pError::MessageTooLarge {
-                            got: got.saturating_add(1),
-                            max: zks_max,
-                        });
-                    }
-                }
+                // zks and zks_2fa messages are capped by the link (id + body ≤ `zks_max`): the
+                // decompressed size is checked from the Snappy header, before allocating.
+                let zks = route.is_some();
+                let over_cap = |got: usize| zks && got.saturating_add(1) > zks_max;
+                let too_large = |got: usize| P2pError::MessageTooLarge {
+                    got: got.saturating_add(1),
+                    max: zks_max,
+                };
                 let body = if negotiated.snappy {
-                    Bytes::from(decompress(payload, MAX_DECOMPRESSED)?)
+                    let max = if zks {
+                        MAX_DECOMPRESSED.min(zks_max.saturating_sub(1))
+                    } else {
+                        MAX_DECOMPRESSED
+                    };
+                    Bytes::from(decompress(payload, max).map_err(|e| match e {
+                        P2pError::DecompressedTooLarge { got, .. } if over_cap(got) => {
+                            too_large(got)
+                        }
+                        e => e,
+                    })?)
+                } else if over_cap(payload.len()) {
+                    return Err(too_large(payload.len()));
                 } else {
                     Bytes::copy_from_slice(payload)
                 };
