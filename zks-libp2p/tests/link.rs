@@ -2,17 +2,19 @@
 //! hostile peers that speak raw bytes on the zks stream.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+mod common;
+
 use std::time::Duration;
 
+use common::{DEADLINE, raw_peer};
+
 use bytes::Bytes;
-use futures::{AsyncReadExt as _, AsyncWriteExt as _, StreamExt as _};
+use futures::{AsyncReadExt as _, AsyncWriteExt as _};
 use zks_api::transport::{Incoming, Link, LinkClosed, Transport, TransportError};
 use zks_api::wire::{Frame, VersionSet, ZksVersion};
 use zks_api::{Direction, DisconnectReason, PeerAddr};
 use zks_libp2p::libp2p::{self, Multiaddr, PeerId, StreamProtocol};
 use zks_libp2p::{Libp2pConfig, Libp2pTransport, key};
-
-const DEADLINE: Duration = Duration::from_secs(20);
 
 fn config() -> zks_libp2p::Libp2pConfigBuilder {
     Libp2pConfig::builder(key::generate_ed25519())
@@ -235,46 +237,6 @@ async fn a_slow_receiver_holds_the_sender_back() {
     for _ in 0..sent {
         assert_eq!(peer_rx.recv().await.unwrap().body.len(), body.len());
     }
-}
-
-/// A raw libp2p peer: its own swarm with `libp2p_stream`, connected to `target`.
-async fn raw_peer(target: &PeerAddr) -> (libp2p_stream::Control, PeerId) {
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| libp2p_stream::Behaviour::new())
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
-        .build();
-    let control = swarm.behaviour().new_control();
-    let mut addr: Multiaddr = target.as_str().parse().unwrap();
-    let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.pop() else {
-        panic!("no peer id in {target}")
-    };
-    swarm
-        .dial(addr.with(libp2p::multiaddr::Protocol::P2p(peer)))
-        .unwrap();
-    let (connected_tx, connected) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let mut connected_tx = Some(connected_tx);
-        while let Some(event) = swarm.next().await {
-            if let libp2p::swarm::SwarmEvent::ConnectionEstablished { .. } = event
-                && let Some(tx) = connected_tx.take()
-            {
-                let _ = tx.send(());
-            }
-        }
-    });
-    tokio::time::timeout(DEADLINE, connected)
-        .await
-        .unwrap()
-        .unwrap();
-    (control, peer)
 }
 
 /// Reads what the transport sends until it closes the stream (bounded).

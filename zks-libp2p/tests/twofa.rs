@@ -3,7 +3,9 @@
 //! version's, both sides; and raw peers that check the exact stream bytes.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
-use std::time::Duration;
+mod common;
+
+use common::{DEADLINE, raw_peer};
 
 use bytes::Bytes;
 use futures::{AsyncReadExt as _, AsyncWriteExt as _, StreamExt as _};
@@ -14,10 +16,8 @@ use zks_api::wire::{
     VersionSet, ZksVersion,
 };
 use zks_api::{DisconnectReason, PeerAddr};
-use zks_libp2p::libp2p::{self, Multiaddr, PeerId, StreamProtocol};
+use zks_libp2p::libp2p::{self, StreamProtocol};
 use zks_libp2p::{Libp2pConfig, Libp2pTransport, key};
-
-const DEADLINE: Duration = Duration::from_secs(20);
 
 const V5_2FA: Capabilities = Capabilities {
     zks: VersionSet::only(ZksVersion::V5),
@@ -203,46 +203,6 @@ async fn one_side_without_zks_2fa_gives_a_zks_only_link_that_refuses_zks_2fa_fra
     }
 }
 
-/// A raw libp2p peer: its own swarm with `libp2p_stream`, connected to `target`.
-async fn raw_peer(target: &PeerAddr) -> (libp2p_stream::Control, PeerId) {
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| libp2p_stream::Behaviour::new())
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
-        .build();
-    let control = swarm.behaviour().new_control();
-    let mut addr: Multiaddr = target.as_str().parse().unwrap();
-    let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.pop() else {
-        panic!("no peer id in {target}")
-    };
-    swarm
-        .dial(addr.with(libp2p::multiaddr::Protocol::P2p(peer)))
-        .unwrap();
-    let (connected_tx, connected) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let mut connected_tx = Some(connected_tx);
-        while let Some(event) = swarm.next().await {
-            if let libp2p::swarm::SwarmEvent::ConnectionEstablished { .. } = event
-                && let Some(tx) = connected_tx.take()
-            {
-                let _ = tx.send(());
-            }
-        }
-    });
-    tokio::time::timeout(DEADLINE, connected)
-        .await
-        .unwrap()
-        .unwrap();
-    (control, peer)
-}
-
 async fn read_exactly(stream: &mut libp2p::Stream, n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
     tokio::time::timeout(DEADLINE, stream.read_exact(&mut buf))
@@ -253,6 +213,20 @@ async fn read_exactly(stream: &mut libp2p::Stream, n: usize) -> Vec<u8> {
 }
 
 const READY: [u8; 5] = [0, 0, 0, 1, 0xfe];
+
+/// The transport answers what was just written with a ProtocolBreach close, on the stream and
+/// to the engine.
+async fn ends_in_a_breach(stream: &mut libp2p::Stream, rx: &mut LinkReceiver) {
+    let breach = [0, 0, 0, 2, 0xff, DisconnectReason::ProtocolBreach.code()];
+    assert_eq!(read_exactly(stream, breach.len()).await, breach);
+    assert!(matches!(
+        recv(rx).await,
+        Err(LinkClosed::ByTransport {
+            reason: DisconnectReason::ProtocolBreach,
+            ..
+        })
+    ));
+}
 
 /// On `/zks/5+zks_2fa/1`, zks/5 is `0x00..=0x01` and zks_2fa/1 `0x02..=0x06` on the stream;
 /// `0x07` is past both and ends the link as a breach.
@@ -296,15 +270,7 @@ async fn a_raw_peer_sees_zks_2fa_right_after_the_zks_ids() {
 
     stream.write_all(&[0, 0, 0, 2, 0x07, 0xc0]).await.unwrap();
     stream.flush().await.unwrap();
-    let breach = [0, 0, 0, 2, 0xff, DisconnectReason::ProtocolBreach.code()];
-    assert_eq!(read_exactly(&mut stream, breach.len()).await, breach);
-    assert!(matches!(
-        recv(&mut rx).await,
-        Err(LinkClosed::ByTransport {
-            reason: DisconnectReason::ProtocolBreach,
-            ..
-        })
-    ));
+    ends_in_a_breach(&mut stream, &mut rx).await;
 }
 
 /// A listener without zks_2fa does not accept `/zks/5+zks_2fa/1`; on its `/zks/5`, stream id
@@ -331,33 +297,14 @@ async fn without_zks_2fa_the_combined_name_is_refused_and_its_ids_are_unknown() 
     let (_, _tx, mut rx) = link.split();
     stream.write_all(&[0, 0, 0, 2, 0x02, 0xc0]).await.unwrap();
     stream.flush().await.unwrap();
-    let breach = [0, 0, 0, 2, 0xff, DisconnectReason::ProtocolBreach.code()];
-    assert_eq!(read_exactly(&mut stream, breach.len()).await, breach);
-    assert!(matches!(
-        recv(&mut rx).await,
-        Err(LinkClosed::ByTransport {
-            reason: DisconnectReason::ProtocolBreach,
-            ..
-        })
-    ));
+    ends_in_a_breach(&mut stream, &mut rx).await;
 }
 
 /// Our dialer, against a raw listener that speaks only `/zks/5+zks_2fa/1`: it asks for that
 /// name first, and writes zks_2fa frames at stream ids 0x02.. on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_dialer_asks_for_zks_2fa_first_and_writes_its_ids() {
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| libp2p_stream::Behaviour::new())
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
-        .build();
+    let mut swarm = common::raw_swarm();
     let mut control = swarm.behaviour().new_control();
     let mut accepted = control
         .accept(StreamProtocol::new("/zks/5+zks_2fa/1"))
