@@ -16,7 +16,8 @@ use crate::sink::BenchSink;
 use crate::stats::{Percentiles, cpu_time, resident_bytes};
 use crate::{BenchError, nodes};
 
-const BLOCK_BYTES: usize = 1024;
+/// Payload bytes per block.
+pub(crate) const BLOCK_BYTES: usize = 1024;
 
 /// What one fan-out run measured.
 #[derive(Clone, Copy, Debug)]

@@ -22,6 +22,8 @@ use zks_devp2p::p2p::{P2pEvent, P2pSession};
 use zks_devp2p::rlpx::{FrameCodec, Initiator, Recipient};
 
 use crate::BenchError;
+use crate::report::FloorRow;
+use crate::stats::mib_per_s;
 use crate::throughput::BATCH;
 
 type Aes256Ctr = ctr::Ctr128BE<Aes256>;
@@ -32,16 +34,29 @@ type Aes256Ctr = ctr::Ctr128BE<Aes256>;
 ///
 /// [`BenchError::Codec`] if the records are not contiguous.
 pub fn replay_frames<R: ReplayRecord>(records: &[R]) -> Result<Vec<Frame>, BenchError> {
+    replay_frames_per(records, BATCH)
+}
+
+/// [`replay_frames`] with `per_message` records per message.
+///
+/// # Errors
+///
+/// [`BenchError::Codec`] if the records are not contiguous.
+pub(crate) fn replay_frames_per<R: ReplayRecord>(
+    records: &[R],
+    per_message: usize,
+) -> Result<Vec<Frame>, BenchError> {
+    let per_message = per_message.max(1);
     let mut cursor = ReplayCursor::new(
         ZksVersion::V3,
         GetBlockReplays {
             starting_block: records.first().map_or(0, ReplayRecord::block_number),
             record_overrides: Vec::new(),
-            max_blocks_per_message: Some(BATCH as u64),
+            max_blocks_per_message: Some(per_message as u64),
         },
     );
     records
-        .chunks(BATCH)
+        .chunks(per_message)
         .map(|chunk| {
             cursor
                 .encode_next(chunk)
@@ -335,4 +350,56 @@ pub(crate) fn codec(frames: &[Frame], reps: usize) -> Result<FloorTimes, BenchEr
 /// Payload bytes carried by `records`.
 pub(crate) fn payload_bytes(records: &[RawRecord]) -> u64 {
     records.iter().map(|r| r.payload.len() as u64).sum()
+}
+
+/// The floor row for `records` sent `per_message` to a message: the primitives with each keccak
+/// (the faster is the floor) and the codec, `reps` times over, off the async threads.
+///
+/// # Errors
+///
+/// [`BenchError::Codec`] if the records are not contiguous or a codec rejects its own bytes.
+pub(crate) async fn measure(
+    records: &[RawRecord],
+    per_message: usize,
+    reps: usize,
+) -> Result<FloorRow, BenchError> {
+    let record_bytes = records.first().map_or(0, |r| r.payload.len());
+    let frames = replay_frames_per(records, per_message)?;
+    let bytes = payload_bytes(records) * reps as u64;
+    let (asm, pure, codec) = tokio::task::spawn_blocking(move || {
+        Ok::<_, BenchError>((
+            primitives::<zks_devp2p::rlpx::MacSponge>(&frames, reps)?,
+            primitives::<Keccak256>(&frames, reps)?,
+            codec(&frames, reps)?,
+        ))
+    })
+    .await
+    .map_err(BenchError::task("framing floor"))??;
+    let floor_of = |t: &FloorTimes| mib_per_s(bytes, t.send).min(mib_per_s(bytes, t.recv));
+    let sha3_floor = floor_of(&pure);
+    // The floor is the fastest keccak measured.
+    let (prim, keccak) = if floor_of(&asm) >= sha3_floor {
+        (asm, "keccak-asm")
+    } else {
+        (pure, "sha3")
+    };
+    let send = mib_per_s(bytes, prim.send);
+    let recv = mib_per_s(bytes, prim.recv);
+    Ok(FloorRow {
+        record_bytes,
+        per_message,
+        send_mib_per_s: send,
+        recv_mib_per_s: recv,
+        floor_mib_per_s: send.min(recv),
+        serial_mib_per_s: mib_per_s(bytes, prim.send + prim.recv),
+        cpu_ms_per_mib: crate::stats::ratio(
+            (prim.send + prim.recv).as_secs_f64() * 1e3,
+            bytes as f64 / f64::from(1 << 20),
+        ),
+        codec_send_mib_per_s: mib_per_s(bytes, codec.send),
+        codec_recv_mib_per_s: mib_per_s(bytes, codec.recv),
+        compression: prim.compression,
+        keccak,
+        sha3_floor_mib_per_s: sha3_floor,
+    })
 }

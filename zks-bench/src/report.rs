@@ -53,6 +53,8 @@ pub struct ThroughputRow {
 pub struct FloorRow {
     /// Payload bytes per record.
     pub record_bytes: usize,
+    /// Records per message (each message is compressed alone).
+    pub per_message: usize,
     /// Primitives (snap + aes/ctr + the faster keccak), send side.
     pub send_mib_per_s: f64,
     /// Primitives, receive side.
@@ -61,6 +63,9 @@ pub struct FloorRow {
     pub floor_mib_per_s: f64,
     /// Both directions on one core, one after the other.
     pub serial_mib_per_s: f64,
+    /// CPU the primitives spend per MiB of payload, both sides: what the throughput rows'
+    /// CPU column would read with no engine, socket or kernel cost at all.
+    pub cpu_ms_per_mib: f64,
     /// zks-devp2p's `FrameCodec` + `P2pSession`, send side.
     pub codec_send_mib_per_s: f64,
     /// zks-devp2p's codec, receive side.
@@ -93,6 +98,10 @@ pub struct FanoutRow {
     pub blocks: u64,
     /// Until every EN had every block, ms.
     pub sync_ms: f64,
+    /// Payload delivered to all ENs together during the bulk sync, MiB/s.
+    pub aggregate_mib_per_s: f64,
+    /// devp2p only: the aggregate over the single-core framing floor of the same blocks.
+    pub ratio_to_floor: Option<f64>,
     /// Process CPU (user + sys) during the bulk sync, per block per EN, µs.
     pub cpu_us_per_block_per_en: f64,
     /// Resident memory added per idle link (both ends and the EN node), KiB.
@@ -244,20 +253,25 @@ impl Report {
         let _ = writeln!(s, "\n## 2. RLPx framing floor (payload MiB/s, one core)\n");
         let _ = writeln!(
             s,
-            "| record | send | recv | floor (slower side) | keccak | floor with sha3 | serial (both, 1 core) | devp2p codec send | devp2p codec recv | snappy out/in |"
+            "| record | per message | send | recv | floor (slower side) | keccak | floor with sha3 | serial (both, 1 core) | CPU ms/MiB (both sides) | devp2p codec send | devp2p codec recv | snappy out/in |"
         );
-        let _ = writeln!(s, "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            s,
+            "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+        );
         for f in &self.floor {
             let _ = writeln!(
                 s,
-                "| {} B | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3} |",
+                "| {} B | {} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.3} |",
                 f.record_bytes,
+                f.per_message,
                 f.send_mib_per_s,
                 f.recv_mib_per_s,
                 f.floor_mib_per_s,
                 f.keccak,
                 f.sha3_floor_mib_per_s,
                 f.serial_mib_per_s,
+                f.cpu_ms_per_mib,
                 f.codec_send_mib_per_s,
                 f.codec_recv_mib_per_s,
                 f.compression
@@ -284,18 +298,23 @@ impl Report {
         let _ = writeln!(s, "\n## 4. Fan-out, 1 MN → N ENs, 1 KiB blocks\n");
         let _ = writeln!(
             s,
-            "| transport | ENs | bulk blocks | sync ms | CPU µs/block/EN | idle RSS KiB/link | paced lag p50 ms | p99 ms | max ms | complete |"
+            "| transport | ENs | bulk blocks | sync ms | aggregate MiB/s | × framing floor | CPU µs/block/EN | idle RSS KiB/link | paced lag p50 ms | p99 ms | max ms | complete |"
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(
+            s,
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        );
         for f in &self.fanout {
             let l = &f.lag_behind_fastest;
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {:.1} | {:.2} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {:.1} | {:.1} | {} | {:.2} | {} | {} | {} | {} | {} |",
                 f.transport.name(),
                 f.ens,
                 f.blocks,
                 f.sync_ms,
+                f.aggregate_mib_per_s,
+                opt(f.ratio_to_floor, 3),
                 f.cpu_us_per_block_per_en,
                 opt(f.rss_kib_per_link, 1),
                 ms(l.p50_us),

@@ -331,6 +331,7 @@ impl NodeBuilder {
             sessions: Mutex::new(PeerSessionStore::default()),
             registry: Mutex::new(ConnectionRegistry::default()),
             dispatches: Mutex::new(HashMap::new()),
+            dispatches_open: std::sync::atomic::AtomicUsize::new(0),
             evicting: Mutex::new(HashSet::new()),
             next_conn: AtomicU64::new(0),
             shutdown: CancellationToken::new(),

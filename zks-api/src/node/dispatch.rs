@@ -90,6 +90,11 @@ impl BatchDispatch {
 
 impl Drop for BatchDispatch {
     fn drop(&mut self) {
-        lock(&self.shared.dispatches).remove(&self.request_id);
+        let mut dispatches = lock(&self.shared.dispatches);
+        if dispatches.remove(&self.request_id).is_some() {
+            self.shared
+                .dispatches_open
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 }

@@ -12,6 +12,7 @@ use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
 use super::registry::LinkHandle;
+use super::sessions::LinkProgress;
 use super::shared::Shared;
 use super::{CloseCause, ProtocolEvent};
 use crate::middleware::{InboundMessage, InboundService, Rejection};
@@ -52,6 +53,8 @@ pub(crate) struct LinkCx {
     pub(crate) sender: LinkSender,
     pub(crate) trusted: bool,
     pub(crate) shared: Arc<Shared>,
+    /// Replay progress, written here and read by the session store.
+    progress: Arc<LinkProgress>,
     /// Set once the link did useful work; a redialing EN then starts its backoff over.
     progressed: AtomicBool,
     /// Cancelled to end the link between messages: at shutdown, or when an external node moves
@@ -66,10 +69,12 @@ impl LinkCx {
         conn: ConnectionId,
         info: LinkInfo,
         sender: LinkSender,
+        progress: Arc<LinkProgress>,
         stop: CancellationToken,
     ) -> Self {
         Self {
             conn,
+            progress,
             trusted: shared.trusted.contains(&info.peer),
             info,
             sender,
@@ -92,8 +97,21 @@ impl LinkCx {
         self.info.peer.clone()
     }
 
+    /// Publishes `event`. Replay progress (one event per message) is recorded in this link's
+    /// own cell and published without the node's session lock; the rest goes through
+    /// [`Shared::emit`].
     pub(crate) fn emit(&self, event: ProtocolEvent) {
-        self.shared.emit(event);
+        match &event {
+            ProtocolEvent::ReplayBlockSent { last_block, .. } => {
+                self.progress.record_sent(*last_block);
+            }
+            ProtocolEvent::ReplayApplied { last_block, .. } => {
+                self.progress.record_applied(*last_block);
+            }
+            _ => return self.shared.emit(event),
+        }
+        let verifier = self.progress.is_verifier();
+        self.shared.publish_progress(self.conn, verifier, event);
     }
 
     pub(crate) fn mark_progress(&self) {
@@ -244,7 +262,7 @@ pub(crate) async fn serve_link_until(
                 since: Instant::now(),
             },
         );
-        shared.emit(ProtocolEvent::Established {
+        let progress = shared.establish(ProtocolEvent::Established {
             conn,
             info: info.clone(),
             trusted,
@@ -254,7 +272,7 @@ pub(crate) async fn serve_link_until(
         tracing::info!(trusted, addr = %info.remote_addr, "link established");
 
         let direction = info.direction;
-        let cx = LinkCx::new(Arc::clone(&shared), conn, info, sender, stop);
+        let cx = LinkCx::new(Arc::clone(&shared), conn, info, sender, progress, stop);
         let mut io = LinkIo::new(&shared, rx, direction);
         // A panic in the node team's code (store, verifier, layer) ends this link only: the
         // registry and session store stay true, and an EN's dial loop redials.

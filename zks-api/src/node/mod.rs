@@ -103,7 +103,7 @@ impl Node {
 
     /// A snapshot of every live link's session.
     pub fn sessions(&self) -> Vec<PeerSession> {
-        lock(&self.shared.sessions).iter().cloned().collect()
+        lock(&self.shared.sessions).iter().collect()
     }
 
     /// Free slots under the active-link cap.

@@ -1,7 +1,7 @@
 //! [`Shared`]: the state a node's tasks share, and every operation on it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::{broadcast, mpsc};
@@ -12,7 +12,7 @@ use super::Limits;
 use super::dispatch::{BatchDispatch, Dispatch, RESULT_QUEUE, Routing, VerifierResult};
 use super::events::ProtocolEvent;
 use super::registry::{ConnectionRegistry, LinkHandle};
-use super::sessions::PeerSessionStore;
+use super::sessions::{LinkProgress, PeerSessionStore};
 use crate::engine::VerifierChannel;
 use crate::middleware::connection_limit::ConnectionLimit;
 use crate::middleware::{Deliver, InboundService, LayerFn};
@@ -37,6 +37,9 @@ pub(crate) struct Shared {
     pub(super) sessions: Mutex<PeerSessionStore>,
     pub(super) registry: Mutex<ConnectionRegistry>,
     pub(super) dispatches: Mutex<HashMap<RequestId, Dispatch>>,
+    /// How many dispatches are open: the per-message path checks it instead of taking the
+    /// dispatch lock (changed only under that lock).
+    pub(super) dispatches_open: AtomicUsize,
     /// Links closed by admission that have not ended yet (so each is chosen once).
     pub(super) evicting: Mutex<HashSet<ConnectionId>>,
     pub(super) next_conn: AtomicU64,
@@ -64,6 +67,40 @@ impl Shared {
             let _ = self.events.send(event);
         }
         if let Some(conn) = eligible {
+            self.redispatch(conn);
+        }
+    }
+
+    /// Publishes a link's `Established` and hands back the progress cell its task writes.
+    pub(super) fn establish(&self, event: ProtocolEvent) -> Arc<LinkProgress> {
+        let conn = match &event {
+            ProtocolEvent::Established { conn, .. } => Some(*conn),
+            _ => None,
+        };
+        let mut sessions = lock(&self.sessions);
+        sessions.apply(&event);
+        let progress = conn
+            .and_then(|conn| sessions.progress(conn))
+            .unwrap_or_default();
+        let _ = self.events.send(event);
+        progress
+    }
+
+    /// The per-message path: `event` is a `ReplayBlockSent` or `ReplayApplied` whose progress
+    /// the link's task has already recorded in its cell. Published without the session lock;
+    /// an authorized verifier may just have become eligible for an open batch.
+    ///
+    /// The cell is written before the open-dispatch count is read here, and `open_dispatch`
+    /// counts the dispatch before it reads the cells: one of the two sees the other, so a
+    /// verifier is never left without a batch it became eligible for.
+    pub(crate) fn publish_progress(
+        &self,
+        conn: ConnectionId,
+        verifier: bool,
+        event: ProtocolEvent,
+    ) {
+        let _ = self.events.send(event);
+        if verifier && self.dispatches_open.load(Ordering::SeqCst) > 0 {
             self.redispatch(conn);
         }
     }
@@ -134,6 +171,7 @@ impl Shared {
             if dispatches.contains_key(&batch.request_id) {
                 return Err(batch.request_id);
             }
+            self.dispatches_open.fetch_add(1, Ordering::SeqCst);
             dispatches.insert(
                 batch.request_id,
                 Dispatch {
@@ -161,7 +199,7 @@ impl Shared {
         if dispatches.is_empty() {
             return;
         }
-        let Some(session) = lock(&self.sessions).get(conn).cloned() else {
+        let Some(session) = lock(&self.sessions).get(conn) else {
             return;
         };
         let Some(channel) = VerifierChannel::for_link(session.info.caps) else {

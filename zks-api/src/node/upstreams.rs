@@ -226,6 +226,8 @@ impl Upstreams<'_> {
             shared.next_connection_id(),
             info,
             sender,
+            // Not a served link: no session, so its progress is nobody's to read.
+            Arc::default(),
             shared.shutdown.child_token(),
         );
         let mut io = LinkIo::new(shared, rx, crate::Direction::Outbound);

@@ -1,0 +1,200 @@
+//! The targets a run is held to, each judged from rows of the same run.
+
+use crate::report::{Report, TargetRow};
+use crate::{TransportKind, stats, throughput};
+
+/// Every target with what this run measured and whether it was met.
+pub(crate) fn targets(r: &Report) -> Vec<TargetRow> {
+    let mut t = Vec::new();
+    let mut add = |target: &str, measured: Option<(String, bool)>| {
+        t.push(TargetRow {
+            target: target.to_owned(),
+            measured: measured
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |(m, _)| m.clone()),
+            met: measured.map(|(_, ok)| ok),
+        });
+    };
+    let devp2p_16k = r
+        .throughput
+        .iter()
+        .find(|row| row.transport == TransportKind::Devp2p && row.record_bytes == 16 * 1024);
+    add(
+        "devp2p replay ≥ 0.8 × framing floor (16 KiB records)",
+        devp2p_16k
+            .and_then(|row| row.ratio_to_floor)
+            .map(|x| (format!("{x:.3} ×"), x >= 0.8)),
+    );
+    let devp2p_256 = r
+        .throughput
+        .iter()
+        .find(|row| row.transport == TransportKind::Devp2p && row.record_bytes == 256);
+    add(
+        "devp2p replay ≥ 0.8 × framing floor (256 B records)",
+        devp2p_256
+            .and_then(|row| row.ratio_to_floor)
+            .map(|x| (format!("{x:.3} ×"), x >= 0.8)),
+    );
+    let hs = r
+        .handshakes
+        .iter()
+        .find(|h| h.transport == TransportKind::Devp2p);
+    add(
+        "RLPx handshakes/s ≥ 0.5 × k256 bound",
+        hs.and_then(|h| h.ratio_to_bound)
+            .map(|x| (format!("{x:.3} ×"), x >= 0.5)),
+    );
+    let mem_small = r
+        .throughput
+        .iter()
+        .find(|row| row.transport == TransportKind::Memnet && row.record_bytes == 256);
+    add(
+        "memnet ≥ 1,000,000 records/s of 256 B",
+        mem_small.map(|row| {
+            (
+                format!("{:.0} records/s", row.records_per_s),
+                row.records_per_s >= 1e6,
+            )
+        }),
+    );
+    for (kind, max_ms) in [(TransportKind::Memnet, 1.0), (TransportKind::Devp2p, 2.0)] {
+        let l = r.latency.iter().find(|l| l.transport == kind);
+        add(
+            &format!("head latency p99 < {max_ms} ms on {}", kind.name()),
+            l.map(|l| {
+                let p99 = l.latency.p99_us / 1e3;
+                (format!("{p99:.3} ms"), p99 < max_ms)
+            }),
+        );
+    }
+    let f100 = r
+        .fanout
+        .iter()
+        .filter(|f| f.transport == TransportKind::Devp2p)
+        .max_by_key(|f| f.ens);
+    add(
+        "devp2p 100 ENs: every EN every block, p99 lag behind fastest ≤ 5 ms",
+        f100.map(|f| {
+            let p99 = f.lag_behind_fastest.p99_us / 1e3;
+            (
+                format!(
+                    "{} ENs, complete: {}, p99 lag {p99:.3} ms",
+                    f.ens, f.complete
+                ),
+                f.complete && p99 <= 5.0 && f.ens >= 100,
+            )
+        }),
+    );
+    let one = |per_message: usize| {
+        r.throughput.iter().find(|row| {
+            row.transport == TransportKind::Devp2p
+                && row.per_message == per_message
+                && row.record_bytes > 1024
+                && row.record_bytes < 16 * 1024
+        })
+    };
+    // Each message is compressed alone, so one v3 record per message loses what Snappy finds
+    // between neighbours (255 of 256 block hashes repeat): its own framing floor caps it.
+    let single_floor = one(1).and_then(|single| {
+        r.floor
+            .iter()
+            .find(|f| f.per_message == 1 && f.record_bytes == single.record_bytes)
+    });
+    add(
+        "devp2p v3 records, one per message ≥ 0.7 × 64 per message",
+        one(1).zip(one(throughput::BATCH)).map(|(single, batched)| {
+            let ratio = stats::ratio(single.mib_per_s, batched.mib_per_s);
+            let ceiling = single_floor.map_or_else(String::new, |f| {
+                format!(
+                    "; its own framing floor allows at most {:.3} ×",
+                    stats::ratio(f.floor_mib_per_s, batched.mib_per_s)
+                )
+            });
+            (
+                format!(
+                    "{ratio:.3} × ({:.1} vs {:.1} MiB/s{ceiling})",
+                    single.mib_per_s, batched.mib_per_s
+                ),
+                ratio >= 0.7,
+            )
+        }),
+    );
+    // Both ends run on this machine's cores, so the aggregate cannot pass what the
+    // primitives alone allow on all of them: cores / (send + receive CPU per MiB).
+    let fanout_floor = r
+        .floor
+        .iter()
+        .find(|f| f.record_bytes == 1024 && f.per_message == throughput::BATCH);
+    for ens in [10, 100] {
+        let row = r
+            .fanout
+            .iter()
+            .find(|f| f.transport == TransportKind::Devp2p && f.ens == ens);
+        add(
+            &format!("devp2p MN → {ens} ENs: aggregate ≥ 1.6 × single-core framing floor"),
+            row.and_then(|f| f.ratio_to_floor.map(|x| (f, x)))
+                .map(|(f, x)| {
+                    let ceiling = fanout_floor.map_or_else(String::new, |fl| {
+                        let cores = r.machine.nproc.max(1) as f64;
+                        let all = stats::ratio(cores * 1e3, fl.cpu_ms_per_mib);
+                        format!(
+                            "; with both ends on {cores} cores the primitives allow {:.3} ×",
+                            stats::ratio(all, fl.floor_mib_per_s)
+                        )
+                    });
+                    (
+                        format!("{x:.3} × ({:.1} MiB/s{ceiling})", f.aggregate_mib_per_s),
+                        x >= 1.6 && f.complete,
+                    )
+                }),
+        );
+    }
+    let direct = r.relay_trees.iter().find(|t| t.relays == 0 && t.ens > 1);
+    let tree = r.relay_trees.iter().find(|t| t.relays > 1);
+    let pair = r.relay_trees.iter().find(|t| t.relays == 1 && t.ens == 1);
+    add(
+        "relays: MN CPU per block ≤ 1/10 of the direct fan-out to the same ENs",
+        direct.zip(tree).map(|(d, t)| {
+            let ratio = t.mn_cpu_us_per_block / d.mn_cpu_us_per_block.max(1e-9);
+            (
+                format!(
+                    "{ratio:.3} × ({:.2} vs {:.2} µs/block; {} relays, {} ENs)",
+                    t.mn_cpu_us_per_block, d.mn_cpu_us_per_block, t.relays, t.ens
+                ),
+                ratio <= 0.1 && t.complete && d.complete,
+            )
+        }),
+    );
+    for (what, row) in [("4 relays → 100 ENs", tree), ("1 relay → 1 EN", pair)] {
+        add(
+            &format!("relays: p99 latency a relay hop adds < 1 ms on loopback ({what})"),
+            row.and_then(|t| t.hop2.map(|h| (t, h))).map(|(t, h)| {
+                let p99 = h.p99_us / 1e3;
+                (
+                    format!(
+                        "relay → EN p99 {p99:.3} ms (MN → relay p99 {:.3} ms)",
+                        t.hop1.p99_us / 1e3
+                    ),
+                    p99 < 1.0,
+                )
+            }),
+        );
+    }
+    for kind in [TransportKind::Devp2p, TransportKind::Memnet] {
+        let f = r
+            .fanout
+            .iter()
+            .filter(|f| f.transport == kind)
+            .max_by_key(|f| f.ens);
+        add(
+            &format!("idle {} link ≤ 256 KiB", kind.name()),
+            f.and_then(|f| f.rss_kib_per_link).map(|kib| {
+                (
+                    format!("{kib:.1} KiB per link (both ends + EN node)"),
+                    kib <= 256.0,
+                )
+            }),
+        );
+    }
+    t
+}
