@@ -553,6 +553,15 @@ mod tests {
         );
         let table = report.to_table();
         assert!(table.contains("framing floor"), "{table}");
+        // Each section's rows form one table: the handshake rows of both transports together.
+        let handshake_rows: Vec<&str> = table
+            .split("## 5.")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").nth(1))
+            .map(|t| t.lines().skip(2).collect())
+            .unwrap_or_default();
+        assert_eq!(handshake_rows.len(), 2, "{table}");
+        assert!(handshake_rows[1].starts_with("| libp2p |"), "{table}");
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["throughput"].as_array().map(Vec::len), Some(13));
     }

@@ -369,13 +369,14 @@ impl Report {
                 opt(h.k256_bound_per_s, 0),
                 opt(h.ratio_to_bound, 3)
             );
-            if let Some(k) = &h.k256 {
-                let _ = writeln!(
-                    s,
-                    "\nk256 costs (µs, one core): keygen {:.1}, ECDH {:.1}, sign {:.1}, recover {:.1}\n",
-                    k.keygen_us, k.ecdh_us, k.sign_us, k.recover_us
-                );
-            }
+        }
+        // Below the table, so every transport's row stays in it.
+        if let Some(k) = self.handshakes.iter().find_map(|h| h.k256.as_ref()) {
+            let _ = writeln!(
+                s,
+                "\nk256 costs (µs, one core): keygen {:.1}, ECDH {:.1}, sign {:.1}, recover {:.1}",
+                k.keygen_us, k.ecdh_us, k.sign_us, k.recover_us
+            );
         }
         if let Some(q) = &self.quorum {
             let _ = writeln!(
