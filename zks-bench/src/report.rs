@@ -66,6 +66,9 @@ pub struct FloorRow {
     /// CPU the primitives spend per MiB of payload, both sides: what the throughput rows'
     /// CPU column would read with no engine, socket or kernel cost at all.
     pub cpu_ms_per_mib: f64,
+    /// The part of that spent in Snappy compression, which a main node does once for every
+    /// EN at the same place.
+    pub compress_ms_per_mib: f64,
     /// zks-devp2p's `FrameCodec` + `P2pSession`, send side.
     pub codec_send_mib_per_s: f64,
     /// zks-devp2p's codec, receive side.
@@ -253,16 +256,16 @@ impl Report {
         let _ = writeln!(s, "\n## 2. RLPx framing floor (payload MiB/s, one core)\n");
         let _ = writeln!(
             s,
-            "| record | per message | send | recv | floor (slower side) | keccak | floor with sha3 | serial (both, 1 core) | CPU ms/MiB (both sides) | devp2p codec send | devp2p codec recv | snappy out/in |"
+            "| record | per message | send | recv | floor (slower side) | keccak | floor with sha3 | serial (both, 1 core) | CPU ms/MiB (both sides) | of it compress | devp2p codec send | devp2p codec recv | snappy out/in |"
         );
         let _ = writeln!(
             s,
-            "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+            "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
         );
         for f in &self.floor {
             let _ = writeln!(
                 s,
-                "| {} B | {} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.3} |",
+                "| {} B | {} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.1} | {:.2} | {:.2} | {:.1} | {:.1} | {:.3} |",
                 f.record_bytes,
                 f.per_message,
                 f.send_mib_per_s,
@@ -272,6 +275,7 @@ impl Report {
                 f.sha3_floor_mib_per_s,
                 f.serial_mib_per_s,
                 f.cpu_ms_per_mib,
+                f.compress_ms_per_mib,
                 f.codec_send_mib_per_s,
                 f.codec_recv_mib_per_s,
                 f.compression

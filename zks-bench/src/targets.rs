@@ -1,7 +1,7 @@
 //! The targets a run is held to, each judged from rows of the same run.
 
 use crate::report::{FloorRow, Report, TargetRow};
-use crate::{TransportKind, fanout, stats, throughput};
+use crate::{TransportKind, stats, throughput};
 
 /// Every target with what this run measured and whether it was met.
 pub(crate) fn targets(r: &Report) -> Vec<TargetRow> {
@@ -190,31 +190,15 @@ pub(crate) fn targets(r: &Report) -> Vec<TargetRow> {
     t
 }
 
-/// What bounds the fan-out aggregate on this machine. Both ends run on its cores, so the
-/// aggregate cannot pass what the primitives alone allow on all of them (cores over the send
-/// and receive CPU per MiB). Apart, the MN's own cost per block per EN (the relay rows run it
-/// on a thread of its own) says what its cores could carry with the ENs elsewhere.
+/// What bounds the fan-out aggregate on this machine: both ends run on its cores, so the
+/// aggregate cannot pass what the primitives allow on all of them, per EN: framing on send
+/// (the MN compresses once for every EN at the same place) and everything on receive.
 fn bounds(r: &Report, floor: &FloorRow) -> String {
     let cores = r.machine.nproc.max(1) as f64;
-    let shared = stats::ratio(cores * 1e3, floor.cpu_ms_per_mib);
-    let mut s = format!(
+    let per_en = floor.cpu_ms_per_mib - floor.compress_ms_per_mib;
+    let shared = stats::ratio(cores * 1e3, per_en);
+    format!(
         "; with both ends on {cores} cores the primitives allow {:.3} ×",
         stats::ratio(shared, floor.floor_mib_per_s)
-    );
-    if let Some(t) = r
-        .relay_trees
-        .iter()
-        .find(|t| t.relays == 0 && t.ens > 1 && t.complete)
-    {
-        let per_en_us = t.mn_cpu_us_per_block / t.ens as f64;
-        let block_mib = fanout::BLOCK_BYTES as f64 / f64::from(1 << 20);
-        let alone = stats::ratio(cores * block_mib * 1e6, per_en_us);
-        s.push_str(&format!(
-            "; the MN alone spends {per_en_us:.2} µs per block per EN ({} ENs): {:.3} × on \
-             {cores} cores of its own",
-            t.ens,
-            stats::ratio(alone, floor.floor_mib_per_s)
-        ));
-    }
-    s
+    )
 }
