@@ -110,6 +110,16 @@ impl Command {
     pub fn logs_may_be_coloured(&self) -> bool {
         !matches!(self, Self::Bench(_))
     }
+
+    /// The log filter when `RUST_LOG` is unset: `info`, except `zks bench` (`warn`), whose
+    /// nodes would log every one of their thousands of links at INFO, around the report and
+    /// on the CPU it measures.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self {
+            Self::Bench(_) => "warn",
+            _ => "info",
+        }
+    }
 }
 
 /// `zks bench`
@@ -124,6 +134,10 @@ pub struct BenchArgs {
     /// Leave libp2p out.
     #[arg(long)]
     pub no_libp2p: bool,
+    /// A tiny run of every measurement, in milliseconds each (for tests; the numbers mean
+    /// nothing).
+    #[arg(long, hide = true)]
+    pub smoke: bool,
 }
 
 /// `zks key ...`

@@ -381,7 +381,9 @@ fn upstream_limits(args: &ExternalNodeArgs) -> zks_api::Limits {
 
 /// `zks bench`: runs every measurement of `zks-bench` and prints the table (and JSON).
 pub async fn bench(args: crate::cli::BenchArgs) -> Result<(), String> {
-    let mut opts = if args.quick {
+    let mut opts = if args.smoke {
+        zks_bench::BenchOptions::smoke()
+    } else if args.quick {
         zks_bench::BenchOptions::quick()
     } else {
         zks_bench::BenchOptions::full()

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
             LogSettings {
                 format: cli.log_format,
                 colour: cli.command.logs_may_be_coloured() && logging::stderr_wants_colour(),
-                default_filter: "info",
+                default_filter: cli.command.default_log_filter(),
             },
             std::io::stderr,
         );

@@ -1369,3 +1369,32 @@ fn eip712_flags_on_a_node_that_verifies_no_batches_are_ignored_with_a_warning() 
     );
     assert_eq!(line["level"], "WARN");
 }
+
+#[test]
+fn bench_prints_its_report_without_log_lines_unless_rust_log_asks() {
+    let bench = |rust_log: Option<&str>| {
+        let mut cmd = zks();
+        match rust_log {
+            Some(filter) => cmd.env("RUST_LOG", filter),
+            None => cmd.env_remove("RUST_LOG"),
+        };
+        let out = cmd
+            .args(["bench", "--smoke", "--no-libp2p"])
+            .output()
+            .expect("run zks bench");
+        assert!(out.status.success(), "{}", stderr(&out));
+        (stdout(&out), stderr(&out))
+    };
+    let (report, logs) = bench(None);
+    assert!(report.starts_with("zks bench (smoke)"), "{report}");
+    assert!(report.contains("## Targets"), "{report}");
+    assert!(!report.contains(" INFO "), "{report}");
+    assert_eq!(logs, "", "the bench's nodes logged by default");
+    // The default only: an operator who asks for the nodes' logs gets them, on stderr.
+    let (report, logs) = bench(Some("info"));
+    assert!(report.starts_with("zks bench (smoke)"), "{report}");
+    assert!(
+        logs.contains(" INFO ") && logs.contains("link established"),
+        "{logs}"
+    );
+}
