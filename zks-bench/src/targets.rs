@@ -15,26 +15,17 @@ pub(crate) fn targets(r: &Report) -> Vec<TargetRow> {
             met: measured.map(|(_, ok)| ok),
         });
     };
-    let devp2p_16k = r
-        .throughput
-        .iter()
-        .find(|row| row.transport == TransportKind::Devp2p && row.record_bytes == 16 * 1024);
-    add(
-        "devp2p replay ≥ 0.8 × framing floor (16 KiB records)",
-        devp2p_16k
-            .and_then(|row| row.ratio_to_floor)
-            .map(|x| (format!("{x:.3} ×"), x >= 0.8)),
-    );
-    let devp2p_256 = r
-        .throughput
-        .iter()
-        .find(|row| row.transport == TransportKind::Devp2p && row.record_bytes == 256);
-    add(
-        "devp2p replay ≥ 0.8 × framing floor (256 B records)",
-        devp2p_256
-            .and_then(|row| row.ratio_to_floor)
-            .map(|x| (format!("{x:.3} ×"), x >= 0.8)),
-    );
+    for (bytes, name) in [(16 * 1024, "16 KiB"), (256, "256 B")] {
+        let row = r
+            .throughput
+            .iter()
+            .find(|row| row.transport == TransportKind::Devp2p && row.record_bytes == bytes);
+        add(
+            &format!("devp2p replay ≥ 0.8 × framing floor ({name} records)"),
+            row.and_then(|row| row.ratio_to_floor)
+                .map(|x| (format!("{x:.3} ×"), x >= 0.8)),
+        );
+    }
     let hs = r
         .handshakes
         .iter()
