@@ -19,6 +19,8 @@ pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(15);
 /// Default time the peer has to answer a Ping before Disconnect `0x0b`.
 pub const DEFAULT_PONG_TIMEOUT: Duration = Duration::from_secs(20);
+/// Default cap on the bytes the kernel holds unsent per link (`TCP_NOTSENT_LOWAT`).
+pub const DEFAULT_TCP_NOTSENT_LOWAT: u32 = 128 * 1024;
 /// Default per-direction queue capacity of each link.
 pub const DEFAULT_LINK_CAPACITY: usize = 16;
 /// Default cap on established links (inbound and outbound), plus our own dials in progress.
@@ -72,6 +74,7 @@ pub struct Devp2pConfig {
     pub(crate) hello_timeout: Duration,
     pub(crate) ping_interval: Duration,
     pub(crate) pong_timeout: Duration,
+    pub(crate) tcp_notsent_lowat: Option<u32>,
     pub(crate) link_capacity: usize,
     pub(crate) max_frame_size: usize,
     pub(crate) max_connections: usize,
@@ -96,6 +99,7 @@ impl Devp2pConfig {
                 hello_timeout: DEFAULT_HELLO_TIMEOUT,
                 ping_interval: DEFAULT_PING_INTERVAL,
                 pong_timeout: DEFAULT_PONG_TIMEOUT,
+                tcp_notsent_lowat: Some(DEFAULT_TCP_NOTSENT_LOWAT),
                 link_capacity: DEFAULT_LINK_CAPACITY,
                 max_frame_size: MAX_FRAME_DATA,
                 max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -143,6 +147,11 @@ impl Devp2pConfig {
     /// How long the peer has to answer a Ping.
     pub fn pong_timeout(&self) -> Duration {
         self.pong_timeout
+    }
+
+    /// The cap on bytes the kernel holds unsent per link; `None`: the kernel's own.
+    pub fn tcp_notsent_lowat(&self) -> Option<u32> {
+        self.tcp_notsent_lowat
     }
 
     /// Per-direction queue capacity of each link.
@@ -242,6 +251,18 @@ impl Devp2pConfigBuilder {
     /// How long the peer has to answer a Ping before Disconnect `0x0b`. Default: 20 s.
     pub fn pong_timeout(mut self, timeout: Duration) -> Self {
         self.config.pong_timeout = timeout;
+        self
+    }
+
+    /// Caps the bytes the kernel holds unsent on each link's socket (`TCP_NOTSENT_LOWAT`, on
+    /// Linux; elsewhere ignored). Bytes beyond it wait in the link's own write buffer, so a
+    /// Ping sent behind replay toward a slow peer waits behind at most that buffer (256 KiB),
+    /// this cap and what is in flight, instead of the several hundred KiB the kernel's
+    /// autotuned send buffer takes: the Pong then comes within its timeout while the peer
+    /// keeps reading. `None` leaves the kernel's setting (unbounded by default).
+    /// Default: 128 KiB.
+    pub fn tcp_notsent_lowat(mut self, lowat: Option<u32>) -> Self {
+        self.config.tcp_notsent_lowat = lowat;
         self
     }
 
