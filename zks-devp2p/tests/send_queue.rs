@@ -99,7 +99,7 @@ async fn a_peer_that_stops_reading_gets_at_most_the_unsent_cap_queued_in_the_ker
     eprintln!("pushed {pushed} bytes; the kernel held at most {most}");
     // Backpressure reached us: far less went in than we would have pushed.
     assert!(
-        pushed >= 1 << 20 && pushed < 16 << 20,
+        (1 << 20..16 << 20).contains(&pushed),
         "pushed {pushed} bytes"
     );
     // 128 KiB unsent, plus what one write may add over the cap, plus what the peer's window
