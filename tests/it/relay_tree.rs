@@ -148,13 +148,17 @@ async fn run(seed: u64) {
         assert_eq!(sink.records(), chain.records(), "seed {seed}: en{i}");
     }
     // With every relay up and level, every EN fails back to one: the MN serves relays only.
+    // Subscribed before looking, so no link's end can slip between a look and the wait.
+    let mut events = mn.events();
     within(&format!("seed {seed}: ENs back on relays"), async {
         while mn
             .sessions()
             .iter()
             .any(|s| s.info.peer.to_string().starts_with("en"))
         {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            if events.next().await.is_none() {
+                break;
+            }
         }
     })
     .await;
