@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::raw_peer::RawPeer;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -14,8 +16,8 @@ use zks_api::transport::{Incoming, Link, LinkClosed, Transport, TransportError};
 use zks_api::wire::{Frame, VersionSet, ZksVersion};
 use zks_api::{DisconnectReason, PeerAddr};
 use zks_devp2p::caps;
-use zks_devp2p::p2p::{self, P2pEvent, P2pSession, PeerReason};
-use zks_devp2p::rlpx::{FrameCodec, Initiator};
+use zks_devp2p::p2p::{self, P2pEvent, PeerReason};
+use zks_devp2p::rlpx::Initiator;
 use zks_devp2p::{Devp2pConfig, Devp2pTransport, FrameError, NodeKey, P2pError};
 
 /// A safety net so a broken test fails instead of hanging; never used to wait for events.
@@ -168,72 +170,6 @@ async fn no_common_version_fails_on_both_sides() {
             assert_eq!(remote, v3);
         }
         other => panic!("{other:?}"),
-    }
-}
-
-/// A peer that speaks raw RLPx through the crate's sans-IO pieces.
-struct RawPeer {
-    tcp: TcpStream,
-    codec: FrameCodec,
-    buf: BytesMut,
-    session: P2pSession,
-}
-
-impl RawPeer {
-    async fn connect(addr: SocketAddr, remote: zks_devp2p::NodeId, versions: VersionSet) -> Self {
-        let key = NodeKey::generate();
-        let (tcp, codec, buf) = common::raw_handshake(addr, remote, &key).await;
-        let local_caps = caps::zks_capabilities(versions);
-        let hello = P2pSession::hello_for(key.id(), "raw", &local_caps, 0);
-        Self {
-            tcp,
-            codec,
-            buf,
-            session: P2pSession::new(hello, local_caps, remote),
-        }
-    }
-
-    async fn send_data(&mut self, data: &[u8]) {
-        let mut out = BytesMut::new();
-        self.codec.encoder.encode(data, &mut out).unwrap();
-        self.tcp.write_all(&out).await.unwrap();
-    }
-
-    async fn send_raw(&mut self, bytes: &[u8]) {
-        self.tcp.write_all(bytes).await.unwrap();
-    }
-
-    async fn send_hello(&mut self) {
-        let mut data = BytesMut::new();
-        self.session.write_hello(&mut data);
-        self.send_data(&data).await;
-    }
-
-    /// The next frame-data from the listener; `None` at EOF.
-    async fn next_data(&mut self) -> Option<BytesMut> {
-        loop {
-            if let Some(data) = self.codec.decoder.decode(&mut self.buf).unwrap() {
-                return Some(data);
-            }
-            let n = timeout(LIMIT, self.tcp.read_buf(&mut self.buf))
-                .await
-                .expect("read timed out");
-            if n.unwrap_or(0) == 0 {
-                return None;
-            }
-        }
-    }
-
-    /// Reads until the listener's Disconnect and returns its frame-data, checking that the
-    /// connection then ends.
-    async fn expect_disconnect(&mut self) -> Vec<u8> {
-        loop {
-            let data = self.next_data().await.expect("closed without Disconnect");
-            if p2p::split_message_id(&data, true).unwrap().0 == p2p::DISCONNECT {
-                assert_eq!(self.next_data().await, None, "connection stays open");
-                return data.to_vec();
-            }
-        }
     }
 }
 

@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
+use common::raw_peer::RawPeer;
+
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::timeout;
 use zks_api::transport::TransportError;
 use zks_api::transport::{Incoming, Link, LinkClosed, LinkReceiver, LinkSender, Transport};
@@ -23,7 +22,6 @@ use zks_api::{DisconnectReason, PeerAddr};
 use zks_devp2p::caps::{self, Capability, LocalCapability};
 use zks_devp2p::eth::EthVersion;
 use zks_devp2p::p2p::{self, P2pEvent, P2pSession};
-use zks_devp2p::rlpx::FrameCodec;
 use zks_devp2p::{Devp2pConfig, Devp2pTransport, NodeKey, P2pError};
 
 /// A safety net so a broken test fails instead of hanging; never used to wait for events.
@@ -439,68 +437,15 @@ async fn one_side_without_zks_2fa_gives_a_zks_only_link_that_refuses_zks_2fa_fra
     }
 }
 
-/// A peer that speaks raw RLPx through the crate's sans-IO pieces.
-struct RawPeer {
-    tcp: TcpStream,
-    codec: FrameCodec,
-    buf: BytesMut,
-    session: P2pSession,
-}
-
-impl RawPeer {
-    async fn connect(addr: SocketAddr, remote: zks_devp2p::NodeId, list: Vec<Capability>) -> Self {
-        let key = NodeKey::generate();
-        let (tcp, codec, buf) = common::raw_handshake(addr, remote, &key).await;
-        let local_caps: Vec<LocalCapability> = list
-            .iter()
-            .map(|c| zks_devp2p::eth::known_capability(&c.name, c.version).unwrap())
-            .collect();
-        let hello = P2pSession::hello_for(key.id(), "raw", &local_caps, 0);
-        Self {
-            tcp,
-            codec,
-            buf,
-            session: P2pSession::new(hello, local_caps, remote),
-        }
-    }
-
-    async fn send_data(&mut self, data: &[u8]) {
-        let mut out = BytesMut::new();
-        self.codec.encoder.encode(data, &mut out).unwrap();
-        self.tcp.write_all(&out).await.unwrap();
-    }
-
-    async fn send_hello(&mut self) {
-        let mut data = BytesMut::new();
-        self.session.write_hello(&mut data);
-        self.send_data(&data).await;
-    }
-
-    /// The next frame-data from the listener; `None` at EOF.
-    async fn next_data(&mut self) -> Option<BytesMut> {
-        loop {
-            if let Some(data) = self.codec.decoder.decode(&mut self.buf).unwrap() {
-                return Some(data);
-            }
-            let n = timeout(LIMIT, self.tcp.read_buf(&mut self.buf))
-                .await
-                .expect("read timed out");
-            if n.unwrap_or(0) == 0 {
-                return None;
-            }
-        }
-    }
-}
-
 /// Exact wire ids over a socket against our listener (no eth): zks/5 at 0x10..=0x11,
 /// zks_2fa/1 at 0x12..=0x16, both ways; 0x17 is past every range and ends the session.
 #[tokio::test]
 async fn a_raw_peer_sees_zks_2fa_at_its_absolute_ids() {
     let (server, mut incoming, _) = listening(V5_2FA).await;
-    let mut raw = RawPeer::connect(
+    let mut raw = RawPeer::offering(
         server.local_addr().unwrap(),
         server.node_id(),
-        vec![Capability::new("zks", 5), Capability::new("zks_2fa", 1)],
+        &[Capability::new("zks", 5), Capability::new("zks_2fa", 1)],
     )
     .await;
     raw.send_hello().await;
@@ -556,10 +501,10 @@ async fn a_raw_peer_sees_zks_2fa_at_its_absolute_ids() {
 #[tokio::test]
 async fn a_peer_with_zks_2fa_but_no_zks_is_refused() {
     let (server, mut incoming, _) = listening(V5_2FA).await;
-    let mut raw = RawPeer::connect(
+    let mut raw = RawPeer::offering(
         server.local_addr().unwrap(),
         server.node_id(),
-        vec![Capability::new("zks_2fa", 1)],
+        &[Capability::new("zks_2fa", 1)],
     )
     .await;
     raw.send_hello().await;

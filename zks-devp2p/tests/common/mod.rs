@@ -82,3 +82,4 @@ pub async fn raw_handshake(
 }
 
 pub mod node_peer;
+pub mod raw_peer;
