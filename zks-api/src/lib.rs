@@ -19,7 +19,8 @@
 //!
 //! # Feature flags
 //!
-//! - `test-utils`: `MemoryReplayStore`, an in-memory source and sink with push notification.
+//! - `test-utils`: `MemoryReplayStore`, an in-memory source and sink with push notification,
+//!   and [`conformance`]: checks every transport must pass.
 
 pub mod engine;
 mod error;
@@ -60,6 +61,8 @@ pub use zks_wire::{
     BlockNumber, DisconnectReason, Overrides, RawRecord, RecordError, ReplayRecord,
 };
 
+#[cfg(any(test, feature = "test-utils"))]
+pub mod conformance;
 #[cfg(any(test, feature = "test-utils"))]
 mod store;
 #[cfg(any(test, feature = "test-utils"))]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::time::timeout;
 use zks_api::transport::TransportError;
-use zks_api::transport::{Incoming, Link, LinkClosed, LinkReceiver, LinkSender, Transport};
+use zks_api::transport::{Incoming, Link, LinkClosed, LinkReceiver, Transport};
 use zks_api::wire::{
     Capabilities, Frame, LinkCaps, Protocol, TwoFaMessage, TwoFaVersion, VerifierChallenge,
     VersionSet, ZksVersion,
@@ -327,11 +327,6 @@ async fn recv(rx: &mut LinkReceiver) -> Result<Frame, LinkClosed> {
     timeout(LIMIT, rx.recv()).await.expect("recv timed out")
 }
 
-async fn exchange(tx: &LinkSender, rx: &mut LinkReceiver, frame: Frame) {
-    tx.send(frame.clone()).await.unwrap();
-    assert_eq!(recv(rx).await, Ok(frame));
-}
-
 #[tokio::test]
 async fn two_transports_carry_zks_2fa_when_both_advertise_it() {
     let (_server, mut incoming, addr) = listening(V5_2FA).await;
@@ -343,60 +338,11 @@ async fn two_transports_carry_zks_2fa_when_both_advertise_it() {
         zks_2fa: Some(TwoFaVersion::V1),
     };
     assert_eq!(dialed.info().caps, both);
-    assert_eq!(accepted.info().caps, both);
-
-    let (_, en_tx, mut en_rx) = dialed.split();
-    let (_, mn_tx, mut mn_rx) = accepted.split();
-    // Interleaved, both directions, each tagged with its protocol and in order.
-    exchange(
-        &en_tx,
-        &mut mn_rx,
-        Frame::zks(0, hex::decode("c3018080").unwrap()),
-    )
-    .await;
-    exchange(&en_tx, &mut mn_rx, role_request()).await;
-    exchange(&mn_tx, &mut en_rx, challenge(0x11)).await;
-    exchange(
-        &mn_tx,
-        &mut en_rx,
-        Frame::zks(1, hex::decode("c1c0").unwrap()),
-    )
-    .await;
-    for id in 0..5u8 {
-        let body = Bytes::from(vec![0xc1, id]);
-        exchange(
-            &en_tx,
-            &mut mn_rx,
-            Frame::new(Protocol::Zks2fa, id, body.clone()),
-        )
-        .await;
-        exchange(&mn_tx, &mut en_rx, Frame::new(Protocol::Zks2fa, id, body)).await;
-    }
-    for id in 0..2u8 {
-        exchange(&en_tx, &mut mn_rx, Frame::zks(id, vec![0xc1, id])).await;
-        exchange(&mn_tx, &mut en_rx, Frame::zks(id, vec![0xc1, id])).await;
-    }
-    // A burst of both kinds keeps its order.
-    let burst: Vec<Frame> = (0..40u8)
-        .map(|i| {
-            if i % 3 == 0 {
-                Frame::zks(1, vec![0xc1, i])
-            } else {
-                Frame::new(Protocol::Zks2fa, i % 5, vec![0xc1, i])
-            }
-        })
-        .collect();
-    for f in &burst {
-        mn_tx.send(f.clone()).await.unwrap();
-    }
-    for f in burst {
-        assert_eq!(recv(&mut en_rx).await, Ok(f));
-    }
+    zks_api::conformance::carries_zks_and_zks_2fa(dialed, accepted).await;
 }
 
-/// Either side without zks_2fa: the link carries zks only, on both ends. A zks_2fa frame the
-/// engine sends anyway never reaches the wire: the link closes with SubprotocolError, which is
-/// the first thing the peer sees.
+/// Either side without zks_2fa: the link carries zks only, on both ends, and refuses a zks_2fa
+/// frame the engine sends anyway.
 #[tokio::test]
 async fn one_side_without_zks_2fa_gives_a_zks_only_link_that_refuses_zks_2fa_frames() {
     for (server_caps, client_caps) in [(V5_2FA, V5), (V5, V5_2FA)] {
@@ -405,35 +351,8 @@ async fn one_side_without_zks_2fa_gives_a_zks_only_link_that_refuses_zks_2fa_fra
         let dialed = client.dial(&addr, client_caps).await.unwrap();
         let accepted = next_link(&mut incoming).await.unwrap();
         assert_eq!(dialed.info().caps, LinkCaps::zks(ZksVersion::V5));
-        assert_eq!(accepted.info().caps, LinkCaps::zks(ZksVersion::V5));
-        assert!(!dialed.info().caps.carries(Protocol::Zks2fa));
-
-        let (_, tx, mut rx) = dialed.split();
-        let (_, peer_tx, mut peer_rx) = accepted.split();
-        exchange(&tx, &mut peer_rx, Frame::zks(0, vec![0xc0])).await;
-        exchange(&peer_tx, &mut rx, Frame::zks(1, vec![0xc1, 0xc0])).await;
-
-        // The side that advertised zks_2fa is the one tempted to send it.
-        let (sender_rx, receiver_rx, tx) = if client_caps.zks_2fa.is_some() {
-            (&mut rx, &mut peer_rx, &tx)
-        } else {
-            (&mut peer_rx, &mut rx, &peer_tx)
-        };
-        tx.send(role_request()).await.unwrap();
-        assert_eq!(
-            recv(receiver_rx).await,
-            Err(LinkClosed::ByPeer(DisconnectReason::SubprotocolError))
-        );
-        assert!(
-            matches!(
-                recv(sender_rx).await,
-                Err(LinkClosed::ByTransport {
-                    reason: DisconnectReason::SubprotocolError,
-                    ..
-                })
-            ),
-            "{server_caps} / {client_caps}"
-        );
+        let offered = client_caps.zks_2fa.is_some();
+        zks_api::conformance::refuses_zks_2fa_on_a_zks_only_link(dialed, accepted, offered).await;
     }
 }
 

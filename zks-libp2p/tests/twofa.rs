@@ -7,10 +7,9 @@ mod common;
 
 use common::{DEADLINE, raw_peer};
 
-use bytes::Bytes;
 use futures::{AsyncReadExt as _, AsyncWriteExt as _, StreamExt as _};
 use libp2p_stream::OpenStreamError;
-use zks_api::transport::{Incoming, Link, LinkClosed, LinkReceiver, LinkSender, Transport};
+use zks_api::transport::{Incoming, Link, LinkClosed, LinkReceiver, Transport};
 use zks_api::wire::{
     Capabilities, Frame, LinkCaps, Protocol, TwoFaMessage, TwoFaVersion, VerifierChallenge,
     VersionSet, ZksVersion,
@@ -62,11 +61,6 @@ async fn recv(rx: &mut LinkReceiver) -> Result<Frame, LinkClosed> {
         .expect("recv in time")
 }
 
-async fn exchange(tx: &LinkSender, rx: &mut LinkReceiver, frame: Frame) {
-    tx.send(frame.clone()).await.unwrap();
-    assert_eq!(recv(rx).await, Ok(frame));
-}
-
 fn role_request() -> Frame {
     TwoFaMessage::VerifierRoleRequest.to_frame()
 }
@@ -83,50 +77,7 @@ async fn zks_2fa_is_negotiated_when_both_advertise_it_and_frames_keep_their_tags
     let dialed = en.dial(&addr, V5_2FA).await.unwrap();
     let accepted = next_link(&mut incoming).await;
     assert_eq!(dialed.info().caps, BOTH);
-    assert_eq!(accepted.info().caps, BOTH);
-
-    let (_, en_tx, mut en_rx) = dialed.split();
-    let (_, mn_tx, mut mn_rx) = accepted.split();
-    exchange(
-        &en_tx,
-        &mut mn_rx,
-        Frame::zks(0, hex::decode("c3018080").unwrap()),
-    )
-    .await;
-    exchange(&en_tx, &mut mn_rx, role_request()).await;
-    exchange(&mn_tx, &mut en_rx, challenge(0x22)).await;
-    exchange(
-        &mn_tx,
-        &mut en_rx,
-        Frame::zks(1, hex::decode("c1c0").unwrap()),
-    )
-    .await;
-    for id in 0..5u8 {
-        let body = Bytes::from(vec![0xc1, id]);
-        exchange(
-            &en_tx,
-            &mut mn_rx,
-            Frame::new(Protocol::Zks2fa, id, body.clone()),
-        )
-        .await;
-        exchange(&mn_tx, &mut en_rx, Frame::new(Protocol::Zks2fa, id, body)).await;
-    }
-    // A burst of both kinds keeps its order.
-    let burst: Vec<Frame> = (0..40u8)
-        .map(|i| {
-            if i % 3 == 0 {
-                Frame::zks(i % 2, vec![0xc1, i])
-            } else {
-                Frame::new(Protocol::Zks2fa, i % 5, vec![0xc1, i])
-            }
-        })
-        .collect();
-    for f in &burst {
-        en_tx.send(f.clone()).await.unwrap();
-    }
-    for f in burst {
-        assert_eq!(recv(&mut mn_rx).await, Ok(f));
-    }
+    zks_api::conformance::carries_zks_and_zks_2fa(dialed, accepted).await;
 }
 
 /// The highest common zks version still wins over zks_2fa: zks/5 alone beats zks/3 with it.
@@ -172,34 +123,8 @@ async fn one_side_without_zks_2fa_gives_a_zks_only_link_that_refuses_zks_2fa_fra
         let dialed = node().dial(&addr, dialer).await.unwrap();
         let accepted = next_link(&mut incoming).await;
         assert_eq!(dialed.info().caps, LinkCaps::zks(ZksVersion::V5));
-        assert_eq!(accepted.info().caps, LinkCaps::zks(ZksVersion::V5));
-
-        let (_, tx, mut rx) = dialed.split();
-        let (_, peer_tx, mut peer_rx) = accepted.split();
-        exchange(&tx, &mut peer_rx, Frame::zks(0, vec![0xc0])).await;
-        exchange(&peer_tx, &mut rx, Frame::zks(1, vec![0xc1, 0xc0])).await;
-
-        // The side that advertised zks_2fa is the one tempted to send it.
-        let (sender_tx, sender_rx, receiver_rx) = if dialer.zks_2fa.is_some() {
-            (&tx, &mut rx, &mut peer_rx)
-        } else {
-            (&peer_tx, &mut peer_rx, &mut rx)
-        };
-        sender_tx.send(role_request()).await.unwrap();
-        assert_eq!(
-            recv(receiver_rx).await,
-            Err(LinkClosed::ByPeer(DisconnectReason::SubprotocolError))
-        );
-        assert!(
-            matches!(
-                recv(sender_rx).await,
-                Err(LinkClosed::ByTransport {
-                    reason: DisconnectReason::SubprotocolError,
-                    ..
-                })
-            ),
-            "{listener} / {dialer}"
-        );
+        let offered = dialer.zks_2fa.is_some();
+        zks_api::conformance::refuses_zks_2fa_on_a_zks_only_link(dialed, accepted, offered).await;
     }
 }
 

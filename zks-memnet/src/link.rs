@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use zks_api::DisconnectReason;
 use zks_api::transport::LinkClosed;
 use zks_api::transport::{InboundQueue, Outbound, OutboundQueue};
-use zks_api::wire::Frame;
+use zks_api::wire::{Frame, LinkCaps};
 
 /// The two ends of a link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,9 +120,19 @@ impl LinkCtl {
     }
 }
 
+/// What one direction of a link carries.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Wire {
+    /// The negotiated subprotocols: a frame of another one ends the link with
+    /// `SubprotocolError`, as devp2p and libp2p do, before it leaves.
+    pub(crate) caps: LinkCaps,
+    /// Messages on the wire at most.
+    pub(crate) window: usize,
+}
+
 /// Relays one direction of a link: from the engine at `from` to the engine at the other side.
 ///
-/// At most `window` messages are "on the wire" at once; each is delivered no earlier than its
+/// At most `wire.window` messages are "on the wire" at once; each is delivered no earlier than its
 /// latency after it left, in order. A stalled direction keeps messages on the wire (and so,
 /// once the window is full, pushes back on the sender) without closing anything.
 pub(crate) async fn relay(
@@ -130,7 +140,7 @@ pub(crate) async fn relay(
     from: Side,
     mut outbound: OutboundQueue,
     inbound: InboundQueue,
-    window: usize,
+    Wire { caps, window }: Wire,
 ) {
     let to = match from {
         Side::A => Side::B,
@@ -172,6 +182,10 @@ pub(crate) async fn relay(
             }
             next = outbound.next_outbound(), if closing.is_none() && wire.len() < window => {
                 match next {
+                    Some(Outbound::Frame(frame)) if !caps.carries(frame.protocol) => {
+                        tracing::debug!(protocol = ?frame.protocol, %caps, "memnet: frame of a subprotocol the link does not carry");
+                        closing = Some(DisconnectReason::SubprotocolError);
+                    }
                     Some(Outbound::Frame(frame)) => {
                         wire.push_back((Instant::now() + ctl.delay(), frame));
                     }

@@ -13,7 +13,7 @@ use zks_api::transport::{Link, Transport};
 use zks_api::wire::Capabilities;
 use zks_api::{Direction, DisconnectReason, PeerAddr, PeerId};
 
-use crate::link::{LinkCtl, Side, relay};
+use crate::link::{LinkCtl, Side, Wire, relay};
 
 /// Settings of a [`MemNet`]. Every field has a default ([`MemnetConfig::default`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,8 +248,12 @@ impl MemNet {
         ));
         let (a_out, a_in) = dialer_end.split();
         let (b_out, b_in) = listener_end.split();
-        tokio::spawn(relay(Arc::clone(&ctl), Side::A, a_out, b_in, capacity));
-        tokio::spawn(relay(Arc::clone(&ctl), Side::B, b_out, a_in, capacity));
+        let wire = Wire {
+            caps: negotiated,
+            window: capacity,
+        };
+        tokio::spawn(relay(Arc::clone(&ctl), Side::A, a_out, b_in, wire));
+        tokio::spawn(relay(Arc::clone(&ctl), Side::B, b_out, a_in, wire));
         self.state().links.push(Arc::clone(&ctl));
 
         if accept.send(Ok(listener_link)).await.is_err() {

@@ -284,3 +284,34 @@ async fn jitter_is_deterministic_per_seed() {
     assert_eq!(arrival_times(1).await, arrival_times(1).await);
     assert_ne!(arrival_times(1).await, arrival_times(2).await);
 }
+
+/// The checks every transport must pass for `zks_2fa`, on memnet too: it is where node teams
+/// run the whole protocol in CI.
+#[tokio::test(start_paused = true)]
+async fn zks_2fa_passes_the_transport_conformance_checks() {
+    use zks_api::wire::{Capabilities, TwoFaVersion};
+    let with = Capabilities {
+        zks: VersionSet::only(ZksVersion::V5),
+        zks_2fa: Some(TwoFaVersion::V1),
+    };
+    let without = Capabilities {
+        zks_2fa: None,
+        ..with
+    };
+    let net = MemNet::new();
+    let (mn, en) = (net.node("mn"), net.node("en"));
+    let mut incoming = mn.listen(with).await.unwrap();
+    let dialed = en.dial(&"mn".into(), with).await.unwrap();
+    let accepted = incoming.next().await.unwrap().unwrap();
+    zks_api::conformance::carries_zks_and_zks_2fa(dialed, accepted).await;
+
+    for (listener, dialer) in [(with, without), (without, with)] {
+        let net = MemNet::new();
+        let (mn, en) = (net.node("mn"), net.node("en"));
+        let mut incoming = mn.listen(listener).await.unwrap();
+        let dialed = en.dial(&"mn".into(), dialer).await.unwrap();
+        let accepted = incoming.next().await.unwrap().unwrap();
+        let offered = dialer.zks_2fa.is_some();
+        zks_api::conformance::refuses_zks_2fa_on_a_zks_only_link(dialed, accepted, offered).await;
+    }
+}
