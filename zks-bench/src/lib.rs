@@ -61,6 +61,12 @@ pub mod hot {
     pub use crate::floor::{Session, replay_frames};
     pub use crate::payload::Payloads;
 
+    /// Records `0..count` as a current upstream main node streams them: encoded ZKsync OS v3
+    /// records (about 9 KiB each; neighbours share 255 of their 256 block hashes).
+    pub fn zksync_os_records(count: u64) -> Vec<zks_api::RawRecord> {
+        crate::payload::zksync_os_records(0, count)
+    }
+
     /// One replay throughput run MN → 1 EN over `kind` (for profiling one path alone):
     /// records replayed and the wall time.
     ///
