@@ -38,6 +38,7 @@ pub mod p2p;
 mod probe;
 mod rlp;
 pub mod rlpx;
+mod sockets;
 mod stream;
 mod transport;
 
