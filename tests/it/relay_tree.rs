@@ -156,9 +156,10 @@ async fn run(seed: u64) {
             .iter()
             .any(|s| s.info.peer.to_string().starts_with("en"))
         {
-            if events.next().await.is_none() {
-                break;
-            }
+            assert!(
+                events.next().await.is_some(),
+                "seed {seed}: the MN's events ended with ENs still on it"
+            );
         }
     })
     .await;

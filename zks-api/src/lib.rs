@@ -78,4 +78,13 @@ mod testing {
         static T0: OnceLock<Instant> = OnceLock::new();
         *T0.get_or_init(Instant::now)
     }
+
+    /// A replay request from `start`, without overrides, asking `max` records per message.
+    pub(crate) fn request(start: u64, max: Option<u64>) -> crate::wire::GetBlockReplays {
+        crate::wire::GetBlockReplays {
+            starting_block: start,
+            record_overrides: vec![],
+            max_blocks_per_message: max,
+        }
+    }
 }

@@ -169,15 +169,8 @@ mod tests {
     use super::*;
     use crate::Bytes;
     use crate::RawRecord;
+    use crate::testing::request;
     use crate::wire::{BlockReplays, RecordOverride, ZksMessage};
-
-    fn request(start: u64, max: Option<u64>) -> GetBlockReplays {
-        GetBlockReplays {
-            starting_block: start,
-            record_overrides: vec![],
-            max_blocks_per_message: max,
-        }
-    }
 
     #[test]
     fn batch_size_per_version() {

@@ -242,16 +242,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::testing::t0;
+    use crate::testing::{request, t0};
     use crate::wire::{BlockReplays, MessageId};
-
-    fn request(start: u64, max: Option<u64>) -> GetBlockReplays {
-        GetBlockReplays {
-            starting_block: start,
-            record_overrides: vec![],
-            max_blocks_per_message: max,
-        }
-    }
 
     #[test]
     fn one_request_per_link() {

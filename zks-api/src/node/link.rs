@@ -262,11 +262,7 @@ pub(crate) async fn serve_link_until(
                 since: Instant::now(),
             },
         );
-        let progress = shared.establish(ProtocolEvent::Established {
-            conn,
-            info: info.clone(),
-            trusted,
-        });
+        let progress = shared.establish(conn, info.clone(), trusted);
         // Lifecycle at INFO: an operator sees every link come and go with its peer, version
         // and reason (the span carries peer, direction and caps).
         tracing::info!(trusted, addr = %info.remote_addr, "link established");

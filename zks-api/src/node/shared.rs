@@ -72,16 +72,20 @@ impl Shared {
     }
 
     /// Publishes a link's `Established` and hands back the progress cell its task writes.
-    pub(super) fn establish(&self, event: ProtocolEvent) -> Arc<LinkProgress> {
-        let conn = match &event {
-            ProtocolEvent::Established { conn, .. } => Some(*conn),
-            _ => None,
+    pub(super) fn establish(
+        &self,
+        conn: ConnectionId,
+        info: crate::transport::LinkInfo,
+        trusted: bool,
+    ) -> Arc<LinkProgress> {
+        let event = ProtocolEvent::Established {
+            conn,
+            info,
+            trusted,
         };
         let mut sessions = lock(&self.sessions);
         sessions.apply(&event);
-        let progress = conn
-            .and_then(|conn| sessions.progress(conn))
-            .unwrap_or_default();
+        let progress = sessions.progress(conn).unwrap_or_default();
         let _ = self.events.send(event);
         progress
     }
