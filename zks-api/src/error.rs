@@ -42,6 +42,18 @@ pub enum ConfigError {
     /// The node supports no protocol version.
     #[error("no zks version to support")]
     NoVersions,
+    /// None of the configured versions carries the node's record type
+    /// ([`ReplayRecord::VERSIONS`](crate::ReplayRecord::VERSIONS)).
+    #[error(
+        "none of the configured zks versions {configured} carries this node's records \
+         (they travel on {carried} only)"
+    )]
+    NoVersionsForRecords {
+        /// The versions set with `versions` / `capabilities`.
+        configured: crate::wire::VersionSet,
+        /// The versions the record type travels on.
+        carried: crate::wire::VersionSet,
+    },
     /// An external node or relay has no trusted main node (upstream) to replay from.
     #[error("an external node or relay needs at least one trusted main node to replay from")]
     NoTrustedMainNodes,

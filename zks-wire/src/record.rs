@@ -6,8 +6,7 @@ use std::sync::Arc;
 use alloy_rlp::{Encodable, Header};
 use bytes::Bytes;
 
-use crate::BlockNumber;
-use crate::ZksVersion;
+use crate::{BlockNumber, VersionSet, ZksVersion};
 
 /// A block replay record, as the node team defines it.
 ///
@@ -19,6 +18,14 @@ use crate::ZksVersion;
 /// `Clone` lets an external node keep the last record it applied, to check the next one
 /// against it.
 pub trait ReplayRecord: Clone + Send + Sync + fmt::Debug + 'static {
+    /// The zks versions whose `BlockReplays` carry this record type. A node advertises only
+    /// these of its configured versions, so a peer that speaks none of them shares no version
+    /// with it and is refused at the handshake, instead of being sent records it cannot read.
+    ///
+    /// Default: every version ([`VersionSet::ALL`]): the engine cannot know what the team's
+    /// records are. ZKsync OS v3 records travel on zks/4 and zks/5 only.
+    const VERSIONS: VersionSet = VersionSet::ALL;
+
     /// The block this record replays.
     fn block_number(&self) -> BlockNumber;
 

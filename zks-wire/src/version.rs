@@ -160,7 +160,13 @@ impl VersionSet {
 
     /// The highest version both sets hold: the one two peers negotiate.
     pub fn highest_common(self, other: Self) -> Option<ZksVersion> {
-        Self(self.0 & other.0).highest()
+        self.intersection(other).highest()
+    }
+
+    /// The versions both sets hold.
+    #[must_use]
+    pub const fn intersection(self, other: Self) -> Self {
+        Self(self.0 & other.0)
     }
 
     /// The versions in the set, lowest first.

@@ -10,7 +10,7 @@ use serde_json::Value;
 use zks_wire::zksync_os::limits::{
     BLOCK_HASHES, MAX_FORCE_PREIMAGES_PER_RECORD, MAX_RECORD_BYTES, MAX_TRANSACTIONS_PER_RECORD,
 };
-use zks_wire::zksync_os::{BlockContext, U256, V3Record};
+use zks_wire::zksync_os::{BlockContext, U256, V3Record, V3RecordBytes};
 use zks_wire::{BlockReplays, Frame, RecordError, ReplayRecord, ZksMessage, ZksVersion};
 
 const FILES: [(&str, &str); 2] = [
@@ -274,6 +274,52 @@ fn rejected_vectors_fail_with_upstreams_reason() {
         seen += 1;
     }
     assert_eq!(seen, 4);
+}
+
+/// The bytes record type passes every accepted vector record through unchanged, chains the
+/// consecutive ones as the typed check does, and refuses the malformed ones with the same
+/// reason; it travels on zks/4 and zks/5 only, as the typed record.
+#[test]
+fn vector_records_pass_through_as_bytes() {
+    let mut accepted = 0;
+    for (file, case) in v3_cases() {
+        let name = format!("{file}: {}", s(&case, "name"));
+        let items = record_items(&case);
+        if s(&case, "expect") == "reject" {
+            let typed = V3Record::decode(ZksVersion::V5, &items[0]).unwrap_err();
+            let kept = V3RecordBytes::decode(ZksVersion::V5, &items[0]).unwrap_err();
+            assert_eq!(kept, typed, "{name}");
+            continue;
+        }
+        let records: Vec<V3RecordBytes> = items
+            .iter()
+            .map(|item| V3RecordBytes::decode(ZksVersion::V5, item).unwrap())
+            .collect();
+        for (record, item) in records.iter().zip(&items) {
+            let typed = V3Record::decode(ZksVersion::V5, item).unwrap();
+            assert_eq!(record.block_number(), typed.block_number(), "{name}");
+            assert_eq!(record.chain_id(), 270, "{name}");
+            for version in [ZksVersion::V4, ZksVersion::V5] {
+                let mut out = Vec::new();
+                record.encode(version, &mut out);
+                assert_eq!(out, item.as_ref(), "{name}");
+            }
+            assert_eq!(V3RecordBytes::from(&typed), *record, "{name}");
+            assert_eq!(record.to_record().unwrap(), typed, "{name}");
+            let trusted = V3RecordBytes::from_trusted(item.clone()).unwrap();
+            assert_eq!(trusted, *record, "{name}");
+            accepted += 1;
+        }
+        if let [b42, b43] = records.as_slice() {
+            assert!(b43.follows(b42), "{name}");
+            assert!(!b42.follows(b43), "{name}");
+            assert!(!b43.follows(b43), "{name}");
+        }
+    }
+    assert_eq!(accepted, 6);
+    let versions = [ZksVersion::V4, ZksVersion::V5].into();
+    assert_eq!(<V3RecordBytes as ReplayRecord>::VERSIONS, versions);
+    assert_eq!(<V3Record as ReplayRecord>::VERSIONS, versions);
 }
 
 /// The first accepted vector record, as bytes and typed.
@@ -756,7 +802,14 @@ proptest! {
         let at = at % bytes.len();
         bytes[at] = byte;
         if let Ok(record) = decode(&bytes) {
-            prop_assert_eq!(encode(&record, ZksVersion::V3), bytes);
+            prop_assert_eq!(encode(&record, ZksVersion::V3), bytes.clone());
+        }
+        // The bytes type accepts exactly what the typed decoder accepts.
+        let kept = V3RecordBytes::decode(ZksVersion::V5, &Bytes::from(bytes.clone()));
+        prop_assert_eq!(kept.is_ok(), decode(&bytes).is_ok());
+        // Its cheap path never panics on damaged bytes, and a full decode still judges them.
+        if let Ok(trusted) = V3RecordBytes::from_trusted(Bytes::from(bytes.clone())) {
+            prop_assert_eq!(trusted.to_record().is_ok(), decode(&bytes).is_ok());
         }
     }
 }

@@ -24,8 +24,8 @@ use crate::middleware::{BoxError, InboundMessage, InboundService, LayerFn};
 use crate::transport::Transport;
 use crate::wire::{Capabilities, RecordOverride, VersionSet};
 use crate::{
-    BlockNumber, ChallengeSigner, ConfigError, Error, PeerAddr, ReplaySink, ReplaySource, Role,
-    SignerAuthenticator, Verifier,
+    BlockNumber, ChallengeSigner, ConfigError, Error, PeerAddr, ReplayRecord, ReplaySink,
+    ReplaySource, Role, SignerAuthenticator, Verifier,
 };
 
 /// Settings a role driver is built from at start.
@@ -47,6 +47,10 @@ pub struct NodeBuilder {
     caps: Capabilities,
     limits: Limits,
     role: Option<(Role, DriverFactory)>,
+    /// The versions the role's record type travels on ([`ReplayRecord::VERSIONS`]).
+    ///
+    /// [`ReplayRecord::VERSIONS`]: crate::ReplayRecord::VERSIONS
+    record_versions: VersionSet,
     trusted_main_nodes: Vec<PeerAddr>,
     trusted_peers: Vec<PeerAddr>,
     layers: Vec<LayerFn>,
@@ -75,6 +79,7 @@ impl NodeBuilder {
             caps: Capabilities::default(),
             limits: Limits::default(),
             role: None,
+            record_versions: VersionSet::ALL,
             trusted_main_nodes: Vec::new(),
             trusted_peers: Vec::new(),
             layers: Vec::new(),
@@ -111,7 +116,12 @@ impl NodeBuilder {
     }
 
     /// Makes this a main node serving replay from `source`.
+    ///
+    /// The node advertises only the configured versions that carry `S::Record`
+    /// ([`ReplayRecord::VERSIONS`](crate::ReplayRecord::VERSIONS)); the same holds for
+    /// [`external_node`](Self::external_node) and [`relay`](Self::relay).
     pub fn main_node<S: ReplaySource>(mut self, source: S) -> Self {
+        self.record_versions = <S::Record as ReplayRecord>::VERSIONS;
         self.role = Some((
             Role::MainNode,
             Box::new(move |settings: DriverSettings| {
@@ -128,6 +138,7 @@ impl NodeBuilder {
 
     /// Makes this an external node replaying into `sink` from its trusted main nodes.
     pub fn external_node<K: ReplaySink>(mut self, sink: K) -> Self {
+        self.record_versions = <K::Record as ReplayRecord>::VERSIONS;
         self.role = Some((
             Role::ExternalNode,
             Box::new(move |settings: DriverSettings| {
@@ -156,6 +167,7 @@ impl NodeBuilder {
     where
         S: ReplaySource + ReplaySink<Record = <S as ReplaySource>::Record>,
     {
+        self.record_versions = <<S as ReplaySource>::Record as ReplayRecord>::VERSIONS;
         self.role = Some((
             Role::Relay,
             Box::new(move |settings: DriverSettings| {
@@ -189,7 +201,8 @@ impl NodeBuilder {
     }
 
     /// The zks versions to advertise, keeping the `zks_2fa` setting. Default: every version,
-    /// `zks/1` to `zks/5` ([`VersionSet::ALL`]).
+    /// `zks/1` to `zks/5` ([`VersionSet::ALL`]), of those that carry the role's record type
+    /// (see [`main_node`](Self::main_node)).
     pub fn versions(mut self, versions: impl Into<VersionSet>) -> Self {
         self.caps.zks = versions.into();
         self
@@ -267,10 +280,26 @@ impl NodeBuilder {
     ///
     /// [`Error::Config`] for an unusable configuration, [`Error::Transport`] when the transport
     /// cannot listen.
-    pub async fn start(self) -> Result<Node, Error> {
-        let (role, factory) = self.role.ok_or(ConfigError::NoRole)?;
+    pub async fn start(mut self) -> Result<Node, Error> {
+        let (role, factory) = self.role.take().ok_or(ConfigError::NoRole)?;
         if self.caps.zks.is_empty() {
             return Err(ConfigError::NoVersions.into());
+        }
+        let carried = self.caps.zks.intersection(self.record_versions);
+        if carried.is_empty() {
+            return Err(ConfigError::NoVersionsForRecords {
+                configured: self.caps.zks,
+                carried: self.record_versions,
+            }
+            .into());
+        }
+        if carried != self.caps.zks {
+            tracing::debug!(
+                configured = %self.caps.zks,
+                advertised = %carried,
+                "advertising only the versions that carry this node's records"
+            );
+            self.caps.zks = carried;
         }
         self.limits.validate()?;
         match role {

@@ -4,6 +4,8 @@
 //! `zksync-os-server`), the record that `zks/4` and `zks/5` carry in `BlockReplays`. It
 //! implements [`ReplayRecord`](crate::ReplayRecord) with an encoding byte-identical to
 //! upstream's golden vectors (`zks-wire/tests/vectors/upstream/zks5.json`, `zks4.json`).
+//! [`V3RecordBytes`] is the same record kept as its bytes, for stores and relays that pass
+//! records through unchanged.
 //!
 //! # Layout
 //!
@@ -34,8 +36,10 @@
 //!
 //! The layout does not depend on the negotiated version: encode and decode ignore their
 //! [`ZksVersion`](crate::ZksVersion) argument. Upstream sends v3 records on `zks/4` and `zks/5`
-//! only (`zks/3` carried v2 records, a different layout); choosing which versions a link may use
-//! with this record type is the engine's job, not the codec's.
+//! only (`zks/3` carried v2 records, a different layout). Both record types say so in
+//! [`ReplayRecord::VERSIONS`](crate::ReplayRecord::VERSIONS) ([`VERSIONS`]): a node that serves
+//! or applies them advertises only zks/4 and zks/5, so a peer limited to zks/1–3 shares no
+//! version with it and is refused at the handshake rather than sent records it cannot read.
 //!
 //! # Decoding
 //!
@@ -55,12 +59,20 @@
 //! is made (hashes, fees, the execution version against the protocol minor, consecutive block
 //! numbers): those belong to the node.
 
+mod bytes;
 mod cursor;
 mod u256;
 mod v3;
 
+pub use bytes::V3RecordBytes;
 pub use u256::U256;
 pub use v3::{BlockContext, V3Record};
+
+/// The zks versions whose `BlockReplays` carry v3 records: zks/4 and zks/5. zks/1–3 carried
+/// other layouts (zks/3 upstream's v2 records; zks/1–3 here the node team's own), so a node
+/// serving v3 records advertises only these two ([`ReplayRecord::VERSIONS`](crate::ReplayRecord::VERSIONS)).
+pub const VERSIONS: crate::VersionSet =
+    crate::VersionSet::only(crate::ZksVersion::V4).with(crate::ZksVersion::V5);
 
 /// Bounds of a v3 record's decoder, all derived from the 16 MiB message cap.
 ///

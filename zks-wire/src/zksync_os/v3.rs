@@ -183,7 +183,8 @@ impl fmt::Debug for BlockContext {
 ///
 /// The codec is the same for every [`ZksVersion`]: the `version` argument of
 /// [`ReplayRecord::encode`] and [`ReplayRecord::decode`] is ignored. Upstream carries this layout
-/// on `zks/4` and `zks/5`, and the engine only negotiates those versions for it.
+/// on `zks/4` and `zks/5`, and a node with this record type advertises only those
+/// ([`ReplayRecord::VERSIONS`]).
 ///
 /// ```
 /// use zks_wire::zksync_os::V3Record;
@@ -330,6 +331,8 @@ impl V3Record {
 }
 
 impl ReplayRecord for V3Record {
+    const VERSIONS: crate::VersionSet = super::VERSIONS;
+
     fn block_number(&self) -> BlockNumber {
         self.block_context.block_number
     }
