@@ -324,12 +324,14 @@ pub struct DemoArgs {
     /// Serve the main node's Prometheus metrics on this address.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
-    /// ZKsync OS chain id every node of the demo uses for its eth Status.
+    /// ZKsync OS chain id of the current generation's nodes: their eth Status and records.
     #[arg(long, value_name = "N", default_value_t = 270)]
     pub chain_id: u64,
-    /// Which protocol generation the external nodes speak (the main node speaks both):
-    /// `current` is zks/5 with verification on zks_2fa/1 and ZKsync OS-sized records, `seed`
-    /// is zks/1–3 with verification in-band on zks/3.
+    /// Which protocol generation the nodes speak: `current` is a ZKsync OS chain (`--chain-id`)
+    /// as upstream nodes run it — eth, v3 records on zks/5, verification on zks_2fa/1 with
+    /// EIP-712 batch signatures over upstream-shaped batches; `seed` is zks/1–3 with stand-in
+    /// records, our own batch signatures and verification in-band on zks/3 (no chain id, no
+    /// eth).
     #[arg(long, value_enum, default_value_t = Generation::Current)]
     pub generation: Generation,
 }
@@ -344,10 +346,12 @@ pub enum Generation {
 }
 
 impl Generation {
-    /// What an external node of this generation advertises.
-    pub fn capabilities(self) -> zks_api::wire::Capabilities {
+    /// What an external node of this generation advertises: `zks_2fa/1` beside zks/5 only on
+    /// a verifier, as upstream external nodes do.
+    pub fn capabilities(self, verifier: bool) -> zks_api::wire::Capabilities {
         match self {
-            Self::Current => zks_api::wire::Capabilities::CURRENT,
+            Self::Current if verifier => zks_api::wire::Capabilities::CURRENT,
+            Self::Current => zks_api::wire::VersionSet::CURRENT.into(),
             Self::Seed => zks_api::wire::Capabilities::SEED,
         }
     }

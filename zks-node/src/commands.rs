@@ -6,17 +6,20 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::watch;
-use zks_api::{BlockNumber, Node, Role};
+use zks_api::wire::{Capabilities, TwoFaVersion};
+use zks_api::{BlockNumber, Node, RawRecord, Role};
 use zks_devp2p::NodeKey;
 use zks_verifier::{AcceptedSigners, VerifierKey};
+use zks_wire::zksync_os::V3RecordBytes;
 
+use crate::CliError;
+use crate::batch::{BatchPlan, BatchScheme, BatchSource, batch_loop};
 use crate::cli::{ExternalNodeArgs, MainNodeArgs};
-use crate::node::{
-    BatchPlan, BatchScheme, CliError, PortReservation, StopAfter, batch_loop, data_dir_node_key,
-    load_key_file, log_chain, open_store, parse_enode, parse_signer, produce, signing_verifier,
-    start_error, transport,
-};
-use crate::store;
+use crate::keys::{data_dir_node_key, load_key_file};
+use crate::net::{PortReservation, log_chain, parse_enode, parse_signer, start_error, transport};
+use crate::produce::{Produce, produce};
+use crate::stop::StopAfter;
+use crate::store::{self, RecordFormat, RedbReplayStore};
 
 const DEFAULT_MN_PORT: u16 = 30303;
 const DEFAULT_EN_PORT: u16 = 30304;
@@ -136,12 +139,37 @@ fn log_scheme(scheme: &BatchScheme, used: bool, without: &str) {
 ///
 /// Start-up order: every flag is checked, then the listen port is bound, and only then are
 /// files created (the data dir, its store, its node key), so a busy port leaves the data dir
-/// untouched.
+/// untouched. With `--chain-id` the node keeps and serves that chain's v3 records, without it
+/// stand-in records (see [`RecordFormat`]).
 ///
 /// # Errors
 ///
 /// One line for every error a user can cause.
 pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
+    match RecordFormat::for_chain(args.chain_id) {
+        RecordFormat::StandIn => serve::<RawRecord>(args, RecordFormat::StandIn).await,
+        format => serve::<V3RecordBytes>(args, format).await,
+    }
+}
+
+/// Refuses our own batch signature scheme on a ZKsync OS chain: its batches are upstream's
+/// ABI structs, signed under EIP-712 as upstream's verifiers sign them, and a verifier of that
+/// chain must never be sent our demo batches.
+fn require_eip712(format: RecordFormat, scheme: &BatchScheme, flag: &str) -> Result<(), CliError> {
+    if let (Some(chain_id), BatchScheme::Zks) = (format.chain_id(), scheme) {
+        return Err(format!(
+            "{flag} with --chain-id {chain_id}: batches of a ZKsync OS chain are signed under \
+             upstream's EIP-712 scheme; give --l1-chain-id, --validator-timelock and \
+             --chain-address"
+        ));
+    }
+    Ok(())
+}
+
+async fn serve<R: Produce + BatchSource>(
+    args: MainNodeArgs,
+    format: RecordFormat,
+) -> Result<(), CliError> {
     let data = require_data(args.data.as_deref(), "main-node")?;
     let signers = args
         .verifier_signer
@@ -160,6 +188,9 @@ pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
         args.validator_timelock.as_deref(),
         args.chain_address.as_deref(),
     )?;
+    if !signers.is_empty() {
+        require_eip712(format, &scheme, "--verifier-signer")?;
+    }
     let given_key = args.key.as_deref().map(load_key_file).transpose()?;
     let addr = SocketAddr::new(
         args.addr.unwrap_or(ANY),
@@ -168,7 +199,7 @@ pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
     let port = PortReservation::bind(addr)?;
     let metrics = serve_metrics(args.metrics)?;
     // Files from here on.
-    let store = open_store(&data, Role::MainNode, true)?;
+    let store: RedbReplayStore<R> = open_store(&data, Role::MainNode, format, true)?;
     let key = match given_key {
         Some(key) => key,
         None => data_dir_node_key(&data)?,
@@ -195,7 +226,7 @@ pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
     println!("enode: {enode}");
     println!("head: {}", store.next_block());
     let _ = std::io::stdout().flush();
-    tracing::info!(%enode, head = store.next_block(), data = %data.display(), "main node started");
+    tracing::info!(%enode, head = store.next_block(), data = %data.display(), records = %format, "main node started");
 
     let (stop_tx, stop) = watch::channel(false);
     let producer = args.produce_blocks.map(|rate| {
@@ -203,8 +234,8 @@ pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
             store.clone(),
             rate,
             args.produce_until,
-            crate::node::Payload::Small,
             stop.clone(),
+            |_, _, _| {},
         ))
     });
     let batches = (!signers.is_empty()).then(|| {
@@ -256,6 +287,30 @@ pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
     failure.map_or(Ok(()), Err)
 }
 
+/// Opens the store of `data` for `role` holding `format`, as one line on error.
+///
+/// # Errors
+///
+/// The store's error, one line.
+pub fn open_store<R: store::StoredRecord>(
+    data: &Path,
+    role: Role,
+    format: RecordFormat,
+    durable: bool,
+) -> Result<RedbReplayStore<R>, CliError> {
+    RedbReplayStore::open_format(data, role, format, durable).map_err(|e| e.to_string())
+}
+
+/// What an external node or relay advertises: every zks version its records travel on, and
+/// `zks_2fa/1` only when it verifies (as upstream external nodes do), so a node that does not
+/// verify is never asked to.
+fn replica_capabilities(verifier: bool) -> Capabilities {
+    Capabilities {
+        zks: zks_api::wire::VersionSet::ALL,
+        zks_2fa: verifier.then_some(TwoFaVersion::V1),
+    }
+}
+
 /// `zks external-node` (`role` [`Role::ExternalNode`]) and `zks relay` ([`Role::Relay`]: the
 /// same, and the store is also served to external nodes that link to us).
 ///
@@ -267,6 +322,17 @@ pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
 ///
 /// One line for every error a user can cause.
 pub async fn replica(args: ExternalNodeArgs, role: Role) -> Result<(), CliError> {
+    match RecordFormat::for_chain(args.chain_id) {
+        RecordFormat::StandIn => replicate::<RawRecord>(args, role, RecordFormat::StandIn).await,
+        format => replicate::<V3RecordBytes>(args, role, format).await,
+    }
+}
+
+async fn replicate<R: BatchSource>(
+    args: ExternalNodeArgs,
+    role: Role,
+    format: RecordFormat,
+) -> Result<(), CliError> {
     let command = store::role_name(role);
     let data = require_data(args.data.as_deref(), command)?;
     if args.main_node.is_empty() {
@@ -291,6 +357,9 @@ pub async fn replica(args: ExternalNodeArgs, role: Role) -> Result<(), CliError>
         args.validator_timelock.as_deref(),
         args.chain_address.as_deref(),
     )?;
+    if verifier.is_some() {
+        require_eip712(format, &scheme, "--verifier-key")?;
+    }
     let given_key = args.key.as_deref().map(load_key_file).transpose()?;
     let addr = SocketAddr::new(
         args.addr.unwrap_or(ANY),
@@ -299,7 +368,7 @@ pub async fn replica(args: ExternalNodeArgs, role: Role) -> Result<(), CliError>
     let port = PortReservation::bind(addr)?;
     let metrics = serve_metrics(args.metrics)?;
     // Files from here on.
-    let store = open_store(&data, role, true)?;
+    let store: RedbReplayStore<R> = open_store(&data, role, format, true)?;
     if let Some(target) = args.exit_at_block
         && store.next_block() > target
     {
@@ -320,7 +389,9 @@ pub async fn replica(args: ExternalNodeArgs, role: Role) -> Result<(), CliError>
         store.clone(),
         args.exit_at_block.unwrap_or(BlockNumber::MAX),
     );
-    let builder = Node::builder(transport.clone()).limits(upstream_limits(&args));
+    let builder = Node::builder(transport.clone())
+        .capabilities(replica_capabilities(verifier.is_some()))
+        .limits(upstream_limits(&args));
     let mut builder = match role {
         Role::Relay => builder.relay(sink),
         _ => builder.external_node(sink),
@@ -329,7 +400,8 @@ pub async fn replica(args: ExternalNodeArgs, role: Role) -> Result<(), CliError>
         builder = builder.trusted_main_node(m.as_str());
     }
     if let Some(key) = verifier.clone() {
-        builder = builder.verifier(key.clone(), signing_verifier(key, &scheme));
+        let checks = R::verifier(key.clone(), &scheme, store.clone())?;
+        builder = builder.verifier(key, checks);
     }
     let start = store.next_block();
     port.release();

@@ -17,18 +17,19 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing_subscriber::fmt::MakeWriter;
-use zks_api::wire::Capabilities;
 use zks_api::{BlockNumber, Node, RawRecord, ReplaySink, Role, SinkError};
 use zks_devp2p::NodeKey;
-use zks_verifier::{AcceptedSigners, VerifierKey};
+use zks_verifier::{AcceptedSigners, Eip712CommitBatchesScheme, VerifierKey};
+use zks_wire::zksync_os::V3RecordBytes;
 
+use crate::CliError;
+use crate::batch::{BatchPlan, BatchScheme, BatchSource, batch_loop};
 use crate::cli::{DemoArgs, Generation, LogFormat};
+use crate::commands::open_store;
 use crate::logging::LogSettings;
-use crate::node::{
-    BatchPlan, BatchScheme, CliError, Payload, batch_loop, now_micros, open_store, produce,
-    produced_at, signing_verifier, start_error, transport,
-};
-use crate::store::RedbReplayStore;
+use crate::net::{start_error, transport};
+use crate::produce::{Produce, now_micros, produce};
+use crate::store::{RecordFormat, RedbReplayStore};
 
 const EXTERNAL_NODES: usize = 3;
 /// Signatures a batch needs (the demo runs one verifier).
@@ -85,26 +86,56 @@ struct Stats {
     last_apply: Option<Instant>,
 }
 
+/// When the main node committed each block (µs since the epoch), from its first block on: the
+/// demo runs every node in one process, so external nodes measure latency against it.
+#[derive(Debug, Default)]
+struct ProductionLog {
+    first: BlockNumber,
+    times: Vec<u64>,
+}
+
+impl ProductionLog {
+    fn committed(&mut self, from: BlockNumber, end: BlockNumber, at: u64) {
+        if self.times.is_empty() {
+            self.first = from;
+        }
+        self.times.extend(
+            (from..end)
+                .map(|_| at)
+                .take(usize::try_from(end - from).unwrap_or(0)),
+        );
+    }
+
+    fn produced_at(&self, block: BlockNumber) -> Option<u64> {
+        let index = usize::try_from(block.checked_sub(self.first)?).ok()?;
+        self.times.get(index).copied()
+    }
+}
+
 /// The EN's sink: the redb store, measuring produce → apply latency of every block.
-#[derive(Clone, Debug)]
-struct MeasuredSink {
-    store: RedbReplayStore,
+#[derive(Debug)]
+struct MeasuredSink<R> {
+    store: RedbReplayStore<R>,
+    produced: Arc<Mutex<ProductionLog>>,
     stats: Arc<Mutex<Stats>>,
 }
 
 #[async_trait]
-impl ReplaySink for MeasuredSink {
-    type Record = RawRecord;
+impl<R: BatchSource> ReplaySink for MeasuredSink<R> {
+    type Record = R;
 
     fn next_block(&self) -> BlockNumber {
         self.store.next_block()
     }
 
-    async fn apply(&self, records: Vec<RawRecord>) -> Result<(), SinkError> {
-        let produced: Vec<u64> = records
-            .iter()
-            .filter_map(|r| produced_at(&r.payload))
-            .collect();
+    async fn apply(&self, records: Vec<R>) -> Result<(), SinkError> {
+        let produced: Vec<u64> = {
+            let log = self.produced.lock().unwrap_or_else(PoisonError::into_inner);
+            records
+                .iter()
+                .filter_map(|r| log.produced_at(r.block_number()))
+                .collect()
+        };
         ReplaySink::apply(&self.store, records).await?;
         let now = now_micros();
         let at = Instant::now();
@@ -118,10 +149,10 @@ impl ReplaySink for MeasuredSink {
     }
 }
 
-struct ExternalNode {
+struct ExternalNode<R> {
     name: String,
     verifier: bool,
-    store: RedbReplayStore,
+    store: RedbReplayStore<R>,
     stats: Arc<Mutex<Stats>>,
     node: Node,
     bar: ProgressBar,
@@ -172,6 +203,39 @@ fn human_rate(per_sec: f64) -> String {
 ///
 /// One line when a node cannot start, or when an external node did not reach the head.
 pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> {
+    match args.generation {
+        Generation::Current => {
+            let format = RecordFormat::ZksyncOsV3 {
+                chain_id: args.chain_id,
+            };
+            let scheme = BatchScheme::Eip712(Eip712CommitBatchesScheme::new(
+                DEMO_L1_CHAIN_ID,
+                DEMO_VALIDATOR_TIMELOCK,
+                DEMO_CHAIN_ADDRESS,
+            ));
+            run_with::<V3RecordBytes>(args, log_format, format, scheme).await
+        }
+        Generation::Seed => {
+            run_with::<RawRecord>(args, log_format, RecordFormat::StandIn, BatchScheme::Zks).await
+        }
+    }
+}
+
+/// The L1 of the demo's EIP-712 domain (a local L1's chain id).
+const DEMO_L1_CHAIN_ID: u64 = 31_337;
+/// The demo's validator timelock (the domain's verifying contract): a made-up address.
+const DEMO_VALIDATOR_TIMELOCK: [u8; 20] = [0x11; 20];
+/// The demo chain's diamond proxy (the message's chain address): a made-up address.
+const DEMO_CHAIN_ADDRESS: [u8; 20] = [0x22; 20];
+
+/// The demo with records of `format` (v3 records of the chain, or stand-ins), batches signed
+/// under `scheme`.
+async fn run_with<R: Produce + BatchSource>(
+    args: DemoArgs,
+    log_format: LogFormat,
+    format: RecordFormat,
+    scheme: BatchScheme,
+) -> Result<(), CliError> {
     let bars = MultiProgress::new();
     crate::logging::init(
         LogSettings {
@@ -195,8 +259,10 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
     // The main node, accepting one verifier.
     let verifier_key = VerifierKey::generate();
     let signers: AcceptedSigners = [verifier_key.address()].into_iter().collect();
-    let mn_store = open_store(&tmp.path().join("mn"), Role::MainNode, false)?;
-    let mn_transport = transport(NodeKey::generate(), LOOPBACK, 0, Some(args.chain_id))?;
+    let mn_store: RedbReplayStore<R> =
+        open_store(&tmp.path().join("mn"), Role::MainNode, format, false)?;
+    let chain_id = format.chain_id();
+    let mn_transport = transport(NodeKey::generate(), LOOPBACK, 0, chain_id)?;
     let mn = Node::builder(mn_transport.clone())
         .main_node(mn_store.clone())
         .verifier_authenticator(signers.clone())
@@ -223,39 +289,35 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
     mn_bar.set_prefix("mn");
     mn_bar.enable_steady_tick(Duration::from_millis(120));
     let _ = bars.println(format!(
-        "zks demo: main node {} and {EXTERNAL_NODES} external nodes on 127.0.0.1, {} generation ({}), {} blocks/s for {}",
+        "zks demo: main node {} and {EXTERNAL_NODES} external nodes on 127.0.0.1, {} generation ({}, {format}), {} blocks/s for {}",
         short(&enode),
         args.generation,
-        args.generation.capabilities(),
+        args.generation.capabilities(true),
         args.rate,
         humantime::format_duration(args.duration)
     ));
+    let produced = Arc::new(Mutex::new(ProductionLog::default()));
 
     // Three external nodes; the first is a verifier.
     let mut ens = Vec::with_capacity(EXTERNAL_NODES);
     for i in 1..=EXTERNAL_NODES {
         let name = format!("en-{i}");
         let verifier = i == 1;
-        let store = open_store(&tmp.path().join(&name), Role::ExternalNode, false)?;
+        let store: RedbReplayStore<R> =
+            open_store(&tmp.path().join(&name), Role::ExternalNode, format, false)?;
         let stats = Arc::new(Mutex::new(Stats::default()));
         let sink = MeasuredSink {
             store: store.clone(),
+            produced: Arc::clone(&produced),
             stats: Arc::clone(&stats),
         };
-        let mut builder = Node::builder(transport(
-            NodeKey::generate(),
-            LOOPBACK,
-            0,
-            Some(args.chain_id),
-        )?)
-        .capabilities(args.generation.capabilities())
-        .external_node(sink)
-        .trusted_main_node(enode.as_str());
+        let mut builder = Node::builder(transport(NodeKey::generate(), LOOPBACK, 0, chain_id)?)
+            .capabilities(args.generation.capabilities(verifier))
+            .external_node(sink)
+            .trusted_main_node(enode.as_str());
         if verifier {
-            builder = builder.verifier(
-                verifier_key.clone(),
-                signing_verifier(verifier_key.clone(), &BatchScheme::Zks),
-            );
+            let checks = R::verifier(verifier_key.clone(), &scheme, store.clone())?;
+            builder = builder.verifier(verifier_key.clone(), checks);
         }
         let node = builder
             .start()
@@ -284,17 +346,21 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
     // Batches stop only after the producer's last commit, so the last batch is not missed.
     let (batch_stop_tx, batch_stop) = watch::channel(false);
     let started = Instant::now();
-    let payload = match args.generation {
-        Generation::Current => Payload::ZksyncOs,
-        Generation::Seed => Payload::Small,
+    let producer = {
+        let produced = Arc::clone(&produced);
+        tokio::spawn(produce(
+            mn_store.clone(),
+            args.rate,
+            None,
+            stop.clone(),
+            move |from, end, at| {
+                produced
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .committed(from, end, at);
+            },
+        ))
     };
-    let producer = tokio::spawn(produce(
-        mn_store.clone(),
-        args.rate,
-        None,
-        payload,
-        stop.clone(),
-    ));
     let batches = Arc::new(Mutex::new(Batches::default()));
     let batch_task = {
         let batches = Arc::clone(&batches);
@@ -306,7 +372,7 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
                 signers: signers.clone(),
                 threshold: THRESHOLD,
                 size: args.batch_size,
-                scheme: BatchScheme::Zks,
+                scheme: scheme.clone(),
             },
             batch_stop,
             move |outcome| {
@@ -331,7 +397,7 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
             },
         ))
     };
-    let refresh = |ens: &[ExternalNode]| {
+    let refresh = |ens: &[ExternalNode<R>]| {
         let head = mn_store.next_block();
         mn_bar.set_position(head);
         for en in ens {
@@ -377,8 +443,9 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
     let mut out = String::new();
     let secs = produced_for.as_secs_f64();
     out.push_str(&format!(
-        "\nzks demo summary: {secs:.1} s of production at {} blocks/s; main node head {head} (blocks 0..={})\n\n",
+        "\nzks demo summary: {secs:.1} s of production at {} blocks/s; main node head {head} (blocks {}..={})\n\n",
         args.rate,
+        format.first_block(),
         head.saturating_sub(1)
     ));
     out.push_str(&format!(
@@ -394,7 +461,10 @@ pub async fn run(args: DemoArgs, log_format: LogFormat) -> Result<(), CliError> 
         "-",
         "-",
         "-",
-        Capabilities::default()
+        zks_api::wire::Capabilities {
+            zks: zks_api::wire::VersionSet::ALL.intersection(R::VERSIONS),
+            zks_2fa: Some(zks_api::wire::TwoFaVersion::V1),
+        }
     ));
     let mut all_at_head = true;
     for en in &ens {

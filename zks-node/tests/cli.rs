@@ -308,25 +308,30 @@ fn config_file_is_read_and_flags_override_it() {
 
 #[test]
 fn demo_runs_five_seconds_and_every_external_node_reaches_the_head() {
-    // ZKsync OS-sized records (about 9 KiB): a debug build on a busy CI machine keeps up with
-    // 100 blocks/s for three ENs.
-    demo_generation(
+    // v3 records of chain 270 (about 9 KiB): a debug build on a busy CI machine keeps up with
+    // 100 blocks/s for three ENs. Only the verifier (en-1) speaks zks_2fa, as upstream ENs.
+    let summary = demo_generation(
         &["demo", "--duration", "5s", "--rate", "100"],
-        "zks/5 + zks_2fa/1",
+        ["zks/5 + zks_2fa/1", "zks/5", "zks/5"],
+    );
+    assert!(
+        summary.contains("main node head ") && summary.contains(" (blocks 1..="),
+        "a v3 chain starts at block 1: {summary}"
     );
 }
 
 #[test]
 fn demo_runs_the_seed_generation_on_request() {
-    demo_generation(
+    let summary = demo_generation(
         &["demo", "--duration", "3s", "--generation", "seed"],
-        "zks/3",
+        ["zks/3"; 3],
     );
+    assert!(summary.contains(" (blocks 0..="), "{summary}");
 }
 
-/// Runs the demo and checks every external node reached the head over a `link`, and every
-/// batch was verified.
-fn demo_generation(args: &[&str], link: &str) {
+/// Runs the demo and checks every external node reached the head over its `links`, and every
+/// batch was verified; returns the summary.
+fn demo_generation(args: &[&str], links: [&str; 3]) -> String {
     let out = run(args);
     let summary = stdout(&out);
     eprintln!("{summary}\n{}", stderr(&out));
@@ -334,7 +339,7 @@ fn demo_generation(args: &[&str], link: &str) {
     assert!(summary.contains("zks demo summary"), "{summary}");
     let en_rows: Vec<_> = summary.lines().filter(|l| l.starts_with("en-")).collect();
     assert_eq!(en_rows.len(), 3, "{summary}");
-    for row in en_rows {
+    for (row, link) in en_rows.iter().zip(links) {
         assert!(row.trim_end().ends_with(&format!("yes  {link}")), "{row}");
     }
     assert!(
@@ -352,6 +357,7 @@ fn demo_generation(args: &[&str], link: &str) {
         .expect("n/m");
     assert_eq!(done, submitted, "{verified}");
     assert!(done.parse::<u64>().unwrap() > 0, "{verified}");
+    summary
 }
 
 fn scrape(addr: &str) -> String {
@@ -441,7 +447,7 @@ fn chain_id_nodes_speak_eth_and_ping_shows_the_status() {
     assert!(out.status.success(), "{}", stderr(&out));
     let report = stdout(&out);
     assert!(
-        report.contains("capabilities: eth/69, eth/68, eth/67, eth/66, zks/1, zks/2, zks/3"),
+        report.contains("capabilities: eth/69, eth/68, eth/67, eth/66, zks/4, zks/5, zks_2fa/1\n"),
         "{report}"
     );
     let status = report
@@ -481,10 +487,11 @@ fn chain_id_nodes_speak_eth_and_ping_shows_the_status() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        dump(&en_data).contains("blocks: 0..="),
-        "{}",
-        dump(&en_data)
+    // The chain's v3 records, from block 1 (block 0 is the genesis, no record).
+    assert_eq!(
+        dump(&en_data),
+        "role: external-node\nformat: ZKsync OS v3 records of chain 270\nblocks: 1..=99\n\
+         records: 99\ncontiguous: yes\n"
     );
 }
 
@@ -568,7 +575,7 @@ fn a_zeroed_store_and_an_empty_node_key_from_a_killed_first_start_are_recreated(
     assert!(enode.starts_with(&format!("enode://{id}@")), "{enode}");
     assert_eq!(
         dump(&data),
-        "role: main-node\nblocks: none\nrecords: 0\ncontiguous: yes\n"
+        "role: main-node\nformat: stand-in records (no chain id)\nblocks: none\nrecords: 0\ncontiguous: yes\n"
     );
     assert_eq!(dir_names(&data), ["node.key", "replay.redb"]);
 }
@@ -605,7 +612,7 @@ fn a_store_without_its_meta_table_is_recreated_not_reported_as_corrupt() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         dump(&data),
-        "role: external-node\nblocks: 0..=9\nrecords: 10\ncontiguous: yes\n"
+        "role: external-node\nformat: stand-in records (no chain id)\nblocks: 0..=9\nrecords: 10\ncontiguous: yes\n"
     );
 }
 
@@ -844,7 +851,7 @@ fn exit_at_block_applies_exactly_up_to_block_n() {
     );
     assert_eq!(
         dump(&data),
-        "role: external-node\nblocks: 0..=400\nrecords: 401\ncontiguous: yes\n"
+        "role: external-node\nformat: stand-in records (no chain id)\nblocks: 0..=400\nrecords: 401\ncontiguous: yes\n"
     );
 
     // Already past a lower target: nothing to do, the store is unchanged.
@@ -863,7 +870,7 @@ fn exit_at_block_applies_exactly_up_to_block_n() {
     );
     assert_eq!(
         dump(&data),
-        "role: external-node\nblocks: 0..=777\nrecords: 778\ncontiguous: yes\n"
+        "role: external-node\nformat: stand-in records (no chain id)\nblocks: 0..=777\nrecords: 778\ncontiguous: yes\n"
     );
 }
 

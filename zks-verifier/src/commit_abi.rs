@@ -160,3 +160,103 @@ alloy_sol_types::sol! {
         bytes batchData;
     }
 }
+
+/// The commit struct of a `VerifyBatch`, whichever protocol minor it is for.
+///
+/// `commit_data` is the ABI encoding of the struct of the batch's minor
+/// (`execution_protocol_version`): [`CommitBatchInfoV29`] for 29, [`CommitBatchInfoV30`] for 30,
+/// [`CommitBatchInfoV31`] for 31 and 32. [`decode`](Self::decode) picks and checks it as an
+/// upstream verifier does; a main node builds one and [`abi_encode`](Self::abi_encode)s it.
+///
+/// ```
+/// use zks_verifier::commit_abi::{CommitBatchInfo, CommitBatchInfoV30};
+///
+/// let commit = CommitBatchInfo::V30(CommitBatchInfoV30 { batchNumber: 3, ..Default::default() });
+/// let data = commit.abi_encode();
+/// assert_eq!(CommitBatchInfo::decode(30, &data), Ok(commit));
+/// assert!(CommitBatchInfo::decode(31, &data).is_err()); // a V30 struct is no V31 struct
+/// assert!(CommitBatchInfo::decode(28, &data).is_err()); // no struct for minor 28
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommitBatchInfo {
+    /// Protocol minor 29.
+    V29(CommitBatchInfoV29),
+    /// Protocol minor 30.
+    V30(CommitBatchInfoV30),
+    /// Protocol minors 31 and 32.
+    V31(CommitBatchInfoV31),
+}
+
+impl CommitBatchInfo {
+    /// Decodes `commit_data` as the commit struct of protocol minor `minor` (one ABI value,
+    /// type-checked; trailing bytes are allowed, as upstream's decoder allows them).
+    ///
+    /// # Errors
+    ///
+    /// [`SchemeError::UnsupportedProtocolVersion`] for a minor outside 29..=32,
+    /// [`SchemeError::MalformedCommitData`] when the bytes are not that struct.
+    pub fn decode(minor: u16, data: &[u8]) -> Result<Self, crate::SchemeError> {
+        let fault = |fault| crate::SchemeError::MalformedCommitData { minor, fault };
+        match minor {
+            29 => decode_value(data).map(Self::V29).map_err(fault),
+            30 => decode_value(data).map(Self::V30).map_err(fault),
+            31 | 32 => decode_value(data).map(Self::V31).map_err(fault),
+            other => Err(crate::SchemeError::UnsupportedProtocolVersion(other)),
+        }
+    }
+
+    /// The struct's ABI encoding as one value: what `commit_data` carries.
+    pub fn abi_encode(&self) -> Vec<u8> {
+        use alloy_sol_types::SolValue as _;
+        match self {
+            Self::V29(commit) => commit.abi_encode(),
+            Self::V30(commit) => commit.abi_encode(),
+            Self::V31(commit) => commit.abi_encode(),
+        }
+    }
+
+    /// The batch number it commits.
+    pub fn batch_number(&self) -> u64 {
+        match self {
+            Self::V29(commit) => commit.batchNumber,
+            Self::V30(commit) => commit.batchNumber,
+            Self::V31(commit) => commit.batchNumber,
+        }
+    }
+}
+
+impl StoredBatchInfo {
+    /// Decodes `prev_commit_data`: exactly one ABI-encoded `StoredBatchInfo` (288 bytes).
+    ///
+    /// # Errors
+    ///
+    /// [`SchemeError::PrevCommitDataLength`] for another length,
+    /// [`SchemeError::MalformedPrevCommitData`] for bytes that are not one.
+    ///
+    /// [`SchemeError::PrevCommitDataLength`]: crate::SchemeError::PrevCommitDataLength
+    /// [`SchemeError::MalformedPrevCommitData`]: crate::SchemeError::MalformedPrevCommitData
+    pub fn decode_prev(data: &[u8]) -> Result<Self, crate::SchemeError> {
+        let expected = crate::Eip712CommitBatchesScheme::STORED_BATCH_INFO_BYTES;
+        if data.len() != expected {
+            return Err(crate::SchemeError::PrevCommitDataLength {
+                got: data.len(),
+                expected,
+            });
+        }
+        decode_value(data).map_err(crate::SchemeError::MalformedPrevCommitData)
+    }
+}
+
+/// One ABI value of type `T`, type-checked; trailing bytes are allowed.
+pub(crate) fn decode_value<T>(data: &[u8]) -> Result<T, crate::DecodeFault>
+where
+    T: alloy_sol_types::SolValue + From<<T::SolType as alloy_sol_types::SolType>::RustType>,
+{
+    let config = alloy_sol_types::abi::AbiDecoderConfig::new().validate(true);
+    T::abi_decode_with_config(data, config).map_err(|error| match error {
+        alloy_sol_types::Error::Overrun => crate::DecodeFault::Truncated,
+        alloy_sol_types::Error::TypeCheckFail { .. }
+        | alloy_sol_types::Error::InvalidEnumValue { .. } => crate::DecodeFault::OutOfRange,
+        _ => crate::DecodeFault::Invalid,
+    })
+}

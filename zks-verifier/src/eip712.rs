@@ -4,15 +4,11 @@
 //! The scheme's documentation (on the type) gives the layout of what is signed.
 
 use alloy_primitives::{Address, Bytes as AbiBytes, U256};
-use alloy_sol_types::abi::AbiDecoderConfig;
 use alloy_sol_types::{Eip712Domain, SolStruct, SolValue};
 use zks_api::wire::VerifyBatch;
 
-use crate::commit_abi::{
-    CommitBatchInfoV29, CommitBatchInfoV30, CommitBatchInfoV31, CommitBatchesMultisig,
-    StoredBatchInfo,
-};
-use crate::error::{DecodeFault, SchemeError};
+use crate::commit_abi::{CommitBatchInfo, CommitBatchesMultisig, StoredBatchInfo};
+use crate::error::SchemeError;
 use crate::scheme::BatchSignatureScheme;
 
 /// Upstream's batch signature: a recoverable secp256k1 signature (`r || s || v`, 65 bytes,
@@ -124,6 +120,14 @@ impl Eip712CommitBatchesScheme {
         &self.domain
     }
 
+    /// The L1's chain id, the domain's `chainId`.
+    pub fn l1_chain_id(&self) -> u64 {
+        self.domain
+            .chain_id
+            .and_then(|id| u64::try_from(id).ok())
+            .unwrap_or_default()
+    }
+
     /// The domain separator, `hashStruct(domain)`.
     pub fn domain_separator(&self) -> [u8; 32] {
         self.domain.separator().0
@@ -160,24 +164,11 @@ impl Eip712CommitBatchesScheme {
     pub fn batch_data(batch: &VerifyBatch) -> Result<Vec<u8>, SchemeError> {
         let minor = batch.execution_protocol_version;
         let version = Self::encoding_version(minor)?;
-        let prev = decode_prev(&batch.prev_commit_data)?;
-        let commit_fault = |fault| SchemeError::MalformedCommitData { minor, fault };
-        let params = match version {
-            2 => {
-                let commit: CommitBatchInfoV29 =
-                    decode(&batch.commit_data).map_err(commit_fault)?;
-                (prev, vec![commit]).abi_encode_params()
-            }
-            3 => {
-                let commit: CommitBatchInfoV30 =
-                    decode(&batch.commit_data).map_err(commit_fault)?;
-                (prev, vec![commit]).abi_encode_params()
-            }
-            _ => {
-                let commit: CommitBatchInfoV31 =
-                    decode(&batch.commit_data).map_err(commit_fault)?;
-                (prev, vec![commit]).abi_encode_params()
-            }
+        let prev = StoredBatchInfo::decode_prev(&batch.prev_commit_data)?;
+        let params = match CommitBatchInfo::decode(minor, &batch.commit_data)? {
+            CommitBatchInfo::V29(commit) => (prev, vec![commit]).abi_encode_params(),
+            CommitBatchInfo::V30(commit) => (prev, vec![commit]).abi_encode_params(),
+            CommitBatchInfo::V31(commit) => (prev, vec![commit]).abi_encode_params(),
         };
         let mut out = Vec::with_capacity(1 + params.len());
         out.push(version);
@@ -209,37 +200,15 @@ impl BatchSignatureScheme for Eip712CommitBatchesScheme {
     }
 }
 
-/// `prev_commit_data` as a [`StoredBatchInfo`], its length checked first.
-fn decode_prev(data: &[u8]) -> Result<StoredBatchInfo, SchemeError> {
-    let expected = Eip712CommitBatchesScheme::STORED_BATCH_INFO_BYTES;
-    if data.len() != expected {
-        return Err(SchemeError::PrevCommitDataLength {
-            got: data.len(),
-            expected,
-        });
-    }
-    decode(data).map_err(SchemeError::MalformedPrevCommitData)
-}
-
-/// One ABI value of type `T`, type-checked; trailing bytes are allowed.
-fn decode<T>(data: &[u8]) -> Result<T, DecodeFault>
-where
-    T: SolValue + From<<T::SolType as alloy_sol_types::SolType>::RustType>,
-{
-    let config = AbiDecoderConfig::new().validate(true);
-    T::abi_decode_with_config(data, config).map_err(|error| match error {
-        alloy_sol_types::Error::Overrun => DecodeFault::Truncated,
-        alloy_sol_types::Error::TypeCheckFail { .. }
-        | alloy_sol_types::Error::InvalidEnumValue { .. } => DecodeFault::OutOfRange,
-        _ => DecodeFault::Invalid,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
     use super::*;
+    use crate::DecodeFault;
+    use crate::commit_abi::{
+        CommitBatchInfoV29, CommitBatchInfoV30, CommitBatchInfoV31, decode_value as decode,
+    };
 
     fn batch(minor: u16) -> VerifyBatch {
         let commit = match minor {

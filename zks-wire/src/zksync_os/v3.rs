@@ -305,6 +305,49 @@ impl V3Record {
         }
     }
 
+    /// A synthetic record of the next block, which [follows](ReplayRecord::follows) this one:
+    /// the hash window moves by one (this record's `block_output_hash` becomes the parent
+    /// hash), the timestamp moves by one second, the transactions and preimages are dropped,
+    /// and the new `block_output_hash` is a deterministic stand-in. Everything else is kept.
+    ///
+    /// For fixtures around real records: a chain of the node team's own records continued
+    /// past a captured one.
+    #[must_use]
+    pub fn synthetic_child(&self) -> Self {
+        let mut child = self.clone();
+        let ctx = &mut child.block_context;
+        ctx.block_hashes.rotate_left(1);
+        ctx.block_hashes[BLOCK_HASHES - 1] = U256::from_be_bytes(self.block_output_hash);
+        ctx.block_number = ctx.block_number.wrapping_add(1);
+        child.previous_block_timestamp = ctx.timestamp;
+        ctx.timestamp = ctx.timestamp.wrapping_add(1);
+        child.transactions.clear();
+        child.force_preimages.clear();
+        child.block_output_hash = synthetic_hash(ctx.block_number, 0x0063_6869_6c64).to_be_bytes();
+        child
+    }
+
+    /// A synthetic record of the block before, which this one [follows](ReplayRecord::follows):
+    /// the hash window moves back by one (the oldest slot becomes zero, and the parent's
+    /// `block_output_hash` is this record's parent hash), the timestamp moves back by one
+    /// second, with no transactions or preimages. Everything else is kept.
+    ///
+    /// For fixtures that must reach a captured record from the start of a chain.
+    #[must_use]
+    pub fn synthetic_parent(&self) -> Self {
+        let mut parent = self.clone();
+        let ctx = &mut parent.block_context;
+        parent.block_output_hash = ctx.block_hashes[BLOCK_HASHES - 1].to_be_bytes();
+        ctx.block_hashes.rotate_right(1);
+        ctx.block_hashes[0] = U256::ZERO;
+        ctx.block_number = ctx.block_number.wrapping_sub(1);
+        ctx.timestamp = self.previous_block_timestamp;
+        parent.previous_block_timestamp = ctx.timestamp.wrapping_sub(1);
+        parent.transactions.clear();
+        parent.force_preimages.clear();
+        parent
+    }
+
     fn transactions_payload(&self) -> usize {
         self.transactions.iter().map(Bytes::len).sum()
     }
@@ -574,5 +617,45 @@ struct Hex<'a>(&'a [u8]);
 impl fmt::Debug for Hex<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_neighbours_follow_and_undo_each_other() {
+        let mid = V3Record::synthetic(300, 2, 40);
+        let child = mid.synthetic_child();
+        let parent = mid.synthetic_parent();
+        assert!(child.follows(&mid));
+        assert!(mid.follows(&parent));
+        assert!(child.synthetic_child().follows(&child));
+        assert!(parent.follows(&parent.synthetic_parent()));
+        assert_eq!(
+            child.parent_hash(),
+            U256::from_be_bytes(mid.block_output_hash)
+        );
+        assert_eq!(
+            mid.parent_hash(),
+            U256::from_be_bytes(parent.block_output_hash)
+        );
+        assert_eq!((parent.block_number(), child.block_number()), (299, 301));
+        assert_eq!(child.previous_block_timestamp, mid.block_context.timestamp);
+        assert_eq!(mid.previous_block_timestamp, parent.block_context.timestamp);
+        assert!(child.transactions.is_empty() && parent.transactions.is_empty());
+        // Going back from a block near the start of the chain zeroes the oldest slots.
+        let mut early = V3Record::synthetic(3, 0, 0);
+        for slot in early.block_context.block_hashes[..253].iter_mut() {
+            *slot = U256::ZERO;
+        }
+        let one = early.synthetic_parent().synthetic_parent();
+        assert_eq!(one.block_number(), 1);
+        assert!(
+            one.block_context.block_hashes[..255]
+                .iter()
+                .all(U256::is_zero)
+        );
     }
 }
