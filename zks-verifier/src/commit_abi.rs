@@ -195,6 +195,9 @@ impl CommitBatchInfo {
     ///
     /// [`SchemeError::UnsupportedProtocolVersion`] for a minor outside 29..=32,
     /// [`SchemeError::MalformedCommitData`] when the bytes are not that struct.
+    ///
+    /// [`SchemeError::UnsupportedProtocolVersion`]: crate::SchemeError::UnsupportedProtocolVersion
+    /// [`SchemeError::MalformedCommitData`]: crate::SchemeError::MalformedCommitData
     pub fn decode(minor: u16, data: &[u8]) -> Result<Self, crate::SchemeError> {
         let fault = |fault| crate::SchemeError::MalformedCommitData { minor, fault };
         match minor {
