@@ -39,9 +39,9 @@ use crate::scheme::BatchSignatureScheme;
 ///
 /// | minor | commit struct | version byte |
 /// |---|---|---|
-/// | 29 | [`CommitBatchInfoV29`] (12 fields) | 2 |
-/// | 30 | [`CommitBatchInfoV30`] (14 fields) | 3 |
-/// | 31, 32 | [`CommitBatchInfoV31`] (16 fields) | 4 |
+/// | 29 | [`CommitBatchInfoV29`](crate::commit_abi::CommitBatchInfoV29) (12 fields) | 2 |
+/// | 30 | [`CommitBatchInfoV30`](crate::commit_abi::CommitBatchInfoV30) (14 fields) | 3 |
+/// | 31, 32 | [`CommitBatchInfoV31`](crate::commit_abi::CommitBatchInfoV31) (16 fields) | 4 |
 ///
 /// Any other minor has no digest ([`SchemeError::UnsupportedProtocolVersion`]).
 ///
