@@ -23,13 +23,51 @@
 //                             nonce), signed as a raw prehash (no EIP-191 prefix, RFC 6979, low s),
 //                             body `[r || s || v]` with v = 27 + recovery id; prints
 //                             {"event":"zks_2fa_auth","nonce","signature"} when it answers.
+//   ZKS_PEER_ETH=<v>          also advertise eth: `1` or `68` → eth/68 (17 ids), `69` → eth/69
+//                             (18 ids); anything else is refused at start. It answers the
+//                             other side's Status with that same Status (see class Eth).
+//   ZKS_PEER_ETH_TAMPER=network|genesis|fork|version
+//                             alter the echoed Status first, to provoke a mismatch; eth/68's
+//                             layout only (refused at start with ZKS_PEER_ETH=69).
+//   ZKS_PEER_DISCONNECT_ON_REPLAYS=<reason>
+//                             disconnect with this reason on the first BlockReplays received.
+//   ZKS_PEER_SECONDS=<s>      exit after this many seconds (default 3).
+//
+// An upstream ZKsync OS main node (MN) serving replay records:
+//   ZKS_PEER_RECORDS=<file>   the records it holds, one per line: `<block_number> <hex>`, the
+//                             hex being the record's RLP item exactly as it goes on the wire
+//                             (blank lines are skipped; the lines are served in file order, so
+//                             they should be consecutive blocks). The block number is taken
+//                             from the line, the record is never decoded. On each GetBlockReplays
+//                             (zks id 0) it receives, it decodes `[starting_block, overrides,
+//                             max?]` (overrides are ignored), takes max = 1 when absent, 0 or 1,
+//                             else clamped to 1..64, and sends the records from the line of
+//                             `starting_block` to the end of the file, in order, in BlockReplays
+//                             (zks id 1) of `max` records each (the last may hold fewer), as
+//                             fast as the socket drains; then it stays quiet, as an upstream MN
+//                             waits for new blocks. It prints {"event":"sent","first":N,
+//                             "count":K} per BlockReplays sent. A request for a block it does
+//                             not hold is answered with nothing and printed as
+//                             {"event":"not_held","starting_block":N}; a request that does not
+//                             decode is printed as an `error` event. With ZKS_PEER_RECORDS set,
+//                             the zks defaults of ZKS_PEER_ZKS_OPEN and ZKS_PEER_ZKS_REPLY
+//                             become none (an MN asks nothing); set them to script more.
+//
+// An upstream ZKsync OS external node (EN): every BlockReplays (zks id 1) received prints,
+// after its `zks` event, one {"event":"record","index":i,"hex":"..."} per record, `hex` being
+// the record's RLP item exactly as it arrived (after snappy), `index` its place in the message.
+// An upstream EN asks once, from its next block, with Some(max): e.g. GetBlockReplays
+// [1, [], 1] is `ZKS_PEER_ZKS_OPEN=0:c301c001` (`c3` list of 3 bytes, `01` block 1, `c0` no
+// overrides, `01` max 1); [0, [], 1] is `0:c380c001`, [1, [], 64] is `0:c301c040`.
+//
 // Every zks and zks_2fa message received is printed with its relative `id`, its `wire_id` (what
 // ethereumjs computed: its own offset for the capability + id) and `payload_hex`; once the Hellos
 // are exchanged, `{"event":"protocols","layout":[{"cap":"eth/68","offset":16,"length":17},...]}`
 // shows the offsets ethereumjs gave every shared capability.
 import { RLPx } from '@ethereumjs/devp2p'
 import { Common, Mainnet } from '@ethereumjs/common'
-import { bytesToHex, concatBytes, hexToBytes, intToBytes, randomBytes, utf8ToBytes } from '@ethereumjs/util'
+import { bytesToHex, bytesToInt, concatBytes, hexToBytes, intToBytes, randomBytes, utf8ToBytes } from '@ethereumjs/util'
+import { readFileSync } from 'node:fs'
 import { keccak256 } from 'ethereum-cryptography/keccak.js'
 import { secp256k1 } from 'ethereum-cryptography/secp256k1.js'
 import * as snappy from 'snappyjs'
@@ -86,18 +124,117 @@ class Scripted {
   }
 }
 
+// RLP, just enough to slice items out of a message without re-encoding them.
+// The item at `pos`: whether it is a list, where its payload starts, and where it ends.
+const rlpItem = (bytes, pos) => {
+  const b = bytes[pos]
+  if (b === undefined) throw new Error(`RLP: no item at ${pos}`)
+  let list = false, start = pos + 1, length
+  if (b < 0x80) { start = pos; length = 1 }
+  else if (b <= 0xb7) length = b - 0x80
+  else if (b <= 0xbf) { [start, length] = longLength(bytes, pos, b - 0xb7) }
+  else if (b <= 0xf7) { list = true; length = b - 0xc0 }
+  else { list = true; [start, length] = longLength(bytes, pos, b - 0xf7) }
+  const end = start + length
+  if (end > bytes.length) throw new Error(`RLP: item at ${pos} runs past the end`)
+  return { list, start, end }
+}
+const longLength = (bytes, pos, lengthBytes) => {
+  let length = 0
+  for (let i = 1; i <= lengthBytes; i++) length = length * 256 + (bytes[pos + i] ?? NaN)
+  if (Number.isNaN(length)) throw new Error(`RLP: length at ${pos} runs past the end`)
+  return [pos + 1 + lengthBytes, length]
+}
+const rlpListHeader = (length) => {
+  if (length < 56) return Uint8Array.of(0xc0 + length)
+  const be = []
+  for (let n = length; n > 0; n = Math.floor(n / 256)) be.unshift(n % 256)
+  return Uint8Array.of(0xf7 + be.length, ...be)
+}
+const rlpList = (items) => {
+  const payload = concatBytes(...items)
+  return concatBytes(rlpListHeader(payload.length), payload)
+}
+// The record items of a BlockReplays body `[[record, ...]]`, as slices of it.
+const recordItems = (body) => {
+  const outer = rlpItem(body, 0)
+  if (!outer.list) throw new Error('BlockReplays: not a list')
+  const inner = rlpItem(body, outer.start)
+  if (!inner.list) throw new Error('BlockReplays: the record list is not a list')
+  const items = []
+  for (let pos = inner.start; pos < inner.end;) {
+    const item = rlpItem(body, pos)
+    if (item.end > inner.end) throw new Error('BlockReplays: a record runs past its list')
+    items.push(body.subarray(pos, item.end))
+    pos = item.end
+  }
+  return items
+}
+
+// ZKS_PEER_RECORDS: `<block> <hex>` per line → [{ block, item }], in file order.
+const loadRecords = (file) =>
+  readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l.length > 0).map((line, i) => {
+    const m = /^(\d+) ([0-9a-fA-F]*)$/.exec(line)
+    if (m === null || m[2].length % 2 !== 0) throw new Error(`${file}:${i + 1}: want \`<block> <hex>\``)
+    return { block: Number(m[1]), item: hexToBytes('0x' + m[2]) }
+  })
+const RECORDS = process.env.ZKS_PEER_RECORDS ? loadRecords(process.env.ZKS_PEER_RECORDS) : undefined
+const MAX_RECORDS_PER_MESSAGE = 64
+
 class Zks extends Scripted {
   static capName = 'zks'
   constructor(version, peer, send) {
+    // An MN (ZKS_PEER_RECORDS) asks nothing and answers requests itself.
+    const mn = RECORDS !== undefined
     super(version, peer, send, 'zks',
-      parseMessages(process.env.ZKS_PEER_ZKS_OPEN ?? '0:c32ac040'),
-      parseReplies(process.env.ZKS_PEER_ZKS_REPLY ?? '0>1:c9c8c40582aabbc20680'))
+      parseMessages(process.env.ZKS_PEER_ZKS_OPEN ?? (mn ? '' : '0:c32ac040')),
+      parseReplies(process.env.ZKS_PEER_ZKS_REPLY ?? (mn ? '' : '0>1:c9c8c40582aabbc20680')))
   }
   _handleMessage(code, data) {
     super._handleMessage(code, data)
+    if (code === 0x01) this.printRecords(data)
+    if (code === 0x00 && RECORDS !== undefined) this.serve(data)
     // Test hook (added in this repository's copy): leave with a chosen reason on BlockReplays.
     const reason = process.env.ZKS_PEER_DISCONNECT_ON_REPLAYS
     if (code === 0x01 && reason !== undefined) this._peer.disconnect(Number(reason))
+  }
+  // Upstream EN: one line per record, its bytes as they arrived.
+  printRecords(body) {
+    let items
+    try { items = recordItems(body) } catch (e) { out({ event: 'error', message: String(e) }); return }
+    items.forEach((item, index) => out({ event: 'record', index, hex: bytesToHex(item).slice(2) }))
+  }
+  // Upstream MN: GetBlockReplays `[starting_block, overrides, max?]` → the held records from
+  // `starting_block` on, `max` per BlockReplays.
+  async serve(body) {
+    let start, max
+    try {
+      const fields = RLP.decode(body)
+      if (!Array.isArray(fields) || fields.length < 2 || fields.length > 3 || !(fields[0] instanceof Uint8Array)
+          || !Array.isArray(fields[1]) || (fields.length === 3 && !(fields[2] instanceof Uint8Array))) {
+        throw new Error('not [starting_block, overrides, max?]')
+      }
+      start = bytesToInt(fields[0])
+      max = fields.length === 3 ? bytesToInt(fields[2]) : 1
+    } catch (e) {
+      out({ event: 'error', message: `GetBlockReplays ${bytesToHex(body)}: ${e}` })
+      return
+    }
+    max = Math.min(Math.max(max, 1), MAX_RECORDS_PER_MESSAGE)
+    let pos = RECORDS.findIndex((r) => r.block === start)
+    if (pos < 0) { out({ event: 'not_held', starting_block: start }); return }
+    const socket = this._peer['_socket']
+    while (pos < RECORDS.length) {
+      if (this._peer['_closed'] || socket.destroyed) return
+      const chunk = RECORDS.slice(pos, pos + max)
+      this.sendMessage(0x01, rlpList([rlpList(chunk.map((r) => r.item))]))
+      out({ event: 'sent', first: chunk[0].block, count: chunk.length })
+      pos += chunk.length
+      // As fast as the link takes them: wait for the socket to drain (or close).
+      if (socket.writableNeedDrain) {
+        await new Promise((resolve) => { socket.once('drain', resolve); socket.once('close', resolve) })
+      }
+    }
   }
 }
 
@@ -127,10 +264,12 @@ class Zks2fa extends Scripted {
   }
 }
 
-// Scripted passive `eth/68` (this repository's addition), enabled by ZKS_PEER_ETH=1: it answers
-// the other side's Status with the same Status (so the chains match), altered first as
-// ZKS_PEER_ETH_TAMPER says (network | genesis | fork | version) to provoke a mismatch, and
-// prints every eth message it receives.
+// Scripted passive `eth/68` or `eth/69` (this repository's addition), enabled by ZKS_PEER_ETH: it
+// answers the other side's Status with the same Status (so the chains match; eth/68's
+// `[version, networkid, td, blockhash, genesis, forkid]` or eth/69's `[version, networkid,
+// genesis, forkid, earliest, latest, blockhash]`, echoed whole), on eth/68 altered first as
+// ZKS_PEER_ETH_TAMPER says (network | genesis | fork | version) to provoke a mismatch, and prints
+// every eth message it receives.
 class Eth {
   static capName = 'eth'
   constructor(version, peer, send) { this._version = version; this._peer = peer; this._send = send }
@@ -139,7 +278,8 @@ class Eth {
     out({ event: 'eth', id: code, payload_hex: bytesToHex(data).slice(2) })
     if (code !== 0x00 || this._answered) return
     this._answered = true
-    const fields = RLP.decode(data) // [version, networkid, td, blockhash, genesis, [forkhash, next]]
+    // eth/68: [version, networkid, td, blockhash, genesis, [forkhash, next]] (the only layout tampered)
+    const fields = RLP.decode(data)
     switch (process.env.ZKS_PEER_ETH_TAMPER) {
       case 'network': fields[1] = intToBytes(999999); break
       case 'genesis': fields[4] = new Uint8Array(32).fill(7); break
@@ -153,8 +293,18 @@ class Eth {
 
 const ZKS_LENGTH = { 1: 2, 2: 2, 3: 7, 4: 7, 5: 2 }
 const TWOFA_LENGTH = { 1: 5 }
+const ETH_LENGTH = { 68: 17, 69: 18 }
 const zksVersion = Number(process.env.ZKS_PEER_ZKS ?? 3)
 const twofaVersion = process.env.ZKS_PEER_2FA ? Number(process.env.ZKS_PEER_2FA) : undefined
+const ethVersion = process.env.ZKS_PEER_ETH
+  ? ({ 1: 68, 68: 68, 69: 69 })[process.env.ZKS_PEER_ETH]
+  : undefined
+if (process.env.ZKS_PEER_ETH && ethVersion === undefined) {
+  throw new Error(`ZKS_PEER_ETH=${process.env.ZKS_PEER_ETH}: want 1, 68 or 69`)
+}
+if (process.env.ZKS_PEER_ETH_TAMPER && ethVersion !== 68) {
+  throw new Error('ZKS_PEER_ETH_TAMPER alters eth/68 Status only (ZKS_PEER_ETH=1 or 68)')
+}
 
 const [mode, arg, keyHex] = process.argv.slice(2)
 if (mode === 'sign-auth') {
@@ -173,7 +323,9 @@ const common = new Common({ chain: Mainnet })
 const rlpx = new RLPx(key, {
   dpt: null, maxPeers: 25, common, listenPort: mode === 'listen' ? Number(arg) : null,
   capabilities: [
-    ...(process.env.ZKS_PEER_ETH ? [{ name: 'eth', version: 68, length: 17, constructor: Eth }] : []),
+    ...(ethVersion !== undefined
+      ? [{ name: 'eth', version: ethVersion, length: ETH_LENGTH[ethVersion], constructor: Eth }]
+      : []),
     { name: 'zks', version: zksVersion, length: ZKS_LENGTH[zksVersion], constructor: Zks },
     ...(twofaVersion !== undefined
       ? [{ name: 'zks_2fa', version: twofaVersion, length: TWOFA_LENGTH[twofaVersion], constructor: Zks2fa }]

@@ -83,3 +83,4 @@ pub async fn raw_handshake(
 
 pub mod node_peer;
 pub mod raw_peer;
+pub mod v3_chain;

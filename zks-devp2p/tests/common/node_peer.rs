@@ -21,6 +21,35 @@ pub fn interop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop")
 }
 
+/// Whether the node peer can run here: `node` starts and `tests/interop/node_modules` holds
+/// `@ethereumjs/devp2p`. When not, prints `SKIPPED <test>: <why>` and returns `false`, and the
+/// test returns at once (passing without having run: look for the line).
+pub fn available(test: &str) -> bool {
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let why = match node {
+        Err(e) => format!("cannot start `node` (is Node.js installed?): {e}"),
+        Ok(status) if !status.success() => format!("`node --version` failed: {status}"),
+        Ok(_)
+            if !interop_dir()
+                .join("node_modules/@ethereumjs/devp2p")
+                .is_dir() =>
+        {
+            format!(
+                "{}/node_modules is missing: run `npm ci --prefix tests/interop`",
+                interop_dir().display()
+            )
+        }
+        Ok(_) => return true,
+    };
+    println!("SKIPPED {test}: {why}");
+    false
+}
+
 /// An awaited event: what it is (for the timeout message), and which events it matches.
 pub type Want<'a> = (&'a str, &'a dyn Fn(&Value) -> bool);
 
@@ -45,7 +74,9 @@ impl NodePeer {
             .env("ZKS_PEER_SECONDS", PEER_SECONDS)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            // Piped and forwarded, not inherited: Node.js makes its stdio non-blocking, which
+            // on a shared pipe would make our own writes to stderr fail with EAGAIN.
+            .stderr(Stdio::piped())
             .kill_on_drop(true);
         for (k, v) in env {
             cmd.env(k, v);
@@ -54,6 +85,12 @@ impl NodePeer {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start `node` (is Node.js installed?): {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = stderr.next_line().await {
+                eprintln!("node stderr: {line}");
+            }
+        });
         Self {
             child,
             lines: BufReader::new(stdout).lines(),
@@ -69,10 +106,10 @@ impl NodePeer {
                 .expect("read node stdout")
                 .unwrap_or_else(|| panic!("node peer exited before {what}"));
             let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                eprintln!("node: {line}");
+                eprintln!("node: {}", shortened(&line));
                 continue;
             };
-            eprintln!("node event: {event}");
+            eprintln!("node event: {}", shortened(&line));
             return event;
         }
     }
@@ -116,6 +153,15 @@ impl NodePeer {
 impl Drop for NodePeer {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
+    }
+}
+
+/// A line as echoed: at most 400 characters (records make long lines), then how long it was.
+fn shortened(line: &str) -> std::borrow::Cow<'_, str> {
+    const ECHO: usize = 400;
+    match line.char_indices().nth(ECHO) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &line[..cut], line.len()).into(),
+        None => line.into(),
     }
 }
 
