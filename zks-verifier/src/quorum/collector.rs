@@ -45,7 +45,8 @@ pub struct QuorumCollector<'s> {
     /// The batch as last sent: its request id is the current attempt's.
     batch: VerifyBatch,
     digest: Result<[u8; 32], SchemeError>,
-    deadline: Instant,
+    /// When the collection fails; `None`: never.
+    deadline: Option<Instant>,
     state: State,
     attempts: u32,
     tally: Tally,
@@ -54,10 +55,10 @@ pub struct QuorumCollector<'s> {
 
 #[derive(Clone, Copy, Debug)]
 enum State {
-    /// The current attempt is open until `until`.
-    InFlight { until: Instant },
-    /// The current attempt timed out; the next starts at `retry_at`.
-    Waiting { retry_at: Instant },
+    /// The current attempt is open until `until` (`None`: it never times out).
+    InFlight { until: Option<Instant> },
+    /// The current attempt timed out; the next starts at `retry_at` (`None`: never).
+    Waiting { retry_at: Option<Instant> },
     /// `Finish` or `Fail` has been queued.
     Finished,
 }
@@ -154,7 +155,7 @@ impl<'s> QuorumCollector<'s> {
             tracing::warn!(batch = batch.batch_number, %error, "the batch signature scheme cannot digest this batch; no approval can count");
         }
         batch.request_id = RequestId::default();
-        let deadline = now + config.total_timeout;
+        let deadline = later(now, config.total_timeout);
         let mut collector = Self {
             scheme,
             config,
@@ -247,13 +248,15 @@ impl<'s> QuorumCollector<'s> {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None` once
-    /// finished.
+    /// finished, and while no timer runs (an attempt whose request timeout is too long for an
+    /// `Instant` to express, without a total timeout): then only results move it.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.state {
-            State::InFlight { until } => Some(until.min(self.deadline)),
-            State::Waiting { retry_at } => Some(retry_at.min(self.deadline)),
-            State::Finished => None,
-        }
+        let next = match self.state {
+            State::InFlight { until } => until,
+            State::Waiting { retry_at } => retry_at,
+            State::Finished => return None,
+        };
+        [next, self.deadline].into_iter().flatten().min()
     }
 
     /// Handles the passing of time: fails at the total timeout, ends timed-out attempts, and
@@ -262,7 +265,7 @@ impl<'s> QuorumCollector<'s> {
         if self.is_finished() {
             return;
         }
-        if now >= self.deadline {
+        if self.deadline.is_some_and(|deadline| now >= deadline) {
             self.state = State::Finished;
             self.actions
                 .push_back(Action::Fail(QuorumError::NotEnoughSigners {
@@ -271,15 +274,17 @@ impl<'s> QuorumCollector<'s> {
                 }));
             return;
         }
-        if let State::InFlight { until } = self.state
+        if let State::InFlight { until: Some(until) } = self.state
             && now >= until
         {
             tracing::debug!(request = %self.batch.request_id, got = self.tally.approved.len(), "verify request timed out");
             self.state = State::Waiting {
-                retry_at: now + self.config.retry_delay,
+                retry_at: later(now, self.config.retry_delay),
             };
         }
-        if let State::Waiting { retry_at } = self.state
+        if let State::Waiting {
+            retry_at: Some(retry_at),
+        } = self.state
             && now >= retry_at
         {
             self.start_attempt(now);
@@ -293,9 +298,9 @@ impl<'s> QuorumCollector<'s> {
 
     fn start_attempt(&mut self, now: Instant) {
         self.batch.request_id = self.config.request_ids.next_id();
-        self.attempts += 1;
+        self.attempts = self.attempts.saturating_add(1);
         self.state = State::InFlight {
-            until: now + self.config.request_timeout,
+            until: later(now, self.config.request_timeout),
         };
         self.actions.push_back(Action::Send(self.batch.clone()));
     }
@@ -342,6 +347,11 @@ impl<'s> QuorumCollector<'s> {
             tally: self.tally.clone(),
         }));
     }
+}
+
+/// `now + after`; `None` (never) when no `Instant` is that far.
+fn later(now: Instant, after: std::time::Duration) -> Option<Instant> {
+    now.checked_add(after)
 }
 
 impl fmt::Debug for QuorumCollector<'_> {
@@ -754,6 +764,39 @@ mod tests {
             c.poll_action(),
             Some(Action::Fail(QuorumError::NotEnoughSigners {
                 got: 2,
+                needed: 3
+            }))
+        ));
+    }
+
+    /// Durations no `Instant` can be moved by are "never", not a panic: a total timeout of
+    /// `Duration::MAX` never fails the collection, a request timeout of `Duration::MAX` never
+    /// ends an attempt.
+    #[test]
+    fn durations_past_what_an_instant_holds_mean_never() {
+        let f = Fixture::new(5);
+        let config = f.config().with_total_timeout(Duration::MAX);
+        let mut c = QuorumCollector::new(f.start, batch(), config, &Secp256k1BatchScheme).unwrap();
+        assert_eq!(sent(&mut c).request_id, RequestId(100));
+        assert_eq!(c.poll_timeout(), Some(f.at(10)));
+        c.handle_timeout(f.at(10));
+        assert!(c.poll_action().is_none());
+        c.handle_timeout(f.at(11));
+        assert_eq!(sent(&mut c).request_id, RequestId(101));
+
+        let config = f.config().with_request_timeout(Duration::MAX);
+        let mut c = QuorumCollector::new(f.start, batch(), config, &Secp256k1BatchScheme).unwrap();
+        let id = sent(&mut c).request_id;
+        // Only the total timeout is left to wake for; it still fails the collection.
+        assert_eq!(c.poll_timeout(), Some(f.at(35)));
+        c.handle_timeout(f.at(34));
+        assert!(c.poll_action().is_none(), "the attempt never times out");
+        assert_eq!(c.request_id(), id);
+        c.handle_timeout(f.at(35));
+        assert!(matches!(
+            c.poll_action(),
+            Some(Action::Fail(QuorumError::NotEnoughSigners {
+                got: 0,
                 needed: 3
             }))
         ));
