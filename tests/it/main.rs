@@ -15,6 +15,7 @@ mod faults;
 mod forks;
 mod hostile;
 mod limits;
+mod quorum_retry;
 mod relay_net;
 mod relay_tree;
 mod relays;

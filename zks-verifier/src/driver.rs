@@ -31,7 +31,8 @@ use crate::scheme::BatchSignatureScheme;
 ///
 /// # Errors
 ///
-/// [`QuorumError::NotEnoughSigners`] after the total timeout,
+/// [`QuorumError::NotEnoughSigners`] after the total timeout (never without one:
+/// [`QuorumConfig::without_total_timeout`] retries until the quorum is reached),
 /// [`QuorumError::InvalidThreshold`] for an unreachable threshold, and
 /// [`QuorumError::Dispatch`] if the node cannot dispatch (it is not a main node).
 ///

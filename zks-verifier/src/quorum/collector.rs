@@ -38,7 +38,8 @@ use crate::scheme::BatchSignatureScheme;
 /// - The collection completes as soon as `threshold` signers count. An attempt that has not
 ///   completed after the request timeout is followed, after the retry delay, by a new attempt
 ///   with a fresh id; signatures already counted are kept (the digest excludes the id). Once
-///   the total timeout has passed, it fails with [`QuorumError::NotEnoughSigners`].
+///   the total timeout has passed, it fails with [`QuorumError::NotEnoughSigners`]; without
+///   one ([`QuorumConfig::without_total_timeout`]) it retries until the quorum is reached.
 pub struct QuorumCollector<'s> {
     scheme: &'s dyn BatchSignatureScheme,
     config: QuorumConfig,
@@ -155,7 +156,7 @@ impl<'s> QuorumCollector<'s> {
             tracing::warn!(batch = batch.batch_number, %error, "the batch signature scheme cannot digest this batch; no approval can count");
         }
         batch.request_id = RequestId::default();
-        let deadline = later(now, config.total_timeout);
+        let deadline = config.total_timeout.and_then(|total| later(now, total));
         let mut collector = Self {
             scheme,
             config,
@@ -369,6 +370,7 @@ impl fmt::Debug for QuorumCollector<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
     use std::time::Duration;
 
     use super::*;
@@ -748,6 +750,85 @@ mod tests {
         assert_eq!(ids.len(), 4);
         assert!(c.is_finished());
         assert_eq!(c.poll_timeout(), None);
+    }
+
+    /// Without a total timeout the collector never gives up: over an hour it sends an attempt
+    /// every 11 s (10 s open, then 1 s of retry delay), each under the next fresh id, keeps the
+    /// signatures it counted, and completes when the last one needed arrives an hour late.
+    #[test]
+    fn without_a_total_timeout_it_retries_with_fresh_ids_until_the_quorum() {
+        let f = Fixture::new(5);
+        let config = f.config().without_total_timeout();
+        let mut c = QuorumCollector::new(f.start, batch(), config, &Secp256k1BatchScheme).unwrap();
+        let first = sent(&mut c);
+        for key in &f.keys[..2] {
+            c.handle_result(f.at(1), key.address(), approval(key, first.request_id));
+        }
+        let mut ids = vec![first.request_id];
+        let mut starts = vec![f.start];
+        let hour = f.at(3600);
+        while let Some(at) = c.poll_timeout().filter(|at| *at <= hour) {
+            c.handle_timeout(at);
+            match c.poll_action() {
+                Some(Action::Send(request)) => {
+                    assert_eq!(
+                        request,
+                        VerifyBatch {
+                            request_id: request.request_id,
+                            ..batch()
+                        }
+                    );
+                    ids.push(request.request_id);
+                    starts.push(at);
+                }
+                None => {}
+                Some(other) => panic!("at {:?}: {other:?}", at - f.start),
+            }
+            assert!(c.poll_action().is_none());
+        }
+        // Attempts at 0, 11, …, 3597 s: 328 of them, ids 100..=427, one per attempt.
+        assert_eq!(ids, (100..428).map(RequestId).collect::<Vec<_>>());
+        assert_eq!(starts, (0..328).map(|k| f.at(11 * k)).collect::<Vec<_>>());
+        assert_eq!(c.attempts(), 328);
+        assert!(!c.is_finished());
+        assert_eq!(c.request_id(), RequestId(427));
+        assert_eq!(c.poll_timeout(), Some(f.at(3607)));
+        assert_eq!(c.tally().approved.len(), 2, "kept across 327 retries");
+
+        // An answer to the previous attempt is stale; one to the current attempt completes it.
+        let third = &f.keys[2];
+        c.handle_result(hour, third.address(), approval(third, RequestId(426)));
+        assert_eq!(c.tally().stale, 1);
+        assert!(c.poll_action().is_none());
+        c.handle_result(f.at(3601), third.address(), approval(third, RequestId(427)));
+        let quorum = finished(&mut c);
+        assert_eq!(quorum.attempts, 328);
+        assert_eq!(quorum.batch.request_id, RequestId(427));
+        let signers: BTreeSet<_> = quorum.signatures.keys().copied().collect();
+        assert_eq!(
+            signers,
+            f.keys[..3].iter().map(VerifierKey::address).collect()
+        );
+        assert!(c.is_finished());
+        assert_eq!(c.poll_timeout(), None);
+    }
+
+    /// Late answers to an attempt that timed out still count while the next one waits for its
+    /// retry delay, also without a total timeout.
+    #[test]
+    fn without_a_total_timeout_late_answers_during_the_retry_delay_count() {
+        let f = Fixture::new(5);
+        let config = f.config().without_total_timeout();
+        let mut c = QuorumCollector::new(f.start, batch(), config, &Secp256k1BatchScheme).unwrap();
+        let id = sent(&mut c).request_id;
+        c.handle_timeout(f.at(10));
+        assert!(c.poll_action().is_none());
+        assert_eq!(c.poll_timeout(), Some(f.at(11)));
+        for key in &f.keys[..3] {
+            c.handle_result(f.at(10), key.address(), approval(key, id));
+        }
+        let quorum = finished(&mut c);
+        assert_eq!((quorum.attempts, quorum.batch.request_id), (1, id));
     }
 
     #[test]
