@@ -91,7 +91,10 @@ pub enum P2pError {
     /// A second Hello after the first.
     #[error("unexpected second Hello")]
     DuplicateHello,
-    /// An id reserved by `p2p` (0x04–0x0f) or outside every shared capability.
+    /// An id reserved by `p2p` but unused (0x04–0x0f), or at or past the end of the last
+    /// shared capability (reth's `UnknownReservedMessageId`; since v2.5.0 reth no longer routes
+    /// the latter to the last capability). It is never handed to any capability: the session
+    /// ends with [`ProtocolBreach`](DisconnectReason::ProtocolBreach), as every breach does.
     #[error("message id {got:#04x} is outside the negotiated ranges")]
     UnknownMessageId {
         /// The wire id.

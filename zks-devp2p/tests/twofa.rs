@@ -1,7 +1,8 @@
 //! `zks_2fa/1` beside zks on RLPx: advertised after zks, negotiated only when both Hellos list
 //! it, its frames tagged [`Protocol::Zks2fa`] at `zks_2fa`'s own offset, and never written when
 //! the session does not carry it. Sans-IO sessions first (exact wire ids and frame-data), then
-//! two transports and a raw peer over 127.0.0.1.
+//! two transports and a raw peer over 127.0.0.1, ending with the ids nobody owns (unused p2p
+//! ids, ids past the last shared capability), which end the session as reth v2.5.0 does.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -13,14 +14,14 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::time::timeout;
 use zks_api::transport::TransportError;
-use zks_api::transport::{Incoming, Link, LinkClosed, LinkReceiver, Transport};
+use zks_api::transport::{Incoming, Link, LinkClosed, LinkReceiver, LinkSender, Transport};
 use zks_api::wire::{
     Capabilities, Frame, LinkCaps, Protocol, TwoFaMessage, TwoFaVersion, VerifierChallenge,
     VersionSet, ZksVersion,
 };
 use zks_api::{DisconnectReason, PeerAddr};
 use zks_devp2p::caps::{self, Capability, LocalCapability};
-use zks_devp2p::eth::EthVersion;
+use zks_devp2p::eth::{ChainIdentity, EthVersion};
 use zks_devp2p::p2p::{self, P2pEvent, P2pSession};
 use zks_devp2p::{Devp2pConfig, Devp2pTransport, NodeKey, P2pError};
 
@@ -393,26 +394,153 @@ async fn a_raw_peer_sees_zks_2fa_at_its_absolute_ids() {
     assert_eq!(&raw.next_data().await.unwrap()[..], empty_list_at(0x16));
     assert_eq!(&raw.next_data().await.unwrap()[..], empty_list_at(0x11));
 
-    // Past zks_2fa's range: a breach.
+    // Past zks_2fa's range: a breach, never zks_2fa's id 5.
     raw.send_data(&empty_list_at(0x17)).await;
-    let disconnect = raw.next_data().await.unwrap();
+    ended_as_a_breach(&mut raw, &mut rx, 0x17).await;
+}
+
+// --- ids nobody owns (reth v2.5.0: `UnknownReservedMessageId`) ---
+
+/// The frame-data of Disconnect `[ProtocolBreach]` once Snappy is on: id `01`, then the Snappy
+/// block of `c1 02` (length `02`, a 2-byte literal `04`, the bytes).
+const DISCONNECT_BREACH: [u8; 5] = [0x01, 0x02, 0x04, 0xc1, 0x02];
+
+/// After the raw peer sent a message at `wire_id`, which no shared capability owns: the next
+/// frame is exactly Disconnect `ProtocolBreach`, the connection then ends, and the engine's
+/// receiver gets no frame, only the close with the transport's reason and detail.
+async fn ended_as_a_breach(raw: &mut RawPeer, rx: &mut LinkReceiver, wire_id: u8) {
+    let data = raw.next_data().await.expect("closed without a Disconnect");
+    assert_eq!(data[..], DISCONNECT_BREACH, "id {wire_id:#04x}");
     assert_eq!(
-        p2p::split_message_id(&disconnect, true).unwrap().0,
-        p2p::DISCONNECT
-    );
-    assert_eq!(
-        raw.session.handle(&disconnect),
+        raw.session.handle(&data),
         Ok(P2pEvent::Disconnect(p2p::PeerReason::Known(
             DisconnectReason::ProtocolBreach
         )))
     );
-    assert!(matches!(
-        recv(&mut rx).await,
+    assert_eq!(raw.next_data().await, None, "id {wire_id:#04x}: still open");
+    assert_eq!(
+        recv(rx).await,
         Err(LinkClosed::ByTransport {
             reason: DisconnectReason::ProtocolBreach,
-            ..
-        })
-    ));
+            detail: format!("message id {wire_id:#04x} is outside the negotiated ranges").into(),
+        }),
+        "id {wire_id:#04x}"
+    );
+}
+
+fn chain() -> ChainIdentity {
+    ChainIdentity::zksync_os(270)
+}
+
+/// A raw peer on `eth` at `eth` and `theirs` (what it offers besides), with the Hello and
+/// Status exchanges done against a node of chain 270 that speaks zks/5 and zks_2fa/1; the
+/// node's end of the link (its sender kept, or the link would close); and where the shared
+/// ranges end.
+async fn established(
+    eth: EthVersion,
+    theirs: Capabilities,
+) -> (RawPeer, (LinkSender, LinkReceiver), u64) {
+    let server = Devp2pTransport::new(
+        Devp2pConfig::builder(NodeKey::generate())
+            .listen_addr("127.0.0.1:0".parse().unwrap())
+            .client_id("zks-devp2p-test")
+            .chain_identity(chain())
+            .build()
+            .unwrap(),
+    );
+    let mut incoming = server.listen(V5_2FA).await.unwrap();
+    let list: Vec<Capability> = local(&[eth], theirs).into_iter().map(|c| c.cap).collect();
+    let mut raw = RawPeer::offering(server.local_addr().unwrap(), server.node_id(), &list).await;
+    raw.establish_eth(&chain(), eth).await;
+    let link = next_link(&mut incoming).await.unwrap();
+    assert_eq!(link.info().caps.zks_2fa, theirs.zks_2fa);
+    let (_, tx, rx) = link.split();
+    let end = raw.session.negotiated().unwrap().shared.end();
+    // The link outlives the transport's listener: it runs on its own task.
+    drop(server);
+    (raw, (tx, rx), end)
+}
+
+/// One past the last shared capability, on upstream's layouts (spec: eth/69 puts zks/5 at
+/// 0x22 and zks_2fa/1 at 0x24..=0x28; eth/68 at 0x21 and 0x23..=0x27), and on a link without
+/// zks_2fa (zks/5 is last): reth v2.3.0 routed such an id to the last capability, v2.5.0 ends
+/// the session. So do we, with `ProtocolBreach` (the reason we give every breach), and the id
+/// never reaches the engine as the last capability's message. 0x7f is the highest one-byte id.
+#[tokio::test]
+async fn an_id_past_the_last_shared_capability_ends_the_session() {
+    for (eth, theirs, end) in [
+        (EthVersion::V69, V5_2FA, 0x29u8),
+        (EthVersion::V68, V5_2FA, 0x28),
+        (EthVersion::V69, V5, 0x24),
+        (EthVersion::V68, V5, 0x23),
+    ] {
+        let (mut raw, (_tx, mut rx), shared_end) = established(eth, theirs).await;
+        assert_eq!(shared_end, u64::from(end), "{eth:?} {theirs}");
+        // The last id of the last capability still goes through.
+        raw.send_data(&empty_list_at(end - 1)).await;
+        let last = recv(&mut rx).await.unwrap();
+        let expected = match theirs.zks_2fa {
+            Some(_) => Frame::new(Protocol::Zks2fa, 4, Bytes::from_static(&[0xc0])),
+            None => Frame::zks(1, Bytes::from_static(&[0xc0])),
+        };
+        assert_eq!(last, expected, "{eth:?} {theirs}");
+        raw.send_data(&empty_list_at(end)).await;
+        ended_as_a_breach(&mut raw, &mut rx, end).await;
+    }
+    let (mut raw, (_tx, mut rx), _) = established(EthVersion::V69, V5_2FA).await;
+    raw.send_data(&empty_list_at(0x7f)).await;
+    ended_as_a_breach(&mut raw, &mut rx, 0x7f).await;
+}
+
+/// The ids p2p reserves but does not use, 0x04..=0x0f, each on its own live session: reth
+/// ends the session (`UnknownReservedMessageId`), and so do we, with `ProtocolBreach`.
+#[tokio::test]
+async fn an_unused_p2p_id_ends_the_session() {
+    for id in 0x04..=0x0fu8 {
+        let (mut raw, (_tx, mut rx), _) = established(EthVersion::V69, V5_2FA).await;
+        raw.send_data(&empty_list_at(id)).await;
+        ended_as_a_breach(&mut raw, &mut rx, id).await;
+    }
+}
+
+/// An id nobody owns before the peer's Status (zks messages may come first, so the node reads
+/// on): the setup fails with the same breach, and the listener reports it.
+#[tokio::test]
+async fn an_unknown_id_before_the_status_ends_the_setup() {
+    for id in [0x05u8, 0x29] {
+        let server = Devp2pTransport::new(
+            Devp2pConfig::builder(NodeKey::generate())
+                .listen_addr("127.0.0.1:0".parse().unwrap())
+                .client_id("zks-devp2p-test")
+                .chain_identity(chain())
+                .build()
+                .unwrap(),
+        );
+        let mut incoming = server.listen(V5_2FA).await.unwrap();
+        let list: Vec<Capability> = local(&[EthVersion::V69], V5_2FA)
+            .into_iter()
+            .map(|c| c.cap)
+            .collect();
+        let mut raw =
+            RawPeer::offering(server.local_addr().unwrap(), server.node_id(), &list).await;
+        raw.send_hello().await;
+        assert_eq!(raw.next_event().await, Some(P2pEvent::Hello));
+        assert!(matches!(
+            raw.next_event().await,
+            Some(P2pEvent::Eth { id: 0, .. })
+        ));
+        raw.send_data(&empty_list_at(id)).await;
+        let data = raw.next_data().await.expect("closed without a Disconnect");
+        assert_eq!(data[..], DISCONNECT_BREACH, "id {id:#04x}");
+        assert_eq!(raw.next_data().await, None);
+        match next_link(&mut incoming).await {
+            Err(TransportError::Handshake { reason, .. }) => assert_eq!(
+                &*reason,
+                format!("message id {id:#04x} is outside the negotiated ranges")
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 /// A peer that advertises zks_2fa but no zks is still useless: Disconnect 0x03 (uncompressed,

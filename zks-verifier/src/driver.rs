@@ -31,7 +31,8 @@ use crate::scheme::BatchSignatureScheme;
 ///
 /// # Errors
 ///
-/// [`QuorumError::NotEnoughSigners`] after the total timeout,
+/// [`QuorumError::NotEnoughSigners`] after the total timeout (never without one:
+/// [`QuorumConfig::without_total_timeout`] retries until the quorum is reached),
 /// [`QuorumError::InvalidThreshold`] for an unreachable threshold, and
 /// [`QuorumError::Dispatch`] if the node cannot dispatch (it is not a main node).
 ///
@@ -58,15 +59,21 @@ pub async fn collect_quorum(
                 Action::Fail(error) => return Err(error),
             }
         }
-        let Some(deadline) = collector.poll_timeout() else {
-            // Unreachable by the collector's contract: it queues Finish/Fail when it stops
-            // asking for timeouts; treat it as the end anyway.
+        let deadline = collector.poll_timeout();
+        if collector.is_finished() || (deadline.is_none() && dispatch.is_none()) {
+            // Unreachable by the collector's contract (it queues Finish/Fail as it finishes),
+            // or nothing left that could move it (no timer, and no results can come): the end.
             return Err(QuorumError::NotEnoughSigners {
                 got: collector.tally().approved.len(),
                 needed: collector.threshold(),
             });
+        }
+        let sleep = async move {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
         };
-        let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
         let event = match dispatch.as_mut() {
             Some(open) => tokio::select! {
                 result = open.next() => Some(result),

@@ -109,7 +109,6 @@ impl P2pSession {
         }
     }
 
-    /// The peer's Hello, once received (also when negotiation then failed).
     /// Two sessions in the same negotiated state: one to decode with, one to encode with, so
     /// a link's reading and writing halves need not share one (each has its own Snappy state).
     pub fn split(self) -> (Self, Self) {
@@ -125,7 +124,7 @@ impl P2pSession {
         (self, twin)
     }
 
-    /// The Hello the peer sent, once it has.
+    /// The Hello the peer sent, once it has (also when negotiation then failed).
     pub fn remote_hello(&self) -> Option<&Hello> {
         self.remote_hello.as_ref()
     }

@@ -38,14 +38,16 @@ use crate::scheme::BatchSignatureScheme;
 /// - The collection completes as soon as `threshold` signers count. An attempt that has not
 ///   completed after the request timeout is followed, after the retry delay, by a new attempt
 ///   with a fresh id; signatures already counted are kept (the digest excludes the id). Once
-///   the total timeout has passed, it fails with [`QuorumError::NotEnoughSigners`].
+///   the total timeout has passed, it fails with [`QuorumError::NotEnoughSigners`]; without
+///   one ([`QuorumConfig::without_total_timeout`]) it retries until the quorum is reached.
 pub struct QuorumCollector<'s> {
     scheme: &'s dyn BatchSignatureScheme,
     config: QuorumConfig,
     /// The batch as last sent: its request id is the current attempt's.
     batch: VerifyBatch,
     digest: Result<[u8; 32], SchemeError>,
-    deadline: Instant,
+    /// When the collection fails; `None`: never.
+    deadline: Option<Instant>,
     state: State,
     attempts: u32,
     tally: Tally,
@@ -54,10 +56,10 @@ pub struct QuorumCollector<'s> {
 
 #[derive(Clone, Copy, Debug)]
 enum State {
-    /// The current attempt is open until `until`.
-    InFlight { until: Instant },
-    /// The current attempt timed out; the next starts at `retry_at`.
-    Waiting { retry_at: Instant },
+    /// The current attempt is open until `until` (`None`: it never times out).
+    InFlight { until: Option<Instant> },
+    /// The current attempt timed out; the next starts at `retry_at` (`None`: never).
+    Waiting { retry_at: Option<Instant> },
     /// `Finish` or `Fail` has been queued.
     Finished,
 }
@@ -154,7 +156,7 @@ impl<'s> QuorumCollector<'s> {
             tracing::warn!(batch = batch.batch_number, %error, "the batch signature scheme cannot digest this batch; no approval can count");
         }
         batch.request_id = RequestId::default();
-        let deadline = now + config.total_timeout;
+        let deadline = config.total_timeout.and_then(|total| later(now, total));
         let mut collector = Self {
             scheme,
             config,
@@ -247,13 +249,15 @@ impl<'s> QuorumCollector<'s> {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None` once
-    /// finished.
+    /// finished, and while no timer runs (an attempt whose request timeout is too long for an
+    /// `Instant` to express, without a total timeout): then only results move it.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.state {
-            State::InFlight { until } => Some(until.min(self.deadline)),
-            State::Waiting { retry_at } => Some(retry_at.min(self.deadline)),
-            State::Finished => None,
-        }
+        let next = match self.state {
+            State::InFlight { until } => until,
+            State::Waiting { retry_at } => retry_at,
+            State::Finished => return None,
+        };
+        [next, self.deadline].into_iter().flatten().min()
     }
 
     /// Handles the passing of time: fails at the total timeout, ends timed-out attempts, and
@@ -262,7 +266,7 @@ impl<'s> QuorumCollector<'s> {
         if self.is_finished() {
             return;
         }
-        if now >= self.deadline {
+        if self.deadline.is_some_and(|deadline| now >= deadline) {
             self.state = State::Finished;
             self.actions
                 .push_back(Action::Fail(QuorumError::NotEnoughSigners {
@@ -271,15 +275,17 @@ impl<'s> QuorumCollector<'s> {
                 }));
             return;
         }
-        if let State::InFlight { until } = self.state
+        if let State::InFlight { until: Some(until) } = self.state
             && now >= until
         {
             tracing::debug!(request = %self.batch.request_id, got = self.tally.approved.len(), "verify request timed out");
             self.state = State::Waiting {
-                retry_at: now + self.config.retry_delay,
+                retry_at: later(now, self.config.retry_delay),
             };
         }
-        if let State::Waiting { retry_at } = self.state
+        if let State::Waiting {
+            retry_at: Some(retry_at),
+        } = self.state
             && now >= retry_at
         {
             self.start_attempt(now);
@@ -293,9 +299,9 @@ impl<'s> QuorumCollector<'s> {
 
     fn start_attempt(&mut self, now: Instant) {
         self.batch.request_id = self.config.request_ids.next_id();
-        self.attempts += 1;
+        self.attempts = self.attempts.saturating_add(1);
         self.state = State::InFlight {
-            until: now + self.config.request_timeout,
+            until: later(now, self.config.request_timeout),
         };
         self.actions.push_back(Action::Send(self.batch.clone()));
     }
@@ -344,6 +350,11 @@ impl<'s> QuorumCollector<'s> {
     }
 }
 
+/// `now + after`; `None` (never) when no `Instant` is that far.
+fn later(now: Instant, after: std::time::Duration) -> Option<Instant> {
+    now.checked_add(after)
+}
+
 impl fmt::Debug for QuorumCollector<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("QuorumCollector")
@@ -359,6 +370,7 @@ impl fmt::Debug for QuorumCollector<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
     use std::time::Duration;
 
     use super::*;
@@ -740,6 +752,85 @@ mod tests {
         assert_eq!(c.poll_timeout(), None);
     }
 
+    /// Without a total timeout the collector never gives up: over an hour it sends an attempt
+    /// every 11 s (10 s open, then 1 s of retry delay), each under the next fresh id, keeps the
+    /// signatures it counted, and completes when the last one needed arrives an hour late.
+    #[test]
+    fn without_a_total_timeout_it_retries_with_fresh_ids_until_the_quorum() {
+        let f = Fixture::new(5);
+        let config = f.config().without_total_timeout();
+        let mut c = QuorumCollector::new(f.start, batch(), config, &Secp256k1BatchScheme).unwrap();
+        let first = sent(&mut c);
+        for key in &f.keys[..2] {
+            c.handle_result(f.at(1), key.address(), approval(key, first.request_id));
+        }
+        let mut ids = vec![first.request_id];
+        let mut starts = vec![f.start];
+        let hour = f.at(3600);
+        while let Some(at) = c.poll_timeout().filter(|at| *at <= hour) {
+            c.handle_timeout(at);
+            match c.poll_action() {
+                Some(Action::Send(request)) => {
+                    assert_eq!(
+                        request,
+                        VerifyBatch {
+                            request_id: request.request_id,
+                            ..batch()
+                        }
+                    );
+                    ids.push(request.request_id);
+                    starts.push(at);
+                }
+                None => {}
+                Some(other) => panic!("at {:?}: {other:?}", at - f.start),
+            }
+            assert!(c.poll_action().is_none());
+        }
+        // Attempts at 0, 11, …, 3597 s: 328 of them, ids 100..=427, one per attempt.
+        assert_eq!(ids, (100..428).map(RequestId).collect::<Vec<_>>());
+        assert_eq!(starts, (0..328).map(|k| f.at(11 * k)).collect::<Vec<_>>());
+        assert_eq!(c.attempts(), 328);
+        assert!(!c.is_finished());
+        assert_eq!(c.request_id(), RequestId(427));
+        assert_eq!(c.poll_timeout(), Some(f.at(3607)));
+        assert_eq!(c.tally().approved.len(), 2, "kept across 327 retries");
+
+        // An answer to the previous attempt is stale; one to the current attempt completes it.
+        let third = &f.keys[2];
+        c.handle_result(hour, third.address(), approval(third, RequestId(426)));
+        assert_eq!(c.tally().stale, 1);
+        assert!(c.poll_action().is_none());
+        c.handle_result(f.at(3601), third.address(), approval(third, RequestId(427)));
+        let quorum = finished(&mut c);
+        assert_eq!(quorum.attempts, 328);
+        assert_eq!(quorum.batch.request_id, RequestId(427));
+        let signers: BTreeSet<_> = quorum.signatures.keys().copied().collect();
+        assert_eq!(
+            signers,
+            f.keys[..3].iter().map(VerifierKey::address).collect()
+        );
+        assert!(c.is_finished());
+        assert_eq!(c.poll_timeout(), None);
+    }
+
+    /// Late answers to an attempt that timed out still count while the next one waits for its
+    /// retry delay, also without a total timeout.
+    #[test]
+    fn without_a_total_timeout_late_answers_during_the_retry_delay_count() {
+        let f = Fixture::new(5);
+        let config = f.config().without_total_timeout();
+        let mut c = QuorumCollector::new(f.start, batch(), config, &Secp256k1BatchScheme).unwrap();
+        let id = sent(&mut c).request_id;
+        c.handle_timeout(f.at(10));
+        assert!(c.poll_action().is_none());
+        assert_eq!(c.poll_timeout(), Some(f.at(11)));
+        for key in &f.keys[..3] {
+            c.handle_result(f.at(10), key.address(), approval(key, id));
+        }
+        let quorum = finished(&mut c);
+        assert_eq!((quorum.attempts, quorum.batch.request_id), (1, id));
+    }
+
     #[test]
     fn nothing_counts_after_the_total_timeout() {
         let f = Fixture::new(5);
@@ -754,6 +845,39 @@ mod tests {
             c.poll_action(),
             Some(Action::Fail(QuorumError::NotEnoughSigners {
                 got: 2,
+                needed: 3
+            }))
+        ));
+    }
+
+    /// Durations no `Instant` can be moved by are "never", not a panic: a total timeout of
+    /// `Duration::MAX` never fails the collection, a request timeout of `Duration::MAX` never
+    /// ends an attempt.
+    #[test]
+    fn durations_past_what_an_instant_holds_mean_never() {
+        let f = Fixture::new(5);
+        let config = f.config().with_total_timeout(Duration::MAX);
+        let mut c = QuorumCollector::new(f.start, batch(), config, &Secp256k1BatchScheme).unwrap();
+        assert_eq!(sent(&mut c).request_id, RequestId(100));
+        assert_eq!(c.poll_timeout(), Some(f.at(10)));
+        c.handle_timeout(f.at(10));
+        assert!(c.poll_action().is_none());
+        c.handle_timeout(f.at(11));
+        assert_eq!(sent(&mut c).request_id, RequestId(101));
+
+        let config = f.config().with_request_timeout(Duration::MAX);
+        let mut c = QuorumCollector::new(f.start, batch(), config, &Secp256k1BatchScheme).unwrap();
+        let id = sent(&mut c).request_id;
+        // Only the total timeout is left to wake for; it still fails the collection.
+        assert_eq!(c.poll_timeout(), Some(f.at(35)));
+        c.handle_timeout(f.at(34));
+        assert!(c.poll_action().is_none(), "the attempt never times out");
+        assert_eq!(c.request_id(), id);
+        c.handle_timeout(f.at(35));
+        assert!(matches!(
+            c.poll_action(),
+            Some(Action::Fail(QuorumError::NotEnoughSigners {
+                got: 0,
                 needed: 3
             }))
         ));

@@ -16,15 +16,32 @@ use crate::key::AcceptedSigners;
 /// | threshold | given to [`new`](Self::new) |
 /// | [request timeout](Self::with_request_timeout) | 10 s |
 /// | [retry delay](Self::with_retry_delay) | 1 s |
-/// | [total timeout](Self::with_total_timeout) | 60 s |
+/// | [total timeout](Self::with_total_timeout) | 60 s; [none](Self::without_total_timeout) to retry until the quorum |
 /// | [request ids](Self::with_request_ids) | [`RequestIds::global`] |
+///
+/// Upstream's main node has no total timeout: it retries a batch, each attempt under a fresh
+/// request id, until the quorum is reached. [`without_total_timeout`](Self::without_total_timeout)
+/// does the same:
+///
+/// ```
+/// use std::time::Duration;
+/// use zks_verifier::{QuorumConfig, VerifierKey};
+///
+/// let key = VerifierKey::generate();
+/// let config = QuorumConfig::new([key.address()], 1)
+///     .with_request_timeout(Duration::from_secs(5))
+///     .with_retry_delay(Duration::from_secs(1))
+///     .without_total_timeout();
+/// assert_eq!(config.total_timeout_limit(), None);
+/// ```
 #[derive(Clone, Debug)]
 pub struct QuorumConfig {
     pub(crate) signers: AcceptedSigners,
     pub(crate) threshold: usize,
     pub(crate) request_timeout: Duration,
     pub(crate) retry_delay: Duration,
-    pub(crate) total_timeout: Duration,
+    /// `None`: retry until the quorum is reached.
+    pub(crate) total_timeout: Option<Duration>,
     pub(crate) request_ids: RequestIds,
 }
 
@@ -33,7 +50,7 @@ impl QuorumConfig {
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default delay between a timed-out attempt and the next.
     pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
-    /// Default total timeout.
+    /// Default total timeout (a config from [`new`](Self::new) has one).
     pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(60);
 
     /// `threshold` distinct signatures out of `signers` make a quorum.
@@ -49,7 +66,7 @@ impl QuorumConfig {
             threshold,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             retry_delay: Self::DEFAULT_RETRY_DELAY,
-            total_timeout: Self::DEFAULT_TOTAL_TIMEOUT,
+            total_timeout: Some(Self::DEFAULT_TOTAL_TIMEOUT),
             request_ids: RequestIds::global(),
         }
     }
@@ -70,10 +87,26 @@ impl QuorumConfig {
     }
 
     /// How long the whole collection may take, from start, before it fails with
-    /// [`NotEnoughSigners`](crate::QuorumError::NotEnoughSigners).
+    /// [`NotEnoughSigners`](crate::QuorumError::NotEnoughSigners). Replaces
+    /// [`without_total_timeout`](Self::without_total_timeout). A timeout too long for an
+    /// `Instant` to express never passes.
     #[must_use]
     pub fn with_total_timeout(mut self, timeout: Duration) -> Self {
-        self.total_timeout = timeout;
+        self.total_timeout = Some(timeout);
+        self
+    }
+
+    /// No total timeout: the collection never fails for lack of signatures. Each attempt that
+    /// times out is followed, after the retry delay, by another under a fresh request id, until
+    /// the quorum is reached; signatures already counted are kept. This is how upstream's main
+    /// node collects (it parks the batch until it has the quorum). Replaces
+    /// [`with_total_timeout`](Self::with_total_timeout).
+    ///
+    /// [`collect_quorum`](crate::collect_quorum) then returns only with the quorum or an
+    /// error from the node; to give up (at shutdown, say), drop its future.
+    #[must_use]
+    pub fn without_total_timeout(mut self) -> Self {
+        self.total_timeout = None;
         self
     }
 
@@ -105,9 +138,18 @@ impl QuorumConfig {
         self.retry_delay
     }
 
-    /// The total timeout.
-    pub fn total_timeout(&self) -> Duration {
+    /// The total timeout; `None` without one ([`without_total_timeout`](Self::without_total_timeout)).
+    pub fn total_timeout_limit(&self) -> Option<Duration> {
         self.total_timeout
+    }
+
+    /// The total timeout, `Duration::MAX` without one.
+    #[deprecated(
+        note = "a collection may have no total timeout: use `total_timeout_limit`, which says so \
+                with `None`"
+    )]
+    pub fn total_timeout(&self) -> Duration {
+        self.total_timeout.unwrap_or(Duration::MAX)
     }
 }
 
@@ -150,5 +192,29 @@ impl RequestIds {
 impl Default for RequestIds {
     fn default() -> Self {
         Self::global()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_total_timeout_by_default_none_on_request_and_back() {
+        let config = QuorumConfig::new(std::iter::empty(), 1);
+        assert_eq!(
+            config.total_timeout_limit(),
+            Some(QuorumConfig::DEFAULT_TOTAL_TIMEOUT)
+        );
+        let config = config.without_total_timeout();
+        assert_eq!(config.total_timeout_limit(), None);
+        #[allow(deprecated)]
+        let old = config.total_timeout();
+        assert_eq!(old, Duration::MAX);
+        let config = config.with_total_timeout(Duration::from_secs(5));
+        assert_eq!(config.total_timeout_limit(), Some(Duration::from_secs(5)));
+        #[allow(deprecated)]
+        let old = config.total_timeout();
+        assert_eq!(old, Duration::from_secs(5));
     }
 }
