@@ -22,6 +22,7 @@ mod relay_net;
 mod relay_tree;
 mod relays;
 mod replay;
+mod silent_upstream;
 mod upstreams;
 mod verify;
 mod verify_net;

@@ -396,14 +396,21 @@ async fn an_authorized_verifier_link_outlives_the_handshake_timeout() {
     let mn = main_node(&net, "mn", chain(10), &addresses(&keys)).await;
     let mut events = mn.events();
     let _en = honest(&net, "en", "mn", &keys[0]).await;
-    authorized(&mut events, 1).await;
+    let conn = next_matching(&mut events, "verifier authorized", |e| match e {
+        ProtocolEvent::VerifierAuthorized { conn, .. } => Some(*conn),
+        _ => None,
+    })
+    .await;
     tokio::time::sleep(60 * SECOND).await;
+    // The verifier's link (the short probe links its external node opens while the chain is
+    // idle come and go beside it).
     let closed: Vec<_> = drain(&mut events)
         .await
         .into_iter()
-        .filter(|e| matches!(e, ProtocolEvent::Closed { .. }))
+        .filter(|e| matches!(e, ProtocolEvent::Closed { conn: c, .. } if *c == conn))
         .collect();
     assert!(closed.is_empty(), "{closed:?}");
+    assert!(mn.sessions().iter().any(|s| s.conn == conn));
 }
 
 /// A verifier that was fully synced, lost its link and came back (re-authenticated, resuming

@@ -52,12 +52,29 @@ pub struct Limits {
     /// higher-priority upstream that holds our last block again, and, while the active one is
     /// stalled, for one that has our next block. Default: 10 s.
     pub upstream_probe_interval: Duration,
-    /// EN or relay: an active upstream that delivered nothing for this long is stalled; replay
-    /// moves to a lower-priority upstream that has our next block. A chain with no new blocks
-    /// looks the same, which is why a probe must find the block first. Default: 30 s.
+    /// EN or relay, with one trusted upstream or several: an active link that delivered
+    /// nothing for this long is stalled. A chain with no new blocks looks the same, which is
+    /// why a probe must find our next block before anything moves: the active upstream itself
+    /// is probed over a fresh link (if it has the block, its silent link is replaced by a fresh
+    /// one), then the lower-priority upstreams (if one has it, replay moves there). Self-probes
+    /// that find nothing back off — at `T`, `2 T`, `4 T`, `8 T`, `16 T`, then every `8 T` of
+    /// silence — so an idle chain costs one short probe link every 4 minutes at the default.
+    /// Must be > 0. Default: 30 s.
     pub upstream_stall_timeout: Duration,
-    /// How long a probe may take, dial included. Default: 5 s.
+    /// How long a probe may take, dial included; also how long the active link gets to
+    /// deliver a block a probe found, before it counts as stalled. Default: 5 s.
     pub upstream_probe_timeout: Duration,
+    /// EN or relay: when the active upstream cannot be probed (a second link to it is refused
+    /// or fails — a reth-based main node refuses a second session from the same peer with
+    /// `AlreadyConnected`), a silent stream cannot be told from an idle chain; the link is
+    /// then replaced by a fresh one after this long without progress and without an answered
+    /// probe — once per this period while that lasts. A probe that is answered ("no new
+    /// block") starts it over, so it never fires where probes work. It takes effect no sooner
+    /// than [`upstream_stall_timeout`](Self::upstream_stall_timeout) (the first self-probe).
+    /// The same 300 s as the replay watchdog of upstream's own external node, which drops its
+    /// peer and redials. `None` turns it off (a stuck stream that cannot be probed then stays
+    /// stuck). Default: `Some(300 s)`.
+    pub upstream_watchdog: Option<Duration>,
     /// A link with no message in either direction for this long is closed. Transports with a
     /// keepalive of their own (devp2p ping, libp2p idle timeout) watch silence below the zks
     /// layer, so the default is off. Default: `None`.
@@ -86,6 +103,7 @@ impl Default for Limits {
             upstream_probe_interval: Duration::from_secs(10),
             upstream_stall_timeout: Duration::from_secs(30),
             upstream_probe_timeout: Duration::from_secs(5),
+            upstream_watchdog: Some(Duration::from_secs(300)),
             idle_timeout: None,
         }
     }
@@ -166,6 +184,13 @@ impl Limits {
         self
     }
 
+    /// Sets [`upstream_watchdog`](Self::upstream_watchdog); `None` turns it off.
+    #[must_use]
+    pub const fn with_upstream_watchdog(mut self, watchdog: Option<Duration>) -> Self {
+        self.upstream_watchdog = watchdog;
+        self
+    }
+
     /// Sets [`redial_initial`](Self::redial_initial) and [`redial_max`](Self::redial_max).
     #[must_use]
     pub const fn with_redial(mut self, initial: Duration, max: Duration) -> Self {
@@ -205,6 +230,7 @@ impl Limits {
         }
         for (name, value) in [
             ("upstream_probe_interval", self.upstream_probe_interval),
+            ("upstream_stall_timeout", self.upstream_stall_timeout),
             ("upstream_probe_timeout", self.upstream_probe_timeout),
         ] {
             if value.is_zero() {
@@ -213,6 +239,15 @@ impl Limits {
                     reason: "must be > 0",
                 });
             }
+        }
+        if self
+            .upstream_watchdog
+            .is_some_and(|watchdog| watchdog.is_zero())
+        {
+            return Err(ConfigError::InvalidLimit {
+                name: "upstream_watchdog",
+                reason: "must be > 0 (None turns it off)",
+            });
         }
         Ok(())
     }
@@ -226,5 +261,33 @@ impl Limits {
             handshake: self.handshake_timeout,
             idle: self.idle_timeout,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_stall_timeout_or_watchdog_is_refused_and_none_turns_the_watchdog_off() {
+        let invalid = |limits: Limits| match limits.validate() {
+            Err(ConfigError::InvalidLimit { name, .. }) => Some(name),
+            _ => None,
+        };
+        assert_eq!(
+            Limits::default().upstream_watchdog,
+            Some(Duration::from_secs(300))
+        );
+        assert!(Limits::default().validate().is_ok());
+        assert!(
+            Limits::default()
+                .with_upstream_watchdog(None)
+                .validate()
+                .is_ok()
+        );
+        let stall = Limits::default().with_upstream_checks(Duration::from_secs(10), Duration::ZERO);
+        assert_eq!(invalid(stall), Some("upstream_stall_timeout"));
+        let watchdog = Limits::default().with_upstream_watchdog(Some(Duration::ZERO));
+        assert_eq!(invalid(watchdog), Some("upstream_watchdog"));
     }
 }

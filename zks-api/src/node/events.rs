@@ -51,6 +51,24 @@ pub enum SwitchReason {
         /// How long the active upstream had made no progress.
         idle: Duration,
     },
+    /// The active link sent nothing new for this long, yet a fresh link to the same upstream
+    /// got our next block: the link's stream went silent (a lost wakeup in the main node's
+    /// replay source, say) while the link stayed up. The link is replaced by a fresh one to
+    /// the same upstream (`from == to`).
+    Silent {
+        /// How long the link had made no progress.
+        idle: Duration,
+    },
+    /// The active link sent nothing new for [`Limits::upstream_watchdog`] and the upstream
+    /// could not be probed (a second link to it was refused or failed), so a silent stream
+    /// could not be told from an idle chain: the link is replaced by a fresh one to the same
+    /// upstream (`from == to`), in case its stream was stuck.
+    ///
+    /// [`Limits::upstream_watchdog`]: super::Limits::upstream_watchdog
+    Watchdog {
+        /// How long the link had made no progress.
+        idle: Duration,
+    },
 }
 
 impl std::fmt::Display for SwitchReason {
@@ -60,6 +78,16 @@ impl std::fmt::Display for SwitchReason {
             Self::Stalled { idle } => write!(
                 f,
                 "no progress for {idle:?} while the other upstream has our next block"
+            ),
+            Self::Silent { idle } => write!(
+                f,
+                "the link delivered nothing for {idle:?} while a fresh link to the same \
+                 upstream got our next block; the link is replaced"
+            ),
+            Self::Watchdog { idle } => write!(
+                f,
+                "the link delivered nothing for {idle:?} and the upstream cannot be probed \
+                 (a second link is refused); the link is replaced in case its stream is stuck"
             ),
         }
     }
@@ -102,8 +130,10 @@ pub enum ProtocolEvent {
         retry_in: Duration,
     },
     /// EN or relay: replay moved from the active upstream to another one, which is dialed
-    /// next. The link to `from` ends with [`CloseCause::Superseded`]; exactly-once holds
-    /// across the move (the new link resumes from the sink's next block).
+    /// next — or, for [`SwitchReason::Silent`] and [`SwitchReason::Watchdog`], to a fresh
+    /// link to the same upstream (`from == to`). The link to `from` ends with
+    /// [`CloseCause::Superseded`]; exactly-once holds across the move (the new link resumes
+    /// from the sink's next block).
     UpstreamSwitched {
         /// The upstream replay came from.
         from: PeerAddr,

@@ -16,6 +16,7 @@ mod relay;
 mod replay_cache;
 mod sessions;
 mod shared;
+mod silence;
 mod upstreams;
 
 use std::sync::{Arc, Mutex};

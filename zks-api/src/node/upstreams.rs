@@ -1,16 +1,35 @@
 //! The external node's (and relay's) dial loop over its trusted upstreams: one replay link at
-//! a time, by priority, with failover, fail-back and stall detection.
+//! a time, by priority, with failover, fail-back and stall detection — with one upstream as
+//! with several.
 //!
-//! zks messages carry no chain head, so the loop learns where the other upstreams stand from
+//! zks messages carry no chain head, so the loop learns where the upstreams stand from
 //! *probes*: a short-lived link that asks for one block and ends (`ClientQuitting`) once it
 //! came or a timeout passed. A probe costs one handshake and at most one record, and runs only
-//! when it can change the decision — every [`Limits::upstream_probe_interval`] while a
-//! higher-priority upstream is not the active one (is it level again?), and while the active
-//! one has made no progress for [`Limits::upstream_stall_timeout`] (is another one ahead?). A
-//! second standing replay link would learn the same at the cost of a second full stream.
+//! when it can change the decision:
+//!
+//! - every [`Limits::upstream_probe_interval`] while a higher-priority upstream is not the
+//!   active one: does it hold our last block again? Then replay fails back to it.
+//! - once the active link has made no progress for [`Limits::upstream_stall_timeout`], for our
+//!   next block, in priority order: first the active upstream itself, over a fresh link — if
+//!   it has the block, the link is up but its stream went silent (a lost wakeup in the main
+//!   node's replay source, say: keepalive pings hold such a link forever), and it is replaced
+//!   by a fresh link to the same upstream ([`SwitchReason::Silent`]); then the lower-priority
+//!   upstreams, every probe interval, as before — if one has the block, replay moves there
+//!   ([`SwitchReason::Stalled`]). The active upstream goes first because it is preferred:
+//!   moving to a lower one while it can serve us would only be undone by the next fail-back.
+//!   A block a probe found counts only if the active link does not deliver it within the
+//!   probe timeout (on a slow chain it may arrive on both at once).
+//!
+//! On an idle chain nobody has our next block: nothing moves, and self-probes back off (see
+//! [`silence`](super::silence)) to one every `8 ×` the stall timeout. When the active
+//! upstream cannot be probed at all (it refuses a second link, as a reth-based node does), the
+//! [`Limits::upstream_watchdog`] replaces a link that stayed silent that long
+//! ([`SwitchReason::Watchdog`]). A second standing replay link would learn all of this at the
+//! cost of a second full stream.
 //!
 //! [`Limits::upstream_probe_interval`]: super::Limits::upstream_probe_interval
 //! [`Limits::upstream_stall_timeout`]: super::Limits::upstream_stall_timeout
+//! [`Limits::upstream_watchdog`]: super::Limits::upstream_watchdog
 
 use std::sync::Arc;
 
@@ -20,6 +39,7 @@ use tokio::time::Instant;
 use super::backoff::Backoff;
 use super::link::{LinkCx, LinkIo, LinkOutcome, RoleDriver, serve_link_until};
 use super::shared::Shared;
+use super::silence::{Probe, Silence};
 use super::{CloseCause, ProtocolEvent, SwitchReason};
 use crate::transport::Link;
 use crate::{BlockNumber, DisconnectReason, PeerAddr};
@@ -74,7 +94,7 @@ pub(super) async fn dial_loop(
                 }
                 if let Some(switch) = switch {
                     let (from, to) = (addr.clone(), addrs[switch.to].clone());
-                    tracing::info!(%from, %to, reason = %switch.reason, "replay upstream switched");
+                    switch.log(&from, &to);
                     shared.emit(ProtocolEvent::UpstreamSwitched {
                         from,
                         to,
@@ -121,11 +141,39 @@ fn retry_delay(backoff: &mut Backoff, round_over: bool) -> std::time::Duration {
     }
 }
 
-/// A decision to move replay to upstream `to`.
+/// A decision to move replay to upstream `to` (the active one itself: a fresh link).
 #[derive(Debug)]
 struct Switch {
     to: usize,
     reason: SwitchReason,
+    /// Our next block when the decision was made.
+    next: BlockNumber,
+}
+
+impl Switch {
+    /// One line per switch: WARN when the link to the same upstream is replaced (its stream
+    /// went silent: something on that node wants looking at), INFO for a move by priority.
+    fn log(&self, from: &PeerAddr, to: &PeerAddr) {
+        match self.reason {
+            SwitchReason::Silent { idle } => tracing::warn!(
+                upstream = %from,
+                ?idle,
+                block = self.next,
+                "replay stream went silent while the link stayed up; the upstream has our next \
+                 block on a fresh link, so the link is replaced (check the main node's replay \
+                 source: a lost wakeup in its wait_for looks like this)"
+            ),
+            SwitchReason::Watchdog { idle } => tracing::warn!(
+                upstream = %from,
+                ?idle,
+                block = self.next,
+                "replay link silent for the watchdog's time and the upstream fails every probe \
+                 link (a second session refused?), so an idle chain cannot be told from a stuck \
+                 stream; replacing the link"
+            ),
+            _ => tracing::info!(%from, %to, reason = %self.reason, "replay upstream switched"),
+        }
+    }
 }
 
 /// The upstreams, while the one at `active` is linked.
@@ -161,64 +209,144 @@ impl Upstreams<'_> {
         (serve.await, Some(switch))
     }
 
-    /// Watches progress and probes the other upstreams; resolves when replay should move.
+    /// Watches progress and probes the upstreams; resolves when replay should move (or the
+    /// active link be replaced).
     async fn supervise(&self, mut applied: watch::Receiver<BlockNumber>) -> Switch {
-        if self.addrs.len() < 2 {
-            return std::future::pending().await;
-        }
         let limits = &self.shared.limits;
-        let mut last_progress = Instant::now();
+        let start = Instant::now();
         applied.borrow_and_update();
-        let mut check_at = last_progress + limits.upstream_probe_interval;
+        let mut silence = Silence::new(limits, start);
+        // Fail-back and the others' stall probes, only when there are others.
+        let mut check_at = (self.addrs.len() > 1).then(|| start + limits.upstream_probe_interval);
         loop {
+            let wake = check_at.map_or(silence.due(), |at| at.min(silence.due()));
             tokio::select! {
                 changed = applied.changed() => {
                     if changed.is_err() {
                         return std::future::pending().await;
                     }
-                    last_progress = Instant::now();
+                    silence.progress(Instant::now());
                     continue;
                 }
-                () = tokio::time::sleep_until(check_at) => {}
+                () = tokio::time::sleep_until(wake) => {}
             }
-            let next = *applied.borrow();
+            let now = Instant::now();
+            let others = check_at.is_some_and(|at| at <= now);
+            if let Some(switch) = self.check(&mut applied, &mut silence, others).await {
+                return switch;
+            }
+            if others {
+                check_at = Some(Instant::now() + limits.upstream_probe_interval);
+            }
+        }
+    }
+
+    /// One round of probes, in priority order: the higher-priority upstreams for fail-back
+    /// (with `others`), the active one itself when its self-probe is due, and the lower ones
+    /// when the link is stalled (with `others`).
+    async fn check(
+        &self,
+        applied: &mut watch::Receiver<BlockNumber>,
+        silence: &mut Silence,
+        others: bool,
+    ) -> Option<Switch> {
+        let limits = &self.shared.limits;
+        let next = *applied.borrow();
+        if others {
             // Fail back: a higher-priority upstream that holds our last block (or, before we
             // have any, our first) is as good as the active one and preferred.
             let last = next.saturating_sub(1);
             for (to, addr) in self.addrs[..self.active].iter().enumerate() {
-                if self.probe(addr, last).await {
-                    return Switch {
+                if self.probe(addr, last).await == Probe::Has {
+                    return Some(Switch {
                         to,
                         reason: SwitchReason::Failback,
-                    };
+                        next,
+                    });
                 }
             }
-            let idle = Instant::now().saturating_duration_since(last_progress);
-            if idle >= limits.upstream_stall_timeout {
-                for (to, addr) in self.addrs.iter().enumerate().skip(self.active + 1) {
-                    if self.probe(addr, next).await {
-                        return Switch {
-                            to,
-                            reason: SwitchReason::Stalled { idle },
-                        };
-                    }
-                }
-            }
-            check_at = Instant::now() + limits.upstream_probe_interval;
         }
+        let started = Instant::now();
+        if silence.due() <= started {
+            let replace = match self.probe(&self.addrs[self.active], next).await {
+                Probe::Has => true,
+                Probe::Lacks => {
+                    silence.lacked(started);
+                    false
+                }
+                Probe::Unreachable => {
+                    if silence.unreachable(started) {
+                        return Some(Switch {
+                            to: self.active,
+                            reason: SwitchReason::Watchdog {
+                                idle: silence.idle(Instant::now()),
+                            },
+                            next,
+                        });
+                    }
+                    false
+                }
+            };
+            if replace {
+                return self
+                    .unless_delivered(applied, silence, self.active, next)
+                    .await;
+            }
+        }
+        if others && silence.idle(Instant::now()) >= limits.upstream_stall_timeout {
+            for (to, addr) in self.addrs.iter().enumerate().skip(self.active + 1) {
+                if self.probe(addr, next).await == Probe::Has {
+                    return self.unless_delivered(applied, silence, to, next).await;
+                }
+            }
+        }
+        None
+    }
+
+    /// A probe found our next block at upstream `to`: unless the active link delivers it
+    /// within the probe timeout (on a slow chain it may arrive on both at once), replay moves
+    /// to `to` — a fresh link when `to` is the active upstream itself.
+    async fn unless_delivered(
+        &self,
+        applied: &mut watch::Receiver<BlockNumber>,
+        silence: &mut Silence,
+        to: usize,
+        next: BlockNumber,
+    ) -> Option<Switch> {
+        let grace = self.shared.limits.upstream_probe_timeout;
+        let delivered = tokio::time::timeout(grace, applied.wait_for(|n| *n > next)).await;
+        let now = Instant::now();
+        if matches!(delivered, Ok(Ok(_))) {
+            silence.progress(now);
+            return None;
+        }
+        let idle = silence.idle(now);
+        let reason = if to == self.active {
+            SwitchReason::Silent { idle }
+        } else {
+            SwitchReason::Stalled { idle }
+        };
+        Some(Switch { to, reason, next })
     }
 
     /// Whether the upstream at `addr` serves block `block` now: one short-lived link.
-    async fn probe(&self, addr: &PeerAddr, block: BlockNumber) -> bool {
+    async fn probe(&self, addr: &PeerAddr, block: BlockNumber) -> Probe {
         let shared = self.shared;
         let timeout = shared.limits.upstream_probe_timeout;
         let dialed = tokio::select! {
             dialed = tokio::time::timeout(timeout, shared.transport.dial(addr, shared.caps)) => dialed,
-            () = shared.shutdown.cancelled() => return false,
+            () = shared.shutdown.cancelled() => return Probe::Unreachable,
         };
-        let Ok(Ok(link)) = dialed else {
-            tracing::debug!(%addr, block, "probe: upstream not reachable");
-            return false;
+        let link = match dialed {
+            Ok(Ok(link)) => link,
+            Ok(Err(error)) => {
+                tracing::debug!(%addr, block, %error, "probe: upstream not reachable");
+                return Probe::Unreachable;
+            }
+            Err(_) => {
+                tracing::debug!(%addr, block, "probe: dial timed out");
+                return Probe::Unreachable;
+            }
         };
         let (info, sender, rx) = link.split();
         let cx = LinkCx::new(
@@ -231,10 +359,20 @@ impl Upstreams<'_> {
             shared.shutdown.child_token(),
         );
         let mut io = LinkIo::new(shared, rx, crate::Direction::Outbound);
-        let has = cx.trusted && self.driver.probe(&cx, &mut io, block, timeout).await;
+        let found = if !cx.trusted {
+            Probe::Unreachable
+        } else if self.driver.probe(&cx, &mut io, block, timeout).await {
+            Probe::Has
+        } else if matches!(io.try_recv(&cx).await, Err(CloseCause::Link(_))) {
+            // The upstream ended the probe link before answering (it refuses a second link
+            // from us, say): we learned nothing.
+            Probe::Unreachable
+        } else {
+            Probe::Lacks
+        };
         cx.sender.close(DisconnectReason::ClientQuitting);
-        tracing::debug!(%addr, block, has, "probed upstream");
-        has
+        tracing::debug!(%addr, block, ?found, "probed upstream");
+        found
     }
 }
 
