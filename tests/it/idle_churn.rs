@@ -73,29 +73,6 @@ impl ReplaySource for Counting {
     }
 }
 
-/// Log output, captured.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
-    }
-}
-
 /// How the EN lets go of its main node in cycle `i`: reth's `DisconnectRequested` (what
 /// `disconnect_peer` sends), a `ClientQuitting`, or dropping the link without a word.
 fn farewell(i: usize) -> Option<DisconnectReason> {
@@ -140,15 +117,7 @@ fn lines_at_info_or_above(text: &str) -> Vec<(String, String)> {
 /// the last one.
 #[tokio::test(start_paused = true)]
 async fn an_idle_main_node_takes_watchdog_reconnects_without_reads_sends_or_warnings() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .without_time()
-        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let (logs, _logging) = zks_tests::logs::capture();
 
     let net = MemNet::new();
     let calls = Arc::new(Mutex::new(Calls::default()));

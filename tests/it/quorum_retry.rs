@@ -217,3 +217,81 @@ async fn with_a_total_timeout_the_collection_still_fails_when_it_passes() {
         .collect();
     assert_eq!(seen, expected);
 }
+
+/// A verifier that refuses (the same reason on every attempt), then approves with a signature
+/// of another scheme, then with the right one: the operator sees each answer once, at WARN,
+/// with the verifier's reason and what was wrong with the approval — not once per retry, and
+/// not a silence until the quorum.
+#[tokio::test(start_paused = true)]
+async fn every_answer_that_is_not_an_approval_is_logged_once_with_its_reason() {
+    let (logs, _logging) = zks_tests::logs::capture();
+    let net = MemNet::new();
+    let key = VerifierKey::from_bytes(&[3; 32]).unwrap();
+    let (mn, mut verifier) = setup(&net, &key).await;
+    let scheme = Secp256k1BatchScheme;
+    let collecting = collect_quorum(&mn, batch(), config(&key).without_total_timeout(), &scheme);
+    let script = async {
+        let eip712 = zks_verifier::Eip712CommitBatchesScheme::new(1, [0x11; 20], [0x22; 20]);
+        for attempt in 1..=6u64 {
+            let request = verifier.next_batch().await;
+            let outcome = match attempt {
+                1..=4 => VerifyBatchOutcome::Refused {
+                    reason: "Batch data mismatch".to_owned(),
+                },
+                5 => VerifyBatchOutcome::Approved {
+                    // A made-up commit decodes under neither scheme's expectations: sign the
+                    // digest of a decodable batch under EIP-712 instead.
+                    signature: eip712_signature(&eip712, &key, &request),
+                },
+                _ => VerifyBatchOutcome::Approved {
+                    signature: scheme.sign(&key, &request),
+                },
+            };
+            let result = VerifyBatchResult {
+                request_id: request.request_id,
+                batch_number: request.batch_number,
+                outcome,
+            };
+            verifier
+                .send(TwoFaMessage::VerifyBatchResult(result).to_frame())
+                .await;
+        }
+    };
+    let (quorum, ()) = within("the quorum", async { tokio::join!(collecting, script) }).await;
+    assert_eq!(quorum.unwrap().attempts, 6);
+    let warnings = logs.lines_at("WARN");
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("a verifier did not approve the batch")
+            && warnings[0].contains(&format!("signer={}", key.address()))
+            && warnings[0].contains("answer=refused: Batch data mismatch"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[1].contains("answer=approval not counted: the signature recovers to 0x")
+            && warnings[1].contains("under another signature scheme or EIP-712 domain"),
+        "{}",
+        warnings[1]
+    );
+}
+
+/// An approval of `request` under EIP-712 (over a decodable stand-in of its commit data): a
+/// signature by the right key over the wrong digest for our scheme.
+fn eip712_signature(
+    scheme: &zks_verifier::Eip712CommitBatchesScheme,
+    key: &VerifierKey,
+    request: &VerifyBatch,
+) -> bytes::Bytes {
+    use alloy_sol_types::SolValue as _;
+    let decodable = VerifyBatch {
+        commit_data: zks_verifier::commit_abi::CommitBatchInfoV31::default()
+            .abi_encode()
+            .into(),
+        prev_commit_data: zks_verifier::commit_abi::StoredBatchInfo::default()
+            .abi_encode()
+            .into(),
+        ..request.clone()
+    };
+    scheme.sign(key, &decodable).unwrap()
+}

@@ -18,6 +18,8 @@ use zks_api::{
 use zks_api::{EventStream, ProtocolEvent};
 use zks_memnet::MemNet;
 
+pub mod logs;
+
 pub mod libp2p;
 pub use libp2p::Libp2pNet;
 

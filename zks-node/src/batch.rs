@@ -443,12 +443,21 @@ pub struct BatchPlan {
     pub size: u64,
     /// How batches are built and their signatures checked.
     pub scheme: BatchScheme,
+    /// How long one batch's quorum is sought before the loop gives up on it and goes on to
+    /// the next; `None` asks until the quorum comes, as upstream's main node does.
+    pub quorum_timeout: Option<Duration>,
 }
+
+/// How long a verifier has to answer one attempt, and the wait before the next attempt under
+/// a fresh request id: upstream's defaults (`request_timeout`, `retry_delay`).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+const RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// Every time the chain grows by `plan.size` blocks, asks the verifiers for a quorum on the
 /// new batch (one at a time, in order, built and checked under `plan.scheme`) and reports each
 /// outcome through `report`; returns when `stop` turns true and the batches for blocks stored
-/// by then are done.
+/// by then are done — or at once, when `stop` turns true while a batch without a quorum
+/// timeout is still asked for.
 pub async fn batch_loop<R: BatchSource>(
     node: Arc<Node>,
     store: RedbReplayStore<R>,
@@ -461,6 +470,7 @@ pub async fn batch_loop<R: BatchSource>(
         threshold,
         size,
         scheme,
+        quorum_timeout,
     } = plan;
     let checker = scheme.scheme();
     let size = size.max(1);
@@ -498,10 +508,17 @@ pub async fn batch_loop<R: BatchSource>(
             }
         };
         let config = QuorumConfig::new(signers.iter().copied(), threshold)
-            .with_request_timeout(Duration::from_secs(5))
-            .with_total_timeout(Duration::from_secs(15));
+            .with_request_timeout(REQUEST_TIMEOUT)
+            .with_retry_delay(RETRY_DELAY);
+        let config = match quorum_timeout {
+            Some(timeout) => config.with_total_timeout(timeout),
+            None => config.without_total_timeout(),
+        };
         let started = tokio::time::Instant::now();
-        let result = collect_quorum(&node, batch, config, &*checker).await;
+        let result = tokio::select! {
+            result = collect_quorum(&node, batch, config, &*checker) => result,
+            _ = stop.wait_for(|s| *s), if quorum_timeout.is_none() => return,
+        };
         crate::metrics::record_quorum(result.is_ok());
         report(BatchOutcome {
             number,

@@ -214,6 +214,12 @@ pub struct MainNodeArgs {
     /// Blocks per verification batch (default: 100).
     #[arg(long, env = "ZKS_BATCH_SIZE")]
     pub batch_size: Option<u64>,
+    /// Give up on a batch's quorum after this long and go on to the next batch; `never` keeps
+    /// asking (every 5 s under a fresh request id) until the quorum is reached, as upstream
+    /// main nodes do (default: never).
+    #[arg(long, value_name = "DURATION|never", env = "ZKS_QUORUM_TIMEOUT", value_parser = parse_limit)]
+    #[serde(default, deserialize_with = "de_limit")]
+    pub quorum_timeout: Option<Limit>,
     /// Produce synthetic blocks at this rate (blocks per second) (default: off).
     #[arg(long, value_name = "RATE", env = "ZKS_PRODUCE_BLOCKS")]
     pub produce_blocks: Option<f64>,
@@ -290,15 +296,61 @@ pub struct ExternalNodeArgs {
     #[arg(long, value_name = "ADDR", env = "ZKS_CHAIN_ADDRESS")]
     pub chain_address: Option<String>,
     /// With several --main-node: how often the other upstreams are probed (one short link
-    /// asking for one block) for fail-back and stalls (default: 10s).
+    /// asking for one block) for fail-back, and for a stalled upstream's replacement
+    /// (default: 10s).
     #[arg(long, value_name = "DURATION", env = "ZKS_UPSTREAM_PROBE_INTERVAL", value_parser = parse_duration)]
     #[serde(default, deserialize_with = "de_duration")]
     pub upstream_probe_interval: Option<Duration>,
-    /// With several --main-node: the active upstream is stalled after delivering nothing for
-    /// this long while another has our next block (default: 30s).
+    /// The active upstream is stalled after delivering nothing for this long: it is probed
+    /// (a short second link asking for our next block), and a fresh link replaces the silent
+    /// one when it has the block (with several --main-node, another that has it may take
+    /// over). An idle chain is probed ever more rarely, at most every 8 times this (default:
+    /// 30s).
     #[arg(long, value_name = "DURATION", env = "ZKS_UPSTREAM_STALL_TIMEOUT", value_parser = parse_duration)]
     #[serde(default, deserialize_with = "de_duration")]
     pub upstream_stall_timeout: Option<Duration>,
+    /// When the active upstream refuses our probes (reth-based nodes refuse a second session
+    /// from one peer), a link that delivered nothing for this long is replaced by a fresh one,
+    /// as upstream external nodes do; `off` never replaces it (default: 300s).
+    #[arg(long, value_name = "DURATION|off", env = "ZKS_UPSTREAM_WATCHDOG", value_parser = parse_limit)]
+    #[serde(default, deserialize_with = "de_limit")]
+    pub upstream_watchdog: Option<Limit>,
+}
+
+/// A duration that may be switched off (`off` or `never` on the command line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// No limit.
+    Off,
+    /// This long.
+    After(Duration),
+}
+
+impl Limit {
+    /// The duration, `None` when off.
+    pub fn duration(self) -> Option<Duration> {
+        match self {
+            Self::Off => None,
+            Self::After(d) => Some(d),
+        }
+    }
+}
+
+fn parse_limit(text: &str) -> Result<Limit, String> {
+    match text {
+        "off" | "never" | "none" => Ok(Limit::Off),
+        _ => parse_duration(text)
+            .map(Limit::After)
+            .map_err(|e| format!("{e}, or off")),
+    }
+}
+
+/// A [`Limit`] in the config file, written as on the command line (`300s`, `off`).
+fn de_limit<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Limit>, D::Error> {
+    let text = String::deserialize(de)?;
+    parse_limit(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// A duration in the config file, written as on the command line (`10s`, `2m`).
@@ -415,6 +467,7 @@ impl MainNodeArgs {
             },
             threshold: self.threshold.or(file.threshold),
             batch_size: self.batch_size.or(file.batch_size),
+            quorum_timeout: self.quorum_timeout.or(file.quorum_timeout),
             produce_blocks: self.produce_blocks.or(file.produce_blocks),
             produce_until: self.produce_until.or(file.produce_until),
             metrics: self.metrics.or(file.metrics),
@@ -451,6 +504,7 @@ impl ExternalNodeArgs {
                 .upstream_probe_interval
                 .or(file.upstream_probe_interval),
             upstream_stall_timeout: self.upstream_stall_timeout.or(file.upstream_stall_timeout),
+            upstream_watchdog: self.upstream_watchdog.or(file.upstream_watchdog),
         }
     }
 }
@@ -511,6 +565,38 @@ mod tests {
                 merged.chain_address.as_deref()
             ),
             (Some(2), Some("0xcc"), Some("0xdd"))
+        );
+    }
+
+    #[test]
+    fn limits_are_durations_or_off_on_the_command_line_and_in_the_file() {
+        let cli =
+            Cli::try_parse_from(["zks", "external-node", "--upstream-watchdog", "off"]).unwrap();
+        let Command::ExternalNode(args) = cli.command else {
+            panic!("external-node")
+        };
+        assert_eq!(args.upstream_watchdog, Some(Limit::Off));
+        let cli = Cli::try_parse_from(["zks", "main-node", "--quorum-timeout", "2m"]).unwrap();
+        let Command::MainNode(args) = cli.command else {
+            panic!("main-node")
+        };
+        assert_eq!(
+            args.quorum_timeout,
+            Some(Limit::After(Duration::from_secs(120)))
+        );
+        assert_eq!(Limit::Off.duration(), None);
+        let err = Cli::try_parse_from(["zks", "main-node", "--quorum-timeout", "soon"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("or off"), "{err}");
+        let file: ConfigFile = toml::from_str(
+            "[main-node]\nquorum-timeout = \"never\"\n[relay]\nupstream-watchdog = \"90s\"\n",
+        )
+        .unwrap();
+        assert_eq!(file.main_node.quorum_timeout, Some(Limit::Off));
+        assert_eq!(
+            file.relay.upstream_watchdog,
+            Some(Limit::After(Duration::from_secs(90)))
         );
     }
 }

@@ -247,6 +247,7 @@ async fn serve<R: Produce + BatchSource>(
                 threshold,
                 size: args.batch_size.unwrap_or(100),
                 scheme,
+                quorum_timeout: args.quorum_timeout.and_then(crate::cli::Limit::duration),
             },
             stop.clone(),
             |outcome| match outcome.result {
@@ -443,12 +444,18 @@ async fn replicate<R: BatchSource>(
 /// The engine limits the upstream flags set.
 fn upstream_limits(args: &ExternalNodeArgs) -> zks_api::Limits {
     let defaults = zks_api::Limits::default();
-    defaults.clone().with_upstream_checks(
-        args.upstream_probe_interval
-            .unwrap_or(defaults.upstream_probe_interval),
-        args.upstream_stall_timeout
-            .unwrap_or(defaults.upstream_stall_timeout),
-    )
+    let watchdog = args
+        .upstream_watchdog
+        .map_or(defaults.upstream_watchdog, crate::cli::Limit::duration);
+    defaults
+        .clone()
+        .with_upstream_checks(
+            args.upstream_probe_interval
+                .unwrap_or(defaults.upstream_probe_interval),
+            args.upstream_stall_timeout
+                .unwrap_or(defaults.upstream_stall_timeout),
+        )
+        .with_upstream_watchdog(watchdog)
 }
 
 /// `zks bench`: runs every measurement of `zks-bench` and prints the table (and JSON).

@@ -373,6 +373,8 @@ async fn run_with<R: Produce + BatchSource>(
                 threshold: THRESHOLD,
                 size: args.batch_size,
                 scheme: scheme.clone(),
+                // The demo reports every batch, so one that gets no quorum must end.
+                quorum_timeout: Some(Duration::from_secs(15)),
             },
             batch_stop,
             move |outcome| {

@@ -18,7 +18,7 @@
 //! | `zks_verification_results_dropped_total` | counter | `reason` (not_authorized / wrong_batch) |
 //! | `zks_quorums_total` | counter | `outcome` (reached / failed) |
 //! | `zks_refusals_total` | counter | `reason` (too_many_peers / unauthorized_verifier / dial_failed / incoming_failed / not_relayed) |
-//! | `zks_upstream_switches_total` | counter | `reason` (failback / stalled) |
+//! | `zks_upstream_switches_total` | counter | `reason` (failback / stalled / silent / watchdog) |
 //! | `zks_replay_loops_total` | counter | |
 //!
 //! Every series without a `peer` label exists from the start, at zero, so a dashboard shows 0
@@ -87,7 +87,7 @@ fn register() {
     ] {
         counter!("zks_refusals_total", "reason" => reason).absolute(0);
     }
-    for reason in ["failback", "stalled"] {
+    for reason in ["failback", "stalled", "silent", "watchdog"] {
         counter!("zks_upstream_switches_total", "reason" => reason).absolute(0);
     }
     counter!("zks_replay_loops_total").absolute(0);
@@ -230,6 +230,8 @@ pub async fn record_events(
                 let reason = match reason {
                     zks_api::SwitchReason::Failback => "failback",
                     zks_api::SwitchReason::Stalled { .. } => "stalled",
+                    zks_api::SwitchReason::Silent { .. } => "silent",
+                    zks_api::SwitchReason::Watchdog { .. } => "watchdog",
                     _ => "other",
                 };
                 counter!("zks_upstream_switches_total", "reason" => reason).increment(1);

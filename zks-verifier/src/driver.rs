@@ -1,7 +1,10 @@
 //! [`collect_quorum`]: the async driver of a [`QuorumCollector`] over a main [`Node`].
 
-use zks_api::Node;
+use std::collections::HashMap;
+
 use zks_api::wire::VerifyBatch;
+use zks_api::wire::VerifyBatchOutcome;
+use zks_api::{Node, SignerAddress};
 
 use crate::error::QuorumError;
 use crate::quorum::{Action, Quorum, QuorumCollector, QuorumConfig};
@@ -45,8 +48,10 @@ pub async fn collect_quorum(
     config: QuorumConfig,
     scheme: &dyn BatchSignatureScheme,
 ) -> Result<Quorum, QuorumError> {
+    let number = batch.batch_number;
     let mut collector = QuorumCollector::new(now(), batch, config, scheme)?;
     let mut dispatch = None;
+    let mut reported = HashMap::new();
     loop {
         while let Some(action) = collector.poll_action() {
             match action {
@@ -85,12 +90,50 @@ pub async fn collect_quorum(
             }
         };
         match event {
-            Some(Some(result)) => collector.handle_result(now(), result.signer, result.result),
+            Some(Some(result)) => {
+                let signer = result.signer;
+                let current = result.result.request_id == collector.request_id();
+                let refusal = match &result.result.outcome {
+                    VerifyBatchOutcome::Refused { reason } => Some(format!("refused: {reason}")),
+                    VerifyBatchOutcome::Approved { .. } => None,
+                };
+                collector.handle_result(now(), signer, result.result);
+                if current {
+                    report_answer(&collector, number, signer, refusal, &mut reported);
+                }
+            }
             // The node is shutting down: no more results will come; wait for the timers.
             Some(None) => dispatch = None,
             None => collector.handle_timeout(now()),
         }
     }
+}
+
+/// Says at WARN, once per verifier and answer, when a verifier refused the batch (with its
+/// reason) or approved it with a signature that does not count (and why): the operator's only
+/// view of a quorum that does not come. Repeats of the same answer (each retry gets one) are
+/// not logged again.
+fn report_answer(
+    collector: &QuorumCollector<'_>,
+    batch: u64,
+    signer: SignerAddress,
+    refusal: Option<String>,
+    reported: &mut HashMap<SignerAddress, String>,
+) {
+    let tally = collector.tally();
+    let answer = match refusal {
+        Some(refusal) => refusal,
+        None if tally.approved.contains_key(&signer) => return,
+        None => match tally.rejected.get(&signer) {
+            Some(rejection) => format!("approval not counted: {rejection}"),
+            None => return,
+        },
+    };
+    if reported.get(&signer) == Some(&answer) {
+        return;
+    }
+    tracing::warn!(batch, %signer, answer = %answer, "a verifier did not approve the batch");
+    reported.insert(signer, answer);
 }
 
 /// `tokio::time` now, as the collector's `std` instant (virtual under paused time).

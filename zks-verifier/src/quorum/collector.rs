@@ -130,6 +130,24 @@ pub enum ApprovalRejection {
     Undigestable(SchemeError),
 }
 
+impl fmt::Display for ApprovalRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BatchMismatch { got } => {
+                write!(f, "the approval names batch {got}, not the one asked for")
+            }
+            Self::Malformed(error) => write!(f, "malformed signature: {error}"),
+            Self::NotFromSigner { recovered } => write!(
+                f,
+                "the signature recovers to {recovered}, not to the verifier's signer: signed \
+                 with another key, or under another signature scheme or EIP-712 domain"
+            ),
+            Self::SignerNotAccepted => f.write_str("the verifier's signer is not accepted"),
+            Self::Undigestable(error) => write!(f, "the batch cannot be digested: {error}"),
+        }
+    }
+}
+
 impl<'s> QuorumCollector<'s> {
     /// Starts collecting signatures over `batch` (its request id is replaced) at `now`, and
     /// queues the first [`Action::Send`].
