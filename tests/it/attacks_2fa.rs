@@ -227,3 +227,39 @@ async fn unauthorized(events: &mut EventStream) -> Option<zks_api::SignerAddress
     })
     .await
 }
+
+/// Budgets are per message kind, and ids are relative to their subprotocol: a burst of batch
+/// results on `zks_2fa` (id 0x04) draws from the results budget (burst 2,000), not the control
+/// budget (burst 50) that the same id means on zks/3–4 (`VerifierAuth`). 200 results at once
+/// leave the link up.
+#[tokio::test(start_paused = true)]
+async fn results_on_zks_2fa_draw_from_the_results_budget_not_control() {
+    use zks_api::middleware::rate_limit::MessageClass;
+    use zks_api::wire::Frame;
+
+    let net = MemNet::new();
+    let mn = main_node(&net).await;
+    let mut events = mn.events();
+    let (tx, mut rx) = dial(&net, "verifier").await;
+    let result = approved(1, 1).to_frame();
+    for _ in 0..200 {
+        tx.send(result.clone()).await.unwrap();
+    }
+    for _ in 0..200 {
+        let (_, _, reason) = dropped(&mut events).await;
+        assert_eq!(reason, DroppedResult::NotAuthorized);
+    }
+    still_replays(&tx, &mut rx).await;
+    // Each frame names its class where its id is defined.
+    assert_eq!(result.class(), MessageClass::Result);
+    assert_eq!(
+        TwoFaMessage::VerifierRoleRequest.to_frame().class(),
+        MessageClass::Control
+    );
+    assert_eq!(
+        Frame::zks(0x04, Bytes::new()).class(),
+        MessageClass::Control
+    );
+    assert_eq!(Frame::zks(0x06, Bytes::new()).class(), MessageClass::Result);
+    assert_eq!(Frame::zks(0x01, Bytes::new()).class(), MessageClass::Data);
+}

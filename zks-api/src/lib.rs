@@ -35,9 +35,9 @@ mod verifier;
 pub mod wire {
     pub use zks_wire::{
         BlockReplays, BlockReplaysWriter, Capabilities, DecodeError, Frame, GetBlockReplays,
-        LinkCaps, MessageId, Protocol, RecordOverride, RequestId, TwoFaMessage, TwoFaMessageId,
-        TwoFaVersion, VerifierAuth, VerifierChallenge, VerifyBatch, VerifyBatchOutcome,
-        VerifyBatchResult, VersionSet, ZksMessage, ZksVersion,
+        LinkCaps, MessageClass, MessageId, Protocol, RecordOverride, RequestId, TwoFaMessage,
+        TwoFaMessageId, TwoFaVersion, VerifierAuth, VerifierChallenge, VerifyBatch,
+        VerifyBatchOutcome, VerifyBatchResult, VersionSet, ZksMessage, ZksVersion,
     };
     pub use zks_wire::{limits, record_rlp};
 }

@@ -24,6 +24,7 @@
 //! ```
 
 mod capability;
+mod class;
 mod disconnect;
 mod error;
 pub mod limits;
@@ -44,6 +45,7 @@ pub type BlockNumber = u64;
 pub use alloy_rlp;
 pub use bytes::Bytes;
 pub use capability::{Capabilities, LinkCaps, Protocol, TwoFaVersion};
+pub use class::MessageClass;
 pub use disconnect::DisconnectReason;
 pub use record::{RawRecord, RecordError, ReplayRecord};
 

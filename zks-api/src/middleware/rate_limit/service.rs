@@ -45,7 +45,7 @@ where
 
     fn call(&mut self, message: InboundMessage) -> Self::Future {
         let now = Instant::now();
-        let class = MessageClass::of(message.frame.id);
+        let class = message.frame.class();
         let class_bucket = match class {
             MessageClass::Control => Some((&mut self.control, "control messages/s")),
             MessageClass::Result => Some((&mut self.results, "results/s")),
