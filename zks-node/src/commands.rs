@@ -215,6 +215,8 @@ async fn serve<R: Produce + BatchSource>(
     log_scheme(&scheme, !signers.is_empty(), "--verifier-signer");
     if metrics {
         let head = store.clone();
+        let caps = advertised::<R>(Capabilities::ALL);
+        crate::metrics::record_build_info("main-node", format, &caps.to_string());
         tokio::spawn(crate::metrics::record_events(
             node.events(),
             Some(Arc::new(move || head.next_block())),
@@ -300,6 +302,14 @@ pub fn open_store<R: store::StoredRecord>(
     durable: bool,
 ) -> Result<RedbReplayStore<R>, CliError> {
     RedbReplayStore::open_format(data, role, format, durable).map_err(|e| e.to_string())
+}
+
+/// What a node configured with `caps` advertises: the versions that carry its records.
+fn advertised<R: zks_api::ReplayRecord>(caps: Capabilities) -> Capabilities {
+    Capabilities {
+        zks: caps.zks.intersection(R::VERSIONS),
+        zks_2fa: caps.zks_2fa,
+    }
 }
 
 /// What an external node or relay advertises: every zks version its records travel on, and
@@ -410,6 +420,8 @@ async fn replicate<R: BatchSource>(
     log_chain(args.chain_id);
     log_scheme(&scheme, verifier.is_some(), "--verifier-key");
     if metrics {
+        let caps = advertised::<R>(replica_capabilities(verifier.is_some()));
+        crate::metrics::record_build_info(command, format, &caps.to_string());
         tokio::spawn(crate::metrics::record_events(node.events(), None));
     }
     println!(

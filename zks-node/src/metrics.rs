@@ -20,6 +20,14 @@
 //! | `zks_refusals_total` | counter | `reason` (too_many_peers / unauthorized_verifier / dial_failed / incoming_failed / not_relayed) |
 //! | `zks_upstream_switches_total` | counter | `reason` (failback / stalled / silent / watchdog) |
 //! | `zks_replay_loops_total` | counter | |
+//! | `zks_build_info` | gauge (1) | `version`, `role`, `records` (zksync_os_v3 / stand_in), `chain_id`, `capabilities` |
+//!
+//! Every metric carries `# HELP` text, and the process metrics of the Prometheus client
+//! conventions are served beside them (`process_cpu_seconds_total`,
+//! `process_resident_memory_bytes`, `process_open_fds`, `process_max_fds`,
+//! `process_start_time_seconds`, `process_threads`, `process_virtual_memory_bytes`; collected
+//! by the `metrics-process` crate every few seconds), so `promtool check metrics` accepts the page
+//! as it is.
 //!
 //! Every series without a `peer` label exists from the start, at zero, so a dashboard shows 0
 //! rather than no data and `rate()` sees the first increment. A dashboard for these metrics is
@@ -30,7 +38,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use zks_api::transport::LinkClosed;
 use zks_api::{BlockNumber, CloseCause, ConnectionId, DisconnectReason};
@@ -58,8 +66,118 @@ pub fn install(addr: SocketAddr) -> Result<(), String> {
         )
         .and_then(PrometheusBuilder::install)
         .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+    describe();
     register();
+    collect_process_metrics();
     Ok(())
+}
+
+/// How often the process metrics are read.
+const PROCESS_METRICS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads the process metrics now and then every few seconds, on a thread of its own (it lives
+/// as long as the process; reading them takes a few `/proc` reads).
+fn collect_process_metrics() {
+    let collector = metrics_process::Collector::default();
+    collector.describe();
+    collector.collect();
+    let spawned = std::thread::Builder::new()
+        .name("zks-process-metrics".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(PROCESS_METRICS_EVERY);
+                collector.collect();
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start the process metrics thread; they are read once");
+    }
+}
+
+/// What this node is, as `zks_build_info` (value 1): the version, the role, the records it
+/// keeps and the capabilities it advertises.
+pub fn record_build_info(role: &str, records: crate::store::RecordFormat, capabilities: &str) {
+    let (kind, chain_id) = match records {
+        crate::store::RecordFormat::StandIn => ("stand_in", String::new()),
+        crate::store::RecordFormat::ZksyncOsV3 { chain_id } => {
+            ("zksync_os_v3", chain_id.to_string())
+        }
+    };
+    gauge!(
+        "zks_build_info",
+        "version" => env!("CARGO_PKG_VERSION"),
+        "role" => role.to_owned(),
+        "records" => kind,
+        "chain_id" => chain_id,
+        "capabilities" => capabilities.to_owned(),
+    )
+    .set(1.0);
+}
+
+/// The `# HELP` text of every metric.
+fn describe() {
+    describe_gauge!("zks_active_links", "Live zks links.");
+    describe_counter!("zks_links_established_total", "zks links set up.");
+    describe_counter!(
+        "zks_links_closed_total",
+        "zks links closed, by who closed them and the Disconnect reason."
+    );
+    describe_counter!(
+        "zks_replay_blocks_sent_total",
+        "Main node or relay: blocks streamed to a peer."
+    );
+    describe_counter!(
+        "zks_replay_blocks_applied_total",
+        "External node or relay: blocks applied from a main node."
+    );
+    describe_gauge!(
+        "zks_replay_lag_blocks",
+        "Main node or relay: the head minus the last block sent to a peer."
+    );
+    describe_gauge!(
+        "zks_replay_head",
+        "Main node: one past the highest stored block; external node: the next block to apply."
+    );
+    describe_counter!(
+        "zks_store_bytes_written_total",
+        "Record bytes stored (produced on a main node, applied on an external node)."
+    );
+    describe_counter!(
+        "zks_store_bytes_read_total",
+        "Record bytes read from the store to serve replay."
+    );
+    describe_counter!(
+        "zks_verification_results_total",
+        "Main node: verifier answers received, by outcome."
+    );
+    describe_histogram!(
+        "zks_verification_latency_seconds",
+        "Main node: seconds from a batch's dispatch to a verifier's answer."
+    );
+    describe_counter!(
+        "zks_verification_results_dropped_total",
+        "Main node: verifier answers dropped before counting, by reason."
+    );
+    describe_counter!(
+        "zks_quorums_total",
+        "Main node: batch quorum collections, by outcome."
+    );
+    describe_counter!(
+        "zks_refusals_total",
+        "Links, dials and requests refused, by reason."
+    );
+    describe_counter!(
+        "zks_upstream_switches_total",
+        "External node or relay: replay moved to another upstream or to a fresh link, by reason."
+    );
+    describe_counter!(
+        "zks_replay_loops_total",
+        "Relay: a downstream peer that is also one of our upstreams."
+    );
+    describe_gauge!(
+        "zks_build_info",
+        "Always 1: the node's version, role, records and capabilities as labels."
+    );
 }
 
 /// Creates every series that has no `peer` label, at zero.

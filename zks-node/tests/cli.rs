@@ -10,7 +10,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    Proc, dump, free_port, generate_key, hermetic, main_node, records_in, run, stderr, stdout, zks,
+    Proc, dump, free_port, generate_key, hermetic, main_node, records_in, run, scrape, stderr,
+    stdout, zks,
 };
 
 #[test]
@@ -358,26 +359,6 @@ fn demo_generation(args: &[&str], links: [&str; 3]) -> String {
     assert_eq!(done, submitted, "{verified}");
     assert!(done.parse::<u64>().unwrap() > 0, "{verified}");
     summary
-}
-
-fn scrape(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(mut tcp) = std::net::TcpStream::connect(addr) {
-            let _ = write!(
-                tcp,
-                "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-            );
-            let mut body = String::new();
-            let _ = tcp.read_to_string(&mut body);
-            if body.contains("zks_") {
-                return body;
-            }
-        }
-        assert!(Instant::now() < deadline, "no metrics on {addr}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

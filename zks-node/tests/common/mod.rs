@@ -179,3 +179,27 @@ pub(crate) fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The body of `GET /metrics` on `addr`, once the exporter answers with zks metrics (it binds
+/// as the node starts; retried for up to 10 s).
+pub(crate) fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut tcp) = std::net::TcpStream::connect(addr) {
+            let _ = write!(
+                tcp,
+                "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            );
+            let mut response = String::new();
+            let _ = tcp.read_to_string(&mut response);
+            if let Some((_, body)) = response.split_once("\r\n\r\n")
+                && body.contains("zks_")
+            {
+                return body.to_owned();
+            }
+        }
+        assert!(Instant::now() < deadline, "no metrics on {addr}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
