@@ -515,10 +515,12 @@ pub async fn batch_loop<R: BatchSource>(
             None => config.without_total_timeout(),
         };
         let started = tokio::time::Instant::now();
+        crate::metrics::record_quorum_waiting(Some(std::time::SystemTime::now()));
         let result = tokio::select! {
             result = collect_quorum(&node, batch, config, &*checker) => result,
             _ = stop.wait_for(|s| *s), if quorum_timeout.is_none() => return,
         };
+        crate::metrics::record_quorum_waiting(None);
         crate::metrics::record_quorum(result.is_ok());
         report(BatchOutcome {
             number,

@@ -190,7 +190,8 @@ pub struct MainNodeArgs {
     /// Data directory (created if missing).
     #[arg(long, value_name = "DIR", env = "ZKS_DATA")]
     pub data: Option<PathBuf>,
-    /// RLPx listen port (default: 30303).
+    /// RLPx listen port (default: 3060 with --chain-id, as upstream ZKsync OS nodes; 30303
+    /// without; 0 picks a free one).
     #[arg(long, env = "ZKS_PORT")]
     pub port: Option<u16>,
     /// Listen address (default: 0.0.0.0).
@@ -266,7 +267,8 @@ pub struct ExternalNodeArgs {
     /// Verifier key file (hex secret): authenticate as a verifier and sign batches.
     #[arg(long, value_name = "FILE", env = "ZKS_VERIFIER_KEY")]
     pub verifier_key: Option<PathBuf>,
-    /// RLPx listen port (default: 30304; 0 picks a free one).
+    /// RLPx listen port (default: 3060 with --chain-id, as upstream ZKsync OS nodes; 30304
+    /// without; 0 picks a free one).
     #[arg(long, env = "ZKS_PORT")]
     pub port: Option<u16>,
     /// Listen address (default: 0.0.0.0).

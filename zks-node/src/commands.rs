@@ -21,8 +21,22 @@ use crate::produce::{Produce, produce};
 use crate::stop::StopAfter;
 use crate::store::{self, RecordFormat, RedbReplayStore};
 
+/// The listen port of a node of a ZKsync OS chain, whatever its role: upstream's
+/// `network.port`, so boot-node URLs and firewall rules written for upstream nodes fit ours.
+const ZKSYNC_OS_PORT: u16 = 3060;
+/// Without a chain id (our own nodes only): devp2p's customary port for the main node, the
+/// next one for external nodes and relays, so both run on one host out of the box.
 const DEFAULT_MN_PORT: u16 = 30303;
 const DEFAULT_EN_PORT: u16 = 30304;
+
+/// The port a node listens on unless `--port` says otherwise.
+fn default_port(format: RecordFormat, main_node: bool) -> u16 {
+    match format {
+        RecordFormat::ZksyncOsV3 { .. } => ZKSYNC_OS_PORT,
+        RecordFormat::StandIn if main_node => DEFAULT_MN_PORT,
+        RecordFormat::StandIn => DEFAULT_EN_PORT,
+    }
+}
 const ANY: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 /// `zks key generate`.
@@ -194,7 +208,7 @@ async fn serve<R: Produce + BatchSource>(
     let given_key = args.key.as_deref().map(load_key_file).transpose()?;
     let addr = SocketAddr::new(
         args.addr.unwrap_or(ANY),
-        args.port.unwrap_or(DEFAULT_MN_PORT),
+        args.port.unwrap_or(default_port(format, true)),
     );
     let port = PortReservation::bind(addr)?;
     let metrics = serve_metrics(args.metrics)?;
@@ -374,7 +388,7 @@ async fn replicate<R: BatchSource>(
     let given_key = args.key.as_deref().map(load_key_file).transpose()?;
     let addr = SocketAddr::new(
         args.addr.unwrap_or(ANY),
-        args.port.unwrap_or(DEFAULT_EN_PORT),
+        args.port.unwrap_or(default_port(format, false)),
     );
     let port = PortReservation::bind(addr)?;
     let metrics = serve_metrics(args.metrics)?;

@@ -5,6 +5,8 @@
 //! | metric | kind | labels |
 //! |---|---|---|
 //! | `zks_active_links` | gauge | |
+//! | `zks_upstream_links` | gauge | (EN/relay: links to trusted upstreams) |
+//! | `zks_quorum_waiting_since_seconds` | gauge | (MN: Unix time the waiting batch was first sent, 0 when none) |
 //! | `zks_links_established_total` | counter | |
 //! | `zks_links_closed_total` | counter | `by` (local / peer / transport), `reason` (the Disconnect reason, snake case, or `dropped`) |
 //! | `zks_replay_blocks_sent_total` | counter | `peer` |
@@ -118,6 +120,15 @@ pub fn record_build_info(role: &str, records: crate::store::RecordFormat, capabi
 fn describe() {
     describe_gauge!("zks_active_links", "Live zks links.");
     describe_counter!("zks_links_established_total", "zks links set up.");
+    describe_gauge!(
+        "zks_upstream_links",
+        "External node or relay: live links to trusted upstreams (the replay link, and probes)."
+    );
+    describe_gauge!(
+        "zks_quorum_waiting_since_seconds",
+        "Main node: Unix time the batch now waiting for its quorum was first sent; 0 when none \
+         waits."
+    );
     describe_counter!(
         "zks_links_closed_total",
         "zks links closed, by who closed them and the Disconnect reason."
@@ -183,7 +194,9 @@ fn describe() {
 /// Creates every series that has no `peer` label, at zero.
 fn register() {
     gauge!("zks_active_links").set(0.0);
+    gauge!("zks_upstream_links").set(0.0);
     gauge!("zks_replay_head").set(0.0);
+    gauge!("zks_quorum_waiting_since_seconds").set(0.0);
     counter!("zks_links_established_total").absolute(0);
     counter!("zks_store_bytes_written_total").absolute(0);
     counter!("zks_store_bytes_read_total").absolute(0);
@@ -264,14 +277,23 @@ pub async fn record_events(
     head: Option<Arc<dyn Fn() -> BlockNumber + Send + Sync>>,
 ) {
     let mut dispatched: HashMap<(ConnectionId, u64), Instant> = HashMap::new();
+    // Links to trusted upstreams (the replay link and short probes), at most a few at a time.
+    let mut upstream: std::collections::HashSet<ConnectionId> = std::collections::HashSet::new();
     while let Some(event) = events.next().await {
         match event {
-            ProtocolEvent::Established { .. } => {
+            ProtocolEvent::Established { conn, trusted, .. } => {
                 gauge!("zks_active_links").increment(1.0);
                 counter!("zks_links_established_total").increment(1);
+                if trusted {
+                    upstream.insert(conn);
+                    gauge!("zks_upstream_links").increment(1.0);
+                }
             }
             ProtocolEvent::Closed { conn, cause, .. } => {
                 gauge!("zks_active_links").decrement(1.0);
+                if upstream.remove(&conn) {
+                    gauge!("zks_upstream_links").decrement(1.0);
+                }
                 let (by, reason) = close_labels(&cause);
                 counter!("zks_links_closed_total", "by" => by, "reason" => reason).increment(1);
                 if matches!(cause, CloseCause::NotServed(_)) {
@@ -360,6 +382,14 @@ pub async fn record_events(
             _ => {}
         }
     }
+}
+
+/// Says since when (Unix seconds) a batch has waited for its quorum, or that none waits.
+pub fn record_quorum_waiting(since: Option<std::time::SystemTime>) {
+    let seconds = since
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0.0, |d| d.as_secs_f64());
+    gauge!("zks_quorum_waiting_since_seconds").set(seconds);
 }
 
 /// Counts a finished quorum collection.

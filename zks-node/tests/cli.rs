@@ -476,6 +476,22 @@ fn chain_id_nodes_speak_eth_and_ping_shows_the_status() {
     );
 }
 
+/// A node of a ZKsync OS chain listens on upstream's port, 3060, unless told otherwise.
+#[test]
+fn a_zksync_os_node_listens_on_3060_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zks();
+    cmd.args(["main-node", "--data"]).arg(dir.path()).args([
+        "--addr",
+        "127.0.0.1",
+        "--chain-id",
+        "270",
+    ]);
+    let mut mn = Proc::spawn(cmd);
+    let enode = mn.line_after("enode:");
+    assert!(enode.ends_with("@127.0.0.1:3060"), "{enode}");
+}
+
 // --- crash-safe first start ---
 
 /// What an older version's first start left in `replay.redb` when killed after redb sized the
