@@ -207,7 +207,11 @@ async fn with_a_total_timeout_the_collection_still_fails_when_it_passes() {
     assert!(
         matches!(
             result,
-            Err(QuorumError::NotEnoughSigners { got: 0, needed: 1 })
+            Err(QuorumError::NotEnoughSigners {
+                got: 0,
+                needed: 1,
+                ..
+            })
         ),
         "{result:?}"
     );
@@ -294,4 +298,40 @@ fn eip712_signature(
         ..request.clone()
     };
     scheme.sign(key, &decodable).unwrap()
+}
+
+/// A main node built without a verifier authenticator can never have a verifier answer:
+/// collecting fails at once, saying so, instead of waiting out every timeout.
+#[tokio::test(start_paused = true)]
+async fn collecting_without_an_authenticator_fails_at_once_and_says_why() {
+    let net = MemNet::new();
+    let key = VerifierKey::from_bytes(&[4; 32]).unwrap();
+    let mn = Node::builder(net.node("mn"))
+        .main_node(chain(121))
+        .start()
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let error = collect_quorum(
+        &mn,
+        batch(),
+        config(&key).without_total_timeout(),
+        &Secp256k1BatchScheme,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert!(
+        matches!(
+            error,
+            QuorumError::Dispatch(zks_api::Error::NoVerifierAuthenticator)
+        ),
+        "{error:?}"
+    );
+    let source = std::error::Error::source(&error).unwrap().to_string();
+    assert_eq!(
+        source,
+        "this main node has no verifier authenticator (NodeBuilder::verifier_authenticator): \
+         no verifier can be authorized, so no batch can be answered"
+    );
 }

@@ -684,7 +684,11 @@ async fn too_few_verifiers_fail_with_not_enough_signers_after_the_total_timeout(
     assert!(
         matches!(
             result,
-            Err(QuorumError::NotEnoughSigners { got: 2, needed: 3 })
+            Err(QuorumError::NotEnoughSigners {
+                got: 2,
+                needed: 3,
+                ..
+            })
         ),
         "{result:?}"
     );
@@ -728,7 +732,11 @@ async fn a_zks2_en_with_a_verifier_key_only_replays() {
     let result = collect_quorum(&mn, batch(120), config, &Secp256k1BatchScheme).await;
     assert!(matches!(
         result,
-        Err(QuorumError::NotEnoughSigners { got: 0, needed: 1 })
+        Err(QuorumError::NotEnoughSigners {
+            got: 0,
+            needed: 1,
+            ..
+        })
     ));
     for event in drain(&mut events).await {
         assert!(

@@ -27,6 +27,13 @@ pub enum Error {
         /// The role the call needs.
         needed: Role,
     },
+    /// A main node without a verifier authenticator was asked to dispatch a batch: no verifier
+    /// can be authorized, so nobody could answer it.
+    #[error(
+        "this main node has no verifier authenticator (NodeBuilder::verifier_authenticator): \
+         no verifier can be authorized, so no batch can be answered"
+    )]
+    NoVerifierAuthenticator,
     /// A batch dispatch with this request id is already open.
     #[error("request id {0} is already in use")]
     RequestIdInUse(RequestId),

@@ -68,10 +68,7 @@ pub async fn collect_quorum(
         if collector.is_finished() || (deadline.is_none() && dispatch.is_none()) {
             // Unreachable by the collector's contract (it queues Finish/Fail as it finishes),
             // or nothing left that could move it (no timer, and no results can come): the end.
-            return Err(QuorumError::NotEnoughSigners {
-                got: collector.tally().approved.len(),
-                needed: collector.threshold(),
-            });
+            return Err(collector.shortfall());
         }
         let sleep = async move {
             match deadline {

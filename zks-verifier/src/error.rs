@@ -113,13 +113,22 @@ pub enum DecodeFault {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum QuorumError {
-    /// The total timeout passed with fewer valid signatures than the threshold.
-    #[error("quorum not reached: {got} of {needed} signatures")]
+    /// The total timeout passed with fewer valid signatures than the threshold. Its text names
+    /// what each accepted signer did: refused (with its reason), approved with a signature that
+    /// did not count (and why), or never answered.
+    #[error(
+        "quorum not reached: {got} of {needed} signatures{}",
+        crate::quorum::shortfall(tally, silent)
+    )]
     NotEnoughSigners {
         /// Distinct valid signers collected.
         got: usize,
         /// The threshold.
         needed: usize,
+        /// Everything that was received.
+        tally: Box<crate::Tally>,
+        /// The accepted signers that never answered.
+        silent: Vec<zks_api::SignerAddress>,
     },
     /// The threshold is zero or larger than the accepted-signer set, so no quorum can exist.
     #[error("threshold {threshold} is not reachable with {signers} accepted signers")]
@@ -130,6 +139,6 @@ pub enum QuorumError {
         signers: usize,
     },
     /// The node refused to dispatch the batch (for example, it is not a main node).
-    #[error("node cannot dispatch the batch")]
+    #[error("node cannot dispatch the batch: {0}")]
     Dispatch(#[source] zks_api::Error),
 }

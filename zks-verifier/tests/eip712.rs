@@ -877,7 +877,8 @@ fn the_collector_counts_approvals_of_an_undigestable_batch_as_invalid() {
         collector.poll_action(),
         Some(Action::Fail(QuorumError::NotEnoughSigners {
             got: 0,
-            needed: 1
+            needed: 1,
+            ..
         }))
     ));
 }

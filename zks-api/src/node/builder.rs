@@ -333,6 +333,7 @@ impl NodeBuilder {
             trusted.iter().chain(exempt.iter()).cloned(),
         );
 
+        let authenticates = self.authenticator.is_some();
         let (applied_tx, applied_rx) = watch::channel(0);
         let driver = factory(DriverSettings {
             record_overrides: self.record_overrides,
@@ -391,6 +392,7 @@ impl NodeBuilder {
             local_id,
             first_events: Mutex::new(Some(first_events)),
             applied: (role != Role::MainNode).then_some(applied_rx),
+            authenticates,
         })
     }
 }

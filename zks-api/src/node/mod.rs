@@ -69,6 +69,9 @@ pub struct Node {
     pub(super) local_id: PeerId,
     pub(super) first_events: Mutex<Option<broadcast::Receiver<ProtocolEvent>>>,
     pub(super) applied: Option<watch::Receiver<BlockNumber>>,
+    /// Whether a verifier authenticator was given (main node): without one no verifier can be
+    /// authorized, so no batch can ever be answered.
+    pub(super) authenticates: bool,
 }
 
 impl Node {
@@ -117,20 +120,26 @@ impl Node {
         lock(&self.shared.registry).len()
     }
 
-    /// Main node (zks/3): sends `batch` to every eligible verifier (live zks/3 link, authorized,
-    /// sent replay through `batch.last_block_number`) now and to each peer that becomes
-    /// eligible while the returned handle lives; results arrive through it. The caller picks
-    /// `batch.request_id` (fresh per attempt: `zks-verifier`'s quorum collector does this).
+    /// Main node: sends `batch` to every eligible verifier (a live link with a verifier
+    /// channel — `zks_2fa` beside zks/5, or in-band on zks/3–4 —, authorized, and sent replay
+    /// through `batch.last_block_number`) now and to each peer that becomes eligible while the
+    /// returned handle lives; results arrive through it. The caller picks `batch.request_id`
+    /// (fresh per attempt: `zks-verifier`'s quorum collector does this).
     ///
     /// # Errors
     ///
-    /// [`Error::WrongRole`] on an external node, [`Error::RequestIdInUse`] when a dispatch with
-    /// the same request id is open.
+    /// [`Error::WrongRole`] on an external node, [`Error::NoVerifierAuthenticator`] on a main
+    /// node built without [`verifier_authenticator`](NodeBuilder::verifier_authenticator) (no
+    /// verifier could ever answer), [`Error::RequestIdInUse`] when a dispatch with the same
+    /// request id is open.
     pub fn dispatch(&self, batch: &VerifyBatch) -> Result<BatchDispatch, Error> {
         if self.role != Role::MainNode {
             return Err(Error::WrongRole {
                 needed: Role::MainNode,
             });
+        }
+        if !self.authenticates {
+            return Err(Error::NoVerifierAuthenticator);
         }
         self.shared
             .open_dispatch(batch)

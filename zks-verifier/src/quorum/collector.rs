@@ -278,6 +278,27 @@ impl<'s> QuorumCollector<'s> {
         [next, self.deadline].into_iter().flatten().min()
     }
 
+    /// The failure to report now: what was collected, and which accepted signers said nothing.
+    pub(crate) fn shortfall(&self) -> QuorumError {
+        let answered = |signer: &SignerAddress| {
+            self.tally.approved.contains_key(signer)
+                || self.tally.refused.contains_key(signer)
+                || self.tally.rejected.contains_key(signer)
+        };
+        QuorumError::NotEnoughSigners {
+            got: self.tally.approved.len(),
+            needed: self.config.threshold,
+            tally: Box::new(self.tally.clone()),
+            silent: self
+                .config
+                .signers()
+                .iter()
+                .filter(|s| !answered(s))
+                .copied()
+                .collect(),
+        }
+    }
+
     /// Handles the passing of time: fails at the total timeout, ends timed-out attempts, and
     /// starts the next attempt once the retry delay has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -286,11 +307,8 @@ impl<'s> QuorumCollector<'s> {
         }
         if self.deadline.is_some_and(|deadline| now >= deadline) {
             self.state = State::Finished;
-            self.actions
-                .push_back(Action::Fail(QuorumError::NotEnoughSigners {
-                    got: self.tally.approved.len(),
-                    needed: self.config.threshold,
-                }));
+            let error = self.shortfall();
+            self.actions.push_back(Action::Fail(error));
             return;
         }
         if let State::InFlight { until: Some(until) } = self.state
@@ -755,8 +773,17 @@ mod tests {
                     id = b.request_id;
                     ids.push(id);
                 }
-                Some(Action::Fail(QuorumError::NotEnoughSigners { got, needed })) => {
+                Some(Action::Fail(QuorumError::NotEnoughSigners {
+                    got,
+                    needed,
+                    tally,
+                    silent,
+                })) => {
                     assert_eq!((got, needed), (2, 3));
+                    assert_eq!(tally.approved.len(), 2);
+                    let mut quiet: Vec<_> = f.keys[2..].iter().map(VerifierKey::address).collect();
+                    quiet.sort();
+                    assert_eq!(silent, quiet, "in the accepted set's order");
                     assert_eq!(at, f.at(35));
                     break;
                 }
@@ -863,7 +890,8 @@ mod tests {
             c.poll_action(),
             Some(Action::Fail(QuorumError::NotEnoughSigners {
                 got: 2,
-                needed: 3
+                needed: 3,
+                ..
             }))
         ));
     }
@@ -896,9 +924,61 @@ mod tests {
             c.poll_action(),
             Some(Action::Fail(QuorumError::NotEnoughSigners {
                 got: 0,
-                needed: 3
+                needed: 3,
+                ..
             }))
         ));
+    }
+
+    /// A failed collection's error names, for the operator, each refusal with its reason, each
+    /// approval that did not count and why, and each accepted signer that never answered.
+    #[test]
+    fn a_failed_collection_says_who_refused_whose_approval_did_not_count_and_who_said_nothing() {
+        let f = Fixture::new(5);
+        let mut c = f.collector();
+        let id = sent(&mut c).request_id;
+        c.handle_result(f.at(1), f.keys[0].address(), approval(&f.keys[0], id));
+        c.handle_result(
+            f.at(1),
+            f.keys[1].address(),
+            VerifyBatchResult {
+                request_id: id,
+                batch_number: batch().batch_number,
+                outcome: VerifyBatchOutcome::Refused {
+                    reason: "Batch data mismatch".to_owned(),
+                },
+            },
+        );
+        // Signed by key 3 but sent by key 2's link: it recovers to key 3.
+        c.handle_result(f.at(1), f.keys[2].address(), approval(&f.keys[3], id));
+        c.handle_timeout(f.at(35));
+        let error = loop {
+            match c.poll_action() {
+                Some(Action::Fail(error)) => break error,
+                Some(_) => {}
+                None => panic!("no failure"),
+            }
+        };
+        let addresses: Vec<_> = f.keys.iter().map(VerifierKey::address).collect();
+        let [k0, k1, k2, k3, k4] = addresses[..] else {
+            panic!("five keys")
+        };
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "quorum not reached: 1 of 3 signatures; {k1} refused: Batch data mismatch; \
+                 {k2}'s approval did not count: the signature recovers to {k3}, not to the \
+                 verifier's signer: signed with another key, or under another signature scheme \
+                 or EIP-712 domain; no answer from {}, {}",
+                k3.min(k4),
+                k3.max(k4)
+            )
+        );
+        let QuorumError::NotEnoughSigners { tally, silent, .. } = error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(tally.approved.keys().copied().collect::<Vec<_>>(), [k0]);
+        assert_eq!(silent, [k3.min(k4), k3.max(k4)]);
     }
 
     #[test]
