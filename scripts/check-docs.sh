@@ -139,6 +139,17 @@ if grep -rniE --include='*.rs' \
   fail "source cites a document readers do not have (see above)"
 fi
 
+# 9. Verification is not a zks/3 thing: it runs on zks_2fa/1 beside zks/5 (and in-band on
+# zks/3–4). A crate's docs or a README that ties it to zks/3 alone is stale.
+stale=$(grep -rnE --include='*.rs' --include='*.md' \
+  '\(zks/3\)|zks/3 (link|batch|verification)|used by external nodes on zks/3' \
+  --exclude-dir=target --exclude-dir=.git --exclude-dir=node_modules --exclude-dir=tests . |
+  grep -vE 'zks/4|zks/5|zks_2fa|seed' || true)
+if [ -n "$stale" ]; then
+  echo "$stale" >&2
+  fail "docs tie verification to zks/3 alone (see above): it runs on zks_2fa/1 beside zks/5 too"
+fi
+
 if ((failures)); then
   echo "check-docs: $failures problem(s)" >&2
   exit 1

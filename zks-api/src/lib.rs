@@ -21,6 +21,8 @@
 //!
 //! - `test-utils`: `MemoryReplayStore`, an in-memory source and sink with push notification,
 //!   and [`conformance`]: checks every transport must pass.
+//! - `zksync-os`: `wire::zksync_os`, upstream's v3 replay records (`V3Record`, and
+//!   `V3RecordBytes` kept as received), without a direct `zks-wire` dependency.
 
 pub mod engine;
 mod error;
@@ -40,6 +42,9 @@ pub mod wire {
         VerifyBatchOutcome, VerifyBatchResult, VersionSet, ZksMessage, ZksVersion,
     };
     pub use zks_wire::{limits, record_rlp};
+    /// Typed ZKsync OS replay records (feature `zksync-os`).
+    #[cfg(feature = "zksync-os")]
+    pub use zks_wire::zksync_os;
 }
 
 /// Re-exported because the traits' signatures use them: implement them with these versions.

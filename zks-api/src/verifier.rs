@@ -1,4 +1,5 @@
-//! The node team's batch verifier, used by external nodes on zks/3.
+//! The node team's batch verifier and verifier-auth signer, used by external nodes on
+//! `zks_2fa/1` beside zks/5 (or in-band on zks/3–4), and the main node's authenticator.
 
 use std::sync::Arc;
 
@@ -48,7 +49,7 @@ impl std::fmt::Debug for SignerAddress {
     }
 }
 
-/// EN side (zks/3): proves the verifier key by signing main-node challenges.
+/// EN side: proves the verifier key by signing main-node challenges.
 ///
 /// `zks-verifier` implements it with secp256k1; the engine only calls it for challenges that
 /// arrive on links to trusted main nodes, after it asked for the verifier role itself.
@@ -59,7 +60,7 @@ pub trait ChallengeSigner: Send + Sync + 'static {
     fn sign_challenge(&self, nonce: &[u8; 32]) -> [u8; 65];
 }
 
-/// MN side (zks/3): decides whether a `VerifierAuth` proves an accepted verifier key.
+/// MN side: decides whether a `VerifierAuth` proves an accepted verifier key.
 pub trait SignerAuthenticator: Send + Sync + 'static {
     /// Recovers the signer of `signature` over the challenge `nonce` and checks it against the
     /// accepted set.

@@ -1,4 +1,5 @@
-//! Verifier keys: loading, address derivation, and the zks/3 auth signature.
+//! Verifier keys: loading, address derivation, and the verifier auth signature (`zks_2fa/1`,
+//! and in-band on zks/3–4).
 //!
 //! An external node proves it holds a verifier key by signing
 //! `keccak256(VERIFIER_AUTH_DOMAIN || nonce)` for a nonce the main node chose; the main node

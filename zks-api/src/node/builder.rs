@@ -186,7 +186,7 @@ impl NodeBuilder {
         self
     }
 
-    /// Main node (zks/3): judges `VerifierAuth` signatures; peers it authorizes can be sent
+    /// Main node: judges `VerifierAuth` signatures (on `zks_2fa`, or in-band on zks/3–4); peers it authorizes can be sent
     /// batches. Default: none (every verifier ends unauthorized).
     pub fn verifier_authenticator(mut self, authenticator: impl SignerAuthenticator) -> Self {
         self.authenticator = Some(Arc::new(authenticator));

@@ -41,7 +41,8 @@ impl PeerSession {
         self.sent_through.max(held)
     }
 
-    /// MN: whether this peer may be sent a batch ending at `last_block`: a zks/3 link, an
+    /// MN: whether this peer may be sent a batch ending at `last_block`: a link with a verifier
+    /// channel (`zks_2fa` beside zks/5, or in-band on zks/3–4), an
     /// authorized verifier, and replay delivered through `last_block`.
     pub fn can_verify(&self, last_block: BlockNumber) -> Option<SignerAddress> {
         match self.verifier {
