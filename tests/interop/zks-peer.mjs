@@ -52,6 +52,9 @@
 //                             decode is printed as an `error` event. With ZKS_PEER_RECORDS set,
 //                             the zks defaults of ZKS_PEER_ZKS_OPEN and ZKS_PEER_ZKS_REPLY
 //                             become none (an MN asks nothing); set them to script more.
+//   ZKS_PEER_RECORDS_MAX=<n>  (with ZKS_PEER_RECORDS) at most n records per BlockReplays,
+//                             whatever the request's max: as an upstream MN whose blocks come
+//                             one at a time sends only what it holds, a message per block.
 //
 // An upstream ZKsync OS external node (EN): every BlockReplays (zks id 1) received prints,
 // after its `zks` event, one {"event":"record","index":i,"hex":"..."} per record, `hex` being
@@ -180,6 +183,8 @@ const loadRecords = (file) =>
   })
 const RECORDS = process.env.ZKS_PEER_RECORDS ? loadRecords(process.env.ZKS_PEER_RECORDS) : undefined
 const MAX_RECORDS_PER_MESSAGE = 64
+const RECORDS_MAX = process.env.ZKS_PEER_RECORDS_MAX ? Number(process.env.ZKS_PEER_RECORDS_MAX) : Infinity
+if (!(RECORDS_MAX >= 1)) throw new Error(`ZKS_PEER_RECORDS_MAX=${process.env.ZKS_PEER_RECORDS_MAX}: want a number >= 1`)
 
 class Zks extends Scripted {
   static capName = 'zks'
@@ -220,7 +225,7 @@ class Zks extends Scripted {
       out({ event: 'error', message: `GetBlockReplays ${bytesToHex(body)}: ${e}` })
       return
     }
-    max = Math.min(Math.max(max, 1), MAX_RECORDS_PER_MESSAGE)
+    max = Math.min(Math.max(max, 1), MAX_RECORDS_PER_MESSAGE, RECORDS_MAX)
     let pos = RECORDS.findIndex((r) => r.block === start)
     if (pos < 0) { out({ event: 'not_held', starting_block: start }); return }
     const socket = this._peer['_socket']

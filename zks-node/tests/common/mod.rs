@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -113,6 +113,29 @@ impl Proc {
                 return rest.trim().to_owned();
             }
         }
+    }
+
+    /// Waits for the process to exit; after `limit` (an upper bound, not a schedule) kills it
+    /// and panics. Its exit status.
+    pub(crate) fn wait_within(&mut self, limit: Duration) -> ExitStatus {
+        let pid = self.child.id();
+        let child = &mut self.child;
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::channel();
+            scope.spawn(move || {
+                let _ = tx.send(child.wait());
+            });
+            match rx.recv_timeout(limit) {
+                Ok(status) => status.expect("wait for the process"),
+                Err(_) => {
+                    // Not reaped yet, so the pid is still this process's.
+                    let _ = Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                    panic!("process {pid} did not exit within {limit:?}");
+                }
+            }
+        })
     }
 
     pub(crate) fn kill(&mut self) {
