@@ -140,3 +140,66 @@ fn records_that_say_nothing_travel_on_every_version() {
     );
     assert_eq!(RawRecord::new(1, "x").block_number(), 1);
 }
+
+/// A request for blocks before the source's first one (block 0 of a ZKsync OS chain is its
+/// genesis, which no record carries) is the peer's mistake: the link is refused with
+/// `UselessPeer` and `NotServed::BeforeFirstBlock`, logged as a refusal — not a failure of our
+/// own store.
+#[tokio::test(start_paused = true)]
+async fn a_request_before_the_first_block_is_refused_not_a_source_failure() {
+    use zks_api::wire::{Frame, GetBlockReplays, ZksMessage};
+    use zks_api::{CloseCause, DisconnectReason, NotServed, ReplaySource as _};
+
+    let (logs, _logging) = zks_tests::logs::capture();
+    let net = MemNet::new();
+    let chain = v3_chain(1..10);
+    assert_eq!(chain.first_block(), 1);
+    let mn = Node::builder(net.node("mn"))
+        .main_node(Arc::clone(&chain))
+        .start()
+        .await
+        .unwrap();
+    let mut events = mn.events();
+    let (_, tx, mut rx) = net
+        .node("asks-for-0")
+        .dial(&PeerAddr::from("mn"), Capabilities::CURRENT)
+        .await
+        .unwrap()
+        .split();
+    let request = |from| -> Frame {
+        ZksMessage::GetBlockReplays(GetBlockReplays {
+            starting_block: from,
+            record_overrides: vec![],
+            max_blocks_per_message: Some(1),
+        })
+        .to_frame()
+    };
+    tx.send(request(0)).await.unwrap();
+    let cause = zks_tests::next_close(&mut events, Some("asks-for-0")).await;
+    assert!(
+        matches!(
+            cause,
+            CloseCause::NotServed(NotServed::BeforeFirstBlock { asked: 0, first: 1 })
+        ),
+        "{cause:?}"
+    );
+    assert_eq!(
+        cause.to_string(),
+        "not served: replay from block 0 was asked for; this node's records start at block 1"
+    );
+    assert_eq!(
+        within("close", rx.recv()).await.unwrap_err(),
+        zks_api::transport::LinkClosed::ByPeer(DisconnectReason::UselessPeer)
+    );
+    assert!(logs.lines_at("ERROR").is_empty(), "{}", logs.text());
+    // Asking from block 1 is served.
+    let (_, tx, mut rx) = net
+        .node("asks-for-1")
+        .dial(&PeerAddr::from("mn"), Capabilities::CURRENT)
+        .await
+        .unwrap()
+        .split();
+    tx.send(request(1)).await.unwrap();
+    let frame = within("block 1", rx.recv()).await.unwrap();
+    assert_eq!(frame.id, 0x01);
+}

@@ -35,6 +35,9 @@ mod verifier;
 
 /// The zks wire format, as node teams and transports need it (from the `zks-wire` crate).
 pub mod wire {
+    /// Typed ZKsync OS replay records (feature `zksync-os`).
+    #[cfg(feature = "zksync-os")]
+    pub use zks_wire::zksync_os;
     pub use zks_wire::{
         BlockReplays, BlockReplaysWriter, Capabilities, DecodeError, Frame, GetBlockReplays,
         LinkCaps, MessageClass, MessageId, Protocol, RecordOverride, RequestId, TwoFaMessage,
@@ -42,9 +45,6 @@ pub mod wire {
         VerifyBatchOutcome, VerifyBatchResult, VersionSet, ZksMessage, ZksVersion,
     };
     pub use zks_wire::{limits, record_rlp};
-    /// Typed ZKsync OS replay records (feature `zksync-os`).
-    #[cfg(feature = "zksync-os")]
-    pub use zks_wire::zksync_os;
 }
 
 /// Re-exported because the traits' signatures use them: implement them with these versions.

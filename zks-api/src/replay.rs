@@ -30,6 +30,14 @@ pub trait ReplaySource: Send + Sync + 'static {
     /// One past the highest block that can be read; 0 when nothing is stored.
     fn next_block(&self) -> BlockNumber;
 
+    /// The first block of the chain this source serves: a request for an earlier block is
+    /// refused ([`NotServed::BeforeFirstBlock`](crate::NotServed::BeforeFirstBlock), Disconnect
+    /// `UselessPeer`) instead of being read. Default: 0. A ZKsync OS chain's records start at
+    /// block 1 (block 0 is the genesis, which every node has and no record carries).
+    fn first_block(&self) -> BlockNumber {
+        0
+    }
+
     /// Reads contiguous records starting exactly at `from`, ascending, at most `max` of them
     /// (fewer when fewer are stored). For a block named in `overrides`, returns the record stored
     /// under that override's key instead, if the source has it.
@@ -101,6 +109,9 @@ impl<T: ReplaySource + ?Sized> ReplaySource for Arc<T> {
     type Record = T::Record;
     fn next_block(&self) -> BlockNumber {
         (**self).next_block()
+    }
+    fn first_block(&self) -> BlockNumber {
+        (**self).first_block()
     }
     async fn read(
         &self,

@@ -151,6 +151,10 @@ impl<R: ReplayRecord + Clone> ReplaySource for MemoryReplayStore<R> {
         *self.next_block.borrow()
     }
 
+    fn first_block(&self) -> BlockNumber {
+        self.lock().first_block
+    }
+
     async fn read(
         &self,
         from: BlockNumber,

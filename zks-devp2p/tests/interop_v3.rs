@@ -553,7 +553,7 @@ async fn our_en_refuses_the_malformed_record(eth: Eth, max: u8) {
     );
     assert_eq!(
         cause.to_string(),
-        "protocol violation: invalid replay record: block_context.block_hashes: expected array of length 256, got 255"
+        "protocol violation: invalid replay record where block 42 was due: block_context.block_hashes: expected array of length 256, got 255"
     );
     assert_eq!(
         cause.disconnect_reason(),

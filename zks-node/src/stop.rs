@@ -75,6 +75,10 @@ impl<S: ReplaySource> ReplaySource for StopAfter<S> {
         self.inner.next_block()
     }
 
+    fn first_block(&self) -> BlockNumber {
+        self.inner.first_block()
+    }
+
     async fn read(
         &self,
         from: BlockNumber,

@@ -564,12 +564,16 @@ async fn our_en_refuses_upstreams_malformed_record(eth: Eth) {
 
     let line = en.log("peer broke the protocol");
     assert_eq!(line["level"], "WARN", "{line}");
+    let id = key.id().to_string();
     assert_eq!(
         line["fields"],
         json!({
             "message": "peer broke the protocol",
-            "cause": "protocol violation: invalid replay record: block_context.block_hashes: \
-                      expected array of length 256, got 255",
+            "cause": "protocol violation: invalid replay record where block 42 was due: \
+                      block_context.block_hashes: expected array of length 256, got 255",
+            // The line names the peer itself, at any log level.
+            "peer": format!("{}…{}", &id[..8], &id[id.len() - 8..]),
+            "addr": enode_of(&key, port),
         }),
         "{line}"
     );

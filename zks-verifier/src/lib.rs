@@ -56,15 +56,15 @@ mod quorum;
 mod scheme;
 mod signing;
 
+/// The alloy types the [`commit_abi`] structs carry, and the trait that ABI-encodes them.
+pub use alloy_primitives::{Address, B256, U256};
+pub use alloy_sol_types::SolValue;
 /// The alloy crates the public types are made of, so a program names them without depending on
 /// alloy itself (and gets the same versions): [`alloy_primitives::U256`] and
 /// [`alloy_primitives::Address`] in the [`commit_abi`] structs, [`alloy_sol_types::SolValue`]
 /// to ABI-encode them. (ZKsync OS records' `zks_wire::zksync_os::U256` is another type:
 /// convert with `to_be_bytes` / `U256::from_be_bytes`.)
 pub use {alloy_primitives, alloy_sol_types};
-/// The alloy types the [`commit_abi`] structs carry, and the trait that ABI-encodes them.
-pub use alloy_primitives::{Address, B256, U256};
-pub use alloy_sol_types::SolValue;
 
 pub use driver::collect_quorum;
 pub use eip712::Eip712CommitBatchesScheme;

@@ -58,16 +58,52 @@ pub trait ReplayRecord: Clone + Send + Sync + fmt::Debug + 'static {
 }
 
 /// A record that could not be decoded.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid replay record: {0}")]
-pub struct RecordError(Arc<str>);
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordError {
+    /// The block that was due where the record stood, once known.
+    due: Option<BlockNumber>,
+    description: Arc<str>,
+}
 
 impl RecordError {
     /// An error with this description.
     pub fn new(description: impl fmt::Display) -> Self {
-        Self(Arc::from(description.to_string()))
+        Self {
+            due: None,
+            description: Arc::from(description.to_string()),
+        }
+    }
+
+    /// This error, saying which block was due where the record stood (the engine adds it: a
+    /// record that does not decode has no block number of its own).
+    #[must_use]
+    pub fn where_due(self, block: BlockNumber) -> Self {
+        Self {
+            due: Some(block),
+            ..self
+        }
+    }
+
+    /// The block that was due where the record stood, when known.
+    pub fn due(&self) -> Option<BlockNumber> {
+        self.due
     }
 }
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.due {
+            Some(block) => write!(
+                f,
+                "invalid replay record where block {block} was due: {}",
+                self.description
+            ),
+            None => write!(f, "invalid replay record: {}", self.description),
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
 
 impl From<alloy_rlp::Error> for RecordError {
     fn from(e: alloy_rlp::Error) -> Self {

@@ -216,7 +216,7 @@ impl<R: ReplayRecord> EnSession<R> {
         let mut expected = self.expected.ok_or(ProtocolError::UnsolicitedReplay)?;
         let mut records = Vec::with_capacity(items.len());
         for item in items {
-            let record = R::decode(self.version, item)?;
+            let record = R::decode(self.version, item).map_err(|e| e.where_due(expected))?;
             let got = record.block_number();
             if got != expected {
                 return Err(ProtocolError::not_next(expected, got));

@@ -38,9 +38,9 @@ pub enum CloseCause {
         /// The first block that did not follow.
         block: BlockNumber,
     },
-    /// We are a relay and do not serve what the peer asked for; we disconnect it as useless
-    /// so it asks its next upstream.
-    #[error("not served by a relay: {0}")]
+    /// We do not serve what the peer asked for (a relay's limits, or blocks before our first);
+    /// we disconnect it as useless so it asks its next upstream.
+    #[error("not served: {0}")]
     NotServed(NotServed),
     /// The inbound middleware refused a message (too large, over budget, or a user layer).
     #[error("refused: {0}")]
@@ -82,7 +82,7 @@ impl CloseCause {
     }
 }
 
-/// What a relay does not serve ([`CloseCause::NotServed`]).
+/// What a main node or relay does not serve ([`CloseCause::NotServed`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum NotServed {
@@ -99,5 +99,15 @@ pub enum NotServed {
         first: BlockNumber,
         /// How many blocks have overrides.
         count: usize,
+    },
+    /// Replay was asked from a block before the source's first
+    /// ([`ReplaySource::first_block`](crate::ReplaySource::first_block)): a ZKsync OS chain's
+    /// records start at block 1, block 0 being the genesis every node has.
+    #[error("replay from block {asked} was asked for; this node's records start at block {first}")]
+    BeforeFirstBlock {
+        /// The block asked for.
+        asked: BlockNumber,
+        /// The source's first block.
+        first: BlockNumber,
     },
 }

@@ -279,7 +279,7 @@ pub(crate) async fn serve_link_until(
         if let Some(reason) = cause.disconnect_reason() {
             cx.sender.close(reason);
         }
-        log_close(&cause, cx.trusted);
+        log_close(&cause, cx.trusted, &cx.info);
         shared.registry_remove(conn);
         shared.emit(ProtocolEvent::Closed {
             conn,
@@ -299,8 +299,10 @@ pub(crate) async fn serve_link_until(
 /// breach found by the transport (a bad frame, an oversized message) reads like one found by
 /// the engine. What a peer does wrong is INFO — nothing to act on for one hostile stranger —
 /// and WARN from a trusted peer (our main node or upstream: a version or configuration
-/// mismatch the operator must fix). Our own store or code failing is ERROR.
-fn log_close(cause: &CloseCause, trusted: bool) {
+/// mismatch the operator must fix). Our own store or code failing is ERROR. The lines name the
+/// peer themselves, so they say whose link it was at any log level (the link's span, which
+/// carries the same, is recorded only from INFO on).
+fn log_close(cause: &CloseCause, trusted: bool, info: &LinkInfo) {
     use crate::transport::LinkClosed;
     let breach = match cause {
         CloseCause::Protocol(_) | CloseCause::Rejected(_) => true,
@@ -309,11 +311,14 @@ fn log_close(cause: &CloseCause, trusted: bool) {
         }
         _ => false,
     };
+    let (peer, addr) = (&info.peer, &info.remote_addr);
     match cause {
-        _ if breach && trusted => tracing::warn!(%cause, "peer broke the protocol"),
-        _ if breach => tracing::info!(%cause, "peer broke the protocol"),
+        _ if breach && trusted => {
+            tracing::warn!(%cause, %peer, %addr, "peer broke the protocol");
+        }
+        _ if breach => tracing::info!(%cause, %peer, %addr, "peer broke the protocol"),
         CloseCause::Source(_) | CloseCause::Sink(_) | CloseCause::Panicked(_) => {
-            tracing::error!(%cause, "link closed");
+            tracing::error!(%cause, %peer, %addr, "link closed");
         }
         CloseCause::Shutdown | CloseCause::Superseded => tracing::debug!(%cause, "link closed"),
         _ => tracing::info!(%cause, "link closed"),

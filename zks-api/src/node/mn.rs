@@ -146,6 +146,15 @@ impl<S: ReplaySource> MainNodeDriver<S> {
         match input {
             MnInput::None => {}
             MnInput::StartReplay(cursor) => {
+                let first = self.source.first_block();
+                if cursor.next_block() < first {
+                    let refusal = NotServed::BeforeFirstBlock {
+                        asked: cursor.next_block(),
+                        first,
+                    };
+                    tracing::info!(%refusal, "refusing a replay request");
+                    return Err(CloseCause::NotServed(refusal));
+                }
                 if self.relay {
                     self.check_relayable(cx, &cursor)?;
                 }

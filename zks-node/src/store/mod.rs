@@ -850,6 +850,10 @@ impl<R: StoredRecord> ReplaySource for RedbReplayStore<R> {
         Self::next_block(self)
     }
 
+    fn first_block(&self) -> BlockNumber {
+        self.inner.format.first_block()
+    }
+
     async fn read(
         &self,
         from: BlockNumber,
