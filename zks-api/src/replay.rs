@@ -19,15 +19,19 @@ use crate::{BlockNumber, Overrides, ReplayRecord};
 /// 3. [`read(N, max, overrides)`](Self::read) returns blocks `N..` (at most `max`), which are
 ///    encoded and sent at once; then the cursor moves past them and the cycle repeats.
 ///
-/// Source and sink speak one quantity: `next_block()` is one past the highest stored block (0
-/// when empty — an empty store has no "latest" block), the same as
-/// [`ReplaySink::next_block`], and `wait_for(b)` waits until `b` is readable.
+/// Source and sink speak one quantity: `next_block()` is one past the highest stored block, the
+/// same as [`ReplaySink::next_block`], and `wait_for(b)` waits until `b` is readable. An empty
+/// store's `next_block()` is its chain's first block (an empty store has no "latest" block):
+/// 0 for a chain whose block 0 is a record, 1 for a ZKsync OS chain, whose block 0 is the
+/// genesis — one constant block every node has and no main node serves as a record, so an
+/// external node of a fresh ZKsync OS chain asks for block 1 (`first_block`).
 #[async_trait]
 pub trait ReplaySource: Send + Sync + 'static {
     /// The record type this source stores.
     type Record: ReplayRecord;
 
-    /// One past the highest block that can be read; 0 when nothing is stored.
+    /// One past the highest block that can be read; the chain's first block
+    /// ([`first_block`](Self::first_block)) when nothing is stored.
     fn next_block(&self) -> BlockNumber;
 
     /// The first block of the chain this source serves: a request for an earlier block is
@@ -93,6 +97,8 @@ pub trait ReplaySink: Send + Sync + 'static {
     type Record: ReplayRecord;
 
     /// The first block not yet applied: where replay resumes after any reconnect or restart.
+    /// An empty sink's is its chain's first block: 0, or 1 on a ZKsync OS chain (block 0 is the
+    /// genesis, which every node has: a ZKsync OS main node serves no record of it).
     fn next_block(&self) -> BlockNumber;
 
     /// Applies records `next_block()..` in order.

@@ -265,6 +265,11 @@ impl HelloExchange {
             if config.require_eth() {
                 return Err(P2pError::EthRequired.into());
             }
+            if config.chain_identity().is_none()
+                && let Some(hello) = self.session.remote_hello()
+            {
+                warn_eth_unspoken(hello);
+            }
             return Ok((None, Vec::new()));
         };
         self.send_status(chain, version).await?;
@@ -462,4 +467,46 @@ async fn say_goodbye(
         let _ = timeout(CLOSE_GRACE, tcp.write_all(&wbuf)).await;
     }
     let _ = timeout(CLOSE_GRACE, tcp.shutdown()).await;
+}
+
+/// Peers already told about at WARN (below), bounded: beyond it, only INFO.
+const ETH_WARNINGS: usize = 256;
+
+/// Says, once per peer at WARN (then at INFO), that a peer speaks `eth` while this node has
+/// no chain identity: a reth-based ZKsync OS node ends such a session with `UselessPeer` right
+/// after the Hello, and without this line only that node's log would say why.
+fn warn_eth_unspoken(hello: &crate::p2p::Hello) {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+
+    let eth: Vec<String> = hello
+        .capabilities
+        .iter()
+        .filter(|c| c.name == "eth")
+        .map(|c| format!("eth/{}", c.version))
+        .collect();
+    if eth.is_empty() {
+        return;
+    }
+    static WARNED: OnceLock<Mutex<HashSet<[u8; 64]>>> = OnceLock::new();
+    let first = {
+        let mut warned = WARNED
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        warned.len() < ETH_WARNINGS && warned.insert(hello.node_id.0)
+    };
+    let peer = hello.node_id;
+    let eth = eth.join(", ");
+    if first {
+        tracing::warn!(
+            %peer,
+            %eth,
+            "the peer speaks eth and this node does not (it has no chain identity): a reth-based \
+             ZKsync OS node ends the session with UselessPeer; give this node the chain's \
+             identity (the zks binary: --chain-id)"
+        );
+    } else {
+        tracing::info!(%peer, %eth, "the peer speaks eth and this node does not");
+    }
 }

@@ -384,3 +384,85 @@ async fn a_breach_reads_alike_whichever_layer_found_it() {
         "one line per link end: {text}"
     );
 }
+
+/// A node without a chain identity dialing one that requires `eth` (as every reth-based
+/// ZKsync OS node does) is dropped as useless right after the Hello; its own log says why, at
+/// WARN once per peer (then INFO), naming the peer's eth versions and what to do.
+#[tokio::test]
+async fn a_node_without_eth_says_once_why_an_eth_peer_drops_it() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .without_time()
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+
+    let server = transport(|b| chain(270)(b).require_eth(true));
+    let (_incoming, addr) = listening(&server).await;
+    let plain = transport(|b| b);
+    for _ in 0..3 {
+        match plain.dial(&addr, VersionSet::SEED.into()).await {
+            Err(TransportError::Refused { reason, .. }) => {
+                assert_eq!(reason, DisconnectReason::UselessPeer);
+            }
+            Ok(link) => {
+                let (_, _tx, mut rx) = link.split();
+                let closed = timeout(LIMIT, rx.recv()).await.unwrap().unwrap_err();
+                assert_eq!(
+                    closed,
+                    zks_api::transport::LinkClosed::ByPeer(DisconnectReason::UselessPeer)
+                );
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    let text = logs.text();
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{text}");
+    assert!(
+        warnings[0].contains(
+            "the peer speaks eth and this node does not (it has no chain identity): a \
+             reth-based ZKsync OS node ends the session with UselessPeer; give this node the \
+             chain's identity (the zks binary: --chain-id)"
+        ) && warnings[0].contains(&format!("peer={}", server.node_id()))
+            && warnings[0].contains("eth=eth/69, eth/68, eth/67, eth/66"),
+        "{}",
+        warnings[0]
+    );
+    let infos = text
+        .lines()
+        .filter(|l| l.contains("INFO") && l.contains("the peer speaks eth and this node does not"))
+        .count();
+    assert_eq!(infos, 2, "{text}");
+}
+
+/// Log output, captured.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned()
+    }
+}

@@ -10,8 +10,8 @@ use serde_json::Value;
 use zks_api::DisconnectReason;
 use zks_devp2p::caps::{Capability, LocalCapability};
 use zks_devp2p::eth::{
-    self, ChainIdentity, EthVersion, ForkId, ForkRejection, GENESIS_HEADER_HASH, MAX_STATUS_SIZE,
-    OffsetsError, SharedCapabilities, Status, StatusError, TotalDifficulty,
+    self, ChainIdentity, EthVersion, ForkId, ForkRejection, GENESIS_HEADER_HASH, GenesisMismatch,
+    MAX_STATUS_SIZE, OffsetsError, SharedCapabilities, Status, StatusError, TotalDifficulty,
 };
 
 fn cases() -> Vec<Value> {
@@ -322,7 +322,26 @@ fn rejects_other_genesis_first() {
     // Wrong genesis and wrong version: genesis is checked first, as reth does.
     let theirs = Status::ours(&other, EthVersion::V67);
     let err = eth::validate(&id, EthVersion::V68, &theirs).unwrap_err();
-    assert_eq!(err, StatusError::GenesisMismatch { got: other.genesis });
+    assert_eq!(
+        err,
+        StatusError::GenesisMismatch(Box::new(GenesisMismatch {
+            got: other.genesis,
+            expected: id.genesis,
+            got_network_id: other.network_id,
+            network_id: id.network_id,
+        }))
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "genesis mismatch: the peer's chain has genesis 0x{} (network id {}), ours 0x{} \
+             (network id {}): it is a node of another chain; check both nodes' chain id",
+            hex::encode(other.genesis),
+            other.network_id,
+            hex::encode(id.genesis),
+            id.network_id
+        )
+    );
     assert_eq!(err.disconnect_reason(), DisconnectReason::ProtocolBreach);
 }
 

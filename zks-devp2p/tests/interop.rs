@@ -265,7 +265,10 @@ async fn a_mismatched_status_from_the_ethereumjs_peer_ends_the_session() {
         .unwrap()
         .split();
     for (tamper, expected) in [
-        ("network", "network id 999999"),
+        (
+            "network",
+            "network id mismatch: the peer's is 999999, ours 270",
+        ),
         ("genesis", "genesis mismatch"),
         ("fork", "fork id deadbeef"),
         ("version", "status version 67"),

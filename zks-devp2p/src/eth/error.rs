@@ -12,11 +12,24 @@ use super::B256;
 use super::forkid::{ForkId, ForkRejection};
 use super::status::EthVersion;
 
+/// Both chains of a [`StatusError::GenesisMismatch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GenesisMismatch {
+    /// The peer's genesis hash.
+    pub got: B256,
+    /// Ours.
+    pub expected: B256,
+    /// The network id in the peer's Status (the chain id on a ZKsync OS chain).
+    pub got_network_id: u64,
+    /// Ours.
+    pub network_id: u64,
+}
+
 /// A peer's Status does not decode or does not pass reth's checks.
 ///
 /// Every variant ends the session: the session sends [`StatusError::disconnect_reason`] and
 /// closes the link.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StatusError {
     /// The Status's RLP list (header included) is larger than
@@ -58,12 +71,17 @@ pub enum StatusError {
         /// The cap (160).
         max: usize,
     },
-    /// The genesis hash differs from ours. Disconnect: protocol breach.
-    #[error("genesis mismatch: got {}", hex::encode(got))]
-    GenesisMismatch {
-        /// The peer's genesis hash.
-        got: B256,
-    },
+    /// The genesis hash differs from ours: the peer is a node of another chain. Disconnect:
+    /// protocol breach.
+    #[error(
+        "genesis mismatch: the peer's chain has genesis 0x{} (network id {}), ours 0x{} \
+         (network id {}): it is a node of another chain; check both nodes' chain id",
+        hex::encode(.0.got),
+        .0.got_network_id,
+        hex::encode(.0.expected),
+        .0.network_id
+    )]
+    GenesisMismatch(Box<GenesisMismatch>),
     /// The Status version differs from the negotiated `eth` version. Disconnect: protocol
     /// breach.
     #[error("status version {got}, negotiated {expected}")]
@@ -81,8 +99,8 @@ pub enum StatusError {
         /// The negotiated version.
         negotiated: EthVersion,
     },
-    /// The network id differs from ours. Disconnect: protocol breach.
-    #[error("network id {got}, ours {expected}")]
+    /// The network id differs from ours (with the same genesis). Disconnect: protocol breach.
+    #[error("network id mismatch: the peer's is {got}, ours {expected}")]
     NetworkIdMismatch {
         /// Our network id.
         expected: u64,
@@ -119,7 +137,7 @@ impl StatusError {
             Self::Malformed { .. } | Self::TrailingBytes { .. } => DisconnectReason::Requested,
             Self::TooLarge { .. }
             | Self::TotalDifficultyTooLarge { .. }
-            | Self::GenesisMismatch { .. }
+            | Self::GenesisMismatch(_)
             | Self::VersionMismatch { .. }
             | Self::LayoutMismatch { .. }
             | Self::NetworkIdMismatch { .. }

@@ -27,7 +27,7 @@ mod offsets;
 mod status;
 mod validate;
 
-pub use error::{EthMessageError, OffsetsError, StatusError};
+pub use error::{EthMessageError, GenesisMismatch, OffsetsError, StatusError};
 pub use forkid::{ForkFilter, ForkId, ForkRejection, TIMESTAMP_BEFORE_ETHEREUM_MAINNET};
 pub use identity::{
     ChainIdentity, EMPTY_OMMERS_HASH, GENESIS_BASE_FEE, GENESIS_GAS_LIMIT, GENESIS_HEADER_HASH,

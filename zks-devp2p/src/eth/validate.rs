@@ -1,5 +1,6 @@
 //! reth's checks on a peer's Status.
 
+use super::error::GenesisMismatch;
 use super::error::StatusError;
 use super::identity::ChainIdentity;
 use super::status::{EthVersion, Status, check_total_difficulty};
@@ -21,9 +22,12 @@ pub fn validate(
     theirs: &Status,
 ) -> Result<(), StatusError> {
     if *theirs.genesis() != ours.genesis {
-        return Err(StatusError::GenesisMismatch {
+        return Err(StatusError::GenesisMismatch(Box::new(GenesisMismatch {
             got: *theirs.genesis(),
-        });
+            expected: ours.genesis,
+            got_network_id: theirs.network_id(),
+            network_id: ours.network_id,
+        })));
     }
     if theirs.version() != negotiated.number() {
         return Err(StatusError::VersionMismatch {
