@@ -232,6 +232,7 @@ async fn every_answer_that_is_not_an_approval_is_logged_once_with_its_reason() {
     let net = MemNet::new();
     let key = VerifierKey::from_bytes(&[3; 32]).unwrap();
     let (mn, mut verifier) = setup(&net, &key).await;
+    let mut events = mn.events();
     let scheme = Secp256k1BatchScheme;
     let collecting = collect_quorum(&mn, batch(), config(&key).without_total_timeout(), &scheme);
     let script = async {
@@ -263,6 +264,24 @@ async fn every_answer_that_is_not_an_approval_is_logged_once_with_its_reason() {
     };
     let (quorum, ()) = within("the quorum", async { tokio::join!(collecting, script) }).await;
     assert_eq!(quorum.unwrap().attempts, 6);
+    // Each refusal is an event too, with the verifier's reason.
+    for attempt in 1..=4u64 {
+        let (signer, request_id, reason) = next_matching(&mut events, "refusal", |e| match e {
+            ProtocolEvent::BatchRefused {
+                signer,
+                request_id,
+                batch_number: 7,
+                reason,
+                ..
+            } => Some((*signer, *request_id, reason.clone())),
+            _ => None,
+        })
+        .await;
+        assert_eq!(
+            (signer, request_id, reason.as_str()),
+            (key.address(), RequestId(attempt), "Batch data mismatch")
+        );
+    }
     let warnings = logs.lines_at("WARN");
     assert_eq!(warnings.len(), 2, "{warnings:#?}");
     assert!(

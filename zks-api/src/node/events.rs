@@ -241,6 +241,23 @@ pub enum ProtocolEvent {
         /// Whether a dispatch was still waiting for it (stale results are dropped).
         routed: bool,
     },
+    /// MN: an authorized verifier refused a batch, with its reason (emitted before the
+    /// [`BatchResultReceived`](Self::BatchResultReceived) or
+    /// [`BatchResultDropped`](Self::BatchResultDropped) of the same result).
+    BatchRefused {
+        /// The link.
+        conn: ConnectionId,
+        /// The peer.
+        peer: PeerId,
+        /// The address the peer authenticated with.
+        signer: SignerAddress,
+        /// The request it answers.
+        request_id: RequestId,
+        /// The batch it names.
+        batch_number: u64,
+        /// The verifier's reason (at most 1 KiB, as the wire allows).
+        reason: String,
+    },
     /// MN: a verifier's result was dropped before it reached a dispatch, and the link goes on
     /// (a result that cannot be counted is not a reason to stop replay).
     BatchResultDropped {

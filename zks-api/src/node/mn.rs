@@ -216,6 +216,16 @@ impl<S: ReplaySource> MainNodeDriver<S> {
                 };
                 let (request_id, batch_number) = (result.request_id, result.batch_number);
                 let approved = matches!(result.outcome, VerifyBatchOutcome::Approved { .. });
+                if let VerifyBatchOutcome::Refused { reason } = &result.outcome {
+                    cx.emit(ProtocolEvent::BatchRefused {
+                        conn: cx.conn,
+                        peer: cx.peer(),
+                        signer,
+                        request_id,
+                        batch_number,
+                        reason: reason.clone(),
+                    });
+                }
                 let routing = cx.shared.route_result(VerifierResult {
                     conn: cx.conn,
                     peer: cx.peer(),

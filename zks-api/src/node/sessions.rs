@@ -196,6 +196,7 @@ impl PeerSessionStore {
             ProtocolEvent::DialFailed { .. }
             | ProtocolEvent::UpstreamSwitched { .. }
             | ProtocolEvent::ReplayLoop { .. }
+            | ProtocolEvent::BatchRefused { .. }
             | ProtocolEvent::IncomingFailed { .. }
             | ProtocolEvent::MaxActiveConnectionsExceeded { .. }
             | ProtocolEvent::BatchDispatched { .. }
