@@ -1,6 +1,6 @@
 //! [`NodeBuilder`]: configuring and starting a [`Node`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
@@ -11,11 +11,10 @@ use tokio_util::task::TaskTracker;
 use super::accept::accept_loop;
 use super::en::ExternalNodeDriver;
 use super::link::RoleDriver;
+use super::links::LinkTable;
 use super::mn::MainNodeDriver;
-use super::registry::ConnectionRegistry;
 use super::relay::RelayDriver;
 use super::replay_cache::ReplayCache;
-use super::sessions::PeerSessionStore;
 use super::shared::Shared;
 use super::upstreams::dial_loop;
 use super::{Limits, Node, ProtocolEvent};
@@ -358,11 +357,7 @@ impl NodeBuilder {
             connection_limit,
             layers: self.layers,
             events,
-            sessions: Mutex::new(PeerSessionStore::default()),
-            registry: Mutex::new(ConnectionRegistry::default()),
-            dispatches: Mutex::new(HashMap::new()),
-            dispatches_open: std::sync::atomic::AtomicUsize::new(0),
-            evicting: Mutex::new(HashSet::new()),
+            links: LinkTable::default(),
             next_conn: AtomicU64::new(0),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),

@@ -1,29 +1,38 @@
-//! MN batch dispatch: the join of "who is eligible?" (sessions) and "how do I send to them
-//! now?" (registry), re-evaluated whenever a peer becomes eligible.
+//! Batch dispatch, the data: an open `VerifyBatch` request ([`Dispatch`]), a verifier's answer
+//! ([`VerifierResult`]) and where one went ([`Routing`]). The table that joins them with the
+//! links is [`LinkTable`](super::links::LinkTable); the application's handle is
+//! [`BatchDispatch`](super::BatchDispatch).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashMap;
 
 use tokio::sync::mpsc;
 
-use super::shared::{Shared, lock};
 use crate::engine::VerifierChannel;
-use crate::wire::{Frame, RequestId, TwoFaMessage, VerifyBatch, VerifyBatchResult};
+use crate::wire::{Frame, TwoFaMessage, VerifyBatch, VerifyBatchResult};
 use crate::{ConnectionId, PeerId, SignerAddress};
 
 /// Results waiting for the app, per dispatch, before new ones are dropped.
 pub(super) const RESULT_QUEUE: usize = 256;
 
-/// One open dispatch.
-pub(crate) struct Dispatch {
+/// One open dispatch: the request and where its results go. Which links it was sent to is
+/// each link's own record (`LinkTable`).
+#[derive(Debug)]
+pub(super) struct Dispatch {
     pub(super) batch: VerifyBatch,
     /// The request's frame per verifier channel, encoded once for every link on it.
-    pub(super) frames: HashMap<VerifierChannel, Frame>,
-    pub(super) sent_to: HashSet<ConnectionId>,
-    pub(super) results: mpsc::Sender<VerifierResult>,
+    frames: HashMap<VerifierChannel, Frame>,
+    results: mpsc::Sender<VerifierResult>,
 }
 
 impl Dispatch {
+    pub(super) fn new(batch: VerifyBatch, results: mpsc::Sender<VerifierResult>) -> Self {
+        Self {
+            batch,
+            frames: HashMap::new(),
+            results,
+        }
+    }
+
     /// The request's frame on `channel`.
     pub(super) fn frame(&mut self, channel: VerifierChannel) -> Frame {
         let batch = &self.batch;
@@ -31,6 +40,20 @@ impl Dispatch {
             .entry(channel)
             .or_insert_with(|| channel.frame(TwoFaMessage::VerifyBatch(batch.clone())))
             .clone()
+    }
+
+    /// Hands `result` to the app if it names this dispatch's batch (never waits: a full queue
+    /// drops it, with a warning).
+    pub(super) fn route(&self, result: VerifierResult) -> Routing {
+        if result.result.batch_number != self.batch.batch_number {
+            return Routing::WrongBatch {
+                expected: self.batch.batch_number,
+            };
+        }
+        if self.results.try_send(result).is_err() {
+            tracing::warn!("result queue of a batch dispatch is full; dropping a result");
+        }
+        Routing::Routed
     }
 }
 
@@ -59,42 +82,4 @@ pub struct VerifierResult {
     pub signer: SignerAddress,
     /// The answer, unvalidated: checking the signature is the collector's job.
     pub result: VerifyBatchResult,
-}
-
-/// An open `VerifyBatch` request: sent to every eligible verifier now, and to each peer that
-/// becomes eligible (authenticates, or is sent replay through the batch's last block) while
-/// this handle lives. Dropping it stops the dispatch; later results for its id are dropped.
-#[derive(Debug)]
-#[must_use = "dropping a BatchDispatch withdraws the request"]
-pub struct BatchDispatch {
-    pub(super) shared: Arc<Shared>,
-    pub(super) request_id: RequestId,
-    pub(super) results: mpsc::Receiver<VerifierResult>,
-}
-
-impl BatchDispatch {
-    /// The request id every verifier answers with.
-    pub fn request_id(&self) -> RequestId {
-        self.request_id
-    }
-
-    /// The next result from an authorized verifier; `None` once the node shut down.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe.
-    pub async fn next(&mut self) -> Option<VerifierResult> {
-        self.results.recv().await
-    }
-}
-
-impl Drop for BatchDispatch {
-    fn drop(&mut self) {
-        let mut dispatches = lock(&self.shared.dispatches);
-        if dispatches.remove(&self.request_id).is_some() {
-            self.shared
-                .dispatches_open
-                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
 }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
-use super::registry::LinkHandle;
+use super::links::LinkHandle;
 use super::sessions::LinkProgress;
 use super::shared::Shared;
 use super::{CloseCause, ProtocolEvent};
@@ -254,15 +254,11 @@ pub(crate) async fn serve_link_until(
     );
     async move {
         let (control, mut control_rx) = mpsc::channel(CONTROL_QUEUE);
-        shared.registry_insert(
-            conn,
-            LinkHandle {
-                control,
-                sender: sender.clone(),
-                since: Instant::now(),
-            },
-        );
-        let progress = shared.establish(conn, info.clone(), trusted);
+        let handle = LinkHandle {
+            control,
+            sender: sender.clone(),
+        };
+        let progress = shared.establish(conn, info.clone(), trusted, handle);
         // Lifecycle at INFO: an operator sees every link come and go with its peer, version
         // and reason (the span carries peer, direction and caps).
         tracing::info!(trusted, addr = %info.remote_addr, "link established");
@@ -280,7 +276,7 @@ pub(crate) async fn serve_link_until(
             cx.sender.close(reason);
         }
         log_close(&cause, cx.trusted, &cx.info);
-        shared.registry_remove(conn);
+        shared.links.remove(conn);
         shared.emit(ProtocolEvent::Closed {
             conn,
             peer: cx.peer(),

@@ -63,13 +63,17 @@ impl<S: ReplaySource> RoleDriver for MainNodeDriver<S> {
                 Err(cause) => return cause,
             }
         };
-        cx.emit(ProtocolEvent::ReplayRequested {
-            conn: cx.conn,
-            peer: cx.peer(),
-            starting_block: cursor.next_block(),
-            max_blocks_per_message: cursor.batch(),
-            overrides: cursor.overrides().len(),
-        });
+        cx.shared.replay_requested(
+            cx.conn,
+            cursor.next_block(),
+            ProtocolEvent::ReplayRequested {
+                conn: cx.conn,
+                peer: cx.peer(),
+                starting_block: cursor.next_block(),
+                max_blocks_per_message: cursor.batch(),
+                overrides: cursor.overrides().len(),
+            },
+        );
         tracing::debug!(
             from = cursor.next_block(),
             batch = cursor.batch(),
@@ -165,10 +169,14 @@ impl<S: ReplaySource> MainNodeDriver<S> {
                 return Err(CloseCause::NotServed(NotServed::VerifierRole));
             }
             MnInput::RoleRequested => {
-                cx.emit(ProtocolEvent::VerifierRoleRequested {
-                    conn: cx.conn,
-                    peer: cx.peer(),
-                });
+                cx.shared.verifier_status(
+                    cx.conn,
+                    VerifierStatus::RoleRequested,
+                    ProtocolEvent::VerifierRoleRequested {
+                        conn: cx.conn,
+                        peer: cx.peer(),
+                    },
+                );
                 let mut nonce = [0u8; 32];
                 if let Err(e) = OsRng.try_fill_bytes(&mut nonce) {
                     return Err(CloseCause::Source(SourceError::new(format!(
@@ -177,10 +185,14 @@ impl<S: ReplaySource> MainNodeDriver<S> {
                 }
                 let challenge = session.challenge(nonce, now());
                 cx.send(io, challenge).await?;
-                cx.emit(ProtocolEvent::VerifierChallengeSent {
-                    conn: cx.conn,
-                    peer: cx.peer(),
-                });
+                cx.shared.verifier_status(
+                    cx.conn,
+                    VerifierStatus::Challenged,
+                    ProtocolEvent::VerifierChallengeSent {
+                        conn: cx.conn,
+                        peer: cx.peer(),
+                    },
+                );
             }
             MnInput::Authenticate { nonce, signature } => {
                 let outcome = self
@@ -191,24 +203,35 @@ impl<S: ReplaySource> MainNodeDriver<S> {
                     });
                 session.set_auth_outcome(outcome);
                 let (conn, peer) = (cx.conn, cx.peer());
-                cx.emit(match outcome {
+                let (status, event) = match outcome {
                     AuthOutcome::Authorized(signer) => {
                         tracing::info!(%signer, "verifier authorized");
-                        ProtocolEvent::VerifierAuthorized { conn, peer, signer }
+                        (
+                            VerifierStatus::Authorized(signer),
+                            ProtocolEvent::VerifierAuthorized { conn, peer, signer },
+                        )
                     }
                     AuthOutcome::Unauthorized(signer) => {
                         tracing::warn!(?signer, "verifier not authorized");
-                        ProtocolEvent::VerifierUnauthorized { conn, peer, signer }
+                        (
+                            VerifierStatus::Unauthorized(signer),
+                            ProtocolEvent::VerifierUnauthorized { conn, peer, signer },
+                        )
                     }
-                });
+                };
+                cx.shared.verifier_status(conn, status, event);
             }
             MnInput::AuthMalformed => {
                 tracing::warn!("verifier not authorized: its signature is not 65 bytes");
-                cx.emit(ProtocolEvent::VerifierUnauthorized {
-                    conn: cx.conn,
-                    peer: cx.peer(),
-                    signer: None,
-                });
+                cx.shared.verifier_status(
+                    cx.conn,
+                    VerifierStatus::Unauthorized(None),
+                    ProtocolEvent::VerifierUnauthorized {
+                        conn: cx.conn,
+                        peer: cx.peer(),
+                        signer: None,
+                    },
+                );
             }
             MnInput::BatchResult(result) => {
                 let VerifierStatus::Authorized(signer) = session.verifier_status() else {
@@ -226,7 +249,7 @@ impl<S: ReplaySource> MainNodeDriver<S> {
                         reason: reason.clone(),
                     });
                 }
-                let routing = cx.shared.route_result(VerifierResult {
+                let routing = cx.shared.links.route_result(VerifierResult {
                     conn: cx.conn,
                     peer: cx.peer(),
                     signer,
@@ -279,7 +302,7 @@ impl<S: ReplaySource> MainNodeDriver<S> {
             tracing::info!(%refusal, "refusing a replay request");
             return Err(CloseCause::NotServed(refusal));
         }
-        if cx.shared.replays_from(&cx.info.peer) {
+        if cx.shared.links.replays_from(&cx.info.peer) {
             tracing::warn!(
                 "replay loop: this peer asks us for replay and is also the upstream we replay \
                  from; check both nodes' trusted main nodes"

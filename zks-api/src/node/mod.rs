@@ -1,8 +1,9 @@
-//! [`Node`]: the async runtime around the sans-IO engine — tasks, channels, events, the session
-//! store and the connection registry.
+//! [`Node`]: the async runtime around the sans-IO engine — tasks, channels, events, and the
+//! link table (every live link's state, one entry each).
 
 mod accept;
 mod backoff;
+mod batch;
 mod builder;
 mod close;
 mod config;
@@ -10,8 +11,8 @@ mod dispatch;
 mod en;
 mod events;
 mod link;
+mod links;
 mod mn;
-mod registry;
 mod relay;
 mod replay_cache;
 mod sessions;
@@ -23,10 +24,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{broadcast, watch};
 
+pub use self::batch::BatchDispatch;
 pub use self::builder::NodeBuilder;
 pub use self::close::{CloseCause, NotServed};
 pub use self::config::Limits;
-pub use self::dispatch::{BatchDispatch, VerifierResult};
+pub use self::dispatch::VerifierResult;
 pub use self::events::{DroppedResult, EventStream, ProtocolEvent, SwitchReason};
 pub use self::sessions::PeerSession;
 use self::shared::{Shared, lock};
@@ -107,7 +109,7 @@ impl Node {
 
     /// A snapshot of every live link's session.
     pub fn sessions(&self) -> Vec<PeerSession> {
-        lock(&self.shared.sessions).iter().collect()
+        self.shared.links.sessions()
     }
 
     /// Free slots under the active-link cap.
@@ -117,7 +119,7 @@ impl Node {
 
     /// How many links are live right now.
     pub fn link_count(&self) -> usize {
-        lock(&self.shared.registry).len()
+        self.shared.links.len()
     }
 
     /// Main node: sends `batch` to every eligible verifier (a live link with a verifier
@@ -141,9 +143,20 @@ impl Node {
         if !self.authenticates {
             return Err(Error::NoVerifierAuthenticator);
         }
+        let (tx, results) = tokio::sync::mpsc::channel(dispatch::RESULT_QUEUE);
         self.shared
-            .open_dispatch(batch)
-            .map_err(Error::RequestIdInUse)
+            .links
+            .open_dispatch(batch, tx)
+            .map_err(Error::RequestIdInUse)?;
+        // Counted before the cells are read (see `LinkTable`): offered to every live link.
+        for conn in self.shared.links.conns() {
+            self.shared.redispatch(conn);
+        }
+        Ok(BatchDispatch {
+            shared: Arc::clone(&self.shared),
+            request_id: batch.request_id,
+            results,
+        })
     }
 
     /// External node: a receiver of the sink's next block as of the engine's last apply.
