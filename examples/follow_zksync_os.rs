@@ -97,8 +97,9 @@ async fn main() -> anyhow::Result<()> {
         .context("cannot start the external node")?;
     println!("advertising {}", Capabilities::CURRENT);
 
-    // Links come and go in the background; replay progress is printed by the sink.
-    tokio::spawn(async move {
+    // Links come and go in the background; replay progress is printed by the sink. The stream
+    // ends when the node has shut down.
+    let printer = tokio::spawn(async move {
         while let Some(event) = events.next().await {
             match event {
                 ProtocolEvent::Established { info, .. } => {
@@ -121,6 +122,8 @@ async fn main() -> anyhow::Result<()> {
             // Cannot fail: the sender lives in `chain`, which lives until the end of `main`.
             let _ = applied.wait_for(|next| *next >= target).await;
             node.shutdown().await;
+            // Every event is printed (the last link's close too) before the summary.
+            let _ = printer.await;
             println!("followed the chain to block {}", target.saturating_sub(1));
         }
         None => {

@@ -333,6 +333,12 @@ impl Error {
             Self::Eth(e) => e.disconnect_reason(),
         }
     }
+
+    /// Whether the peer is told about this error with a Disconnect: not when it left, nor when
+    /// the socket is gone.
+    pub(crate) fn tells_peer(&self) -> bool {
+        !matches!(self, Self::Io(_) | Self::Eof | Self::Disconnected(_))
+    }
 }
 
 #[cfg(test)]

@@ -27,13 +27,13 @@
 mod accept;
 mod admission;
 pub mod caps;
+mod codec;
 mod compressed;
 mod config;
 pub mod enode;
 mod error;
 pub mod eth;
 pub mod key;
-mod link;
 pub mod p2p;
 mod probe;
 mod rlp;

@@ -1,6 +1,6 @@
 //! The async glue for one connection: the handshake and Hello exchange over a `TcpStream`
 //! (with deadlines), then the shared link pump (`zks_api::transport::pump`) over this crate's
-//! codecs ([`crate::link`]).
+//! codecs ([`crate::codec`]).
 //!
 //! This module and [`crate::transport`] are the only ones that touch sockets, clocks or tasks;
 //! all protocol logic lives in the sans-IO [`crate::rlpx`] and [`crate::p2p`] modules.
@@ -377,7 +377,7 @@ impl HelloExchange {
             .session
             .remote_hello()
             .map(|h| caps::zks_versions(&h.capabilities));
-        let reason = sends_disconnect(&error).then(|| error.disconnect_reason());
+        let reason = error.tells_peer().then(|| error.disconnect_reason());
         let wbuf = std::mem::take(&mut self.wbuf);
         say_goodbye(
             &mut self.tcp,
@@ -394,11 +394,6 @@ impl HelloExchange {
             linger: Some(self.tcp),
         }
     }
-}
-
-/// Whether we tell the peer about this error (not when it left, or the socket is gone).
-pub(crate) fn sends_disconnect(error: &Error) -> bool {
-    !matches!(error, Error::Io(_) | Error::Eof | Error::Disconnected(_))
 }
 
 /// Reads and discards until EOF or the grace period ends, so the peer can read our Disconnect
@@ -432,9 +427,9 @@ pub(crate) async fn run_link(
     }
     let size_cap = end.size_cap();
     let (decoder, encoder) =
-        crate::link::codecs(codec, session, eth, eth_ignored, size_cap, compressed);
+        crate::codec::codecs(codec, session, eth, eth_ignored, size_cap, compressed);
     let (rd, wr) = tcp.into_split();
-    let mut reader = FramedRead::with_capacity(rd, decoder, crate::link::READ_CHUNK);
+    let mut reader = FramedRead::with_capacity(rd, decoder, crate::codec::READ_CHUNK);
     reader.read_buffer_mut().extend_from_slice(&rbuf);
     // Grows with what is written: an idle link holds no write buffer.
     let writer = FramedWrite::with_capacity(wr, encoder, 0);

@@ -15,6 +15,7 @@ use super::links::LinkTable;
 use super::mn::MainNodeDriver;
 use super::relay::RelayDriver;
 use super::replay_cache::ReplayCache;
+use super::settings::DriverSettings;
 use super::shared::Shared;
 use super::upstreams::dial_loop;
 use super::{Limits, Node, ProtocolEvent};
@@ -23,18 +24,9 @@ use crate::middleware::{BoxError, InboundMessage, InboundService, LayerFn};
 use crate::transport::Transport;
 use crate::wire::{Capabilities, RecordOverride, VersionSet};
 use crate::{
-    BlockNumber, ChallengeSigner, ConfigError, Error, PeerAddr, ReplayRecord, ReplaySink,
-    ReplaySource, Role, SignerAuthenticator, Verifier,
+    ChallengeSigner, ConfigError, Error, PeerAddr, ReplayRecord, ReplaySink, ReplaySource, Role,
+    SignerAuthenticator, Verifier,
 };
-
-/// Settings a role driver is built from at start.
-pub(super) struct DriverSettings {
-    pub(super) record_overrides: Vec<RecordOverride>,
-    pub(super) limits: Limits,
-    pub(super) applied: watch::Sender<BlockNumber>,
-    pub(super) authenticator: Option<Arc<dyn SignerAuthenticator>>,
-    pub(super) verifier: Option<(Arc<dyn ChallengeSigner>, Arc<dyn Verifier>)>,
-}
 
 /// Builds the role's driver once every setting is known; erases the record type.
 type DriverFactory = Box<dyn FnOnce(DriverSettings) -> Arc<dyn RoleDriver> + Send>;

@@ -28,7 +28,7 @@ pub(crate) struct ExternalNodeDriver<K: ReplaySink> {
 
 impl<K: ReplaySink> ExternalNodeDriver<K> {
     /// The driver of an external node (or a relay's upstream half) applying to `sink`.
-    pub(crate) fn new(sink: K, settings: super::builder::DriverSettings) -> Self {
+    pub(crate) fn new(sink: K, settings: super::settings::DriverSettings) -> Self {
         settings.applied.send_replace(sink.next_block());
         Self {
             sink,

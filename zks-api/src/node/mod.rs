@@ -16,6 +16,7 @@ mod mn;
 mod relay;
 mod replay_cache;
 mod sessions;
+mod settings;
 mod shared;
 mod silence;
 mod upstreams;

@@ -10,7 +10,7 @@ use zks_api::DisconnectReason;
 
 use super::B256;
 use super::forkid::{ForkId, ForkRejection};
-use super::status::EthVersion;
+use super::version::EthVersion;
 
 /// Both chains of a [`StatusError::GenesisMismatch`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use alloy_rlp::{Decodable, Header};
 
 use super::B256;
 use super::error::EthMessageError;
-use super::status::EthVersion;
+use super::version::EthVersion;
 
 /// The largest BlockRangeUpdate we read (RLP list, header included): 256 bytes, checked from the
 /// list header. A valid one is at most 53 bytes.

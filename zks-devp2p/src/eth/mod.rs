@@ -26,6 +26,7 @@ mod message;
 mod offsets;
 mod status;
 mod validate;
+mod version;
 
 pub use error::{EthMessageError, GenesisMismatch, OffsetsError, StatusError};
 pub use forkid::{ForkFilter, ForkId, ForkRejection, TIMESTAMP_BEFORE_ETHEREUM_MAINNET};
@@ -41,10 +42,10 @@ pub use offsets::{
     known_message_count,
 };
 pub use status::{
-    EthVersion, MAX_STATUS_SIZE, MAX_TOTAL_DIFFICULTY_BITS, Status, StatusEth69, StatusLegacy,
-    TotalDifficulty,
+    MAX_STATUS_SIZE, MAX_TOTAL_DIFFICULTY_BITS, Status, StatusEth69, StatusLegacy, TotalDifficulty,
 };
 pub use validate::validate;
+pub use version::EthVersion;
 
 /// A 32-byte hash (alloy's `B256`), big-endian as on the wire.
 pub type B256 = [u8; 32];

@@ -11,7 +11,7 @@
 //! [`SharedCapabilities::resolve`]; the types are [`crate::caps`]'s.
 
 use super::error::OffsetsError;
-use super::status::EthVersion;
+use super::version::EthVersion;
 pub use crate::caps::BASE_PROTOCOL_LENGTH;
 use crate::caps::{Capability, LocalCapability, SharedCapability, ZKS};
 

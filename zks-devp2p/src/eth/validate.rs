@@ -3,7 +3,8 @@
 use super::error::GenesisMismatch;
 use super::error::StatusError;
 use super::identity::ChainIdentity;
-use super::status::{EthVersion, Status, check_total_difficulty};
+use super::status::{Status, check_total_difficulty};
+use super::version::EthVersion;
 
 /// Checks a peer's Status as a reth node checks it, in reth's order: genesis, version (equal to
 /// the negotiated one, and the matching layout), network id, total difficulty of at most 160

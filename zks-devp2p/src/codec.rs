@@ -148,6 +148,6 @@ impl CodecError for Error {
     }
 
     fn tell_peer(&self) -> bool {
-        crate::stream::sends_disconnect(self)
+        self.tells_peer()
     }
 }
