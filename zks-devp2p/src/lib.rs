@@ -52,5 +52,5 @@ pub use config::{
 pub use enode::{Enode, NodeId};
 pub use error::{EciesError, Error, FrameError, P2pError};
 pub use key::{NodeKey, NodeKeyError};
-pub use probe::{ProbeReport, probe};
+pub use probe::{ProbeLink, ProbeReport, probe, probe_with};
 pub use transport::Devp2pTransport;

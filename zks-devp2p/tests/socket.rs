@@ -577,6 +577,73 @@ async fn ping_flood_without_reading_is_bounded() {
     f.still_works().await;
 }
 
+/// `probe_with` lends the standing session to the caller: its frame reaches the peer's link,
+/// the peer's answer comes back, and the probe then leaves with `ClientQuitting`. A frame the
+/// session cannot carry is refused without ending it; a session that ended before never runs
+/// the exchange.
+#[tokio::test]
+async fn probe_with_exchanges_frames_then_says_client_quitting() {
+    let (_server, mut incoming, addr) = listening(VersionSet::only(ZksVersion::V5)).await;
+    let peer = tokio::spawn(async move {
+        let link = next_link(&mut incoming).await.unwrap();
+        let (_, tx, mut rx) = link.split();
+        let asked = timeout(LIMIT, rx.recv()).await.unwrap().unwrap();
+        tx.send(frame(1, &[0xc2, 0xc1, 0xc0])).await.unwrap();
+        let closed = timeout(LIMIT, rx.recv()).await.unwrap();
+        (asked, closed, incoming)
+    });
+    let enode: zks_devp2p::Enode = addr.as_str().parse().unwrap();
+    let config = Devp2pConfig::builder(NodeKey::generate())
+        .client_id("probe-test")
+        .build()
+        .unwrap();
+
+    let exchange = async |link: &mut zks_devp2p::ProbeLink| {
+        assert_eq!(link.caps().map(|c| c.zks), Some(ZksVersion::V5));
+        // zks/5 has two ids: 0x02 is not on this session, and the session stays.
+        let refused = link.send(&frame(2, &[0xc0])).await;
+        assert!(
+            matches!(refused, Err(zks_devp2p::Error::P2p(_))),
+            "{refused:?}"
+        );
+        link.send(&frame(0, &[0xc3, 0x01, 0xc0, 0x01]))
+            .await
+            .unwrap();
+        timeout(LIMIT, link.recv()).await.unwrap()
+    };
+    let probing = zks_devp2p::probe_with(&enode, &config, VersionSet::ALL, exchange);
+    fn is_send<T: Send>(t: T) -> T {
+        t
+    }
+    let (report, answer) = is_send(probing).await.unwrap();
+    assert!(report.ended.is_none(), "{:?}", report.ended);
+    assert!(report.ping_rtt.is_some());
+    assert_eq!(
+        answer.map(Result::unwrap),
+        Some(frame(1, &[0xc2, 0xc1, 0xc0]))
+    );
+    let (asked, closed, mut incoming) = peer.await.unwrap();
+    assert_eq!(asked, frame(0, &[0xc3, 0x01, 0xc0, 0x01]));
+    assert_eq!(
+        closed,
+        Err(LinkClosed::ByPeer(DisconnectReason::ClientQuitting))
+    );
+    let accept = tokio::spawn(async move { while incoming.next().await.is_some() {} });
+
+    // No shared zks version: the session ends after Hello, and the exchange never runs.
+    let (report, answer) = zks_devp2p::probe_with(
+        &enode,
+        &config,
+        VersionSet::only(ZksVersion::V1),
+        async |_: &mut zks_devp2p::ProbeLink| unreachable!("the session ended"),
+    )
+    .await
+    .unwrap();
+    assert!(report.ended.is_some());
+    assert_eq!(answer, None::<()>);
+    accept.abort();
+}
+
 /// The probe `zks rlpx ping` uses: the transport's own handshake and Hello, then a Ping; a
 /// peer that shares no zks version still yields its Hello, with the reason in `ended`.
 #[tokio::test]

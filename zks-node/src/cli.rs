@@ -168,6 +168,12 @@ pub enum RlpxCommand {
         /// ZKsync OS chain id: also advertise eth, exchange Status and check the peer's.
         #[arg(long, value_name = "N")]
         chain_id: Option<u64>,
+        /// Also ask the peer for the replay record of block N (one `GetBlockReplays`, one
+        /// record per message) and print which record encoding its first `BlockReplays`
+        /// carries: ZKsync OS v3 (block, chain, protocol), our stand-in `[block_number,
+        /// payload]`, or neither; and, with `--chain-id`, whether the record is of that chain.
+        #[arg(long, value_name = "N")]
+        fetch: Option<u64>,
     },
 }
 

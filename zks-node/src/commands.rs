@@ -99,8 +99,9 @@ pub async fn rlpx_ping(
     enode: &str,
     limit: std::time::Duration,
     chain_id: Option<u64>,
+    fetch: Option<u64>,
 ) -> Result<(), CliError> {
-    let report = crate::ping::ping(enode, limit, chain_id)
+    let report = crate::ping::ping(enode, limit, chain_id, fetch)
         .await
         .map_err(|e| e.to_string())?;
     println!("{report}");
