@@ -240,3 +240,74 @@ async fn an_idle_main_node_takes_watchdog_reconnects_without_reads_sends_or_warn
         .collect();
     assert_eq!(messages, expected, "{text}");
 }
+
+/// With `Limits::replay_keepalive` a main node sends an idle replay stream an empty
+/// `BlockReplays` (`01 c1 c0`) every period without one: an upstream-style EN's 300 s watchdog
+/// never fires, so it keeps its link instead of reconnecting every ~5 minutes. A real message
+/// starts the period over.
+#[tokio::test(start_paused = true)]
+async fn a_replay_keepalive_keeps_an_upstream_ens_link_on_an_idle_chain() {
+    use tokio::time::Instant;
+    use zks_api::wire::{Frame, Protocol};
+
+    let net = MemNet::new();
+    let chain = chain(N);
+    let mn = Node::builder(net.node("mn"))
+        .limits(zks_api::Limits::default().with_replay_keepalive(Some(Duration::from_secs(120))))
+        .main_node(Arc::clone(&chain))
+        .start()
+        .await
+        .unwrap();
+    let (_, tx, mut rx) = net
+        .node("en")
+        .dial(&"mn".into(), VersionSet::only(ZksVersion::V5).into())
+        .await
+        .unwrap()
+        .split();
+    let start = Instant::now();
+    tx.send(
+        ZksMessage::GetBlockReplays(GetBlockReplays {
+            starting_block: N,
+            record_overrides: vec![],
+            max_blocks_per_message: Some(1),
+        })
+        .to_frame(),
+    )
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    // The chain stays idle for 10 minutes, then block N lands.
+    let append_at = start + Duration::from_secs(610);
+    loop {
+        let frame = tokio::select! {
+            frame = rx.recv() => frame.unwrap(),
+            () = tokio::time::sleep_until(append_at), if chain.next_block() == N => {
+                zks_tests::append(&chain, N, N + 1);
+                continue;
+            }
+        };
+        let at = start.elapsed().as_secs();
+        assert_eq!(frame.protocol, Protocol::Zks);
+        seen.push((at, frame.to_wire()));
+        if seen.len() == 7 {
+            break;
+        }
+    }
+    let keepalive = Frame::zks(0x01, vec![0xc1, 0xc0]).to_wire();
+    let block = ZksMessage::decode(
+        ZksVersion::V5,
+        &Frame::from_wire(seen[5].1.clone().into()).unwrap(),
+    );
+    assert!(
+        matches!(&block, Ok(ZksMessage::BlockReplays(r)) if r.records.len() == 1),
+        "{block:?}"
+    );
+    let times: Vec<u64> = seen.iter().map(|(at, _)| *at).collect();
+    assert_eq!(times, [120, 240, 360, 480, 600, 610, 730]);
+    for (i, (_, bytes)) in seen.iter().enumerate() {
+        if i != 5 {
+            assert_eq!(bytes, &keepalive, "message {i}");
+        }
+    }
+    assert_eq!(mn.link_count(), 1, "the same link all along");
+}

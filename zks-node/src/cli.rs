@@ -227,6 +227,12 @@ pub struct MainNodeArgs {
     #[arg(long, value_name = "DURATION|never", env = "ZKS_QUORUM_TIMEOUT", value_parser = parse_limit)]
     #[serde(default, deserialize_with = "de_limit")]
     pub quorum_timeout: Option<Limit>,
+    /// Send an idle replay stream an empty BlockReplays after this long without one, so
+    /// upstream external nodes (which drop a peer silent for 300 s) keep their links on an
+    /// idle chain; `off` sends none (default: off).
+    #[arg(long, value_name = "DURATION|off", env = "ZKS_REPLAY_KEEPALIVE", value_parser = parse_limit)]
+    #[serde(default, deserialize_with = "de_limit")]
+    pub replay_keepalive: Option<Limit>,
     /// Produce synthetic blocks at this rate (blocks per second) (default: off).
     #[arg(long, value_name = "RATE", env = "ZKS_PRODUCE_BLOCKS")]
     pub produce_blocks: Option<f64>,
@@ -323,6 +329,11 @@ pub struct ExternalNodeArgs {
     #[arg(long, value_name = "DURATION|off", env = "ZKS_UPSTREAM_WATCHDOG", value_parser = parse_limit)]
     #[serde(default, deserialize_with = "de_limit")]
     pub upstream_watchdog: Option<Limit>,
+    /// Relay: send an idle replay stream to an external node an empty BlockReplays after this
+    /// long without one (see `main-node --replay-keepalive`); `off` sends none (default: off).
+    #[arg(long, value_name = "DURATION|off", env = "ZKS_REPLAY_KEEPALIVE", value_parser = parse_limit)]
+    #[serde(default, deserialize_with = "de_limit")]
+    pub replay_keepalive: Option<Limit>,
 }
 
 /// A duration that may be switched off (`off` or `never` on the command line).
@@ -476,6 +487,7 @@ impl MainNodeArgs {
             threshold: self.threshold.or(file.threshold),
             batch_size: self.batch_size.or(file.batch_size),
             quorum_timeout: self.quorum_timeout.or(file.quorum_timeout),
+            replay_keepalive: self.replay_keepalive.or(file.replay_keepalive),
             produce_blocks: self.produce_blocks.or(file.produce_blocks),
             produce_until: self.produce_until.or(file.produce_until),
             metrics: self.metrics.or(file.metrics),
@@ -513,6 +525,7 @@ impl ExternalNodeArgs {
                 .or(file.upstream_probe_interval),
             upstream_stall_timeout: self.upstream_stall_timeout.or(file.upstream_stall_timeout),
             upstream_watchdog: self.upstream_watchdog.or(file.upstream_watchdog),
+            replay_keepalive: self.replay_keepalive.or(file.replay_keepalive),
         }
     }
 }

@@ -220,7 +220,10 @@ async fn serve<R: Produce + BatchSource>(
         None => data_dir_node_key(&data)?,
     };
     let transport = transport(key, addr.ip(), addr.port(), args.chain_id)?;
-    let mut builder = Node::builder(transport.clone()).main_node(store.clone());
+    let keepalive = args.replay_keepalive.and_then(crate::cli::Limit::duration);
+    let mut builder = Node::builder(transport.clone())
+        .limits(zks_api::Limits::default().with_replay_keepalive(keepalive))
+        .main_node(store.clone());
     if !signers.is_empty() {
         builder = builder.verifier_authenticator(signers.clone());
     }
@@ -429,6 +432,11 @@ async fn replicate<R: BatchSource>(
         let checks = R::verifier(key.clone(), &scheme, store.clone())?;
         builder = builder.verifier(key, checks);
     }
+    if role == Role::ExternalNode && args.replay_keepalive.is_some() {
+        tracing::warn!(
+            "--replay-keepalive is ignored: an external node serves no replay (a relay does)"
+        );
+    }
     let start = store.next_block();
     port.release();
     let node = builder.start().await.map_err(|e| start_error(addr, &e))?;
@@ -483,6 +491,7 @@ fn upstream_limits(args: &ExternalNodeArgs) -> zks_api::Limits {
                 .unwrap_or(defaults.upstream_stall_timeout),
         )
         .with_upstream_watchdog(watchdog)
+        .with_replay_keepalive(args.replay_keepalive.and_then(crate::cli::Limit::duration))
 }
 
 /// `zks bench`: runs every measurement of `zks-bench` and prints the table (and JSON).

@@ -1,14 +1,14 @@
 //! Main-node side of one link, sans-IO: request handling (the replay cursor is in `cursor`).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::cursor::ReplayCursor;
 use super::deadline::{Deadlines, SessionTimeouts};
 use super::verifier::{self, RoleRequestLimit, VerifierChannel};
 use super::{ProtocolError, TimeoutKind};
 use crate::wire::{
-    Frame, GetBlockReplays, LinkCaps, Protocol, TwoFaMessage, VerifierChallenge, VerifyBatchResult,
-    ZksMessage, ZksVersion,
+    BlockReplays, Frame, GetBlockReplays, LinkCaps, Protocol, TwoFaMessage, VerifierChallenge,
+    VerifyBatchResult, ZksMessage, ZksVersion,
 };
 use crate::{AuthOutcome, SignerAddress};
 
@@ -72,11 +72,20 @@ pub enum VerifierStatus {
 /// [`handshake`](SessionTimeouts::handshake), and never stay silent in both directions past
 /// [`idle`](SessionTimeouts::idle). Wake at [`poll_timeout`](Self::poll_timeout) and call
 /// [`handle_timeout`](Self::handle_timeout): a `Some` ends the link.
+///
+/// Keepalive (off unless [`set_keepalive`](Self::set_keepalive)): once replay runs, a stream
+/// that sent no `BlockReplays` for the keepalive period sends an empty one (`01 c1 c0`), so an
+/// external node that drops a silent peer (upstream's 300 s replay watchdog) keeps its link on
+/// an idle chain. Wake at [`poll_keepalive`](Self::poll_keepalive) and send what
+/// [`handle_keepalive`](Self::handle_keepalive) returns.
 #[derive(Debug)]
 pub struct MnSession {
     caps: LinkCaps,
     channel: Option<VerifierChannel>,
     replay_requested: bool,
+    keepalive: Option<Duration>,
+    /// When the next keepalive is due; `None` until replay runs, or without keepalive.
+    keepalive_at: Option<Instant>,
     verifier: VerifierStatus,
     nonce: Option<[u8; 32]>,
     role_requests: RoleRequestLimit,
@@ -93,6 +102,8 @@ impl MnSession {
             caps,
             channel: VerifierChannel::for_link(caps),
             replay_requested: false,
+            keepalive: None,
+            keepalive_at: None,
             verifier: VerifierStatus::None,
             nonce: None,
             role_requests: RoleRequestLimit::new(now),
@@ -118,6 +129,34 @@ impl MnSession {
     /// Records that a frame was handed to the link at `now` (for the idle clock).
     pub fn on_sent(&mut self, now: Instant) {
         self.deadlines.activity(now);
+    }
+
+    /// Sends an empty `BlockReplays` after `every` without one, once replay runs; `None`
+    /// (the default) never does.
+    pub fn set_keepalive(&mut self, every: Option<Duration>) {
+        self.keepalive = every.filter(|d| !d.is_zero());
+    }
+
+    /// Records that a `BlockReplays` was handed to the link at `now`: the keepalive period
+    /// starts again.
+    pub fn on_replay_sent(&mut self, now: Instant) {
+        self.deadlines.activity(now);
+        self.keepalive_at = self.keepalive.map(|every| now + every);
+    }
+
+    /// When [`handle_keepalive`](Self::handle_keepalive) must next be called; `None`: never.
+    pub fn poll_keepalive(&self) -> Option<Instant> {
+        self.keepalive_at
+    }
+
+    /// The empty `BlockReplays` to send when the keepalive is due at `now` (the period then
+    /// starts again); `None` otherwise.
+    pub fn handle_keepalive(&mut self, now: Instant) -> Option<Frame> {
+        self.keepalive_at.filter(|at| now >= *at)?;
+        let every = self.keepalive?;
+        self.keepalive_at = Some(now + every);
+        self.deadlines.activity(now);
+        Some(ZksMessage::BlockReplays(BlockReplays::default()).to_frame())
     }
 
     /// Where the peer stands in verifier authentication.
@@ -157,7 +196,7 @@ impl MnSession {
         self.deadlines.activity(now);
         match frame.protocol {
             Protocol::Zks => match ZksMessage::decode(self.caps.zks, frame)? {
-                ZksMessage::GetBlockReplays(request) => self.replay_request(request),
+                ZksMessage::GetBlockReplays(request) => self.replay_request(request, now),
                 message => match TwoFaMessage::try_from(message) {
                     Ok(verifier) => self.verifier_message(verifier, now),
                     Err(other) if self.caps.zks >= ZksVersion::V5 && !self.replay_requested => {
@@ -173,12 +212,17 @@ impl MnSession {
         }
     }
 
-    fn replay_request(&mut self, request: GetBlockReplays) -> Result<MnInput, ProtocolError> {
+    fn replay_request(
+        &mut self,
+        request: GetBlockReplays,
+        now: Instant,
+    ) -> Result<MnInput, ProtocolError> {
         if self.replay_requested {
             return Err(ProtocolError::DuplicateReplayRequest);
         }
         self.replay_requested = true;
         self.deadlines.disarm(TimeoutKind::FirstMessage);
+        self.keepalive_at = self.keepalive.map(|every| now + every);
         Ok(MnInput::StartReplay(ReplayCursor::new(
             self.caps.zks,
             request,
@@ -239,11 +283,37 @@ impl MnSession {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::testing::{request, t0};
-    use crate::wire::{BlockReplays, MessageId};
+    use crate::wire::MessageId;
+
+    #[test]
+    fn keepalive_sends_an_empty_block_replays_after_a_silent_period_once_replay_runs() {
+        let s = Duration::from_secs;
+        let mut session = MnSession::new(ZksVersion::V5, SessionTimeouts::default(), t0());
+        session.set_keepalive(Some(s(60)));
+        // Not before replay runs.
+        assert_eq!(session.poll_keepalive(), None);
+        let ask = ZksMessage::GetBlockReplays(request(7, Some(1))).to_frame();
+        assert!(session.handle_frame(&ask, t0() + s(1)).is_ok());
+        assert_eq!(session.poll_keepalive(), Some(t0() + s(61)));
+        assert_eq!(session.handle_keepalive(t0() + s(60)), None, "not yet due");
+        let keepalive = session.handle_keepalive(t0() + s(61)).unwrap();
+        assert_eq!(keepalive.to_wire(), [0x01, 0xc1, 0xc0]);
+        assert_eq!(session.poll_keepalive(), Some(t0() + s(121)));
+        // A real message restarts the period.
+        session.on_replay_sent(t0() + s(100));
+        assert_eq!(session.poll_keepalive(), Some(t0() + s(160)));
+        assert_eq!(session.handle_keepalive(t0() + s(121)), None);
+        // Woken late (a busy runtime): one keepalive, not a burst to catch up.
+        assert!(session.handle_keepalive(t0() + s(400)).is_some());
+        assert_eq!(session.poll_keepalive(), Some(t0() + s(460)));
+        // Off: never.
+        let mut off = MnSession::new(ZksVersion::V5, SessionTimeouts::default(), t0());
+        off.set_keepalive(Some(Duration::ZERO));
+        assert!(off.handle_frame(&ask, t0()).is_ok());
+        assert_eq!(off.poll_keepalive(), None);
+    }
 
     #[test]
     fn one_request_per_link() {

@@ -79,6 +79,13 @@ pub struct Limits {
     /// keepalive of their own (devp2p ping, libp2p idle timeout) watch silence below the zks
     /// layer, so the default is off. Default: `None`.
     pub idle_timeout: Option<Duration>,
+    /// Main node or relay: a replay stream that sent no `BlockReplays` for this long sends an
+    /// empty one (`01 c1 c0`). Upstream external nodes drop a peer whose replay stream was
+    /// silent for 300 s and redial (their replay watchdog): on an idle chain, every one of them
+    /// reconnects every ~5 minutes; a keepalive below 300 s keeps their links instead (an empty
+    /// `BlockReplays` resets that watchdog and carries no record). `None` sends none. Default:
+    /// `None`.
+    pub replay_keepalive: Option<Duration>,
 }
 
 /// The smallest [`Limits::max_request_bytes`]: a request with the most overrides the protocol
@@ -105,6 +112,7 @@ impl Default for Limits {
             upstream_probe_timeout: Duration::from_secs(5),
             upstream_watchdog: Some(Duration::from_secs(300)),
             idle_timeout: None,
+            replay_keepalive: None,
         }
     }
 }
@@ -188,6 +196,13 @@ impl Limits {
     #[must_use]
     pub const fn with_upstream_watchdog(mut self, watchdog: Option<Duration>) -> Self {
         self.upstream_watchdog = watchdog;
+        self
+    }
+
+    /// Sets [`replay_keepalive`](Self::replay_keepalive); `None` sends none.
+    #[must_use]
+    pub const fn with_replay_keepalive(mut self, every: Option<Duration>) -> Self {
+        self.replay_keepalive = every;
         self
     }
 

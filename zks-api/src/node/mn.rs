@@ -44,6 +44,7 @@ impl<S: ReplaySource> RoleDriver for MainNodeDriver<S> {
     ) -> CloseCause {
         let limits = &cx.shared.limits;
         let mut session = MnSession::new(cx.info.caps, limits.session_timeouts(), now());
+        session.set_keepalive(limits.replay_keepalive);
         let cursor = loop {
             let frame = tokio::select! {
                 frame = io.recv(cx) => match frame {
@@ -98,7 +99,7 @@ impl<S: ReplaySource> RoleDriver for MainNodeDriver<S> {
                         Err(e) => return CloseCause::Source(e),
                     };
                     permit.send(frame);
-                    session.on_sent(now());
+                    session.on_replay_sent(now());
                     cx.mark_progress();
                     cx.emit(ProtocolEvent::ReplayBlockSent {
                         conn: cx.conn,
@@ -120,6 +121,13 @@ impl<S: ReplaySource> RoleDriver for MainNodeDriver<S> {
                 () = sleep_until(session.poll_timeout()) => {
                     if let Some(kind) = session.handle_timeout(now()) {
                         return CloseCause::Timeout(kind);
+                    }
+                }
+                () = sleep_until(session.poll_keepalive()) => {
+                    if let Some(frame) = session.handle_keepalive(now()) {
+                        // Never waits: a link without room is busy, not idle (and the replay
+                        // stream may hold the last slot while it waits for a block).
+                        let _ = cx.sender.try_send(frame);
                     }
                 }
             }
