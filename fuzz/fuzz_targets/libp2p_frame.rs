@@ -1,4 +1,4 @@
-//! The libp2p `/zks/<version>` stream framing (`zks_libp2p::codec::Decoder`): arbitrary bytes fed
+//! The libp2p `/zks/<version>` stream framing (`zks_libp2p::codec::MessageDecoder`): arbitrary bytes fed
 //! in fragments, checked against a one-shot decode of the same stream.
 //!
 //! Input: byte 0 picks the fragment size, byte 1 the message cap (64 B, 1 KiB or the 16 MiB
@@ -9,7 +9,7 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use zks_libp2p::codec::{Decoder, FrameError, MAX_ZKS_ID, Message, StreamIds};
+use zks_libp2p::codec::{FrameError, MAX_ZKS_ID, Message, MessageDecoder, StreamIds};
 use zks_wire::{LinkCaps, Protocol, TwoFaVersion, ZksVersion};
 
 const RESERVE_STEP: usize = 64 * 1024;
@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
         1 => 1024,
         _ => 16 * 1024 * 1024,
     };
-    let decoder = Decoder::new(max);
+    let decoder = MessageDecoder::new(max);
     let (expected, expected_err) = one_shot(&decoder, stream);
 
     let mut src = BytesMut::new();

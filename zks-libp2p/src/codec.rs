@@ -52,7 +52,7 @@ const RESERVE_STEP: usize = 64 * 1024;
 /// One message read from a stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
-    /// A message for the engine. With a link's [`StreamIds`] ([`Decoder::with_ids`]) the frame
+    /// A message for the engine. With a link's [`StreamIds`] ([`MessageDecoder::with_ids`]) the frame
     /// is tagged with its protocol and its id is relative to it; without (the framing alone),
     /// it is tagged zks and its id is the stream id, as it came.
     Zks(Frame),
@@ -229,7 +229,7 @@ impl StreamIds {
 /// any frame the engine should not have sent (it reads the link's caps first).
 #[derive(Clone, Debug)]
 pub struct LinkCodec {
-    decoder: Decoder,
+    decoder: MessageDecoder,
     ids: StreamIds,
     max_message_size: usize,
     /// The engine's cap on this link's inbound messages, when it set one.
@@ -242,7 +242,7 @@ impl LinkCodec {
     pub const fn new(max_message_size: usize, caps: LinkCaps) -> Self {
         let ids = StreamIds::new(caps);
         Self {
-            decoder: Decoder::new(max_message_size).with_ids(ids),
+            decoder: MessageDecoder::new(max_message_size).with_ids(ids),
             ids,
             max_message_size,
             size_cap: None,
@@ -344,14 +344,19 @@ pub fn encode_close(reason: DisconnectReason, dst: &mut BytesMut) {
     dst.put_u8(reason.code());
 }
 
+/// The old name of [`MessageDecoder`] (it shared its name with tokio-util's `Decoder` trait,
+/// which [`LinkCodec`] implements).
+#[deprecated(since = "0.1.0", note = "renamed MessageDecoder")]
+pub type Decoder = MessageDecoder;
+
 /// Splits messages off a read buffer; see the [module docs](self) for the format.
 #[derive(Clone, Copy, Debug)]
-pub struct Decoder {
+pub struct MessageDecoder {
     max_message_size: usize,
     ids: Option<StreamIds>,
 }
 
-impl Decoder {
+impl MessageDecoder {
     /// A decoder accepting bodies of at most `max_message_size` bytes: the framing alone, which
     /// yields every id `0x00..=0x7f` as a zks frame with the stream id as it came (what a
     /// stream holds before its link's layout is known).
@@ -452,7 +457,7 @@ mod tests {
             Message::Zks(frame(0, b"")),
             Message::Close(DisconnectReason::TooManyPeers),
         ];
-        let decoder = Decoder::new(16);
+        let decoder = MessageDecoder::new(16);
         for chunk in 1..wire.len() {
             let mut src = BytesMut::new();
             let mut got = Vec::new();
@@ -469,7 +474,7 @@ mod tests {
 
     #[test]
     fn rejects_oversized_length_before_allocating() {
-        let decoder = Decoder::new(1024);
+        let decoder = MessageDecoder::new(1024);
         let mut src = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
         let before = src.capacity();
         assert_eq!(
@@ -491,7 +496,7 @@ mod tests {
 
     #[test]
     fn reserves_at_most_one_step_ahead() {
-        let decoder = Decoder::new(16 * 1024 * 1024);
+        let decoder = MessageDecoder::new(16 * 1024 * 1024);
         let mut src = BytesMut::from(&(16u32 * 1024 * 1024).to_be_bytes()[..]);
         assert_eq!(decoder.decode(&mut src), Ok(None));
         assert!(
@@ -503,7 +508,7 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        let decoder = Decoder::new(1024);
+        let decoder = MessageDecoder::new(1024);
         let cases: [(&[u8], FrameError); 5] = [
             (&[0, 0, 0, 0], FrameError::Empty),
             (&[0, 0, 0, 1, 0x80], FrameError::UnknownId(0x80)),
@@ -572,7 +577,7 @@ mod tests {
                 0, 0, 0, 2, 0x07, 0xc0, // zks_2fa id 0 after zks/3's seven ids
             ]
         );
-        let decoder = Decoder::new(16).with_ids(ZKS5_2FA);
+        let decoder = MessageDecoder::new(16).with_ids(ZKS5_2FA);
         let mut src = wire.split_to(19);
         assert_eq!(
             decoder.decode(&mut src),
@@ -592,14 +597,14 @@ mod tests {
         // The framing alone passes stream ids through as they came.
         let mut src = BytesMut::from(&[0, 0, 0, 2, 0x06, 0x80][..]);
         assert_eq!(
-            Decoder::new(16).decode(&mut src),
+            MessageDecoder::new(16).decode(&mut src),
             Ok(Some(Message::Zks(frame(6, b"\x80"))))
         );
     }
 
     #[test]
     fn without_zks_2fa_its_ids_are_unknown_and_its_frames_refused() {
-        let decoder = Decoder::new(16).with_ids(ZKS5);
+        let decoder = MessageDecoder::new(16).with_ids(ZKS5);
         let mut src = BytesMut::from(&[0, 0, 0, 2, 0x02, 0xc0][..]);
         assert_eq!(decoder.decode(&mut src), Err(FrameError::UnknownId(0x02)));
         let mut dst = BytesMut::new();

@@ -37,7 +37,7 @@ use zks_api::wire::{Capabilities, LinkCaps, TwoFaVersion, VersionSet, ZksVersion
 use zks_api::{Direction, DisconnectReason, PeerAddr};
 
 use crate::addr;
-use crate::codec::{self, Decoder, Message};
+use crate::codec::{self, Message, MessageDecoder};
 use crate::config::{CLOSE_GRACE, Libp2pConfig};
 use crate::error::Error;
 use crate::link;
@@ -258,7 +258,7 @@ enum ReadyError {
 /// Reads the listener's first message; returns whatever was read beyond it.
 async fn await_ready(stream: &mut Stream) -> Result<BytesMut, ReadyError> {
     // The first message is Ready or Close: a few bytes.
-    let decoder = Decoder::new(16);
+    let decoder = MessageDecoder::new(16);
     let mut rbuf = BytesMut::new();
     let mut scratch = [0u8; 64];
     loop {
