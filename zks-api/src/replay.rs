@@ -9,11 +9,11 @@ use async_trait::async_trait;
 
 use crate::{BlockNumber, Overrides, ReplayRecord};
 
-/// MN side: where replay records come from. Push-based: the engine never polls it.
+/// MN side: where replay records come from. Push-based: the node never polls it.
 ///
-/// Lifecycle of one replay stream, as the engine drives it:
+/// Lifecycle of one replay stream, as the node drives it:
 ///
-/// 1. An EN asks for blocks from `N` on. The engine reserves room on that EN's link first, so
+/// 1. An EN asks for blocks from `N` on. The node reserves room on that EN's link first, so
 ///    nothing is read for a link that cannot take it.
 /// 2. [`wait_for(N)`](Self::wait_for) resolves once block `N` is readable.
 /// 3. [`read(N, max, overrides)`](Self::read) returns blocks `N..` (at most `max`), which are
@@ -61,7 +61,7 @@ pub trait ReplaySource: Send + Sync + 'static {
     ///
     /// # Cancel safety
     ///
-    /// Must be cancel safe: the engine drops it when the link closes.
+    /// Must be cancel safe: the node drops it when the link closes.
     async fn wait_for(&self, block: BlockNumber);
 
     /// Whether [`read`](Self::read) returns the stored replacement for every override in
@@ -79,13 +79,13 @@ pub trait ReplaySource: Send + Sync + 'static {
 
 /// EN side: where replay records go. The sink owns the resume point.
 ///
-/// The engine calls [`apply`](Self::apply) with records that are validated, contiguous and
+/// The node calls [`apply`](Self::apply) with records that are validated, contiguous and
 /// start exactly at [`next_block`](Self::next_block), one call at a time per node (links to
 /// several main nodes are serialised), and never cancels a call in flight. For exactly-once
 /// replay across crashes, `apply` must be atomic: all records or none become visible, and
 /// `next_block` moves with them.
 ///
-/// Before a record reaches `apply`, the engine has checked that it is exactly the next block
+/// Before a record reaches `apply`, the node has checked that it is exactly the next block
 /// and that it [follows](ReplayRecord::follows) the record this process applied before it (from
 /// any main node), so a main node on another fork ends its link instead of being spliced in.
 /// The protocol version a record came in is given to [`ReplayRecord::decode`]; a record type

@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use zks_api::engine::{EnInput, EnSession, ReplayRequest, SessionTimeouts};
+use zks_api::engine::{EnAction, EnSession, ReplayRequest, SessionTimeouts};
 use zks_api::wire::ZksVersion;
 use zks_api::{RawRecord, ReplayRecord};
 use zks_bench::hot::{Payloads, Session, replay_frames};
@@ -62,7 +62,7 @@ fn block_replays(c: &mut Criterion) {
                     s
                 },
                 |mut s| match s.handle_frame(&frame, epoch).unwrap() {
-                    EnInput::Records(r) => r.last().map(ReplayRecord::block_number),
+                    EnAction::Records(r) => r.last().map(ReplayRecord::block_number),
                     _ => None,
                 },
                 BatchSize::SmallInput,

@@ -1,7 +1,7 @@
 //! Keeping the accept loop cheap under pressure, sans-IO: a back-off for failing `accept()`
 //! calls (a full fd table fails every call until something closes, so retrying at once is a
 //! hot loop). Events that repeat by the thousand under a flood are logged through
-//! [`RepeatSummary`](zks_api::transport::RepeatSummary).
+//! [`RepeatSummary`](zks_api::transport::kit::RepeatSummary).
 
 use std::time::Duration;
 

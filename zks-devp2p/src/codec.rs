@@ -1,5 +1,5 @@
 //! The devp2p framing of a live link as a pair of `tokio_util` codecs, for the shared link pump
-//! ([`zks_api::transport::pump`]): RLPx frames (AES-CTR + MACs) below, the `p2p` session
+//! ([`zks_api::transport::kit::pump`]): RLPx frames (AES-CTR + MACs) below, the `p2p` session
 //! (Ping/Pong, Disconnect, Snappy, capability offsets) above.
 
 use std::sync::Arc;
@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 use zks_api::DisconnectReason;
-use zks_api::transport::MessageSizeCap;
-use zks_api::transport::pump::{CodecError, Inbound, Outgoing};
+use zks_api::transport::kit::MessageSizeCap;
+use zks_api::transport::kit::pump::{CodecError, Inbound, Outgoing};
 
 use crate::compressed::{CompressedCache, MIN_SHARED_BODY};
 use crate::error::{Error, P2pError};

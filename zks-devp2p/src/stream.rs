@@ -1,5 +1,5 @@
 //! The async glue for one connection: the handshake and Hello exchange over a `TcpStream`
-//! (with deadlines), then the shared link pump (`zks_api::transport::pump`) over this crate's
+//! (with deadlines), then the shared link pump (`zks_api::transport::kit::pump`) over this crate's
 //! codecs ([`crate::codec`]).
 //!
 //! This module and [`crate::transport`] are the only ones that touch sockets, clocks or tasks;
@@ -15,8 +15,8 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use zks_api::DisconnectReason;
-use zks_api::transport::LinkEnd;
-use zks_api::transport::pump::{self, KeepaliveConfig, PumpConfig};
+use zks_api::transport::kit::LinkEnd;
+use zks_api::transport::kit::pump::{self, KeepaliveConfig, PumpConfig};
 use zks_api::wire::{Capabilities, Frame, LinkCaps, VersionSet};
 
 use crate::caps;
@@ -42,6 +42,8 @@ pub(crate) struct Established {
     pub(crate) caps: LinkCaps,
     /// The negotiated `eth` version, when the Status exchange passed.
     pub(crate) eth: Option<EthVersion>,
+    /// The peer's Status, when the exchange passed (checked against our chain).
+    pub(crate) peer_status: Option<Status>,
     /// zks and `zks_2fa` messages that arrived before the peer's Status, for the engine.
     pub(crate) held: Vec<Frame>,
 }
@@ -116,7 +118,7 @@ pub(crate) async fn setup(
             return Err(hs.fail(error, remote_id).await);
         }
     };
-    let (eth, held) = match hs.status_exchange(config).await {
+    let (peer_status, held) = match hs.status_exchange(config).await {
         Ok(done) => done,
         Err(error) => return Err(hs.fail(error, remote_id).await),
     };
@@ -127,7 +129,8 @@ pub(crate) async fn setup(
         rbuf: hs.rbuf,
         remote_id,
         caps,
-        eth,
+        eth: peer_status.map(|(version, _)| version),
+        peer_status: peer_status.map(|(_, status)| status),
         held,
     })
 }
@@ -259,7 +262,7 @@ impl HelloExchange {
     async fn status_exchange(
         &mut self,
         config: &Devp2pConfig,
-    ) -> Result<(Option<EthVersion>, Vec<Frame>), Error> {
+    ) -> Result<(Option<(EthVersion, Status)>, Vec<Frame>), Error> {
         let (Some(version), Some(chain)) = (self.session.eth_version(), config.chain_identity())
         else {
             if config.require_eth() {
@@ -275,7 +278,7 @@ impl HelloExchange {
         self.send_status(chain, version).await?;
         let (theirs, held) = self.read_status(version, config).await?;
         eth::validate(chain, version, &theirs).map_err(Box::new)?;
-        Ok((Some(version), held))
+        Ok((Some((version, theirs)), held))
     }
 
     /// Sends our `eth` Status for `chain` at `version`.

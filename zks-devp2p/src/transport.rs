@@ -18,7 +18,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::timeout;
 use tracing::Instrument;
-use zks_api::transport::{Incoming, Link, LinkInfo, RepeatSummary, Transport, TransportError};
+use zks_api::transport::kit::RepeatSummary;
+use zks_api::transport::{Incoming, Link, LinkInfo, Transport, TransportError};
 use zks_api::wire::{Capabilities, VersionSet};
 use zks_api::{Direction, PeerAddr, PeerId};
 
@@ -206,11 +207,15 @@ fn link_info(
     direction: Direction,
     e: &stream::Established,
 ) -> LinkInfo {
-    LinkInfo {
-        peer: id.to_peer_id(),
-        remote_addr: PeerAddr::new(Enode::new(id, remote.ip(), remote.port()).to_string()),
+    let info = LinkInfo::new(
+        id.to_peer_id(),
+        PeerAddr::new(Enode::new(id, remote.ip(), remote.port()).to_string()),
         direction,
-        caps: e.caps,
+        e.caps,
+    );
+    match &e.peer_status {
+        Some(status) => info.with_eth(status.summary()),
+        None => info,
     }
 }
 

@@ -57,6 +57,11 @@ async fn nodes_of_one_chain_exchange_status_and_carry_zks() {
     let dialed = client.dial(&addr, VersionSet::SEED.into()).await.unwrap();
     let accepted = next_link(&mut incoming).await.unwrap();
     assert_eq!(dialed.info().caps.zks, ZksVersion::V3);
+    // Each side's link names the Status the other sent: eth/69 of chain 270, blocks 0..=0.
+    let status = Status::ours(&ChainIdentity::zksync_os(270), EthVersion::V69).summary();
+    assert_eq!(dialed.info().eth, Some(status));
+    assert_eq!(accepted.info().eth, Some(status));
+    assert_eq!(status.blocks, Some((0, 0)));
     let (_, tx, _rx) = dialed.split();
     let (_, _atx, mut arx) = accepted.split();
     tx.send(Frame::zks(0, vec![0xc2, 0x80, 0xc0]))
@@ -88,6 +93,46 @@ async fn a_peer_of_another_chain_is_refused_with_a_protocol_breach() {
         other => panic!("{other:?}"),
     }
     assert!(next_link(&mut incoming).await.is_err());
+}
+
+/// The link a node accepts from an upstream-shaped peer carries that peer's Status as sent:
+/// the eth/69 chain 270 vector's payload with `latest` set to 42 (one RLP byte, 0x80 -> 0x2a).
+#[tokio::test]
+async fn an_accepted_link_names_the_peers_status_as_it_came() {
+    const UPSTREAM_ETH69_270: &str = "f84f4582010ea0622307310f77330a662d1ceae0cc7c6947544afd48d62f83e47d6f9d270c824dc684d338c9ba808080a0622307310f77330a662d1ceae0cc7c6947544afd48d62f83e47d6f9d270c824d";
+    let mut payload = hex::decode(UPSTREAM_ETH69_270).unwrap();
+    // [.., forkid c6 84 d338c9ba 80, earliest 80, latest 80, a0 hash]
+    let latest = payload.len() - 34;
+    assert_eq!(payload[latest - 1..=latest], [0x80, 0x80]);
+    payload[latest] = 0x2a;
+
+    let server = transport(chain(270));
+    let (mut incoming, _) = listening(&server).await;
+    let mut raw = RawEthPeer::connect(server.local_addr().unwrap(), server.node_id()).await;
+    assert!(matches!(
+        raw.next_event().await,
+        Some(P2pEvent::Eth { id: 0, .. })
+    ));
+    raw.send_eth(0, &payload).await;
+    let link = next_link(&mut incoming).await.unwrap();
+    let eth = link.info().eth.expect("an eth link");
+    let genesis: [u8; 32] =
+        hex::decode("622307310f77330a662d1ceae0cc7c6947544afd48d62f83e47d6f9d270c824d")
+            .unwrap()
+            .try_into()
+            .unwrap();
+    assert_eq!(
+        eth,
+        zks_api::transport::EthStatus::new(69, 270, genesis, [0xd3, 0x38, 0xc9, 0xba], 0)
+            .with_blocks(0, 42)
+    );
+    assert!(
+        link.info()
+            .to_string()
+            .ends_with("; eth/69 network 270 genesis 0x6223…824d fork 0xd338c9ba/0 blocks 0..=42)"),
+        "{}",
+        link.info()
+    );
 }
 
 #[tokio::test]
@@ -122,6 +167,7 @@ async fn require_eth_refuses_a_peer_without_eth_as_useless() {
     let (mut incoming, addr) = listening(&lenient).await;
     let link = plain.dial(&addr, VersionSet::SEED.into()).await.unwrap();
     assert_eq!(link.info().caps.zks, ZksVersion::V3);
+    assert_eq!(link.info().eth, None);
     next_link(&mut incoming).await.unwrap();
 }
 

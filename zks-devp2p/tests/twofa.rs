@@ -601,3 +601,25 @@ async fn probe_reports_zks_2fa() {
     assert_eq!(report.zks_2fa, None);
     accept.abort();
 }
+
+/// Every transport conformance check (close, drop, backpressure, the inbound size cap, both
+/// subprotocols) over devp2p links. The transports live as long as the test.
+#[tokio::test]
+async fn passes_every_transport_conformance_check() {
+    zks_api::conformance::run_all(
+        |two_fa| async move {
+            let caps = if two_fa { V5_2FA } else { V5 };
+            let (server, mut incoming, addr) = listening(caps).await;
+            let client = transport();
+            let dialed = client.dial(&addr, caps).await.unwrap();
+            let accepted = next_link(&mut incoming).await.unwrap();
+            // Kept for the rest of the test: the links outlive this closure.
+            std::mem::forget((server, client, incoming));
+            (dialed, accepted)
+        },
+        true,
+        4096,
+        Duration::from_secs(3),
+    )
+    .await;
+}

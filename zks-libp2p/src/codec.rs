@@ -34,8 +34,8 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use zks_api::DisconnectReason;
-use zks_api::transport::MessageSizeCap;
-use zks_api::transport::pump::{CodecError, Inbound, Outgoing};
+use zks_api::transport::kit::MessageSizeCap;
+use zks_api::transport::kit::pump::{CodecError, Inbound, Outgoing};
 use zks_api::wire::{Frame, LinkCaps, Protocol};
 
 /// Bytes of the length prefix.
@@ -220,7 +220,7 @@ impl StreamIds {
 }
 
 /// The framing of a live link as a `tokio_util` codec, for the shared link pump
-/// ([`zks_api::transport::pump`]).
+/// ([`zks_api::transport::kit::pump`]).
 ///
 /// A frame of a protocol the link does not carry is refused, not dropped: the link contract is
 /// that what the engine handed over is sent or the link ends with a reason, and a lost

@@ -1,4 +1,4 @@
-//! The async glue for one live link: the shared link pump ([`zks_api::transport::pump`]) over
+//! The async glue for one live link: the shared link pump ([`zks_api::transport::kit::pump`]) over
 //! a `/zks/<version>` (or `/zks/<version>+zks_2fa/<version>`) yamux stream, with this crate's
 //! [`LinkCodec`] for what the stream negotiated.
 //!
@@ -18,8 +18,8 @@ use libp2p::Stream;
 use tokio::io::ReadBuf;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::compat::FuturesAsyncWriteCompatExt as _;
-use zks_api::transport::LinkEnd;
-use zks_api::transport::pump::{self, PumpConfig};
+use zks_api::transport::kit::LinkEnd;
+use zks_api::transport::kit::pump::{self, PumpConfig};
 use zks_api::wire::LinkCaps;
 
 use crate::codec::LinkCodec;

@@ -127,7 +127,7 @@ impl SwarmHandle {
                 book,
                 listens: HashMap::new(),
                 connects: HashMap::new(),
-                inbound_failed: zks_api::transport::RepeatSummary::new(
+                inbound_failed: zks_api::transport::kit::RepeatSummary::new(
                     std::time::Duration::from_secs(10),
                 ),
             }
@@ -166,7 +166,7 @@ struct SwarmTask {
     listens: HashMap<ListenerId, oneshot::Sender<Result<Multiaddr, String>>>,
     connects: HashMap<ConnectionId, oneshot::Sender<Result<(), ConnectError>>>,
     /// Inbound connections that failed before a link: one INFO line per interval.
-    inbound_failed: zks_api::transport::RepeatSummary,
+    inbound_failed: zks_api::transport::kit::RepeatSummary,
 }
 
 impl SwarmTask {

@@ -408,12 +408,12 @@ impl Transport for Libp2pTransport {
                 });
             }
         };
-        let info = LinkInfo {
-            peer: addr::to_zks_peer(&peer),
-            remote_addr: addr.clone(),
-            direction: Direction::Outbound,
-            caps: link_caps,
-        };
+        let info = LinkInfo::new(
+            addr::to_zks_peer(&peer),
+            addr.clone(),
+            Direction::Outbound,
+            link_caps,
+        );
         tracing::debug!(parent: &span, caps = %link_caps, "link established");
         let (link, end) = Link::channel(info, shared.config.link_capacity);
         let config = Arc::clone(&shared.config);
@@ -485,12 +485,12 @@ async fn serve_inbound(
         tracing::info!("inbound link failed before it was ready");
         return;
     }
-    let info = LinkInfo {
-        peer: addr::to_zks_peer(&peer),
-        remote_addr: shared.remote_addr(peer),
-        direction: Direction::Inbound,
+    let info = LinkInfo::new(
+        addr::to_zks_peer(&peer),
+        shared.remote_addr(peer),
+        Direction::Inbound,
         caps,
-    };
+    );
     tracing::debug!(%caps, "link established");
     let (link, end) = Link::channel(info, shared.config.link_capacity);
     if tx.send(Ok(link)).await.is_err() {

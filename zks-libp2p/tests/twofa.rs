@@ -282,3 +282,25 @@ async fn our_dialer_asks_for_zks_2fa_first_and_writes_its_ids() {
         Ok(Frame::new(Protocol::Zks2fa, 1, vec![0xc0]))
     );
 }
+
+/// Every transport conformance check (close, drop, backpressure, the inbound size cap, both
+/// subprotocols) over libp2p links. The transports live as long as the test.
+#[tokio::test]
+async fn passes_every_transport_conformance_check() {
+    zks_api::conformance::run_all(
+        |two_fa| async move {
+            let caps = if two_fa { V5_2FA } else { V5 };
+            let mn: &'static Libp2pTransport = Box::leak(Box::new(node()));
+            let (mut incoming, addr) = listening(mn, caps).await;
+            let en: &'static Libp2pTransport = Box::leak(Box::new(node()));
+            let dialed = en.dial(&addr, caps).await.unwrap();
+            let accepted = next_link(&mut incoming).await;
+            std::mem::forget(incoming);
+            (dialed, accepted)
+        },
+        true,
+        4096,
+        std::time::Duration::from_secs(3),
+    )
+    .await;
+}

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use zks_api::DisconnectReason;
 use zks_api::transport::LinkClosed;
-use zks_api::transport::{InboundQueue, Outbound, OutboundQueue};
+use zks_api::transport::kit::{InboundQueue, Outbound, OutboundQueue};
 use zks_api::wire::{Frame, LinkCaps};
 
 /// The two ends of a link.

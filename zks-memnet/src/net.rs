@@ -232,11 +232,13 @@ impl MemNet {
         };
 
         let capacity = self.inner.config.link_capacity;
-        let info = |peer: &Arc<str>, direction| LinkInfo {
-            peer: PeerId::new(&**peer),
-            remote_addr: PeerAddr::new(&**peer),
-            direction,
-            caps: negotiated,
+        let info = |peer: &Arc<str>, direction| {
+            LinkInfo::new(
+                PeerId::new(&**peer),
+                PeerAddr::new(&**peer),
+                direction,
+                negotiated,
+            )
         };
         let (dialer_link, dialer_end) = Link::channel(info(&to, Direction::Outbound), capacity);
         let (listener_link, listener_end) = Link::channel(info(from, Direction::Inbound), capacity);

@@ -315,3 +315,29 @@ async fn zks_2fa_passes_the_transport_conformance_checks() {
         zks_api::conformance::refuses_zks_2fa_on_a_zks_only_link(dialed, accepted, offered).await;
     }
 }
+
+/// Every transport conformance check (close, drop, backpressure, both subprotocols) over memnet
+/// links; memnet passes oversized messages up to the engine, which checks them itself.
+#[tokio::test(start_paused = true)]
+async fn passes_every_transport_conformance_check() {
+    use zks_api::wire::{Capabilities, TwoFaVersion};
+    zks_api::conformance::run_all(
+        |two_fa| async move {
+            let caps = Capabilities {
+                zks: VersionSet::only(ZksVersion::V5),
+                zks_2fa: two_fa.then_some(TwoFaVersion::V1),
+            };
+            let net = MemNet::new();
+            let (mn, en) = (net.node("mn"), net.node("en"));
+            let mut incoming = mn.listen(caps).await.unwrap();
+            let dialed = en.dial(&"mn".into(), caps).await.unwrap();
+            let accepted = incoming.next().await.unwrap().unwrap();
+            std::mem::forget((net, mn, en, incoming));
+            (dialed, accepted)
+        },
+        false,
+        4096,
+        Duration::from_secs(5),
+    )
+    .await;
+}

@@ -48,9 +48,9 @@ fn zks5_first_message_must_be_the_replay_request() {
     let timeouts = SessionTimeouts::default();
     let mut s = MnSession::new(V5_2FA, timeouts, t0());
     let role = TwoFaMessage::VerifierRoleRequest.to_frame();
-    assert_eq!(s.handle_frame(&role, t0()), Ok(MnInput::RoleRequested));
+    assert_eq!(s.handle_frame(&role, t0()), Ok(MnAction::RoleRequested));
     assert_eq!(s.poll_timeout(), Some(t0() + timeouts.first_message));
-    let Ok(MnInput::StartReplay(cursor)) = s.handle_frame(&get(3, Some(200)), t0()) else {
+    let Ok(MnAction::StartReplay(cursor)) = s.handle_frame(&get(3, Some(200)), t0()) else {
         panic!("replay request refused")
     };
     assert_eq!((cursor.next_block(), cursor.batch()), (3, 64));
@@ -61,7 +61,7 @@ fn zks5_first_message_must_be_the_replay_request() {
     );
     // Absent max → one record per message, as upstream.
     let mut s = MnSession::new(V5_2FA, timeouts, t0());
-    let Ok(MnInput::StartReplay(cursor)) = s.handle_frame(&get(0, None), t0()) else {
+    let Ok(MnAction::StartReplay(cursor)) = s.handle_frame(&get(0, None), t0()) else {
         panic!("replay request refused")
     };
     assert_eq!(cursor.batch(), 1);
@@ -90,7 +90,7 @@ fn zks5_verifier_ids_are_retired_on_zks() {
 fn every_role_request_gets_a_fresh_challenge_until_the_rate_limit() {
     let mut s = MnSession::new(V5_2FA, SessionTimeouts::default(), t0());
     let role = TwoFaMessage::VerifierRoleRequest.to_frame();
-    assert_eq!(s.handle_frame(&role, t0()), Ok(MnInput::RoleRequested));
+    assert_eq!(s.handle_frame(&role, t0()), Ok(MnAction::RoleRequested));
     let challenge = s.challenge([1; 32], t0());
     assert_eq!(
         (challenge.protocol, challenge.id),
@@ -98,20 +98,20 @@ fn every_role_request_gets_a_fresh_challenge_until_the_rate_limit() {
     );
     s.set_auth_outcome(AuthOutcome::Authorized(SignerAddress([2; 20])));
     // A second request is allowed and demotes the peer until it answers again.
-    assert_eq!(s.handle_frame(&role, t0()), Ok(MnInput::RoleRequested));
+    assert_eq!(s.handle_frame(&role, t0()), Ok(MnAction::RoleRequested));
     assert_eq!(s.verifier_status(), VerifierStatus::RoleRequested);
     s.challenge([2; 32], t0());
     let auth = TwoFaMessage::VerifierAuth(VerifierAuth::new([5; 65])).to_frame();
     assert_eq!(
         s.handle_frame(&auth, t0()),
-        Ok(MnInput::Authenticate {
+        Ok(MnAction::Authenticate {
             nonce: [2; 32],
             signature: [5; 65]
         }),
         "the newest nonce replaced the first"
     );
     for _ in 2..ROLE_REQUEST_BURST {
-        assert_eq!(s.handle_frame(&role, t0()), Ok(MnInput::RoleRequested));
+        assert_eq!(s.handle_frame(&role, t0()), Ok(MnAction::RoleRequested));
     }
     assert_eq!(
         s.handle_frame(&role, t0()),
@@ -119,11 +119,11 @@ fn every_role_request_gets_a_fresh_challenge_until_the_rate_limit() {
     );
     let mut s = MnSession::new(V5_2FA, SessionTimeouts::default(), t0());
     for _ in 0..ROLE_REQUEST_BURST {
-        assert_eq!(s.handle_frame(&role, t0()), Ok(MnInput::RoleRequested));
+        assert_eq!(s.handle_frame(&role, t0()), Ok(MnAction::RoleRequested));
     }
     assert_eq!(
         s.handle_frame(&role, t0() + ROLE_REQUEST_REFILL),
-        Ok(MnInput::RoleRequested),
+        Ok(MnAction::RoleRequested),
         "the bucket refills"
     );
 }
@@ -138,7 +138,7 @@ fn a_malformed_signature_makes_the_peer_unauthorized_not_the_link_end() {
         signature: Bytes::from_static(&[1; 64]),
     })
     .to_frame();
-    assert_eq!(s.handle_frame(&short, t0()), Ok(MnInput::AuthMalformed));
+    assert_eq!(s.handle_frame(&short, t0()), Ok(MnAction::AuthMalformed));
     assert_eq!(s.verifier_status(), VerifierStatus::Unauthorized(None));
     assert_eq!(
         s.poll_timeout(),
@@ -157,19 +157,19 @@ fn results_from_unauthorized_peers_are_dropped_not_fatal() {
     let mut s = MnSession::new(V5_2FA, SessionTimeouts::default(), t0());
     assert_eq!(
         s.handle_frame(&frame, t0()),
-        Ok(MnInput::UnauthorizedResult(result()))
+        Ok(MnAction::UnauthorizedResult(result()))
     );
     s.set_auth_outcome(AuthOutcome::Authorized(SignerAddress([3; 20])));
     assert_eq!(
         s.handle_frame(&frame, t0()),
-        Ok(MnInput::BatchResult(result()))
+        Ok(MnAction::BatchResult(result()))
     );
     // zks/4 follows the same rules in-band.
     let mut s = MnSession::new(ZksVersion::V4, SessionTimeouts::default(), t0());
     let in_band = ZksMessage::VerifyBatchResult(result()).to_frame();
     assert_eq!(
         s.handle_frame(&in_band, t0()),
-        Ok(MnInput::UnauthorizedResult(result()))
+        Ok(MnAction::UnauthorizedResult(result()))
     );
     // The seed generation keeps ending the link.
     let mut s = MnSession::new(ZksVersion::V3, SessionTimeouts::default(), t0());
@@ -231,7 +231,7 @@ fn a_zks5_verifier_asks_on_zks_2fa_and_answers_there() {
     let challenge = TwoFaMessage::VerifierChallenge(VerifierChallenge { nonce: [4; 32] });
     assert_eq!(
         s.handle_frame(&challenge.to_frame(), t0()),
-        Ok(EnInput::Challenge([4; 32]))
+        Ok(EnAction::Challenge([4; 32]))
     );
     let auth = s.answer_challenge([8; 65]);
     assert_eq!(
@@ -248,7 +248,7 @@ fn a_zks5_verifier_asks_on_zks_2fa_and_answers_there() {
     let batch = TwoFaMessage::VerifyBatch(VerifyBatch::default()).to_frame();
     assert_eq!(
         s.handle_frame(&batch, t0()),
-        Ok(EnInput::VerifyBatch(VerifyBatch::default()))
+        Ok(EnAction::VerifyBatch(VerifyBatch::default()))
     );
     let answer = s.result_frame(result());
     assert_eq!(

@@ -16,7 +16,7 @@ use crate::{BlockNumber, ReplayRecord};
 
 /// What the external node must do after a message from its peer.
 #[derive(Debug, PartialEq, Eq)]
-pub enum EnInput<R> {
+pub enum EnAction<R> {
     /// Nothing to do.
     None,
     /// Validated records, contiguous from the block the link expected next: apply them.
@@ -133,7 +133,7 @@ impl<R: ReplayRecord> EnSession<R> {
         self.verifier_frame(TwoFaMessage::VerifierAuth(VerifierAuth::new(signature)))
     }
 
-    /// The `VerifyBatchResult` frame answering a [`VerifyBatch`](EnInput::VerifyBatch).
+    /// The `VerifyBatchResult` frame answering a [`VerifyBatch`](EnAction::VerifyBatch).
     pub fn result_frame(&self, result: VerifyBatchResult) -> Frame {
         self.verifier_frame(TwoFaMessage::VerifyBatchResult(result))
     }
@@ -189,7 +189,7 @@ impl<R: ReplayRecord> EnSession<R> {
         &mut self,
         frame: &Frame,
         now: Instant,
-    ) -> Result<EnInput<R>, ProtocolError> {
+    ) -> Result<EnAction<R>, ProtocolError> {
         self.deadlines.activity(now);
         let message = match frame.protocol {
             Protocol::Zks => match ZksMessage::decode(self.version, frame)? {
@@ -203,16 +203,16 @@ impl<R: ReplayRecord> EnSession<R> {
         };
         match message {
             TwoFaMessage::VerifierChallenge(challenge) if self.auth == EnAuth::Requested => {
-                Ok(EnInput::Challenge(challenge.nonce))
+                Ok(EnAction::Challenge(challenge.nonce))
             }
             TwoFaMessage::VerifyBatch(batch) if self.auth == EnAuth::Answered => {
-                Ok(EnInput::VerifyBatch(batch))
+                Ok(EnAction::VerifyBatch(batch))
             }
             other => Err(verifier::unexpected(self.channel, &other)),
         }
     }
 
-    fn replays(&mut self, items: &[crate::Bytes]) -> Result<EnInput<R>, ProtocolError> {
+    fn replays(&mut self, items: &[crate::Bytes]) -> Result<EnAction<R>, ProtocolError> {
         let mut expected = self.expected.ok_or(ProtocolError::UnsolicitedReplay)?;
         let mut records = Vec::with_capacity(items.len());
         for item in items {
@@ -229,9 +229,9 @@ impl<R: ReplayRecord> EnSession<R> {
         }
         self.expected = Some(expected);
         Ok(if records.is_empty() {
-            EnInput::None
+            EnAction::None
         } else {
-            EnInput::Records(records)
+            EnAction::Records(records)
         })
     }
 }
@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn accepts_contiguous_and_rejects_gap_repeat_and_disorder() {
         let mut s = trusted(ZksVersion::V3, 5);
-        let Ok(EnInput::Records(r)) = s.handle_frame(&replays(&[5, 6]), t0()) else {
+        let Ok(EnAction::Records(r)) = s.handle_frame(&replays(&[5, 6]), t0()) else {
             panic!()
         };
         assert_eq!(r.iter().map(|r| r.block_number).collect::<Vec<_>>(), [5, 6]);
@@ -366,7 +366,7 @@ mod tests {
             ZksMessage::VerifierChallenge(VerifierChallenge { nonce: [5; 32] }).to_frame();
         assert_eq!(
             s.handle_frame(&challenge, t0()),
-            Ok(EnInput::Challenge([5; 32]))
+            Ok(EnAction::Challenge([5; 32]))
         );
         let batch = ZksMessage::VerifyBatch(VerifyBatch::default()).to_frame();
         assert!(
@@ -384,7 +384,7 @@ mod tests {
         s.answer_challenge([1; 65]);
         assert_eq!(
             s.handle_frame(&batch, t0()),
-            Ok(EnInput::VerifyBatch(VerifyBatch::default()))
+            Ok(EnAction::VerifyBatch(VerifyBatch::default()))
         );
 
         for (version, trusted) in [(ZksVersion::V2, true), (ZksVersion::V3, false)] {

@@ -14,7 +14,7 @@ use crate::{AuthOutcome, SignerAddress};
 
 /// What the main node must do after a message from its peer.
 #[derive(Debug, PartialEq, Eq)]
-pub enum MnInput {
+pub enum MnAction {
     /// Nothing to do.
     None,
     /// The peer asked for replay: start streaming with this cursor.
@@ -192,7 +192,7 @@ impl MnSession {
     /// # Errors
     ///
     /// A [`ProtocolError`]: end the link.
-    pub fn handle_frame(&mut self, frame: &Frame, now: Instant) -> Result<MnInput, ProtocolError> {
+    pub fn handle_frame(&mut self, frame: &Frame, now: Instant) -> Result<MnAction, ProtocolError> {
         self.deadlines.activity(now);
         match frame.protocol {
             Protocol::Zks => match ZksMessage::decode(self.caps.zks, frame)? {
@@ -216,14 +216,14 @@ impl MnSession {
         &mut self,
         request: GetBlockReplays,
         now: Instant,
-    ) -> Result<MnInput, ProtocolError> {
+    ) -> Result<MnAction, ProtocolError> {
         if self.replay_requested {
             return Err(ProtocolError::DuplicateReplayRequest);
         }
         self.replay_requested = true;
         self.deadlines.disarm(TimeoutKind::FirstMessage);
         self.keepalive_at = self.keepalive.map(|every| now + every);
-        Ok(MnInput::StartReplay(ReplayCursor::new(
+        Ok(MnAction::StartReplay(ReplayCursor::new(
             self.caps.zks,
             request,
         )))
@@ -233,7 +233,7 @@ impl MnSession {
         &mut self,
         message: TwoFaMessage,
         now: Instant,
-    ) -> Result<MnInput, ProtocolError> {
+    ) -> Result<MnAction, ProtocolError> {
         let current = self.channel.is_some_and(VerifierChannel::current_rules);
         if self.caps.zks < ZksVersion::V5 {
             // zks/1–4: any valid request is a first message (on zks/5 only replay is).
@@ -250,7 +250,7 @@ impl MnSession {
                 }
                 // A new request demotes an authorized peer until it answers again.
                 self.verifier = VerifierStatus::RoleRequested;
-                Ok(MnInput::RoleRequested)
+                Ok(MnAction::RoleRequested)
             }
             TwoFaMessage::VerifierAuth(auth) => {
                 // A challenge is answered once: the nonce is consumed here.
@@ -260,18 +260,18 @@ impl MnSession {
                     .ok_or(ProtocolError::AuthWithoutChallenge)?;
                 self.deadlines.disarm(TimeoutKind::Handshake);
                 match auth.rsv() {
-                    Ok(signature) => Ok(MnInput::Authenticate { nonce, signature }),
+                    Ok(signature) => Ok(MnAction::Authenticate { nonce, signature }),
                     Err(_) if current => {
                         self.verifier = VerifierStatus::Unauthorized(None);
-                        Ok(MnInput::AuthMalformed)
+                        Ok(MnAction::AuthMalformed)
                     }
                     // zks/3 refuses any other length while decoding: never reached.
                     Err(e) => Err(e.into()),
                 }
             }
             TwoFaMessage::VerifyBatchResult(result) => match self.verifier {
-                VerifierStatus::Authorized(_) => Ok(MnInput::BatchResult(result)),
-                _ if current => Ok(MnInput::UnauthorizedResult(result)),
+                VerifierStatus::Authorized(_) => Ok(MnAction::BatchResult(result)),
+                _ if current => Ok(MnAction::UnauthorizedResult(result)),
                 _ => Err(ProtocolError::ResultFromUnauthorizedPeer),
             },
             other @ (TwoFaMessage::VerifierChallenge(_) | TwoFaMessage::VerifyBatch(_)) => {
@@ -321,7 +321,7 @@ mod tests {
         let frame = ZksMessage::GetBlockReplays(request(0, Some(64))).to_frame();
         assert!(matches!(
             s.handle_frame(&frame, t0()),
-            Ok(MnInput::StartReplay(_))
+            Ok(MnAction::StartReplay(_))
         ));
         assert_eq!(
             s.handle_frame(&frame, t0()),
@@ -348,7 +348,7 @@ mod tests {
 
         let mut s = MnSession::new(ZksVersion::V3, SessionTimeouts::default(), t0());
         let role = ZksMessage::VerifierRoleRequest.to_frame();
-        assert_eq!(s.handle_frame(&role, t0()), Ok(MnInput::RoleRequested));
+        assert_eq!(s.handle_frame(&role, t0()), Ok(MnAction::RoleRequested));
         assert_eq!(s.verifier_status(), VerifierStatus::RoleRequested);
         assert_eq!(
             s.handle_frame(&role, t0()),
@@ -358,7 +358,7 @@ mod tests {
         assert_eq!(challenge.id, MessageId::VerifierChallenge as u8);
         assert_eq!(
             s.handle_frame(&auth, t0()),
-            Ok(MnInput::Authenticate {
+            Ok(MnAction::Authenticate {
                 nonce: [9; 32],
                 signature: [1; 65]
             })
@@ -384,7 +384,7 @@ mod tests {
         s.set_auth_outcome(AuthOutcome::Authorized(SignerAddress([3; 20])));
         assert!(matches!(
             s.handle_frame(&result, t0()),
-            Ok(MnInput::BatchResult(_))
+            Ok(MnAction::BatchResult(_))
         ));
     }
 
@@ -419,7 +419,7 @@ mod tests {
         let role = ZksMessage::VerifierRoleRequest.to_frame();
         assert_eq!(
             session.handle_frame(&role, t0() + s(1)),
-            Ok(MnInput::RoleRequested)
+            Ok(MnAction::RoleRequested)
         );
         assert_eq!(
             session.poll_timeout(),

@@ -22,7 +22,14 @@ mod current;
 
 pub use cursor::{ReplayCursor, ShareKey, SharedReplays};
 pub use deadline::SessionTimeouts;
-pub use en::{EnInput, EnSession, ReplayRequest};
+pub use en::{EnAction, EnSession, ReplayRequest};
 pub use error::{ProtocolError, TimeoutKind};
-pub use mn::{MnInput, MnSession, VerifierStatus};
+pub use mn::{MnAction, MnSession, VerifierStatus};
+
+/// The old name of [`EnAction`]: the engine's outputs are named as outputs.
+#[deprecated(since = "0.1.0", note = "renamed EnAction")]
+pub type EnInput<R> = EnAction<R>;
+/// The old name of [`MnAction`].
+#[deprecated(since = "0.1.0", note = "renamed MnAction")]
+pub type MnInput = MnAction;
 pub use verifier::{ROLE_REQUEST_BURST, ROLE_REQUEST_REFILL, VerifierChannel};

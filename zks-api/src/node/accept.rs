@@ -6,7 +6,8 @@ use super::ProtocolEvent;
 use super::link::{RoleDriver, serve_link};
 use super::shared::Shared;
 use crate::middleware::connection_limit::TooManyPeers;
-use crate::transport::{Incoming, Link, RepeatSummary};
+use crate::transport::kit::RepeatSummary;
+use crate::transport::{Incoming, Link};
 use crate::{DisconnectReason, PeerId};
 
 /// Serves every link peers open to us.

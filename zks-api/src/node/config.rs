@@ -7,7 +7,7 @@ use crate::engine::SessionTimeouts;
 use crate::middleware::rate_limit::RateLimits;
 use crate::wire::limits::MAX_MESSAGE_BYTES;
 
-/// Engine limits and timings. Every field has a documented default ([`Limits::default`]).
+/// The node runtime's limits and timings. Every field has a documented default ([`Limits::default`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
     /// Records per `BlockReplays` an EN asks for on zks/3–5 (1..=64). Default: 64. (Counts of

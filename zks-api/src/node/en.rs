@@ -10,7 +10,7 @@ use tokio::sync::{Mutex, mpsc, watch};
 
 use super::link::{LinkCx, LinkIo, RoleDriver, now, sleep_until};
 use super::{CloseCause, Limits, ProtocolEvent};
-use crate::engine::{EnInput, EnSession, ProtocolError, ReplayRequest};
+use crate::engine::{EnAction, EnSession, ProtocolError, ReplayRequest};
 use crate::wire::{Frame, RecordOverride, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult};
 use crate::{BlockNumber, ChallengeSigner, ReplayRecord, ReplaySink, Verifier};
 
@@ -135,7 +135,7 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
             loop {
                 let frame = io.recv(cx).await.ok()?;
                 // Validated: records start exactly at `block`.
-                if let EnInput::Records(records) = session.handle_frame(&frame, now()).ok()? {
+                if let EnAction::Records(records) = session.handle_frame(&frame, now()).ok()? {
                     return Some(!records.is_empty());
                 }
             }
@@ -154,7 +154,7 @@ const GATHER_RECORDS: usize = 1024;
 const GATHER_BYTES: usize = 16 * 1024 * 1024;
 
 /// A session input: what the peer's message asks of us, or how it broke the protocol.
-type Input<R> = Result<EnInput<R>, ProtocolError>;
+type Input<R> = Result<EnAction<R>, ProtocolError>;
 
 /// Batch verifications in flight on one link.
 type Verifications<'a> = FuturesUnordered<futures::future::BoxFuture<'a, VerifyBatchResult>>;
@@ -177,7 +177,7 @@ async fn gather<R: ReplayRecord>(
         };
         bytes += frame.len();
         match session.handle_frame(&frame, now()) {
-            Ok(EnInput::Records(more)) => records.extend(more),
+            Ok(EnAction::Records(more)) => records.extend(more),
             other => return (records, Some(other), None),
         }
     }
@@ -197,7 +197,7 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
         input: Input<K::Record>,
     ) -> Result<Option<Input<K::Record>>, CloseCause> {
         match input {
-            Ok(EnInput::Records(records)) => {
+            Ok(EnAction::Records(records)) => {
                 // One sink call (one transaction) for many small messages.
                 let (records, next, ended) = gather(io, cx, session, records).await;
                 // Not raced against shutdown: an apply in flight is never cancelled.
@@ -207,7 +207,7 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
                     None => Ok(next),
                 }
             }
-            Ok(EnInput::Challenge(nonce)) => {
+            Ok(EnAction::Challenge(nonce)) => {
                 let Some((signer, _)) = &self.verifier else {
                     return Err(ProtocolError::UnexpectedMessage {
                         id: crate::wire::MessageId::VerifierChallenge,
@@ -219,7 +219,7 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
                 session.on_sent(now());
                 Ok(None)
             }
-            Ok(EnInput::VerifyBatch(batch)) => {
+            Ok(EnAction::VerifyBatch(batch)) => {
                 let max = self.limits.max_pending_verifications;
                 if pending.len() >= max {
                     return Err(ProtocolError::TooManyPendingVerifications { max }.into());
@@ -227,7 +227,7 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
                 pending.push(Box::pin(self.verify_when_synced(batch)));
                 Ok(None)
             }
-            Ok(EnInput::None) => Ok(None),
+            Ok(EnAction::None) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }

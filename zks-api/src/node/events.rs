@@ -96,9 +96,9 @@ impl std::fmt::Display for SwitchReason {
 /// Something that happened in the engine.
 ///
 /// Events go to a bounded broadcast channel ([`Node::events`](crate::Node::events)); a consumer
-/// that falls behind loses the oldest events, never slows the protocol. The node's
-/// session store ([`Node::sessions`](crate::Node::sessions)) is derived from the same events, before they
-/// are published.
+/// that falls behind loses the oldest events, never slows the protocol. Events are output only:
+/// the node's own view ([`Node::sessions`](crate::Node::sessions)) is updated before each event
+/// is published, so a consumer that reads it on an event sees at least that event's change.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum ProtocolEvent {
@@ -106,7 +106,8 @@ pub enum ProtocolEvent {
     Established {
         /// The link.
         conn: ConnectionId,
-        /// Peer, direction, address and negotiated version.
+        /// Peer, direction, address, negotiated versions and, where the transport ran `eth`,
+        /// the peer's Status ([`LinkInfo::eth`]).
         info: LinkInfo,
         /// Whether the peer is one of our trusted main nodes (EN only).
         trusted: bool,

@@ -261,7 +261,12 @@ pub(crate) async fn serve_link_until(
         let progress = shared.establish(conn, info.clone(), trusted, handle);
         // Lifecycle at INFO: an operator sees every link come and go with its peer, version
         // and reason (the span carries peer, direction and caps).
-        tracing::info!(trusted, addr = %info.remote_addr, "link established");
+        match &info.eth {
+            Some(eth) => {
+                tracing::info!(trusted, addr = %info.remote_addr, %eth, "link established");
+            }
+            None => tracing::info!(trusted, addr = %info.remote_addr, "link established"),
+        }
 
         let direction = info.direction;
         let cx = LinkCx::new(Arc::clone(&shared), conn, info, sender, progress, stop);

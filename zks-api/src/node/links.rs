@@ -295,12 +295,7 @@ mod tests {
     use crate::{PeerAddr, SignerAddress};
 
     fn info(name: &str, direction: Direction, caps: LinkCaps) -> LinkInfo {
-        LinkInfo {
-            peer: PeerId::from(name),
-            remote_addr: PeerAddr::from(name),
-            direction,
-            caps,
-        }
+        LinkInfo::new(PeerId::from(name), PeerAddr::from(name), direction, caps)
     }
 
     /// A link's handle, with the receiving end of its control queue.

@@ -13,7 +13,7 @@ use super::events::DroppedResult;
 use super::link::{LinkCx, LinkIo, RoleDriver, now, sleep_until};
 use super::replay_cache::ReplayCache;
 use super::{CloseCause, NotServed, ProtocolEvent};
-use crate::engine::{MnInput, MnSession, ReplayCursor, VerifierStatus};
+use crate::engine::{MnAction, MnSession, ReplayCursor, VerifierStatus};
 use crate::transport::{LinkSender, OwnedSendPermit};
 use crate::wire::{Frame, VerifyBatchOutcome};
 use crate::{AuthOutcome, BlockNumber, ReplaySource, SignerAuthenticator, SourceError};
@@ -153,11 +153,11 @@ impl<S: ReplaySource> MainNodeDriver<S> {
         cx: &LinkCx,
         io: &mut LinkIo,
         session: &mut MnSession,
-        input: MnInput,
+        input: MnAction,
     ) -> Result<Option<ReplayCursor>, CloseCause> {
         match input {
-            MnInput::None => {}
-            MnInput::StartReplay(cursor) => {
+            MnAction::None => {}
+            MnAction::StartReplay(cursor) => {
                 let first = self.source.first_block();
                 if cursor.next_block() < first {
                     let refusal = NotServed::BeforeFirstBlock {
@@ -172,11 +172,11 @@ impl<S: ReplaySource> MainNodeDriver<S> {
                 }
                 return Ok(Some(cursor));
             }
-            MnInput::RoleRequested if self.relay => {
+            MnAction::RoleRequested if self.relay => {
                 tracing::info!("refusing a verifier role request: verification is not relayed");
                 return Err(CloseCause::NotServed(NotServed::VerifierRole));
             }
-            MnInput::RoleRequested => {
+            MnAction::RoleRequested => {
                 cx.shared.verifier_status(
                     cx.conn,
                     VerifierStatus::RoleRequested,
@@ -202,7 +202,7 @@ impl<S: ReplaySource> MainNodeDriver<S> {
                     },
                 );
             }
-            MnInput::Authenticate { nonce, signature } => {
+            MnAction::Authenticate { nonce, signature } => {
                 let outcome = self
                     .authenticator
                     .as_ref()
@@ -229,7 +229,7 @@ impl<S: ReplaySource> MainNodeDriver<S> {
                 };
                 cx.shared.verifier_status(conn, status, event);
             }
-            MnInput::AuthMalformed => {
+            MnAction::AuthMalformed => {
                 tracing::warn!("verifier not authorized: its signature is not 65 bytes");
                 cx.shared.verifier_status(
                     cx.conn,
@@ -241,7 +241,7 @@ impl<S: ReplaySource> MainNodeDriver<S> {
                     },
                 );
             }
-            MnInput::BatchResult(result) => {
+            MnAction::BatchResult(result) => {
                 let VerifierStatus::Authorized(signer) = session.verifier_status() else {
                     return Ok(None); // the session only yields results from authorized peers
                 };
@@ -283,7 +283,7 @@ impl<S: ReplaySource> MainNodeDriver<S> {
                     },
                 });
             }
-            MnInput::UnauthorizedResult(result) => {
+            MnAction::UnauthorizedResult(result) => {
                 tracing::debug!(request_id = %result.request_id, "dropping a result from a peer that is not an authorized verifier");
                 cx.emit(ProtocolEvent::BatchResultDropped {
                     conn: cx.conn,

@@ -1,12 +1,12 @@
-//! The engine's half of a link: [`Link`], its sending and receiving halves, and how it ends.
+//! The node's half of a link: [`Link`] and its sending and receiving halves.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, watch};
 
 use super::LinkInfo;
-use super::end::{InboundQueue, LinkEnd, OutboundQueue};
+use super::close::{LinkClosed, LinkGone};
+use super::kit::{InboundQueue, LinkEnd, MessageSizeCap, OutboundQueue};
 use crate::DisconnectReason;
 use crate::wire::Frame;
 
@@ -25,7 +25,7 @@ impl Link {
         let (out_tx, out_rx) = mpsc::channel(capacity.max(1));
         let (in_tx, in_rx) = mpsc::channel(capacity.max(1));
         let ending = Arc::new(OnceLock::new());
-        let size_cap = MessageSizeCap(Arc::new(AtomicUsize::new(usize::MAX)));
+        let size_cap = MessageSizeCap::unlimited();
         let (close_tx, close_rx) = watch::channel(None);
         let link = Self {
             info,
@@ -66,7 +66,7 @@ impl Link {
     }
 }
 
-/// The engine's sending half. Cheap to clone; all clones feed one bounded queue.
+/// The node's sending half. Cheap to clone; all clones feed one bounded queue.
 #[derive(Clone, Debug)]
 pub struct LinkSender {
     tx: mpsc::Sender<Frame>,
@@ -192,7 +192,7 @@ impl LinkSender {
     }
 }
 
-/// The engine's receiving half.
+/// The node's receiving half.
 #[derive(Debug)]
 pub struct LinkReceiver {
     rx: mpsc::Receiver<Frame>,
@@ -200,28 +200,13 @@ pub struct LinkReceiver {
     size_cap: MessageSizeCap,
 }
 
-/// The largest inbound message (id plus body, as [`Frame::len`]) the engine takes on one link,
-/// shared by the engine, which sets it by what the link is for
-/// ([`LinkReceiver::limit_message_size`]), and the transport, which checks it
-/// ([`InboundQueue::size_cap`]) before it decompresses or buffers a message of the link's
-/// subprotocols. Unlimited (the transport's own cap) until set.
-#[derive(Clone, Debug)]
-pub struct MessageSizeCap(Arc<AtomicUsize>);
-
-impl MessageSizeCap {
-    /// The cap now.
-    pub fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
 impl LinkReceiver {
     /// Asks the transport to refuse any later message of this link larger than `max` bytes
     /// (id plus body) before decoding it: a main node's peers send requests of a few KiB, so
     /// there is no reason to buffer or decompress 16 MiB for them. Transports that buffer
-    /// messages (devp2p, libp2p) check it; the engine's size cap checks every message anyway.
+    /// messages (devp2p, libp2p) check it; the node's size cap checks every message anyway.
     pub fn limit_message_size(&self, max: usize) {
-        self.size_cap.0.store(max, Ordering::Relaxed);
+        self.size_cap.set(max);
     }
 
     /// The next message from the peer.
@@ -256,11 +241,6 @@ impl LinkReceiver {
     }
 }
 
-/// The link is closed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("link is closed")]
-pub struct LinkGone;
-
 /// Why [`LinkSender::try_send`] failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TrySendError {
@@ -270,25 +250,4 @@ pub enum TrySendError {
     /// The link is closed.
     #[error("link is closed")]
     Gone,
-}
-
-/// How a link ended, as the engine's receiver sees it.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LinkClosed {
-    /// The peer closed it, telling us why.
-    #[error("peer disconnected: {0}")]
-    ByPeer(DisconnectReason),
-    /// Our transport closed it (I/O error, ping timeout, bad frame, killed by fault injection);
-    /// `reason` is what the peer was told, `detail` says what happened.
-    #[error("transport closed the link ({reason}): {detail}")]
-    ByTransport {
-        /// The Disconnect reason sent to the peer, if the transport could send one.
-        reason: DisconnectReason,
-        /// What went wrong, for logs.
-        detail: Arc<str>,
-    },
-    /// The transport let go of the link without saying why.
-    #[error("link dropped")]
-    Dropped,
 }

@@ -1,44 +1,40 @@
-//! The seam between the engine and a network: [`Transport`] and the [`Link`]s it yields.
+//! The seam between a node and a network: [`Transport`] and the [`Link`]s it yields.
 //!
 //! A transport gives authenticated, capability-negotiated, ordered, message-framed links to peers.
-//! Each [`Link`] is a pair of bounded queues between the engine and the transport's own task for
+//! Each [`Link`] is a pair of bounded queues between the node and the transport's own task for
 //! that connection:
 //!
 //! ```text
-//!   engine ── LinkSender ──[bounded]──▶ transport task ──▶ wire
-//!   engine ◀─ LinkReceiver ◀─[bounded]── transport task ◀── wire
+//!   node ── LinkSender ──[bounded]──▶ transport task ──▶ wire
+//!   node ◀─ LinkReceiver ◀─[bounded]── transport task ◀── wire
 //! ```
 //!
-//! Backpressure is real end to end: the engine's `send` waits while the queue is full, and the
-//! queue only drains as fast as the transport writes to the peer. A transport implements its side
-//! with [`Link::channel`] and the returned [`LinkEnd`]; a byte-stream transport runs the
-//! returned end with the generic [`pump`] over its own `tokio_util` codec.
+//! Backpressure is real end to end: the node's `send` waits while the queue is full, and the
+//! queue only drains as fast as the transport writes to the peer.
 //!
-//! What lives where: this module holds the trait, its errors and [`LinkInfo`]; `link` the
-//! engine's half ([`Link`], [`LinkSender`], [`LinkReceiver`], [`LinkClosed`]); `end` the
-//! transport author's half ([`LinkEnd`] and its queues); [`pump`] the one link loop every
+//! What lives where: this module holds the trait and its errors; `info` what a link is
+//! ([`LinkInfo`], with the peer's [`EthStatus`] where the transport runs `eth`); `link` the
+//! node's half ([`Link`], [`LinkSender`], [`LinkReceiver`]); `close` how a link ends
+//! ([`LinkClosed`], [`LinkGone`]). Writing a transport takes the [`kit`] too: the transport's
+//! half of a link ([`kit::LinkEnd`] and its queues) and [`kit::pump`], the one link loop every
 //! byte transport shares. Disconnect reasons are a wire fact: [`DisconnectReason`].
 
-mod end;
+mod close;
+mod info;
+pub mod kit;
 mod link;
-pub mod pump;
-mod summary;
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-pub use self::end::{DeliverPermit, InboundQueue, LinkEnd, Outbound, OutboundQueue};
-pub use self::link::{
-    Link, LinkClosed, LinkGone, LinkReceiver, LinkSender, MessageSizeCap, OwnedSendPermit,
-    SendPermit, TrySendError,
-};
-pub use self::summary::RepeatSummary;
+pub use self::close::{LinkClosed, LinkGone};
+pub use self::info::{EthStatus, LinkInfo};
+pub use self::link::{Link, LinkReceiver, LinkSender, OwnedSendPermit, SendPermit, TrySendError};
 use crate::wire::VersionSet;
 pub use crate::wire::{Capabilities, LinkCaps};
-use crate::{Direction, DisconnectReason, PeerAddr, PeerId};
+use crate::{DisconnectReason, PeerAddr, PeerId};
 
 /// Gives authenticated, capability-negotiated, ordered, message-framed links to peers.
 ///
@@ -141,19 +137,6 @@ impl futures::Stream for Incoming {
     }
 }
 
-/// Facts about one link, fixed when it is established.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LinkInfo {
-    /// The authenticated identity of the peer.
-    pub peer: PeerId,
-    /// The peer's address as the transport sees it.
-    pub remote_addr: PeerAddr,
-    /// Who opened the link.
-    pub direction: Direction,
-    /// The negotiated subprotocols: the zks version, and `zks_2fa` where both sides speak it.
-    pub caps: LinkCaps,
-}
-
 /// Why a transport could not give us a link.
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -217,12 +200,46 @@ impl From<std::io::Error> for TransportError {
     }
 }
 
-impl fmt::Display for LinkInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {} ({})",
-            self.peer, self.direction, self.remote_addr, self.caps
-        )
-    }
+/// The transport author's kit at its old place; see [`kit`]. These names go in the next
+/// release.
+#[deprecated(since = "0.1.0", note = "moved to zks_api::transport::kit::pump")]
+pub mod pump {
+    pub use super::kit::pump::*;
 }
+
+/// Moved to [`kit::LinkEnd`].
+#[deprecated(since = "0.1.0", note = "moved to zks_api::transport::kit::LinkEnd")]
+pub type LinkEnd = kit::LinkEnd;
+/// Moved to [`kit::InboundQueue`].
+#[deprecated(
+    since = "0.1.0",
+    note = "moved to zks_api::transport::kit::InboundQueue"
+)]
+pub type InboundQueue = kit::InboundQueue;
+/// Moved to [`kit::OutboundQueue`].
+#[deprecated(
+    since = "0.1.0",
+    note = "moved to zks_api::transport::kit::OutboundQueue"
+)]
+pub type OutboundQueue = kit::OutboundQueue;
+/// Moved to [`kit::Outbound`].
+#[deprecated(since = "0.1.0", note = "moved to zks_api::transport::kit::Outbound")]
+pub type Outbound = kit::Outbound;
+/// Moved to [`kit::DeliverPermit`].
+#[deprecated(
+    since = "0.1.0",
+    note = "moved to zks_api::transport::kit::DeliverPermit"
+)]
+pub type DeliverPermit<'a> = kit::DeliverPermit<'a>;
+/// Moved to [`kit::MessageSizeCap`].
+#[deprecated(
+    since = "0.1.0",
+    note = "moved to zks_api::transport::kit::MessageSizeCap"
+)]
+pub type MessageSizeCap = kit::MessageSizeCap;
+/// Moved to [`kit::RepeatSummary`].
+#[deprecated(
+    since = "0.1.0",
+    note = "moved to zks_api::transport::kit::RepeatSummary"
+)]
+pub type RepeatSummary = kit::RepeatSummary;

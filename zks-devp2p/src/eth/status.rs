@@ -166,6 +166,23 @@ impl Status {
         }
     }
 
+    /// What the node runtime shows of it ([`LinkInfo::eth`](zks_api::transport::LinkInfo)):
+    /// version, network, genesis, fork id and, on eth/69, the block range.
+    pub const fn summary(&self) -> zks_api::transport::EthStatus {
+        let fork = self.fork_id();
+        let summary = zks_api::transport::EthStatus::new(
+            self.version(),
+            self.network_id(),
+            *self.genesis(),
+            fork.hash,
+            fork.next,
+        );
+        match self {
+            Self::Legacy(_) => summary,
+            Self::Eth69(s) => summary.with_blocks(s.earliest, s.latest),
+        }
+    }
+
     /// The version field.
     pub const fn version(&self) -> u8 {
         match self {

@@ -1,15 +1,16 @@
-//! The transport author's half of a link: what the engine wants sent, and where received
+//! The transport author's half of a link: what the node wants sent, and where received
 //! messages go.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, watch};
 
-use super::link::{LinkClosed, LinkGone};
 use crate::DisconnectReason;
+use crate::transport::close::{LinkClosed, LinkGone};
 use crate::wire::Frame;
 
-/// What the engine hands the transport.
+/// What the node hands the transport.
 #[derive(Debug)]
 pub enum Outbound {
     /// Send this message.
@@ -18,13 +19,13 @@ pub enum Outbound {
     Close(DisconnectReason),
 }
 
-/// The transport's end of a link, from [`Link::channel`](super::Link::channel).
+/// The transport's end of a link, from [`Link::channel`](crate::transport::Link::channel).
 ///
 /// [`split`](Self::split) it when reading and writing happen in different tasks.
 #[derive(Debug)]
 pub struct LinkEnd {
-    pub(super) outbound: OutboundQueue,
-    pub(super) inbound: InboundQueue,
+    pub(in crate::transport) outbound: OutboundQueue,
+    pub(in crate::transport) inbound: InboundQueue,
 }
 
 impl LinkEnd {
@@ -42,7 +43,7 @@ impl LinkEnd {
     ///
     /// # Errors
     ///
-    /// [`LinkGone`] when the engine has dropped its receiver.
+    /// [`LinkGone`] when the node has dropped its receiver.
     pub async fn deliver(&self, frame: Frame) -> Result<(), LinkGone> {
         self.inbound.deliver(frame).await
     }
@@ -51,7 +52,7 @@ impl LinkEnd {
     ///
     /// # Errors
     ///
-    /// [`LinkGone`] when the engine has dropped its receiver.
+    /// [`LinkGone`] when the node has dropped its receiver.
     pub async fn reserve(&self) -> Result<DeliverPermit<'_>, LinkGone> {
         self.inbound.reserve().await
     }
@@ -61,32 +62,38 @@ impl LinkEnd {
         self.inbound.close(closed);
     }
 
-    /// Whether the engine has dropped its receiver.
-    pub fn is_engine_gone(&self) -> bool {
-        self.inbound.is_engine_gone()
+    /// Whether the node has dropped its receiver.
+    pub fn is_node_gone(&self) -> bool {
+        self.inbound.is_node_gone()
     }
 
-    /// The engine's cap on this link's inbound messages ([`InboundQueue::size_cap`]).
-    pub fn size_cap(&self) -> super::MessageSizeCap {
+    /// The old name of [`is_node_gone`](Self::is_node_gone).
+    #[deprecated(since = "0.1.0", note = "renamed is_node_gone")]
+    pub fn is_engine_gone(&self) -> bool {
+        self.is_node_gone()
+    }
+
+    /// The node's cap on this link's inbound messages ([`InboundQueue::size_cap`]).
+    pub fn size_cap(&self) -> MessageSizeCap {
         self.inbound.size_cap()
     }
 
-    /// The two halves: what the engine wants sent, and where received messages go.
+    /// The two halves: what the node wants sent, and where received messages go.
     pub fn split(self) -> (OutboundQueue, InboundQueue) {
         (self.outbound, self.inbound)
     }
 }
 
-/// What the engine wants sent on a link (the transport's reading half of the send queue).
+/// What the node wants sent on a link (the transport's reading half of the send queue).
 #[derive(Debug)]
 pub struct OutboundQueue {
-    pub(super) frames: mpsc::Receiver<Frame>,
-    pub(super) close: watch::Receiver<Option<DisconnectReason>>,
+    pub(in crate::transport) frames: mpsc::Receiver<Frame>,
+    pub(in crate::transport) close: watch::Receiver<Option<DisconnectReason>>,
 }
 
 impl OutboundQueue {
-    /// The next thing the engine wants done. A close request comes first, ahead of queued
-    /// messages. `None` once the engine dropped every sender and the queue is drained: close the
+    /// The next thing the node wants done. A close request comes first, ahead of queued
+    /// messages. `None` once the node dropped every sender and the queue is drained: close the
     /// link with [`DisconnectReason::Requested`].
     ///
     /// # Cancel safety
@@ -118,8 +125,8 @@ impl OutboundQueue {
         self.frames.try_recv().ok().map(Outbound::Frame)
     }
 
-    /// The reason the engine asked to close with, if it did. A transport that finds the engine
-    /// gone should check this first: the engine may close with a reason and let go of the link
+    /// The reason the node asked to close with, if it did. A transport that finds the node
+    /// gone should check this first: the node may close with a reason and let go of the link
     /// at once, and the reason must still reach the peer.
     pub fn close_reason(&self) -> Option<DisconnectReason> {
         *self.close.borrow()
@@ -131,28 +138,28 @@ impl OutboundQueue {
     }
 }
 
-/// Where a transport puts what it received on a link (the engine's receive queue).
+/// Where a transport puts what it received on a link (the node's receive queue).
 #[derive(Debug)]
 pub struct InboundQueue {
-    pub(super) tx: mpsc::Sender<Frame>,
+    pub(in crate::transport) tx: mpsc::Sender<Frame>,
     /// Out of band, so the reason is never lost behind a full queue.
-    pub(super) ending: Arc<OnceLock<LinkClosed>>,
-    pub(super) size_cap: super::MessageSizeCap,
+    pub(in crate::transport) ending: Arc<OnceLock<LinkClosed>>,
+    pub(in crate::transport) size_cap: MessageSizeCap,
 }
 
 impl InboundQueue {
-    /// The engine's cap on this link's inbound messages, for the decoder to check before it
-    /// allocates for one (see [`MessageSizeCap`](super::MessageSizeCap)).
-    pub fn size_cap(&self) -> super::MessageSizeCap {
+    /// The node's cap on this link's inbound messages, for the decoder to check before it
+    /// allocates for one (see [`MessageSizeCap`](MessageSizeCap)).
+    pub fn size_cap(&self) -> MessageSizeCap {
         self.size_cap.clone()
     }
 
-    /// Hands a received message to the engine, waiting while its queue is full (stop reading
+    /// Hands a received message to the node, waiting while its queue is full (stop reading
     /// from the wire meanwhile: that is the backpressure).
     ///
     /// # Errors
     ///
-    /// [`LinkGone`] when the engine has dropped its receiver.
+    /// [`LinkGone`] when the node has dropped its receiver.
     ///
     /// # Cancel safety
     ///
@@ -165,7 +172,7 @@ impl InboundQueue {
     ///
     /// # Errors
     ///
-    /// [`LinkGone`] when the engine has dropped its receiver.
+    /// [`LinkGone`] when the node has dropped its receiver.
     ///
     /// # Cancel safety
     ///
@@ -178,24 +185,36 @@ impl InboundQueue {
             .map_err(|_| LinkGone)
     }
 
-    /// Reports how the link ended and lets go of it. Never waits; the engine still receives the
+    /// Reports how the link ended and lets go of it. Never waits; the node still receives the
     /// messages delivered before, then `closed`.
     pub fn close(self, closed: LinkClosed) {
         let _ = self.ending.set(closed);
     }
 
-    /// Whether the engine has dropped its receiver.
-    pub fn is_engine_gone(&self) -> bool {
+    /// Whether the node has dropped its receiver.
+    pub fn is_node_gone(&self) -> bool {
         self.tx.is_closed()
     }
 
-    /// Resolves once the engine has dropped its receiver.
-    pub async fn engine_gone(&self) {
+    /// Resolves once the node has dropped its receiver.
+    pub async fn node_gone(&self) {
         self.tx.closed().await;
+    }
+
+    /// The old name of [`is_node_gone`](Self::is_node_gone).
+    #[deprecated(since = "0.1.0", note = "renamed is_node_gone")]
+    pub fn is_engine_gone(&self) -> bool {
+        self.is_node_gone()
+    }
+
+    /// The old name of [`node_gone`](Self::node_gone).
+    #[deprecated(since = "0.1.0", note = "renamed node_gone")]
+    pub async fn engine_gone(&self) {
+        self.node_gone().await;
     }
 }
 
-/// A reserved slot in the engine's receive queue; see [`LinkEnd::reserve`].
+/// A reserved slot in the node's receive queue; see [`LinkEnd::reserve`].
 #[derive(Debug)]
 pub struct DeliverPermit<'a>(mpsc::Permit<'a, Frame>);
 
@@ -203,5 +222,30 @@ impl DeliverPermit<'_> {
     /// Delivers `frame` into the reserved slot.
     pub fn deliver(self, frame: Frame) {
         self.0.send(frame);
+    }
+}
+
+/// The largest inbound message (id plus body, as [`Frame::len`]) the node takes on one link,
+/// shared by the node, which sets it by what the link is for
+/// ([`LinkReceiver::limit_message_size`](crate::transport::LinkReceiver::limit_message_size)), and the transport, which checks it
+/// ([`InboundQueue::size_cap`]) before it decompresses or buffers a message of the link's
+/// subprotocols. Unlimited (the transport's own cap) until set.
+#[derive(Clone, Debug)]
+pub struct MessageSizeCap(Arc<AtomicUsize>);
+
+impl MessageSizeCap {
+    /// No cap of the node's (the transport's own applies).
+    pub(in crate::transport) fn unlimited() -> Self {
+        Self(Arc::new(AtomicUsize::new(usize::MAX)))
+    }
+
+    /// Sets the cap (the node's side).
+    pub(in crate::transport) fn set(&self, max: usize) {
+        self.0.store(max, Ordering::Relaxed);
+    }
+
+    /// The cap now.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
     }
 }

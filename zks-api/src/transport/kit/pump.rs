@@ -7,14 +7,14 @@
 //! transport:
 //!
 //! - **Backpressure both ways.** A received message is only taken off the stream once the
-//!   engine's receive queue has room (unread bytes stay in the socket, which stops the peer).
-//!   Engine messages are only taken while fewer than [`PumpConfig::write_high_water`] encoded
+//!   node's receive queue has room (unread bytes stay in the socket, which stops the peer).
+//!   Node messages are only taken while fewer than [`PumpConfig::write_high_water`] encoded
 //!   bytes wait for the stream — and *reading stops too* while the write buffer is over that
 //!   bound, so a peer that sends Pings and never reads our Pongs cannot grow our memory.
 //! - **Keepalive** ([`Keepalive`], optional): a Ping every interval, the link ends when its
 //!   Pong does not come in time.
-//! - **Closing with a reason**: what the engine asked for, or what went wrong, is sent to the
-//!   peer when the stream can still carry it, reported to the engine as [`LinkClosed`], and the
+//! - **Closing with a reason**: what the node asked for, or what went wrong, is sent to the
+//!   peer when the stream can still carry it, reported to the node as [`LinkClosed`], and the
 //!   stream is drained for a grace period so the peer reads it before the connection goes.
 
 use std::io;
@@ -27,14 +27,14 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::codec::{Decoder, Encoder, FramedRead, FramedWrite};
 
 use super::end::{InboundQueue, LinkEnd, Outbound, OutboundQueue};
-use super::link::LinkClosed;
 use crate::DisconnectReason;
+use crate::transport::close::LinkClosed;
 use crate::wire::Frame;
 
 /// One message a link codec read off the stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inbound {
-    /// A message for the engine.
+    /// A message for the node.
     Frame(Frame),
     /// The peer asks for a [`Outgoing::Pong`].
     Ping,
@@ -47,7 +47,7 @@ pub enum Inbound {
 /// One message for a link codec to write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outgoing {
-    /// A message from the engine.
+    /// A message from the node.
     Frame(Frame),
     /// A keepalive probe.
     Ping,
@@ -81,7 +81,7 @@ pub struct KeepaliveConfig {
 /// How a pump runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PumpConfig {
-    /// Encoded bytes that may wait for the stream before the pump stops taking engine messages
+    /// Encoded bytes that may wait for the stream before the pump stops taking node messages
     /// and stops reading.
     pub write_high_water: usize,
     /// Keepalive, or `None` when the transport has its own.
@@ -155,7 +155,7 @@ impl Keepalive {
         self.pong_due = None;
     }
 
-    /// Reading was paused from `since` to `now` (the engine was not taking messages, so a Pong
+    /// Reading was paused from `since` to `now` (the node was not taking messages, so a Pong
     /// may be waiting unread): the Pong deadline does not run meanwhile.
     pub fn paused(&mut self, since: Instant, now: Instant) {
         if let Some(due) = &mut self.pong_due {
@@ -169,7 +169,7 @@ impl Keepalive {
 enum Ending<E> {
     /// The peer closed it.
     ByPeer(DisconnectReason),
-    /// The engine asked to close, or let go of the link.
+    /// The node asked to close, or let go of the link.
     Local {
         reason: DisconnectReason,
         detail: &'static str,
@@ -182,7 +182,7 @@ enum Ending<E> {
     Failed(E),
 }
 
-/// Runs a live link until it ends, reports how to the engine, tells the peer why where it
+/// Runs a live link until it ends, reports how to the node, tells the peer why where it
 /// still can, and drains the stream for the grace period.
 ///
 /// `reader` may already hold buffered bytes (from the transport's setup).
@@ -215,7 +215,7 @@ pub async fn run<R, W, D, E>(
         }
         Ending::PingTimeout(after) => {
             let reason = DisconnectReason::PingTimeout;
-            // The engine logs the link's end once, with this detail, at the level for its kind.
+            // The node logs the link's end once, with this detail, at the level for its kind.
             tracing::debug!(%reason, ?after, "link failed: no pong");
             let closed = LinkClosed::ByTransport {
                 reason,
@@ -302,7 +302,7 @@ where
     loop {
         let backlog = writer.write_buffer().len();
         let reading = pending.is_none() && backlog < config.write_high_water;
-        // While the engine is not taking messages a Pong may be waiting unread: the Pong
+        // While the node is not taking messages a Pong may be waiting unread: the Pong
         // deadline stops meanwhile. A full write buffer does not stop it — a peer that does not
         // read our messages does not read our Ping either, and must time out.
         match (pending.is_none(), paused_since) {
@@ -324,9 +324,9 @@ where
                         permit.deliver(frame);
                     }
                 }
-                Err(_) => return engine_gone(outbound),
+                Err(_) => return node_gone(outbound),
             },
-            () = inbound.engine_gone(), if pending.is_none() => return engine_gone(outbound),
+            () = inbound.node_gone(), if pending.is_none() => return node_gone(outbound),
             flushed = poll_fn(|cx| futures::Sink::<Outgoing>::poll_flush(std::pin::Pin::new(&mut *writer), cx)),
                 if backlog > 0 =>
             {
@@ -355,7 +355,7 @@ where
                     if let Err(ending) = encode_frame(writer, frame) {
                         return ending;
                     }
-                    // Coalesce: what else the engine has ready goes into the same write (one
+                    // Coalesce: what else the node has ready goes into the same write (one
                     // syscall and wakeup for many small messages; each stays its own frame).
                     let bound = COALESCE_BYTES.min(config.write_high_water);
                     while writer.write_buffer().len() < bound {
@@ -373,21 +373,21 @@ where
                     }
                 }
                 // What is already encoded still goes out, then the close; nothing more is
-                // taken from the engine.
+                // taken from the node.
                 Some(Outbound::Close(reason)) => {
                     return Ending::Local { reason, detail: "closed by this side" };
                 }
                 None => {
                     return Ending::Local {
                         reason: DisconnectReason::Requested,
-                        detail: "engine dropped its sender",
+                        detail: "node dropped its sender",
                     };
                 }
             },
             () = sleep_until(wake), if keepalive.is_some() => {
                 let now = Instant::now();
                 let Some(k) = &mut keepalive else { continue };
-                // While the engine holds up reading a Pong may be waiting unread: its
+                // While the node holds up reading a Pong may be waiting unread: its
                 // deadline waits too.
                 if let Some(since) = paused_since.as_mut() {
                     k.paused(*since, now);
@@ -435,7 +435,7 @@ where
 /// How many encoded bytes the pump gathers from messages already waiting before it writes.
 const COALESCE_BYTES: usize = 64 * 1024;
 
-/// Encodes one engine message; a message the framing cannot carry ends the link.
+/// Encodes one node message; a message the framing cannot carry ends the link.
 fn encode_frame<W, E: Encoder<Outgoing>>(
     writer: &mut FramedWrite<W, E>,
     frame: Frame,
@@ -462,12 +462,12 @@ fn encode<W, E: Encoder<Outgoing>>(
     result
 }
 
-fn engine_gone<E>(outbound: &OutboundQueue) -> Ending<E> {
+fn node_gone<E>(outbound: &OutboundQueue) -> Ending<E> {
     Ending::Local {
         reason: outbound
             .close_reason()
             .unwrap_or(DisconnectReason::Requested),
-        detail: "engine dropped the link",
+        detail: "node dropped the link",
     }
 }
 
@@ -530,16 +530,16 @@ mod tests {
     }
 
     fn info() -> LinkInfo {
-        LinkInfo {
-            peer: PeerId::from("peer"),
-            remote_addr: PeerAddr::from("peer"),
-            direction: Direction::Inbound,
-            caps: LinkCaps::zks(ZksVersion::V3),
-        }
+        LinkInfo::new(
+            PeerId::from("peer"),
+            PeerAddr::from("peer"),
+            Direction::Inbound,
+            LinkCaps::zks(ZksVersion::V3),
+        )
     }
 
     /// Starts a pump on one end of an in-memory pipe of `pipe` bytes; returns the other end
-    /// and the engine's receiver.
+    /// and the node's receiver.
     fn start(
         pipe: usize,
         buffered: &[u8],
