@@ -1,28 +1,20 @@
-//! Workspace integration tests: replay end to end, faults, and hostile peers.
+//! Workspace integration tests, grouped by what they run on.
 //!
-//! Scenarios in [`replay`] are written once against [`zks_tests::TestNet`] and run on every
-//! transport; [`faults`] and [`hostile`] use memnet's deterministic fault injection and
-//! scripted peers; [`verify`] covers zks/3 batch verification with `zks-verifier`.
+//! | module | runs on | what |
+//! |---|---|---|
+//! | [`all_transports`] | memnet, devp2p, libp2p ([`zks_tests::TestNet`]) | the node team's API, replay, relays, verification in both generations |
+//! | [`replay`] | memnet, paused time | faults, chaos, several upstreams, silent upstreams, idle churn, encode-once, forks, record versions |
+//! | [`relays`] | memnet | relay chains and failover, a relay tree under chaos |
+//! | [`verify`] | memnet | verifier auth, dispatch, the quorum collector, retry without a total timeout |
+//! | [`hostile`] | memnet, scripted peers | hostile peers, attacks on verification, admission, limits |
+//!
+//! Shared fixtures live in `zks_tests` (`tests/src`): chains, node constructors, event
+//! helpers and the `TestNet` seam; a group's own fixtures in its `mod.rs`. The transports' own
+//! conformance checks (`zks_api::conformance`) run in each transport crate's tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
-mod admission;
-mod api;
-mod attacks;
-mod attacks_2fa;
-mod chaos;
-mod encode_once;
-mod faults;
-mod forks;
+mod all_transports;
 mod hostile;
-mod idle_churn;
-mod limits;
-mod quorum_retry;
-mod records;
-mod relay_net;
-mod relay_tree;
 mod relays;
 mod replay;
-mod silent_upstream;
-mod upstreams;
 mod verify;
-mod verify_net;

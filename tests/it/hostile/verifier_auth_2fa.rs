@@ -3,30 +3,17 @@
 //! forwards them), a result must name its request's batch, and role-request floods end the
 //! link. A malformed signature or an unaccepted key is an event, as upstream, not a close.
 
+use super::{main_node, verifier_key};
 use zks_api::engine::{ProtocolError, ROLE_REQUEST_BURST};
 use zks_api::transport::{LinkReceiver, LinkSender, Transport};
 use zks_api::wire::{
     Capabilities, GetBlockReplays, LinkCaps, Protocol, RequestId, TwoFaMessage, TwoFaVersion,
     VerifierAuth, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult, ZksMessage, ZksVersion,
 };
-use zks_api::{Bytes, CloseCause, DroppedResult, EventStream, Node, ProtocolEvent};
+use zks_api::{Bytes, CloseCause, DroppedResult, EventStream, ProtocolEvent};
 use zks_memnet::MemNet;
-use zks_tests::{chain, next_close, next_matching, within};
-use zks_verifier::{AcceptedSigners, VerifierKey};
-
-fn verifier_key() -> VerifierKey {
-    VerifierKey::from_bytes(&[0x42; 32]).unwrap()
-}
-
-async fn main_node(net: &MemNet) -> Node {
-    let accepted: AcceptedSigners = [verifier_key().address()].into_iter().collect();
-    Node::builder(net.node("mn"))
-        .main_node(chain(200))
-        .verifier_authenticator(accepted)
-        .start()
-        .await
-        .unwrap()
-}
+use zks_tests::{next_close, next_matching, within};
+use zks_verifier::VerifierKey;
 
 /// A raw zks/5 + zks_2fa/1 link from `name` to the MN.
 async fn dial(net: &MemNet, name: &str) -> (LinkSender, LinkReceiver) {

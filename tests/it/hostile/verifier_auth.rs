@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::{main_node, verifier_key};
 use zks_api::engine::{ProtocolError, TimeoutKind};
 use zks_api::transport::{LinkClosed, Transport};
 use zks_api::wire::{
@@ -13,22 +14,8 @@ use zks_api::wire::{
 use zks_api::{CloseCause, ProtocolEvent};
 use zks_api::{DisconnectReason, MemoryReplayStore, Node};
 use zks_memnet::MemNet;
-use zks_tests::{chain, next_close, next_matching, within};
-use zks_verifier::{AcceptedSigners, SigningVerifier, VerifierKey};
-
-fn verifier_key() -> VerifierKey {
-    VerifierKey::from_bytes(&[0x42; 32]).unwrap()
-}
-
-async fn main_node(net: &MemNet) -> Node {
-    let accepted: AcceptedSigners = [verifier_key().address()].into_iter().collect();
-    Node::builder(net.node("mn"))
-        .main_node(chain(200))
-        .verifier_authenticator(accepted)
-        .start()
-        .await
-        .unwrap()
-}
+use zks_tests::{next_close, next_matching, within};
+use zks_verifier::SigningVerifier;
 
 /// A man in the middle asks the MN for the verifier role and forwards the MN's challenge to a
 /// real verifier, hoping for a signature it can relay back. The verifier answers challenges
