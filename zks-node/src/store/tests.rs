@@ -1,7 +1,7 @@
 //! The store's unit tests: stand-in and v3 records, roles, formats, damaged and half-made files.
 
 use bytes::Bytes;
-use redb::Database;
+use redb::{Database, ReadableDatabase};
 use zks_api::ReplayRecord as _;
 use zks_api::wire::RecordOverride;
 use zks_api::wire::ZksVersion;
