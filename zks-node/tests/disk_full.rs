@@ -178,13 +178,22 @@ fn a_replica_fills_its_disk(role: &str, test: &str) {
     let next = resumes_at(last);
     assert!(next > 50, "only {next} blocks fit in 4 MiB?");
 
-    // The store holds exactly 1..next, contiguous.
+    // Restarted while the disk is still full (as systemd does): 75 again.
+    let out = replica(&[]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.contains("exiting with status 75 (EX_TEMPFAIL)"),
+        "{last}"
+    );
+
+    // Room again: the store holds exactly 1..next, contiguous, and the node resumes at
+    // exactly the next block.
+    fs.resize("64m");
     let held = dump(&data);
     assert_eq!(blocks(&held), format!("1..={}", next - 1), "{held}");
     assert!(held.contains("contiguous: yes"), "{held}");
-
-    // Room again: it resumes at exactly the next block.
-    fs.resize("64m");
     let target = next + 100;
     let restarted = Instant::now();
     let mut node = Proc::spawn(replica(&["--exit-at-block", &target.to_string()]));
@@ -264,11 +273,11 @@ fn a_main_node_whose_disk_fills_exits_75_and_resumes_at_the_next_block() {
         "{last}"
     );
     let next = resumes_at(last);
+
+    fs.resize("64m");
     let held = dump(&data);
     assert_eq!(blocks(&held), format!("1..={}", next - 1), "{held}");
     assert!(held.contains("contiguous: yes"), "{held}");
-
-    fs.resize("64m");
     let mut node = Proc::spawn(mn(&[
         "--produce-blocks",
         "2000",
@@ -309,10 +318,11 @@ fn a_full_disk_when_creating_the_store_or_the_key_exits_75_and_leaves_nothing_ha
         err.starts_with(&format!("error: {}/.replay.redb.tmp-", data.display())),
         "{err}"
     );
+    assert!(err.contains(": cannot "), "{err}");
     assert!(
         err.ends_with(
-            ": cannot create the store: No space left on device (os error 28) (the disk is \
-             full); exiting with status 75 (EX_TEMPFAIL): restart once the disk has room\n"
+            ": No space left on device (os error 28) (the disk is full); exiting with status 75 \
+             (EX_TEMPFAIL): restart once the disk has room\n"
         ),
         "{err}"
     );
@@ -326,7 +336,13 @@ fn a_full_disk_when_creating_the_store_or_the_key_exits_75_and_leaves_nothing_ha
     std::fs::remove_file(&filler).unwrap();
     let mut mn = Proc::spawn(start(true));
     mn.line_after("enode:");
-    mn.kill();
+    // Stopped cleanly: a store closed after a kill is repaired when opened, which needs room.
+    let term = Command::new("kill")
+        .args(["-TERM", &mn.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(mn.wait_within(Duration::from_secs(30)).success());
     let filler = fs.fill();
     let out = start(false).output().unwrap();
     let err = stderr(&out);

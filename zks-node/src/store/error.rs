@@ -109,7 +109,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    fn storage(context: impl fmt::Display, error: impl fmt::Display) -> Self {
+    pub(super) fn storage(context: impl fmt::Display, error: impl fmt::Display) -> Self {
         Self::Storage {
             context: context.to_string(),
             message: error.to_string(),

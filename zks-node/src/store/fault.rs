@@ -24,11 +24,12 @@ pub(super) fn io(path: &Path, doing: &str, error: &std::io::Error) -> StoreError
 }
 
 /// A redb error met while doing `doing` to the file at `path`: [`StoreError::Io`] when the
-/// filesystem failed (or failed earlier: redb then refuses every transaction until the file is
+/// filesystem failed (an OS error) (or failed earlier: redb then refuses every transaction until the file is
 /// reopened), [`StoreError::Storage`] else.
 pub(super) fn classify(path: &Path, doing: &str, error: impl Into<redb::Error>) -> StoreError {
     match error.into() {
-        redb::Error::Io(e) => io(path, doing, &e),
+        // redb reports some damage (a wrong magic number) as I/O errors without an OS error.
+        redb::Error::Io(e) if e.raw_os_error().is_some() => io(path, doing, &e),
         redb::Error::PreviousIo => StoreError::Io {
             path: path.to_owned(),
             doing: doing.to_owned(),

@@ -29,8 +29,27 @@ pub(super) fn open_error(dir: &Path, path: &Path, error: redb::DatabaseError) ->
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
             dir: dir.to_owned(),
         },
+        redb::DatabaseError::Storage(redb::StorageError::Io(e)) if e.raw_os_error().is_some() => {
+            fault::io(path, "open the store", &e)
+        }
         e => StoreError::storage(format!("cannot open {}", path.display()), e),
     }
+}
+
+/// Opens the redb file at `path`. redb panics on some damage (a garbled branch page of its
+/// allocator state, say) instead of returning an error: that is [`StoreError::Corrupt`] too.
+fn open_db(path: &Path) -> Result<Result<Database, redb::DatabaseError>, StoreError> {
+    std::panic::catch_unwind(|| Database::open(path)).map_err(|panic| StoreError::Corrupt {
+        path: path.to_owned(),
+        reason: format!(
+            "redb failed reading it ({})",
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned())
+        ),
+    })
 }
 
 /// Whether every byte of the file at `path` is zero (true for an empty file).
@@ -63,12 +82,19 @@ pub(super) fn inspect(dir: &Path) -> Result<Found, StoreError> {
             ));
         }
     };
-    let db = match Database::open(&path) {
+    let db = match open_db(&path)? {
         Ok(db) => db,
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
             return Err(StoreError::InUse {
                 dir: dir.to_owned(),
             });
+        }
+        // The filesystem failed (a repair after an unclean shutdown needs room to write): not
+        // damage.
+        Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))
+            if e.raw_os_error().is_some() =>
+        {
+            return Err(fault::io(&path, "open the store", &e));
         }
         Err(error) => {
             // redb writes its magic number last: a file of zeros never held a database.
@@ -211,9 +237,9 @@ pub(super) fn open_or_create(
                 }
             }
         }
-        return Database::open(&path).map_err(|e| open_error(dir, &path, e));
+        return open_db(&path)?.map_err(|e| open_error(dir, &path, e));
     }
-    Database::open(&path).map_err(|e| open_error(dir, &path, e))
+    open_db(&path)?.map_err(|e| open_error(dir, &path, e))
 }
 
 /// Removes the temporary store files an interrupted creation left in `dir` (best effort: they

@@ -92,8 +92,7 @@ use async_trait::async_trait;
 use redb::{Durability, ReadableTable, TableDefinition};
 use tokio::sync::watch;
 use zks_api::{
-    BlockNumber, Overrides, RawRecord, ReplayRecord, ReplaySink, ReplaySource, Role, SinkError,
-    SourceError,
+    BlockNumber, Overrides, RawRecord, ReplaySink, ReplaySource, Role, SinkError, SourceError,
 };
 use zks_wire::zksync_os::V3RecordBytes;
 
@@ -571,4 +570,15 @@ impl<R: StoredRecord> ReplaySink for RedbReplayStore<R> {
             e => SinkError::new(e),
         })
     }
+}
+
+/// One past the highest stored block (the format's first block when empty).
+fn next_of(
+    table: &impl ReadableTable<u64, &'static [u8]>,
+    format: RecordFormat,
+) -> Result<BlockNumber, StoreError> {
+    let last = table
+        .last()
+        .map_err(|e| StoreError::storage("cannot read the last record", e))?;
+    Ok(last.map_or(format.first_block(), |(k, _)| k.value().saturating_add(1)))
 }
