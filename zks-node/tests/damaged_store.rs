@@ -1,6 +1,7 @@
 //! A damaged store, through the real binary: a relay whose store has a
 //! flipped byte in block 30's record serves blocks up to 29 and never block 30; `store dump`
-//! lists the damage; a damaged last record refuses the start, naming the file and the block.
+//! lists the damage; after the relay is killed, redb's repair finds the damage and the start
+//! is refused; a damaged last record refuses the start, naming the file and the block.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -72,6 +73,10 @@ fn a_damaged_record_is_never_served_and_a_damaged_last_record_refuses_the_start(
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     mn.kill();
+    // A copy for the last part.
+    let copy = dir.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    std::fs::copy(held.join("replay.redb"), copy.join("replay.redb")).unwrap();
 
     flip_record(&held, 30);
     let summary = dump(&held);
@@ -126,7 +131,23 @@ fn a_damaged_record_is_never_served_and_a_damaged_last_record_refuses_the_start(
     assert!(en_summary.contains("blocks: 1..=29\n"), "{en_summary}");
     assert!(en_summary.contains("records: 29\n"), "{en_summary}");
 
-    // The last record damaged: refused at start.
+    // The relay was killed: redb repairs the file when it is next opened, checking its page
+    // checksums, and finds the damage itself.
+    let out = replica("relay", &held, &nowhere, &[]).output().unwrap();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: {} is damaged or not a zks store: DB corrupted: Failed to repair database. \
+             All roots are corrupted; refusing to use it (move it away to start from an empty \
+             store)\n",
+            file.display()
+        )
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    // The last record damaged in a store closed cleanly: refused at start by its checksum.
+    let held = copy;
+    let file = held.join("replay.redb");
     flip_record(&held, 50);
     let out = replica("relay", &held, &nowhere, &[]).output().unwrap();
     let err = stderr(&out);
