@@ -106,7 +106,9 @@ pub trait ReplaySink: Send + Sync + 'static {
     /// # Errors
     ///
     /// [`SinkError`] when they cannot be stored; the link is closed and the EN redials,
-    /// resuming from `next_block()`.
+    /// resuming from `next_block()` — unless the error is a
+    /// [local fault](SinkError::local_fault) (our disk is full, say), after which the EN stops
+    /// dialing.
     async fn apply(&self, records: Vec<Self::Record>) -> Result<(), SinkError>;
 }
 
@@ -183,7 +185,58 @@ opaque_error!(
     /// A [`ReplaySource`] could not serve a read. Wraps the node team's own error.
     SourceError
 );
-opaque_error!(
-    /// A [`ReplaySink`] could not apply records. Wraps the node team's own error.
-    SinkError
-);
+/// A [`ReplaySink`] could not apply records. Wraps the node team's own error, and says whose
+/// fault it is: [`SinkError::new`] for a failure that a new link may cure (the link is closed
+/// and the EN redials), [`SinkError::local_fault`] for our own storage failing (a full disk, an
+/// I/O error), which no upstream caused and no redial cures.
+#[derive(Clone)]
+pub struct SinkError {
+    error: Arc<dyn StdError + Send + Sync>,
+    local: bool,
+}
+
+impl SinkError {
+    /// Wraps any error: the link is closed and the EN redials, resuming from the sink.
+    pub fn new(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            error: Arc::from(error.into()),
+            local: false,
+        }
+    }
+
+    /// Our own storage failed (the disk is full, an I/O error): nobody's link is to blame.
+    /// The external node (or relay) closes the link, does not count the failure against its
+    /// upstream, and stops dialing its upstreams until the node is shut down: the sink's owner
+    /// decides what comes next (reopen its storage and start a new node, or exit so a
+    /// supervisor restarts the process). A relay keeps serving what it holds.
+    pub fn local_fault(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            error: Arc::from(error.into()),
+            local: true,
+        }
+    }
+
+    /// Whether this is a [`local_fault`](Self::local_fault).
+    pub fn is_local_fault(&self) -> bool {
+        self.local
+    }
+}
+
+impl fmt::Debug for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.local { "local fault: " } else { "" };
+        write!(f, "SinkError({kind}{})", self.error)
+    }
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl StdError for SinkError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.error)
+    }
+}

@@ -15,6 +15,7 @@ use zks_wire::zksync_os::V3RecordBytes;
 use crate::CliError;
 use crate::batch::{BatchPlan, BatchScheme, BatchSource, batch_loop};
 use crate::cli::{ExternalNodeArgs, MainNodeArgs};
+use crate::exit::Failure;
 use crate::keys::{data_dir_node_key, load_key_file};
 use crate::net::{PortReservation, log_chain, parse_enode, parse_signer, start_error, transport};
 use crate::produce::{Produce, produce};
@@ -160,7 +161,7 @@ fn log_scheme(scheme: &BatchScheme, used: bool, without: &str) {
 /// # Errors
 ///
 /// One line for every error a user can cause.
-pub async fn main_node(args: MainNodeArgs) -> Result<(), CliError> {
+pub async fn main_node(args: MainNodeArgs) -> Result<(), Failure> {
     match RecordFormat::for_chain(args.chain_id) {
         RecordFormat::StandIn => serve::<RawRecord>(args, RecordFormat::StandIn).await,
         format => serve::<V3RecordBytes>(args, format).await,
@@ -184,7 +185,7 @@ fn require_eip712(format: RecordFormat, scheme: &BatchScheme, flag: &str) -> Res
 async fn serve<R: Produce + BatchSource>(
     args: MainNodeArgs,
     format: RecordFormat,
-) -> Result<(), CliError> {
+) -> Result<(), Failure> {
     let data = require_data(args.data.as_deref(), "main-node")?;
     let signers = args
         .verifier_signer
@@ -193,10 +194,10 @@ async fn serve<R: Produce + BatchSource>(
         .collect::<Result<AcceptedSigners, _>>()?;
     let threshold = args.threshold.unwrap_or(1);
     if !signers.is_empty() && !(1..=signers.len()).contains(&threshold) {
-        return Err(format!(
+        return Err(Failure::from(format!(
             "--threshold {threshold} is not within 1..={} (the number of --verifier-signer)",
             signers.len()
-        ));
+        )));
     }
     let scheme = BatchScheme::from_flags(
         args.l1_chain_id,
@@ -287,7 +288,9 @@ async fn serve<R: Produce + BatchSource>(
         Some(mut producer) => tokio::select! {
             () = terminated() => None,
             done = &mut producer => match done {
-                Ok(Err(e)) => Some(e),
+                // The store's fault (a full disk) is said below, with its exit status.
+                Ok(Err(_)) if store.fault().is_some() => None,
+                Ok(Err(e)) => Some(Failure::from(e)),
                 // Finished producing (`--produce-until`): keep serving.
                 _ => { terminated().await; None }
             },
@@ -297,6 +300,13 @@ async fn serve<R: Produce + BatchSource>(
             None
         }
     };
+    // A full disk stops the producer (the store logged it); the main node then exits, for its
+    // supervisor to restart it once there is room.
+    let failure = failure.or_else(|| {
+        store
+            .fault()
+            .map(|fault| crate::exit::store_failed(&fault, store.next_block()))
+    });
     let _ = stop_tx.send(true);
     if let Some(batches) = batches {
         batches.abort();
@@ -318,8 +328,16 @@ pub fn open_store<R: store::StoredRecord>(
     role: Role,
     format: RecordFormat,
     durable: bool,
-) -> Result<RedbReplayStore<R>, CliError> {
-    RedbReplayStore::open_format(data, role, format, durable).map_err(|e| e.to_string())
+) -> Result<RedbReplayStore<R>, Failure> {
+    RedbReplayStore::open_format(data, role, format, durable).map_err(|e| match e {
+        store::StoreError::Io {
+            disk_full: true, ..
+        } => Failure::temporary(format!(
+            "{e}; exiting with status {} (EX_TEMPFAIL): restart once the disk has room",
+            crate::exit::EX_TEMPFAIL
+        )),
+        e => Failure::from(e.to_string()),
+    })
 }
 
 /// What a node configured with `caps` advertises: the versions that carry its records.
@@ -350,7 +368,7 @@ fn replica_capabilities(verifier: bool) -> Capabilities {
 /// # Errors
 ///
 /// One line for every error a user can cause.
-pub async fn replica(args: ExternalNodeArgs, role: Role) -> Result<(), CliError> {
+pub async fn replica(args: ExternalNodeArgs, role: Role) -> Result<(), Failure> {
     match RecordFormat::for_chain(args.chain_id) {
         RecordFormat::StandIn => replicate::<RawRecord>(args, role, RecordFormat::StandIn).await,
         format => replicate::<V3RecordBytes>(args, role, format).await,
@@ -361,13 +379,13 @@ async fn replicate<R: BatchSource>(
     args: ExternalNodeArgs,
     role: Role,
     format: RecordFormat,
-) -> Result<(), CliError> {
+) -> Result<(), Failure> {
     let command = store::role_name(role);
     let data = require_data(args.data.as_deref(), command)?;
     if args.main_node.is_empty() {
-        return Err(format!(
+        return Err(Failure::from(format!(
             "{command} needs --main-node ENODE (or `main-node` in the config file)"
-        ));
+        )));
     }
     let main_nodes = args
         .main_node
@@ -375,10 +393,13 @@ async fn replicate<R: BatchSource>(
         .map(|m| parse_enode(m).map(|_| m.clone()))
         .collect::<Result<Vec<_>, _>>()?;
     let verifier = match &args.verifier_key {
-        Some(path) => Some(
-            VerifierKey::from_file(path)
-                .map_err(|e| format!("cannot load verifier key {}: {e}", path.display()))?,
-        ),
+        Some(path) => {
+            crate::keys::require_private(path, "verifier key")?;
+            Some(
+                VerifierKey::from_file(path)
+                    .map_err(|e| format!("cannot load verifier key {}: {e}", path.display()))?,
+            )
+        }
         None => None,
     };
     let scheme = BatchScheme::from_flags(
@@ -465,15 +486,19 @@ async fn replicate<R: BatchSource>(
         let _ = heads.wait_for(|next| *next > target).await;
         target
     };
-    tokio::select! {
-        () = terminated() => {}
+    let failure = tokio::select! {
+        () = terminated() => None,
         target = reached => {
             println!("reached block {target}; next block {}", store.next_block());
             let _ = std::io::stdout().flush();
+            None
         }
-    }
+        // The disk is full (the store logged it; the node stopped dialing): exit for the
+        // supervisor to restart us once there is room.
+        fault = store.failed() => Some(crate::exit::store_failed(&fault, store.next_block())),
+    };
     node.shutdown().await;
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
 
 /// The engine limits the upstream flags set.

@@ -260,7 +260,7 @@ async fn run_with<R: Produce + BatchSource>(
     let verifier_key = VerifierKey::generate();
     let signers: AcceptedSigners = [verifier_key.address()].into_iter().collect();
     let mn_store: RedbReplayStore<R> =
-        open_store(&tmp.path().join("mn"), Role::MainNode, format, false)?;
+        open_store(&tmp.path().join("mn"), Role::MainNode, format, false).map_err(|f| f.message)?;
     let chain_id = format.chain_id();
     let mn_transport = transport(NodeKey::generate(), LOOPBACK, 0, chain_id)?;
     let mn = Node::builder(mn_transport.clone())
@@ -304,7 +304,8 @@ async fn run_with<R: Produce + BatchSource>(
         let name = format!("en-{i}");
         let verifier = i == 1;
         let store: RedbReplayStore<R> =
-            open_store(&tmp.path().join(&name), Role::ExternalNode, format, false)?;
+            open_store(&tmp.path().join(&name), Role::ExternalNode, format, false)
+                .map_err(|f| f.message)?;
         let stats = Arc::new(Mutex::new(Stats::default()));
         let sink = MeasuredSink {
             store: store.clone(),

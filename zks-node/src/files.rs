@@ -65,7 +65,7 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Creates `dir` and its missing parents, and flushes the new entries to disk, so a data dir
+/// Creates `dir` and its missing parents (owner-only, mode 0700 on Unix), and flushes the new entries to disk, so a data dir
 /// made just before a crash does not vanish with the files in it.
 ///
 /// # Errors
@@ -82,7 +82,15 @@ pub fn create_dir_all(dir: &Path) -> io::Result<()> {
         top = Some(path);
         cursor = path.parent();
     }
-    fs::create_dir_all(dir)?;
+    // New directories are the owner's only (the data dir holds the node key).
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)?;
     let Some(top) = top else { return Ok(()) };
     // Every directory from `top` down to `dir` is new: flush each one's entry in its parent.
     let mut path = dir;

@@ -11,6 +11,7 @@ pub mod chain_batch;
 pub mod cli;
 pub mod commands;
 pub mod demo;
+pub mod exit;
 pub mod files;
 pub mod keys;
 pub mod logging;

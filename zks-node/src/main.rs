@@ -6,6 +6,7 @@ use clap::Parser;
 use zks_api::Role;
 use zks_node::cli::{Cli, Command, ConfigFile, KeyCommand, RlpxCommand, StoreCommand};
 use zks_node::commands;
+use zks_node::exit::Failure;
 use zks_node::logging::{self, LogSettings};
 
 fn main() -> ExitCode {
@@ -33,27 +34,29 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.status)
         }
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<(), Failure> {
     let file = match &cli.config {
         Some(path) => ConfigFile::load(path)?,
         None => ConfigFile::default(),
     };
-    match cli.command {
+    let done = match cli.command {
         Command::Key(KeyCommand::Generate { out, verifier }) => {
             commands::key_generate(out.as_deref(), verifier)
         }
-        Command::MainNode(args) => commands::main_node(args.merge(file.main_node)).await,
+        Command::MainNode(args) => return commands::main_node(args.merge(file.main_node)).await,
         Command::ExternalNode(args) => {
-            commands::replica(args.merge(file.external_node), Role::ExternalNode).await
+            return commands::replica(args.merge(file.external_node), Role::ExternalNode).await;
         }
-        Command::Relay(args) => commands::replica(args.merge(file.relay), Role::Relay).await,
+        Command::Relay(args) => {
+            return commands::replica(args.merge(file.relay), Role::Relay).await;
+        }
         Command::Rlpx(RlpxCommand::Ping {
             enode,
             timeout,
@@ -63,5 +66,6 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Store(StoreCommand::Dump { data }) => commands::store_dump(&data),
         Command::Demo(args) => zks_node::demo::run(args, cli.log_format).await,
         Command::Bench(args) => commands::bench(args).await,
-    }
+    };
+    Ok(done?)
 }

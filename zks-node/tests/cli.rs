@@ -146,6 +146,11 @@ fn rlpx_ping_prints_the_hello_of_an_ethereumjs_peer() {
 }
 
 /// Exit code 1 and exactly one line on stderr, containing `message`.
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
 fn assert_user_error(out: &Output, message: &str) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(1), "stderr: {err}");
@@ -647,6 +652,7 @@ fn a_store_or_key_with_damaged_content_is_refused_and_left_alone() {
     let data = dir.path().join("mn2");
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("node.key"), b"0123\n").unwrap();
+    set_mode(&data.join("node.key"), 0o600);
     let out = run(&[
         "main-node",
         "--data",
@@ -668,6 +674,7 @@ fn a_store_or_key_with_damaged_content_is_refused_and_left_alone() {
     // An empty key file the user named is theirs: refused, never regenerated.
     let named = dir.path().join("named.key");
     std::fs::write(&named, b"").unwrap();
+    set_mode(&named, 0o600);
     let out = run(&[
         "main-node",
         "--data",

@@ -90,6 +90,10 @@ fn systemd_units_verify_and_run_each_role_with_its_config() {
             "ProtectSystem=strict",
             "NoNewPrivileges=yes",
             "CapabilityBoundingSet=",
+            // A full disk: exit 75, restarted until there is room.
+            "Restart=on-failure",
+            "RestartForceExitStatus=75",
+            "StartLimitIntervalSec=0",
         ] {
             assert!(
                 unit.lines().any(|l| l == hardening),

@@ -183,3 +183,78 @@ async fn a_slow_en_neither_slows_others_nor_grows_the_mn() {
     append(&source, BLOCKS, BLOCKS + 1);
     within("one more", slow_store.wait_until(BLOCKS + 1)).await;
 }
+
+/// A sink whose disk fills after block `room - 1`: what does not fit is a local fault.
+struct FullDisk {
+    inner: Arc<MemoryReplayStore>,
+    room: BlockNumber,
+    applies: AtomicU64,
+}
+
+#[async_trait]
+impl ReplaySink for FullDisk {
+    type Record = RawRecord;
+
+    fn next_block(&self) -> BlockNumber {
+        self.inner.next_block()
+    }
+
+    async fn apply(&self, records: Vec<RawRecord>) -> Result<(), SinkError> {
+        self.applies.fetch_add(1, Ordering::Relaxed);
+        let (fits, rest): (Vec<_>, Vec<_>) = records
+            .into_iter()
+            .partition(|r| r.block_number < self.room);
+        if !fits.is_empty() {
+            self.inner.apply(fits).await?;
+        }
+        if rest.is_empty() {
+            return Ok(());
+        }
+        Err(SinkError::local_fault(
+            "/data/replay.redb: No space left on device",
+        ))
+    }
+}
+
+/// Our own storage failing is not the main node's fault: the EN closes the link once, logs no
+/// refusal against the main node, and dials nobody again (an hour of virtual time later, still
+/// one link was ever made and the sink holds exactly what fit).
+#[tokio::test(start_paused = true)]
+async fn a_local_sink_fault_stops_dialing_and_blames_no_upstream() {
+    let net = MemNet::new();
+    let source = chain(100);
+    let mn = main_node(&net, "mn", VersionSet::ALL, source.clone()).await;
+    let mut mn_events = mn.events();
+    let sink = Arc::new(FullDisk {
+        inner: Arc::new(MemoryReplayStore::new()),
+        room: 10,
+        applies: AtomicU64::new(0),
+    });
+    let en = external_node(&net, "en", VersionSet::ALL, sink.clone(), "mn").await;
+    let mut events = en.events();
+    let cause = next_close(&mut events, None).await;
+    match &cause {
+        CloseCause::Sink(e) => {
+            assert!(e.is_local_fault(), "{e:?}");
+            assert_eq!(e.to_string(), "/data/replay.redb: No space left on device");
+        }
+        other => panic!("closed for {other:?}"),
+    }
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(net.links_between("en", "mn"), 0);
+    let mut established = 0;
+    while let Ok(Some(event)) =
+        tokio::time::timeout(Duration::from_millis(1), mn_events.next()).await
+    {
+        if matches!(event, ProtocolEvent::Established { .. }) {
+            established += 1;
+        }
+    }
+    assert_eq!(
+        established, 1,
+        "the EN dialed again after its own disk failed"
+    );
+    assert_eq!(sink.inner.next_block(), 10);
+    assert!(sink.applies.load(Ordering::Relaxed) >= 1);
+    drop(en);
+}

@@ -318,6 +318,13 @@ fn log_close(cause: &CloseCause, trusted: bool, info: &LinkInfo) {
             tracing::warn!(%cause, %peer, %addr, "peer broke the protocol");
         }
         _ if breach => tracing::info!(%cause, %peer, %addr, "peer broke the protocol"),
+        CloseCause::Sink(e) if e.is_local_fault() => {
+            // The sink's owner reports its own storage failing; this is the consequence.
+            tracing::warn!(
+                %cause, %peer, %addr,
+                "link closed: our replay sink failed (not the peer's fault); replication stopped"
+            );
+        }
         CloseCause::Source(_) | CloseCause::Sink(_) | CloseCause::Panicked(_) => {
             tracing::error!(%cause, %peer, %addr, "link closed");
         }

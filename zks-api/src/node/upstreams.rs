@@ -52,7 +52,9 @@ use crate::{BlockNumber, DisconnectReason, PeerAddr};
 /// that has our next block when the active one stalls. There is never more than one replay
 /// stream, so N upstreams cost no more traffic than one (plus probes), and the loop only ends
 /// at shutdown: an outage of every upstream leaves the EN redialing, never idle. Every link
-/// resumes from the sink's `next_block()`.
+/// resumes from the sink's `next_block()`. The one exception: a sink that reports its own
+/// storage failing ([`SinkError::local_fault`](crate::SinkError::local_fault)) ends the dialing
+/// (no upstream is blamed; the loop waits for shutdown).
 pub(super) async fn dial_loop(
     shared: Arc<Shared>,
     driver: Arc<dyn RoleDriver>,
@@ -86,6 +88,15 @@ pub(super) async fn dial_loop(
                 };
                 let (outcome, switch) = upstreams.serve(link, applied.clone()).await;
                 if matches!(outcome.cause, CloseCause::Shutdown) {
+                    return;
+                }
+                if let CloseCause::Sink(e) = &outcome.cause
+                    && e.is_local_fault()
+                {
+                    // Our storage failed: no upstream is to blame and no redial cures it.
+                    // Dial nobody until the node is shut down.
+                    tracing::debug!(%addr, error = %e, "sink failed locally; not dialing");
+                    shared.shutdown.cancelled().await;
                     return;
                 }
                 if outcome.progressed {

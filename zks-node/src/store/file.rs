@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableDatabase, TableHandle};
 use zks_api::Role;
 
+use super::checksum::{CHECKSUM_CRC32, CHECKSUM_KEY};
 use super::format::RecordFormat;
 use super::{
-    CHAIN_ID_KEY, DB_FILE, FORMAT_KEY, META, OVERRIDES, RECORDS, ROLE_KEY, StoreError, role_name,
+    CHAIN_ID_KEY, DB_FILE, FORMAT_KEY, META, OVERRIDES, RECORDS, ROLE_KEY, StoreError, fault,
+    role_name,
 };
 
 /// What [`inspect`] found in a data directory.
@@ -27,8 +29,27 @@ pub(super) fn open_error(dir: &Path, path: &Path, error: redb::DatabaseError) ->
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
             dir: dir.to_owned(),
         },
+        redb::DatabaseError::Storage(redb::StorageError::Io(e)) if e.raw_os_error().is_some() => {
+            fault::io(path, "open the store", &e)
+        }
         e => StoreError::storage(format!("cannot open {}", path.display()), e),
     }
+}
+
+/// Opens the redb file at `path`. redb panics on some damage (a garbled branch page of its
+/// allocator state, say) instead of returning an error: that is [`StoreError::Corrupt`] too.
+fn open_db(path: &Path) -> Result<Result<Database, redb::DatabaseError>, StoreError> {
+    std::panic::catch_unwind(|| Database::open(path)).map_err(|panic| StoreError::Corrupt {
+        path: path.to_owned(),
+        reason: format!(
+            "redb failed reading it ({})",
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned())
+        ),
+    })
 }
 
 /// Whether every byte of the file at `path` is zero (true for an empty file).
@@ -61,12 +82,19 @@ pub(super) fn inspect(dir: &Path) -> Result<Found, StoreError> {
             ));
         }
     };
-    let db = match Database::open(&path) {
+    let db = match open_db(&path)? {
         Ok(db) => db,
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
             return Err(StoreError::InUse {
                 dir: dir.to_owned(),
             });
+        }
+        // The filesystem failed (a repair after an unclean shutdown needs room to write): not
+        // damage.
+        Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))
+            if e.raw_os_error().is_some() =>
+        {
+            return Err(fault::io(&path, "open the store", &e));
         }
         Err(error) => {
             // redb writes its magic number last: a file of zeros never held a database.
@@ -124,36 +152,36 @@ pub(super) fn create_initialised(
 ) -> Result<PathBuf, StoreError> {
     let temp = crate::files::temp_path(&dir.join(DB_FILE));
     let made = (|| {
-        let db = Database::create(&temp)
-            .map_err(|e| StoreError::storage(format!("cannot create {}", temp.display()), e))?;
+        let db = Database::create(&temp).map_err(fault::on(&temp, "create the store"))?;
         let txn = db
             .begin_write()
-            .map_err(|e| StoreError::storage("cannot begin a transaction", e))?;
+            .map_err(fault::on(&temp, "begin a transaction"))?;
         {
             let mut meta = txn
                 .open_table(META)
-                .map_err(|e| StoreError::storage("cannot create the meta table", e))?;
+                .map_err(fault::on(&temp, "create the meta table"))?;
             meta.insert(ROLE_KEY, role_name(role))
-                .map_err(|e| StoreError::storage("cannot record the role", e))?;
+                .map_err(fault::on(&temp, "record the role"))?;
             let (records, chain_id) = format.meta();
             meta.insert(FORMAT_KEY, records)
-                .map_err(|e| StoreError::storage("cannot record the record format", e))?;
+                .map_err(fault::on(&temp, "record the record format"))?;
             if let Some(chain_id) = chain_id {
                 meta.insert(CHAIN_ID_KEY, chain_id.as_str())
-                    .map_err(|e| StoreError::storage("cannot record the chain id", e))?;
+                    .map_err(fault::on(&temp, "record the chain id"))?;
             }
+            meta.insert(CHECKSUM_KEY, CHECKSUM_CRC32)
+                .map_err(fault::on(&temp, "record the checksum kind"))?;
             txn.open_table(OVERRIDES)
-                .map_err(|e| StoreError::storage("cannot create the overrides table", e))?;
+                .map_err(fault::on(&temp, "create the overrides table"))?;
             txn.open_table(RECORDS)
-                .map_err(|e| StoreError::storage("cannot create the records table", e))?;
+                .map_err(fault::on(&temp, "create the records table"))?;
         }
         // Durable: the commit is on disk when it returns.
-        txn.commit()
-            .map_err(|e| StoreError::storage("cannot commit", e))?;
+        txn.commit().map_err(fault::on(&temp, "commit"))?;
         drop(db);
         std::fs::File::open(&temp)
             .and_then(|f| f.sync_all())
-            .map_err(|e| StoreError::storage(format!("cannot sync {}", temp.display()), e))
+            .map_err(|e| fault::io(&temp, "sync", &e))
     })();
     match made {
         Ok(()) => Ok(temp),
@@ -190,12 +218,7 @@ pub(super) fn open_or_create(
                     {
                         continue;
                     }
-                    Err(e) => {
-                        return Err(StoreError::storage(
-                            format!("cannot create {}", path.display()),
-                            e,
-                        ));
-                    }
+                    Err(e) => return Err(fault::io(&path, "create the store", &e)),
                 }
             }
             Found::Uninitialised(why) => {
@@ -210,16 +233,13 @@ pub(super) fn open_or_create(
                     std::fs::rename(&temp, &path).and_then(|()| crate::files::sync_dir(dir))
                 {
                     let _ = std::fs::remove_file(&temp);
-                    return Err(StoreError::storage(
-                        format!("cannot recreate {}", path.display()),
-                        e,
-                    ));
+                    return Err(fault::io(&path, "recreate the store", &e));
                 }
             }
         }
-        return Database::open(&path).map_err(|e| open_error(dir, &path, e));
+        return open_db(&path)?.map_err(|e| open_error(dir, &path, e));
     }
-    Database::open(&path).map_err(|e| open_error(dir, &path, e))
+    open_db(&path)?.map_err(|e| open_error(dir, &path, e))
 }
 
 /// Removes the temporary store files an interrupted creation left in `dir` (best effort: they

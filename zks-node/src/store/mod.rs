@@ -10,6 +10,7 @@
 //! | `meta` | `"role"` | `"main-node"`, `"external-node"` or `"relay"` |
 //! | `meta` | `"records"` | `"stand-in"` or `"zksync-os-v3"` ([`RecordFormat`]; absent: stand-in) |
 //! | `meta` | `"chain_id"` | the chain of v3 records, in decimal |
+//! | `meta` | `"checksum"` | `"crc32"`: every value ends with its [`checksum`] (absent: an older store, values bare) |
 //!
 //! # Records
 //!
@@ -52,29 +53,56 @@
 //! recreates the store; [`open_existing`] reports them as [`StoreError::Uninitialised`]. A file
 //! that holds anything else it cannot read is [`StoreError::Corrupt`] and is never touched.
 //!
+//! # A full disk, a damaged file
+//!
+//! A write that the filesystem fails ([`StoreError::Io`]: the disk is full, an I/O error)
+//! aborts its transaction, so the store keeps every block up to its last commit. It is logged
+//! once, at ERROR, and recorded as the store's [`fault`](RedbReplayStore::fault): redb refuses
+//! every later transaction until the file is reopened, so later appends fail at once with the
+//! same error, and the sink reports it as a [local fault](SinkError::local_fault) (the runtime
+//! then blames no upstream and stops dialing). The binary exits with status 75 when it sees the
+//! fault; the next process reopens the file and resumes at exactly the next block.
+//!
+//! Every record carries a CRC-32 ([`checksum`]) checked whenever it is read, and the last
+//! record is checked at open: a record whose bytes changed on disk is never handed out (a read
+//! returns the records before it, then [`StoreError::Corrupt`] naming the block), and a damaged
+//! last record refuses the open. redb's own page checksums are checked only when it repairs a
+//! file after an unclean shutdown.
+//!
 //! Non-goals: pruning, and chains that start elsewhere than at their first block.
 
+pub mod checksum;
+#[cfg(test)]
+mod damage;
+mod error;
+mod existing;
+mod fault;
 mod file;
 mod format;
+mod inner;
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Durability, ReadableTable, TableDefinition};
 use tokio::sync::watch;
 use zks_api::{
     BlockNumber, Overrides, RawRecord, ReplaySink, ReplaySource, Role, SinkError, SourceError,
 };
 use zks_wire::zksync_os::V3RecordBytes;
 
+pub use error::StoreError;
+pub use existing::{ExistingStore, StoreSummary, open_existing};
+pub(crate) use fault::is_disk_full;
 pub use format::{RecordFormat, StoredRecord};
+use inner::Inner;
 
-use file::{Found, inspect, open_or_create, remove_stale_temps};
+use file::{open_or_create, remove_stale_temps};
 
 const RECORDS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("records");
 const OVERRIDES: TableDefinition<'_, (u64, &[u8]), &[u8]> = TableDefinition::new("overrides");
@@ -84,102 +112,6 @@ const FORMAT_KEY: &str = "records";
 const CHAIN_ID_KEY: &str = "chain_id";
 /// The database file inside a data directory.
 pub const DB_FILE: &str = "replay.redb";
-
-/// Why a store could not be opened or written.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The data directory was created for the other role.
-    #[error("data dir {dir} belongs to {found}; refusing to open it for {wanted}")]
-    WrongRole {
-        /// The directory.
-        dir: PathBuf,
-        /// The role recorded in it.
-        found: String,
-        /// The role asked for.
-        wanted: String,
-    },
-    /// The data directory holds other records than the node keeps (another chain, or v3
-    /// records where stand-ins are wanted, or the other way round).
-    #[error("data dir {dir} holds {found}; refusing to open it for {wanted}")]
-    WrongRecords {
-        /// The directory.
-        dir: PathBuf,
-        /// What it holds.
-        found: RecordFormat,
-        /// What the node keeps.
-        wanted: RecordFormat,
-    },
-    /// Another process has the database open.
-    #[error("data dir {dir} is in use by another process")]
-    InUse {
-        /// The directory.
-        dir: PathBuf,
-    },
-    /// The data directory does not hold a store (for read-only commands).
-    #[error("data dir {dir} holds no zks store ({DB_FILE} is missing)")]
-    Missing {
-        /// The directory.
-        dir: PathBuf,
-    },
-    /// The data directory's store file was never initialised: an interrupted first start of an
-    /// older version left it (for read-only commands; opening it for a node recreates it).
-    #[error(
-        "data dir {dir} holds no zks store: {DB_FILE} was never initialised ({why}); \
-         a node started on this data dir recreates it"
-    )]
-    Uninitialised {
-        /// The directory.
-        dir: PathBuf,
-        /// What was found.
-        why: String,
-    },
-    /// The store file holds data that cannot be read as a zks store; it is left untouched.
-    #[error(
-        "{path} is damaged or not a zks store: {reason}; refusing to use it \
-         (move it away to start from an empty store)"
-    )]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// Records do not continue the stored chain.
-    #[error("records do not continue the chain at block {expected} (got block {got})")]
-    NotContiguous {
-        /// The next block the store expects.
-        expected: BlockNumber,
-        /// The block offered.
-        got: BlockNumber,
-    },
-    /// A record is of another chain than the store's, or does not follow the block before it
-    /// (its history differs: another fork).
-    #[error("refusing block {block}: {reason}")]
-    NotOurChain {
-        /// The block refused.
-        block: BlockNumber,
-        /// Why.
-        reason: String,
-    },
-    /// Filesystem or database failure.
-    #[error("{context}: {message}")]
-    Storage {
-        /// What was being done.
-        context: String,
-        /// The underlying error.
-        message: String,
-    },
-}
-
-impl StoreError {
-    fn storage(context: impl fmt::Display, error: impl fmt::Display) -> Self {
-        Self::Storage {
-            context: context.to_string(),
-            message: error.to_string(),
-        }
-    }
-}
 
 /// The name a role is recorded under in a data directory.
 pub fn role_name(role: Role) -> &'static str {
@@ -231,15 +163,6 @@ impl<R> Clone for RedbReplayStore<R> {
             _record: PhantomData,
         }
     }
-}
-
-struct Inner {
-    db: Database,
-    dir: PathBuf,
-    role: Role,
-    format: RecordFormat,
-    durability: Durability,
-    next_block: watch::Sender<BlockNumber>,
 }
 
 impl<R> fmt::Debug for RedbReplayStore<R> {
@@ -316,16 +239,17 @@ impl<R: StoredRecord> RedbReplayStore<R> {
                 "the node's record type is not kept in such a store",
             ));
         }
-        crate::files::create_dir_all(&dir).map_err(|e| {
-            StoreError::storage(format!("cannot create data dir {}", dir.display()), e)
-        })?;
+        crate::files::create_dir_all(&dir)
+            .map_err(|e| fault::io(&dir, "create the data dir", &e))?;
         let db = open_or_create(&dir, role, format)?;
         // We hold the store's lock: no other process is creating a store here.
         remove_stale_temps(&dir);
         let wanted = role_name(role);
+        let path = dir.join(DB_FILE);
+        let checksummed;
         let txn = db
             .begin_write()
-            .map_err(|e| StoreError::storage("cannot begin a transaction", e))?;
+            .map_err(fault::on(&path, "begin a transaction"))?;
         let next = {
             let mut meta = txn
                 .open_table(META)
@@ -365,15 +289,46 @@ impl<R: StoredRecord> RedbReplayStore<R> {
                     wanted: format,
                 });
             }
+            checksummed = recorded.checksummed;
+            if !checksummed {
+                tracing::info!(
+                    file = %path.display(),
+                    "this store was made before record checksums: its records are not checked \
+                     when read"
+                );
+            }
             txn.open_table(OVERRIDES)
                 .map_err(|e| StoreError::storage("cannot open the overrides table", e))?;
             let records = txn
                 .open_table(RECORDS)
                 .map_err(|e| StoreError::storage("cannot open the records table", e))?;
-            next_of(&records, format)?
+            let next = next_of(&records, format)?;
+            // The record every append checks the next against: damaged, the store is refused
+            // now rather than at the first block that arrives.
+            if let Some(last) = next.checked_sub(1)
+                && next > format.first_block()
+            {
+                let value = records
+                    .get(last)
+                    .map_err(|e| StoreError::storage("cannot read the last record", e))?;
+                if let Some(value) = value {
+                    let bytes = value.value();
+                    let record = if checksummed {
+                        checksum::unseal(last, bytes)
+                    } else {
+                        Ok(bytes)
+                    };
+                    record
+                        .and_then(|r| R::from_value(last, r).map(drop))
+                        .map_err(|reason| StoreError::Corrupt {
+                            path: path.clone(),
+                            reason,
+                        })?;
+                }
+            }
+            next
         };
-        txn.commit()
-            .map_err(|e| StoreError::storage("cannot commit", e))?;
+        txn.commit().map_err(fault::on(&path, "commit"))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -386,6 +341,8 @@ impl<R: StoredRecord> RedbReplayStore<R> {
                     Durability::None
                 },
                 next_block: watch::Sender::new(next),
+                fault: watch::Sender::new(None),
+                checksummed,
             }),
             _record: PhantomData,
         })
@@ -427,14 +384,38 @@ impl<R: StoredRecord> RedbReplayStore<R> {
         if records.is_empty() {
             return Ok(());
         }
+        if let Some(fault) = self.fault() {
+            return Err(fault);
+        }
         let bytes = records.iter().map(|r| r.value().len()).sum();
         let inner = Arc::clone(&self.inner);
         let next = tokio::task::spawn_blocking(move || inner.append_blocking(&records))
             .await
-            .map_err(|e| StoreError::storage("append task failed", e))??;
+            .map_err(|e| StoreError::storage("append task failed", e))?
+            .inspect_err(|e| self.inner.record_fault(e))?;
         self.inner.next_block.send_replace(next);
         crate::metrics::record_store_bytes(true, bytes);
         Ok(())
+    }
+
+    /// The write failure that stopped this store, if one did: the filesystem failed under it
+    /// (the disk is full, say), and every later [`append`](Self::append) returns this error
+    /// without trying. What was committed before stays readable; the store must be reopened
+    /// (the node restarted) to write again.
+    pub fn fault(&self) -> Option<StoreError> {
+        self.inner.fault.borrow().clone()
+    }
+
+    /// Waits until the store has a [`fault`](Self::fault), and returns it.
+    pub async fn failed(&self) -> StoreError {
+        let mut rx = self.inner.fault.subscribe();
+        // The sender lives as long as `self`, so the channel cannot close while we wait.
+        match rx.wait_for(Option::is_some).await {
+            Ok(fault) => fault
+                .clone()
+                .unwrap_or_else(|| StoreError::storage("store", "failed")),
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// Stores `record` as the override record of `block` under `db_key`.
@@ -454,7 +435,7 @@ impl<R: StoredRecord> RedbReplayStore<R> {
                 .open_table(OVERRIDES)
                 .map_err(|e| StoreError::storage("cannot open the overrides table", e))?;
             table
-                .insert((block, db_key), record.value())
+                .insert((block, db_key), &*self.inner.seal(block, record.value()))
                 .map_err(|e| StoreError::storage("cannot write an override", e))?;
         }
         txn.set_durability(self.inner.durability)
@@ -487,88 +468,12 @@ impl<R: StoredRecord> RedbReplayStore<R> {
     }
 }
 
-/// What a store holds; see [`RedbReplayStore::summary`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreSummary {
-    /// The role the data dir belongs to.
-    pub role: &'static str,
-    /// The records it holds.
-    pub format: RecordFormat,
-    /// Records stored.
-    pub count: u64,
-    /// Lowest block.
-    pub first: Option<BlockNumber>,
-    /// Highest block.
-    pub last: Option<BlockNumber>,
-    /// Whether every block between the lowest and the highest is stored exactly once.
-    pub contiguous: bool,
-}
-
-impl fmt::Display for StoreSummary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "role: {}", self.role)?;
-        writeln!(f, "format: {}", self.format)?;
-        match (self.first, self.last) {
-            (Some(first), Some(last)) => {
-                writeln!(f, "blocks: {first}..={last}")?;
-            }
-            _ => writeln!(f, "blocks: none")?,
-        }
-        writeln!(f, "records: {}", self.count)?;
-        write!(
-            f,
-            "contiguous: {}",
-            if self.contiguous { "yes" } else { "no" }
-        )
-    }
-}
-
-/// A store opened for inspection, whatever its role and records ([`open_existing`]).
-#[derive(Clone)]
-pub struct ExistingStore {
-    inner: Arc<Inner>,
-}
-
-impl fmt::Debug for ExistingStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExistingStore")
-            .field("dir", &self.inner.dir)
-            .field("role", &self.inner.role)
-            .field("format", &self.inner.format)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ExistingStore {
-    /// The role the data dir belongs to.
-    pub fn role(&self) -> Role {
-        self.inner.role
-    }
-
-    /// The records it holds.
-    pub fn format(&self) -> RecordFormat {
-        self.inner.format
-    }
-
-    /// One past the highest stored block.
-    pub fn next_block(&self) -> BlockNumber {
-        *self.inner.next_block.borrow()
-    }
-
-    /// What is stored.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Storage`].
-    pub fn summary(&self) -> Result<StoreSummary, StoreError> {
-        self.inner.summary()
-    }
-}
-
 /// What a store's meta table records.
 struct Recorded {
     role: Option<String>,
     format: RecordFormat,
+    /// Whether its values carry checksums ([`checksum`]); stores made before them do not.
+    checksummed: bool,
 }
 
 fn recorded_meta(
@@ -587,259 +492,21 @@ fn recorded_meta(
                 path: dir.join(DB_FILE),
                 reason,
             })?;
-    Ok(Recorded { role, format })
-}
-
-/// Opens an existing store whatever its role and records (for inspection); never creates or
-/// changes the file.
-///
-/// # Errors
-///
-/// [`StoreError::Missing`] when `dir` has no store, [`StoreError::Uninitialised`] when its
-/// store file was never initialised, [`StoreError::Corrupt`] when it cannot be read as a store,
-/// [`StoreError::InUse`] when a node has it open.
-pub fn open_existing(dir: impl AsRef<Path>) -> Result<ExistingStore, StoreError> {
-    let dir = dir.as_ref();
-    let db = match inspect(dir)? {
-        Found::Store(db) => db,
-        Found::Nothing => {
-            return Err(StoreError::Missing {
-                dir: dir.to_owned(),
-            });
-        }
-        Found::Uninitialised(why) => {
-            return Err(StoreError::Uninitialised {
-                dir: dir.to_owned(),
-                why,
+    let checksummed = match get(checksum::CHECKSUM_KEY)?.as_deref() {
+        None => false,
+        Some(checksum::CHECKSUM_CRC32) => true,
+        Some(other) => {
+            return Err(StoreError::Corrupt {
+                path: dir.join(DB_FILE),
+                reason: format!("unknown record checksum {other:?}"),
             });
         }
     };
-    let (role, format, next) = {
-        let txn = db
-            .begin_read()
-            .map_err(|e| StoreError::storage("cannot begin a read", e))?;
-        let meta = txn
-            .open_table(META)
-            .map_err(|e| StoreError::storage("cannot open the meta table", e))?;
-        let recorded = recorded_meta(&meta, dir)?;
-        let role = match recorded.role.as_deref() {
-            Some("main-node") => Role::MainNode,
-            Some("external-node") => Role::ExternalNode,
-            Some("relay") => Role::Relay,
-            other => {
-                return Err(StoreError::Corrupt {
-                    path: dir.join(DB_FILE),
-                    reason: match other {
-                        Some(role) => format!("unknown role {role:?}"),
-                        None => "the role marker is missing".to_owned(),
-                    },
-                });
-            }
-        };
-        let next = match txn.open_table(RECORDS) {
-            Ok(records) => next_of(&records, recorded.format)?,
-            Err(redb::TableError::TableDoesNotExist(_)) => recorded.format.first_block(),
-            Err(e) => return Err(StoreError::storage("cannot open the records table", e)),
-        };
-        (role, recorded.format, next)
-    };
-    Ok(ExistingStore {
-        inner: Arc::new(Inner {
-            db,
-            dir: dir.to_owned(),
-            role,
-            format,
-            durability: Durability::Immediate,
-            next_block: watch::Sender::new(next),
-        }),
+    Ok(Recorded {
+        role,
+        format,
+        checksummed,
     })
-}
-
-fn next_of(
-    table: &impl ReadableTable<u64, &'static [u8]>,
-    format: RecordFormat,
-) -> Result<BlockNumber, StoreError> {
-    let last = table
-        .last()
-        .map_err(|e| StoreError::storage("cannot read the last record", e))?;
-    Ok(last.map_or(format.first_block(), |(k, _)| k.value().saturating_add(1)))
-}
-
-impl Inner {
-    fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
-        self.db
-            .begin_write()
-            .map_err(|e| StoreError::storage("cannot begin a transaction", e))
-    }
-
-    fn corrupt(&self, reason: String) -> StoreError {
-        StoreError::Corrupt {
-            path: self.dir.join(DB_FILE),
-            reason,
-        }
-    }
-
-    /// One write transaction: checks contiguity and continuity against the committed chain
-    /// (its last record included), inserts, commits.
-    fn append_blocking<R: StoredRecord>(&self, records: &[R]) -> Result<BlockNumber, StoreError> {
-        let mut txn = self.begin_write()?;
-        let next = {
-            let mut table = txn
-                .open_table(RECORDS)
-                .map_err(|e| StoreError::storage("cannot open the records table", e))?;
-            let mut expected = next_of(&table, self.format)?;
-            let mut previous: Option<R> = match expected.checked_sub(1) {
-                Some(last) => table
-                    .get(last)
-                    .map_err(|e| StoreError::storage("cannot read the last record", e))?
-                    .map(|v| R::from_value(last, v.value()))
-                    .transpose()
-                    .map_err(|reason| self.corrupt(reason))?,
-                None => None,
-            };
-            for record in records {
-                let block = record.block_number();
-                // Dropping the transaction on any error aborts it: nothing is written.
-                if block != expected {
-                    return Err(StoreError::NotContiguous {
-                        expected,
-                        got: block,
-                    });
-                }
-                if let Some(reason) = record.mismatch(self.format) {
-                    return Err(StoreError::NotOurChain { block, reason });
-                }
-                if let Some(previous) = &previous
-                    && !record.follows(previous)
-                {
-                    return Err(StoreError::NotOurChain {
-                        block,
-                        reason: format!(
-                            "it does not follow block {} (its history of earlier blocks \
-                             differs: another fork)",
-                            previous.block_number()
-                        ),
-                    });
-                }
-                table
-                    .insert(block, record.value())
-                    .map_err(|e| StoreError::storage("cannot write a record", e))?;
-                expected += 1;
-                previous = Some(record.clone());
-            }
-            expected
-        };
-        txn.set_durability(self.durability)
-            .map_err(|e| StoreError::storage("cannot set durability", e))?;
-        txn.commit()
-            .map_err(|e| StoreError::storage("cannot commit", e))?;
-        Ok(next)
-    }
-
-    /// Whether every override is stored.
-    fn holds_overrides(&self, overrides: &Overrides) -> Result<bool, StoreError> {
-        if overrides.is_empty() {
-            return Ok(true);
-        }
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(|e| StoreError::storage("cannot begin a read", e))?;
-        let table = txn
-            .open_table(OVERRIDES)
-            .map_err(|e| StoreError::storage("cannot open the overrides table", e))?;
-        for (block, db_key) in overrides.iter() {
-            let held = table
-                .get((block, db_key.as_ref()))
-                .map_err(|e| StoreError::storage("cannot read an override", e))?;
-            if held.is_none() {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    fn read_blocking<R: StoredRecord>(
-        &self,
-        from: BlockNumber,
-        max: usize,
-        overrides: &Overrides,
-    ) -> Result<Vec<R>, StoreError> {
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(|e| StoreError::storage("cannot begin a read", e))?;
-        let table = txn
-            .open_table(RECORDS)
-            .map_err(|e| StoreError::storage("cannot open the records table", e))?;
-        let override_table = if overrides.is_empty() {
-            None
-        } else {
-            Some(
-                txn.open_table(OVERRIDES)
-                    .map_err(|e| StoreError::storage("cannot open the overrides table", e))?,
-            )
-        };
-        let mut out = Vec::with_capacity(max.min(64));
-        let range = table
-            .range(from..)
-            .map_err(|e| StoreError::storage("cannot read records", e))?;
-        for (expected, entry) in (from..).zip(range.take(max)) {
-            let (key, value) = entry.map_err(|e| StoreError::storage("cannot read a record", e))?;
-            let block = key.value();
-            if block != expected {
-                break;
-            }
-            let replaced = match (override_table.as_ref(), overrides.get(block)) {
-                (Some(t), Some(db_key)) => t
-                    .get((block, db_key.as_ref()))
-                    .map_err(|e| StoreError::storage("cannot read an override", e))?
-                    .map(|v| R::from_value(block, v.value())),
-                _ => None,
-            };
-            let record = replaced
-                .unwrap_or_else(|| R::from_value(block, value.value()))
-                .map_err(|reason| self.corrupt(reason))?;
-            out.push(record);
-        }
-        Ok(out)
-    }
-
-    fn summary(&self) -> Result<StoreSummary, StoreError> {
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(|e| StoreError::storage("cannot begin a read", e))?;
-        let mut summary = StoreSummary {
-            role: role_name(self.role),
-            format: self.format,
-            count: 0,
-            first: None,
-            last: None,
-            contiguous: true,
-        };
-        let table = match txn.open_table(RECORDS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(summary),
-            Err(e) => return Err(StoreError::storage("cannot open the records table", e)),
-        };
-        let iter = table
-            .iter()
-            .map_err(|e| StoreError::storage("cannot read records", e))?;
-        for entry in iter {
-            let (key, _) = entry.map_err(|e| StoreError::storage("cannot read a record", e))?;
-            let block = key.value();
-            if let Some(last) = summary.last
-                && block != last + 1
-            {
-                summary.contiguous = false;
-            }
-            summary.first.get_or_insert(block);
-            summary.last = Some(block);
-            summary.count += 1;
-        }
-        Ok(summary)
-    }
 }
 
 #[async_trait]
@@ -897,6 +564,21 @@ impl<R: StoredRecord> ReplaySink for RedbReplayStore<R> {
     }
 
     async fn apply(&self, records: Vec<R>) -> Result<(), SinkError> {
-        self.append(records).await.map_err(SinkError::new)
+        self.append(records).await.map_err(|e| match e {
+            // Our disk, not the peer: the runtime stops dialing, the binary exits 75.
+            StoreError::Io { .. } => SinkError::local_fault(e),
+            e => SinkError::new(e),
+        })
     }
+}
+
+/// One past the highest stored block (the format's first block when empty).
+fn next_of(
+    table: &impl ReadableTable<u64, &'static [u8]>,
+    format: RecordFormat,
+) -> Result<BlockNumber, StoreError> {
+    let last = table
+        .last()
+        .map_err(|e| StoreError::storage("cannot read the last record", e))?;
+    Ok(last.map_or(format.first_block(), |(k, _)| k.value().saturating_add(1)))
 }

@@ -1,7 +1,7 @@
 //! The store's unit tests: stand-in and v3 records, roles, formats, damaged and half-made files.
 
 use bytes::Bytes;
-use redb::Database;
+use redb::{Database, ReadableDatabase};
 use zks_api::ReplayRecord as _;
 use zks_api::wire::RecordOverride;
 use zks_api::wire::ZksVersion;
@@ -599,7 +599,8 @@ async fn a_damaged_v3_record_is_not_served() {
         let txn = store.inner.db.begin_write().unwrap();
         txn.open_table(RECORDS)
             .unwrap()
-            .insert(1, &[0xc1, 0x80][..])
+            // Its checksum verifies: the bytes are what was written, but no v3 record.
+            .insert(1, checksum::seal(1, &[0xc1, 0x80]).as_slice())
             .unwrap();
         txn.commit().unwrap();
     }

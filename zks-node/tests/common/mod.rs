@@ -102,6 +102,17 @@ impl Proc {
         }
     }
 
+    /// Every captured stderr line not taken yet, up to the end of the stream (call after the
+    /// process exited).
+    pub(crate) fn rest_of_logs(&mut self) -> Vec<String> {
+        let logs = self.logs.as_ref().expect("spawned with spawn_logged");
+        let mut lines = Vec::new();
+        while let Ok(line) = logs.recv_timeout(Duration::from_secs(10)) {
+            lines.push(line);
+        }
+        lines
+    }
+
     /// The rest of the first stdout line that starts with `prefix`.
     pub(crate) fn line_after(&mut self, prefix: &str) -> String {
         let mut line = String::new();
