@@ -18,7 +18,8 @@ use reth_network::protocol::{
     ConnectionHandler, IntoRlpxSubProtocol, OnNotSupported, ProtocolHandler, RlpxSubProtocol,
 };
 use reth_network_api::{
-    Direction as RethDirection, NetworkPeersEvents, PeerEvent, PeerId as RethPeerId, Peers,
+    Direction as RethDirection, PeerId as RethPeerId, Peers,
+    events::{NetworkPeersEvents, PeerEvent},
 };
 use reth_network_peers::NodeRecord;
 use tokio::sync::{mpsc, oneshot};
@@ -60,7 +61,6 @@ where
 struct PendingDial {
     tx: oneshot::Sender<Result<Link, TransportError>>,
     caps: Capabilities,
-    addr: PeerAddr,
 }
 
 /// A zks [`Transport`] inside a reth node.
@@ -275,11 +275,7 @@ impl Transport for RethTransport {
             }
             dials.insert(
                 record.id,
-                PendingDial {
-                    tx,
-                    caps,
-                    addr: addr.clone(),
-                },
+                PendingDial { tx, caps },
             );
         }
         // Cancel safety: a dropped dial takes its entry out again.
@@ -478,7 +474,7 @@ impl Shared {
             None
         };
         let (caps, deliver): (Capabilities, Deliver) = match dial {
-            Some(d) => (d.caps, Deliver::Dial(d.tx, d.addr)),
+            Some(d) => (d.caps, Deliver::Dial(d.tx)),
             None => match lock(&self.listener).as_ref() {
                 Some((tx, caps)) if !tx.is_closed() => (*caps, Deliver::Listener(tx.clone())),
                 _ => {
@@ -538,14 +534,14 @@ impl Shared {
 
 /// Where an established link goes.
 enum Deliver {
-    Dial(oneshot::Sender<Result<Link, TransportError>>, PeerAddr),
+    Dial(oneshot::Sender<Result<Link, TransportError>>),
     Listener(mpsc::Sender<Result<Link, TransportError>>),
 }
 
 impl Deliver {
     fn send(self, result: Result<Link, TransportError>) {
         match self {
-            Self::Dial(tx, _) => {
+            Self::Dial(tx) => {
                 let _ = tx.send(result);
             }
             Self::Listener(tx) => {
@@ -585,7 +581,10 @@ impl LinkTask {
         let end = {
             let from_peer = self.pump_inbound(&inbound, &mut inbound_rx);
             let to_peer = self.pump_outbound(&mut outbound);
+            // Biased: what reth handed us moves into the engine's queue, as far as it has room,
+            // before an exceeded budget closes the link.
             tokio::select! {
+                biased;
                 end = from_peer => end,
                 end = to_peer => end,
                 () = self.slot.budget.exceeded() => {

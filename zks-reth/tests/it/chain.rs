@@ -1,7 +1,7 @@
 //! The chain spec: upstream's genesis and fork id (`upstream.md` §7), as zks-devp2p has them.
 
 use alloy_primitives::keccak256;
-use reth_chainspec::{EthChainSpec, Head};
+use reth_chainspec::Head;
 use zks_devp2p::eth::ChainIdentity;
 use zks_reth::chain::{GENESIS_HEADER_HASH, genesis_hash, genesis_header};
 use zks_reth::zksync_os_chain_spec;

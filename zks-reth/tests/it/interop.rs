@@ -19,7 +19,7 @@ use reth_eth_wire::EthVersion as RethEth;
 use reth_network_api::Peers;
 use tokio::time::timeout;
 use zks_api::wire::Capabilities;
-use zks_api::{Limits, MemoryReplayStore, Node, PeerAddr};
+use zks_api::{Limits, MemoryReplayStore, Node, PeerAddr, ReplayRecord};
 use zks_devp2p::eth::{ChainIdentity, EthVersion};
 use zks_devp2p::{Devp2pConfig, Devp2pTransport, NodeKey};
 use zks_wire::zksync_os::V3Record;
