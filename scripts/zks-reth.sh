@@ -44,9 +44,9 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 # Builds the test binary and the example with clippy's lints on zks-reth (the crate's [lints]:
 # the main workspace's policy); any warning fails, as `clippy -D warnings` does.
-cargo "${config[@]}" test --locked --all-targets --no-run 2>&1 | tee "$log"
+cargo "${config[@]}" test --locked --no-run 2>&1 | tee "$log"
 if grep -qE '^(warning|error)' "$log"; then
   echo "zks-reth: warnings (see above)" >&2
   exit 1
 fi
-cargo "${config[@]}" test --locked --all-targets
+cargo "${config[@]}" test --locked

@@ -251,6 +251,12 @@ impl Slot {
         out_capacity: usize,
         budget: InboundBudget,
     ) -> Self {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "bounded by the slot's InboundBudget: ZksConnection counts every message it \
+                      queues and queues none past the budget (reth's own channel before it is \
+                      unbounded, which is what the budget is for)"
+        )]
         let (tx, rx) = mpsc::unbounded_channel();
         Self {
             id,
@@ -279,6 +285,9 @@ impl Slot {
     }
 }
 
+/// What a stream does when reth drops it.
+pub(crate) type OnDrop = Box<dyn FnOnce(&Arc<Slot>) + Send>;
+
 /// Our stream for one subprotocol of one session, polled by reth's session task: it drains
 /// reth's inbound channel into the slot's counted queue and yields the slot's outbound frames
 /// of its subprotocol.
@@ -287,7 +296,7 @@ pub struct ZksConnection {
     pub(crate) conn: Option<ProtocolConnection>,
     pub(crate) inbound: Option<mpsc::UnboundedSender<(Protocol, BytesMut)>>,
     pub(crate) slot: Arc<Slot>,
-    pub(crate) on_drop: Option<Box<dyn FnOnce(&Arc<Slot>) + Send>>,
+    pub(crate) on_drop: Option<OnDrop>,
 }
 
 impl std::fmt::Debug for ZksConnection {

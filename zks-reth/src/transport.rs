@@ -57,6 +57,9 @@ where
     }
 }
 
+/// The transport's side of an [`Incoming`].
+type IncomingTx = mpsc::Sender<Result<Link, TransportError>>;
+
 /// A pending [`Transport::dial`]: where its link goes, and what it advertised.
 struct PendingDial {
     tx: oneshot::Sender<Result<Link, TransportError>>,
@@ -103,7 +106,7 @@ struct Shared {
     /// Sessions we hold a slot for.
     slots: Mutex<HashMap<u64, Arc<Slot>>>,
     dials: Mutex<HashMap<RethPeerId, PendingDial>>,
-    listener: Mutex<Option<(mpsc::Sender<Result<Link, TransportError>>, Capabilities)>>,
+    listener: Mutex<Option<(IncomingTx, Capabilities)>>,
     control: OnceLock<Arc<dyn Control>>,
 }
 
@@ -273,10 +276,7 @@ impl Transport for RethTransport {
                     reason: "too many dials in progress".into(),
                 });
             }
-            dials.insert(
-                record.id,
-                PendingDial { tx, caps },
-            );
+            dials.insert(record.id, PendingDial { tx, caps });
         }
         // Cancel safety: a dropped dial takes its entry out again.
         let guard = DialGuard {
@@ -535,7 +535,7 @@ impl Shared {
 /// Where an established link goes.
 enum Deliver {
     Dial(oneshot::Sender<Result<Link, TransportError>>),
-    Listener(mpsc::Sender<Result<Link, TransportError>>),
+    Listener(IncomingTx),
 }
 
 impl Deliver {
