@@ -18,7 +18,7 @@ use reth_network::protocol::{
     ConnectionHandler, IntoRlpxSubProtocol, OnNotSupported, ProtocolHandler, RlpxSubProtocol,
 };
 use reth_network_api::{
-    Direction as RethDirection, PeerId as RethPeerId, Peers,
+    Direction as RethDirection, PeerId as RethPeerId, PeerKind, Peers,
     events::{NetworkPeersEvents, PeerEvent},
 };
 use reth_network_peers::NodeRecord;
@@ -40,6 +40,9 @@ trait Control: Send + Sync + 'static {
     fn connect(&self, peer: RethPeerId, addr: SocketAddr);
     fn disconnect(&self, peer: RethPeerId, reason: RethReason);
     fn local_record(&self) -> NodeRecord;
+    /// Takes a peer we dialed out of reth's peer set again (never a trusted one), so reth does
+    /// not redial it on its own behind the engine, which redials as it sees fit.
+    fn forget(&self, peer: RethPeerId);
 }
 
 impl<H> Control for H
@@ -54,6 +57,9 @@ where
     }
     fn local_record(&self) -> NodeRecord {
         self.local_node_record()
+    }
+    fn forget(&self, peer: RethPeerId) {
+        self.remove_peer(peer, PeerKind::Static);
     }
 }
 
@@ -614,8 +620,21 @@ impl LinkTask {
             End::SessionGone => self.session_gone().await,
         };
         inbound.close(closed);
-        if let Some(shared) = self.shared.upgrade() {
-            lock(&shared.slots).remove(&self.slot.id);
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        lock(&shared.slots).remove(&self.slot.id);
+        if self.slot.direction == Dir::Outgoing {
+            // Once reth has closed the session (the peer is idle in its set then, so taking it
+            // out sends nothing more), unless another session with the peer is up.
+            let mut closed = self.slot.closed.subscribe();
+            let _ = tokio::time::timeout(self.close_wait, closed.wait_for(Option::is_some)).await;
+            let other = lock(&shared.slots)
+                .values()
+                .any(|s| s.state().peer == Some(self.peer));
+            if !other && let Some(control) = shared.control.get() {
+                control.forget(self.peer);
+            }
         }
     }
 
