@@ -22,9 +22,10 @@ skip() {
   exit 0
 }
 
-vendor="$root/../shared/vendor"
+# Canonical: the vendored path is part of cargo's fingerprints, so one spelling keeps caches warm.
+vendor="$(cd "$root/../shared/vendor" 2>/dev/null && pwd -P || true)"
 config=()
-if [ -f "$vendor/reth-v2.5.0.toml" ] && [ -d "$vendor/reth-v2.5.0" ]; then
+if [ -n "$vendor" ] && [ -f "$vendor/reth-v2.5.0.toml" ] && [ -d "$vendor/reth-v2.5.0" ]; then
   config=(--config "$vendor/reth-v2.5.0.toml")
   echo "zks-reth: reth v2.5.0 from the vendored sources ($vendor)"
 elif timeout 20 git ls-remote --exit-code --tags https://github.com/paradigmxyz/reth v2.5.0 >/dev/null 2>&1; then

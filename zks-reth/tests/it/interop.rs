@@ -10,7 +10,9 @@
 //! | reth | devp2p | reth |
 //!
 //! Each asserts the EN's store holds exactly blocks 1..=LAST, each record byte-equal to the
-//! main node's, and that the reth side's sessions run the eth version asked for.
+//! main node's, and that the reth side's sessions run the eth version asked for. Below the
+//! engine, links between the two implementations carry every zks/5 and `zks_2fa/1` id both
+//! ways, each side dialing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,7 @@ use std::time::Duration;
 use reth_eth_wire::EthVersion as RethEth;
 use reth_network_api::Peers;
 use tokio::time::timeout;
+use zks_api::transport::{Link, LinkReceiver, LinkSender};
 use zks_api::wire::Capabilities;
 use zks_api::{Limits, MemoryReplayStore, Node, PeerAddr, ReplayRecord};
 use zks_devp2p::eth::{ChainIdentity, EthVersion};
@@ -248,4 +251,83 @@ async fn reth_mn_devp2p_relay_reth_en_eth68() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reth_mn_devp2p_relay_reth_en_eth69() {
     reth_mn_devp2p_relay_reth_en(EthVersion::V69).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Links between the two implementations, below the engine.
+
+/// Every message id of zks/5 and `zks_2fa/1`, each way, arrives as sent (protocol, id, body):
+/// reth's offsets and zks-devp2p's agree (eth/69: zks 0x22–0x23, `zks_2fa` 0x24–0x28; eth/68
+/// one lower).
+/// Returns both links' halves, which keep them open.
+async fn exchange_every_id(
+    a: Link,
+    b: Link,
+) -> (LinkSender, LinkReceiver, LinkSender, LinkReceiver) {
+    use zks_api::wire::{Frame, Protocol};
+    assert_eq!(a.info().caps, b.info().caps);
+    assert!(a.info().caps.carries(Protocol::Zks2fa), "{}", a.info());
+    let (_, a_tx, mut a_rx) = a.split();
+    let (_, b_tx, mut b_rx) = b.split();
+    let frames: Vec<Frame> = (0..2u8)
+        .map(|id| Frame::zks(id, vec![0xc2, 0x80 | id, id]))
+        .chain((0..5u8).map(|id| Frame::new(Protocol::Zks2fa, id, vec![0xc1, 0x10 + id])))
+        .collect();
+    for frame in &frames {
+        a_tx.send(frame.clone()).await.unwrap();
+        assert_eq!(
+            timeout(LIMIT, b_rx.recv()).await.unwrap().as_ref(),
+            Ok(frame)
+        );
+        b_tx.send(frame.clone()).await.unwrap();
+        assert_eq!(
+            timeout(LIMIT, a_rx.recv()).await.unwrap().as_ref(),
+            Ok(frame)
+        );
+    }
+    (a_tx, a_rx, b_tx, b_rx)
+}
+
+/// reth dials zks-devp2p, and zks-devp2p dials reth: zks/5 + `zks_2fa/1` links on both ends.
+async fn links_both_ways(v: EthVersion) {
+    use zks_api::transport::Transport;
+    let net = reth_net(Capabilities::CURRENT).await;
+    let mut reth_incoming = net.transport.listen(Capabilities::CURRENT).await.unwrap();
+    let d = devp2p(v);
+    let mut d_incoming = d.listen(Capabilities::CURRENT).await.unwrap();
+    let d_addr = PeerAddr::new(d.local_enode().unwrap().to_string());
+
+    let dialed = net
+        .transport
+        .dial(&d_addr, Capabilities::CURRENT)
+        .await
+        .unwrap();
+    let accepted = timeout(LIMIT, d_incoming.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let first = exchange_every_id(dialed, accepted).await;
+
+    let d2 = devp2p(v);
+    let dialed = d2.dial(&enode(&net), Capabilities::CURRENT).await.unwrap();
+    let accepted = timeout(LIMIT, reth_incoming.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let second = exchange_every_id(dialed, accepted).await;
+    // Both sessions up, each on the eth version asked for.
+    assert_eth(&net, v, 2).await;
+    drop((first, second));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reth_and_devp2p_links_carry_every_zks_and_zks_2fa_id_eth68() {
+    links_both_ways(EthVersion::V68).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reth_and_devp2p_links_carry_every_zks_and_zks_2fa_id_eth69() {
+    links_both_ways(EthVersion::V69).await;
 }
