@@ -527,14 +527,17 @@ impl Shared {
 
     /// Ends a session we will not use, telling the peer why.
     fn refuse(&self, slot: &Arc<Slot>, peer: RethPeerId, reason: DisconnectReason) {
+        lock(&self.slots).remove(&slot.id);
+        self.disconnect(slot, peer, reason);
+    }
+
+    /// Disconnects the session with `reason`; without a network handle (never attached), our
+    /// streams end instead, and reth closes the session without a Disconnect.
+    fn disconnect(&self, slot: &Arc<Slot>, peer: RethPeerId, reason: DisconnectReason) {
         match self.control.get() {
             Some(control) => control.disconnect(peer, to_reth(reason)),
             None => slot.out.end(),
         }
-    }
-
-    fn disconnect(&self, slot: &Arc<Slot>, peer: RethPeerId, reason: DisconnectReason) {
-        self.refuse(slot, peer, reason);
     }
 }
 

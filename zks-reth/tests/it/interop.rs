@@ -331,3 +331,26 @@ async fn reth_and_devp2p_links_carry_every_zks_and_zks_2fa_id_eth68() {
 async fn reth_and_devp2p_links_carry_every_zks_and_zks_2fa_id_eth69() {
     links_both_ways(EthVersion::V69).await;
 }
+
+/// A reth node whose engine does not listen: a zks-devp2p peer's session is refused with
+/// `UselessPeer` once reth established it (the peer's dial fails, or its link ends, with
+/// exactly that reason), and the reth side holds nothing for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reth_node_without_a_listener_refuses_sessions_with_useless_peer() {
+    use zks_api::DisconnectReason;
+    use zks_api::transport::{LinkClosed, Transport, TransportError};
+    let net = reth_net(Capabilities::CURRENT).await;
+    let d = devp2p(EthVersion::V69);
+    match d.dial(&enode(&net), Capabilities::CURRENT).await {
+        Err(TransportError::Refused { reason, .. }) => {
+            assert_eq!(reason, DisconnectReason::UselessPeer);
+        }
+        Ok(link) => {
+            let (_, _tx, mut rx) = link.split();
+            let end = timeout(LIMIT, rx.recv()).await.unwrap();
+            assert_eq!(end, Err(LinkClosed::ByPeer(DisconnectReason::UselessPeer)));
+        }
+        Err(other) => panic!("{other:?}"),
+    }
+    assert_eq!(net.transport.sessions(), 0);
+}
