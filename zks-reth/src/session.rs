@@ -34,7 +34,7 @@ use futures::{Stream, StreamExt};
 use reth_eth_wire::multiplex::ProtocolConnection;
 use reth_network_api::PeerId as RethPeerId;
 use tokio::sync::{Notify, mpsc, watch};
-use zks_api::wire::Protocol;
+use zks_api::wire::{Protocol, VersionSet};
 
 /// Locks, ignoring poisoning (no invariant spans a panic here).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -216,6 +216,8 @@ pub(crate) struct Slot {
     pub(crate) state: Mutex<SlotState>,
     /// `Some(reason)` once reth reported the session closed (the reason it gives, if any).
     pub(crate) closed: watch::Sender<Option<Option<u8>>>,
+    /// Set once reth reported the session established.
+    pub(crate) established: watch::Sender<bool>,
 }
 
 /// What a slot knows so far.
@@ -230,6 +232,8 @@ pub(crate) struct SlotState {
     pub(crate) twofa: bool,
     /// A zks handler found no zks version shared and asked reth to disconnect.
     pub(crate) no_common_zks: bool,
+    /// The zks versions offered on this session (its dial's or the listener's).
+    pub(crate) offered: VersionSet,
     /// reth reported the session established.
     pub(crate) established: bool,
     /// Handed to the engine (or refused); nothing more to do with it.
@@ -270,6 +274,7 @@ impl Slot {
                 zks: None,
                 twofa: false,
                 no_common_zks: false,
+                offered: VersionSet::EMPTY,
                 established: false,
                 taken: false,
                 streams: 0,
@@ -277,6 +282,7 @@ impl Slot {
                 inbound_rx: Some(rx),
             }),
             closed: watch::channel(None).0,
+            established: watch::channel(false).0,
         }
     }
 

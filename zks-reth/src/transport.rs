@@ -104,8 +104,8 @@ impl fmt::Debug for RethTransport {
 struct Shared {
     config: RethTransportConfig,
     local_id: RethPeerId,
-    /// How many connection handlers we registered (one per zks version, plus `zks_2fa`).
-    handlers: usize,
+    /// The connection handlers we registered, in order: (subprotocol, version).
+    handlers: Vec<(Protocol, u8)>,
     next_slot: AtomicU64,
     /// The slot the first of our handlers opened for the session reth is setting up now.
     opening: Mutex<Option<Arc<Slot>>>,
@@ -120,7 +120,16 @@ impl RethTransport {
     /// A transport for a reth node whose node key has this peer id (`NetworkConfigBuilder::
     /// get_peer_id`, or `reth_network_peers::pk2id` of the key's public key).
     pub fn new(local_id: RethPeerId, config: RethTransportConfig) -> Self {
-        let handlers = config.caps.zks.iter().count() + usize::from(config.caps.zks_2fa.is_some());
+        let mut handlers: Vec<(Protocol, u8)> = config
+            .caps
+            .zks
+            .iter()
+            .rev()
+            .map(|v| (Protocol::Zks, v.number()))
+            .collect();
+        if let Some(v) = config.caps.zks_2fa {
+            handlers.push((Protocol::Zks2fa, v.number()));
+        }
         Self {
             shared: Arc::new(Shared {
                 config,
@@ -319,22 +328,52 @@ impl Drop for DialGuard<'_> {
 }
 
 impl Shared {
-    /// Our handler number `index` is asked for a session: the first opens its slot, the others
-    /// join it.
+    /// What a session offers: a pending dial's capabilities for a peer we dial, the
+    /// listener's for others, each within what was registered.
+    fn session_caps(&self, peer: Option<RethPeerId>) -> Capabilities {
+        let dial = peer.and_then(|p| lock(&self.dials).get(&p).map(|d| d.caps));
+        let caps = dial.or_else(|| lock(&self.listener).as_ref().map(|(_, caps)| *caps));
+        let registered = self.config.caps;
+        caps.map_or(registered, |c| Capabilities {
+            zks: c.zks.intersection(registered.zks),
+            zks_2fa: c.zks_2fa.and(registered.zks_2fa),
+        })
+    }
+
+    /// Whether handler `index` takes part in a session offering `caps`.
+    fn active(&self, index: usize, caps: Capabilities) -> bool {
+        match self.handlers.get(index) {
+            Some((Protocol::Zks2fa, _)) => caps.zks_2fa.is_some(),
+            Some((_, version)) => {
+                ZksVersion::from_number(*version).is_some_and(|v| caps.zks.contains(v))
+            }
+            None => false,
+        }
+    }
+
+    /// Our handler number `index` is asked for a session. It takes part only in what the
+    /// session offers (reth then leaves the others out of the Hello, so a dial or listener
+    /// narrows the versions per session); the first that takes part opens the session's slot,
+    /// the others join it.
     fn open(
         &self,
         index: usize,
         remote_addr: SocketAddr,
         direction: Dir,
         peer: Option<RethPeerId>,
-    ) -> Arc<Slot> {
+    ) -> Option<Arc<Slot>> {
+        let caps = self.session_caps(peer);
+        if !self.active(index, caps) {
+            return None;
+        }
+        let first = (0..self.handlers.len()).find(|&i| self.active(i, caps));
         let mut opening = lock(&self.opening);
-        if index > 0
+        if first != Some(index)
             && let Some(slot) = opening.as_ref()
             && slot.remote_addr == remote_addr
             && slot.direction == direction
         {
-            return Arc::clone(slot);
+            return Some(Arc::clone(slot));
         }
         // The first handler, or (defensively) a session whose first handler we did not see:
         // this slot then waits only for the handlers from here on.
@@ -343,17 +382,23 @@ impl Shared {
             id,
             remote_addr,
             direction,
-            self.handlers.saturating_sub(index),
+            (index..self.handlers.len())
+                .filter(|&i| self.active(i, caps))
+                .count(),
             self.config.link_capacity,
             InboundBudget::new(
                 self.config.max_inbound_bytes,
                 self.config.max_inbound_messages,
             ),
         ));
-        slot.state().peer = peer;
+        {
+            let mut st = slot.state();
+            st.peer = peer;
+            st.offered = caps.zks;
+        }
         lock(&self.slots).insert(id, Arc::clone(&slot));
         *opening = Some(Arc::clone(&slot));
-        slot
+        Some(slot)
     }
 
     /// One of the slot's handlers is used up (installed, not supported, or dropped).
@@ -368,7 +413,7 @@ impl Shared {
             st.inbound_tx = None;
             if st.zks.is_none() || st.streams == 0 {
                 st.taken = true;
-                Some((st.peer, st.no_common_zks))
+                Some((st.peer, st.no_common_zks, st.offered))
             } else {
                 None
             }
@@ -378,13 +423,14 @@ impl Shared {
             *opening = None;
         }
         drop(opening);
-        if let Some((peer, no_common)) = failed {
+        if let Some((peer, no_common, offered)) = failed {
             lock(&self.slots).remove(&slot.id);
             if let Some(peer) = peer {
                 let error = if no_common {
                     TransportError::NoCommonVersion {
                         peer: peer_id(&peer),
-                        local: self.config.caps.zks,
+                        local: offered,
+                        // reth shows a handler only the capabilities both sides share.
                         remote: VersionSet::EMPTY,
                     }
                 } else {
@@ -408,18 +454,49 @@ impl Shared {
     }
 
     /// reth dropped one of our streams (the session ended, or never got established).
-    fn stream_dropped(&self, slot: &Arc<Slot>) {
-        let failed = {
+    /// reth dropped one of our streams: the session ended, or never got established.
+    fn stream_dropped(self: &Arc<Self>, slot: &Arc<Slot>) {
+        {
             let mut st = slot.state();
             st.streams = st.streams.saturating_sub(1);
             if st.streams > 0 || st.taken {
+                return;
+            }
+        }
+        // reth may have established the session and ended it at once (a peer refusing us
+        // right after its Status) before its SessionEstablished event reached us: the link
+        // then still comes, and ends with the peer's reason. Without that event in time, the
+        // session never got established (eth Status refused, timeout).
+        let mut established = slot.established.subscribe();
+        let wait = self.config.close_reason_wait;
+        let (shared, slot) = (Arc::downgrade(self), Arc::clone(slot));
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let came = tokio::time::timeout(wait, established.wait_for(|e| *e))
+                        .await
+                        .is_ok_and(|r| r.is_ok());
+                    if !came && let Some(shared) = shared.upgrade() {
+                        shared.never_established(&slot);
+                    }
+                });
+            }
+            Err(_) => self.never_established(&slot),
+        }
+    }
+
+    /// A session whose streams are gone and that reth never reported established.
+    fn never_established(&self, slot: &Arc<Slot>) {
+        let peer = {
+            let mut st = slot.state();
+            if st.taken {
                 return;
             }
             st.taken = true;
             st.peer
         };
         lock(&self.slots).remove(&slot.id);
-        if let Some(peer) = failed {
+        if let Some(peer) = peer {
             let error = TransportError::Handshake {
                 peer: PeerAddr::new(NodeRecord::new(slot.remote_addr, peer).to_string()),
                 reason: "the session ended before reth established it (eth Status?)".into(),
@@ -467,6 +544,7 @@ impl Shared {
             st.taken = true;
             (st.zks, st.twofa, st.inbound_rx.take())
         };
+        slot.established.send_replace(true);
         let (Some(version), Some(inbound_rx)) =
             (version.and_then(ZksVersion::from_number), inbound_rx)
         else {
@@ -750,7 +828,7 @@ impl ProtocolHandler for ZksProtocolHandler {
     fn on_incoming(&self, socket_addr: SocketAddr) -> Option<Self::ConnectionHandler> {
         let slot = self
             .shared
-            .open(self.index, socket_addr, Dir::Incoming, None);
+            .open(self.index, socket_addr, Dir::Incoming, None)?;
         Some(self.handler(slot))
     }
 
@@ -761,7 +839,7 @@ impl ProtocolHandler for ZksProtocolHandler {
     ) -> Option<Self::ConnectionHandler> {
         let slot = self
             .shared
-            .open(self.index, socket_addr, Dir::Outgoing, Some(peer_id));
+            .open(self.index, socket_addr, Dir::Outgoing, Some(peer_id))?;
         Some(self.handler(slot))
     }
 }
@@ -818,7 +896,7 @@ impl ConnectionHandler for ZksConnectionHandler {
         };
         let verdict = match self.protocol {
             Protocol::Zks => {
-                let ours = self.shared.config.caps.zks;
+                let ours = slot.state().offered;
                 let shared_zks = supported.iter_caps().any(|c| {
                     c.name() == "zks"
                         && ZksVersion::from_number(c.version()).is_some_and(|v| ours.contains(v))

@@ -244,3 +244,34 @@ async fn an_engine_that_falls_behind_closes_the_link_at_the_budget() {
         "{b_end:?}"
     );
 }
+
+/// Both sides registered zks/1–5 and `zks_2fa/1`; a dial offering only zks/2 gets a zks/2
+/// link without `zks_2fa` (our handlers for the rest stay out of that session's Hello), and
+/// the next dial, offering everything, a zks/5 + `zks_2fa/1` link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_narrows_the_versions_of_its_session() {
+    let a = reth_net(Capabilities::ALL).await;
+    let b = reth_net(Capabilities::ALL).await;
+    let mut incoming = b.transport.listen(Capabilities::ALL).await.unwrap();
+    let only_2 = Capabilities::from(ZksVersion::V2);
+    let dialed = a.transport.dial(&enode(&b), only_2).await.unwrap();
+    let accepted = timeout(LIMIT, incoming.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        dialed.info().caps,
+        zks_api::wire::LinkCaps::zks(ZksVersion::V2)
+    );
+    assert_eq!(accepted.info().caps, dialed.info().caps);
+    drop((dialed, accepted));
+    let c = reth_net(Capabilities::ALL).await;
+    let dialed = c
+        .transport
+        .dial(&enode(&b), Capabilities::ALL)
+        .await
+        .unwrap();
+    assert_eq!(dialed.info().caps.zks, ZksVersion::V5);
+    assert!(dialed.info().caps.carries(Protocol::Zks2fa));
+}

@@ -13,10 +13,18 @@
 #[path = "../../../zks-devp2p/tests/common/v3_chain.rs"]
 mod v3_chain;
 
+// The main workspace's scenarios name their helpers `zks_tests::...`: here, `scenarios`.
+extern crate self as zks_tests;
+
 mod binary;
 mod chain;
 mod conformance;
 mod interop;
+pub mod scenarios;
+
+pub use scenarios::{
+    TestNet, append, blocks, chain, external_node, main_node, next_matching, within,
+};
 
 use std::time::Duration;
 
