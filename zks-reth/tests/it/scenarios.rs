@@ -1,6 +1,6 @@
-//! The workspace's transport-agnostic scenarios (`tests/it/api.rs` and `tests/it/replay.rs` of
-//! the main workspace, written against `TestNet`), included unchanged and run over reth: every
-//! node is its own reth network of chain 270 on 127.0.0.1 with zks/1–5 and `zks_2fa/1`
+//! The main workspace's transport-agnostic scenarios (`tests/it/api.rs`, `tests/it/replay.rs`
+//! and `tests/it/verify_net.rs`, written against `TestNet`), included unchanged and run over
+//! reth: every node is its own reth network of chain 270 on 127.0.0.1 with zks/1–5 and `zks_2fa/1`
 //! registered. The `zks_tests` helpers they name are the few below (the main workspace's
 //! `zks-tests` crate would bring libp2p into this build).
 //!
@@ -25,6 +25,8 @@ use zks_reth::ZksyncOsNetwork;
 mod api;
 #[path = "../../../tests/it/replay.rs"]
 mod replay;
+#[path = "../../../tests/it/verify_net.rs"]
+mod verify_net;
 
 /// Scenarios whose premise reth does not share, with the reason.
 pub const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
