@@ -1,7 +1,8 @@
 //! A reth network for a ZKsync OS chain: the chain spec upstream's nodes present (their
-//! genesis, fork id and Status, `upstream.md` §7) and a `NetworkManager` set up as upstream
-//! sets its own (no discovery, no NAT; eth kept by reth, zks and `zks_2fa` from
-//! [`RethTransport`]).
+//! genesis, fork id and Status: block 0 is one constant header on every chain, the announced
+//! genesis hash binds in the chain id, every fork up to Cancun is active at genesis) and a
+//! `NetworkManager` set up as upstream sets its own (no discovery, no NAT; eth kept by reth,
+//! zks and `zks_2fa` from [`RethTransport`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! The chain spec: upstream's genesis and fork id (`upstream.md` §7), as zks-devp2p has them.
+//! The chain spec: upstream's genesis and fork id, as zks-devp2p has them.
 
 use alloy_primitives::keccak256;
 use reth_chainspec::Head;
