@@ -12,11 +12,11 @@
 //!
 //! Bounds (reth's subprotocol channels are unbounded):
 //! - inbound: reth pushes every message it reads into the [`ProtocolConnection`]'s unbounded
-//!   channel as soon as it reads it, whatever we do. Our [`ZksConnection`] drains that channel
-//!   each time reth polls it (every turn of the session's poll loop, right after reth delegated
-//!   what it read) into one queue per slot whose bytes and messages are counted
-//!   ([`InboundBudget`]); past the budget the link is closed. So at most the budget (plus what
-//!   one poll turn of reth reads) is held between the wire and the engine's bounded queue.
+//!   channel as soon as it reads it, whatever we do. A task per subprotocol and session
+//!   ([`drain`]) empties that channel as fast as reth fills it into one queue per slot whose
+//!   bytes and messages are counted ([`InboundBudget`]); past the budget the link is closed and
+//!   what still comes is dropped. So at most the budget (plus what reth reads before the drain
+//!   task runs again) is held between the wire and the engine's bounded queue.
 //! - outbound: reth pulls from our streams only while its own bounded write buffer has room;
 //!   our streams pull from one [`OutQueue`] per slot of `capacity` frames, which the link task
 //!   fills from the engine's bounded queue. Frames go out in the order the engine queued them,
@@ -319,24 +319,11 @@ impl Stream for ZksConnection {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BytesMut>> {
         let this = &mut *self;
-        // Inbound first: take everything reth delegated to us so far.
+        // Inbound, when no drain task took reth's channel: everything reth delegated so far.
         while let Some(conn) = this.conn.as_mut() {
             match conn.poll_next_unpin(cx) {
                 Poll::Ready(Some(message)) => {
-                    if this.slot.budget.is_exceeded() {
-                        // The link is being closed; hold nothing more.
-                        continue;
-                    }
-                    if !this.slot.budget.take(message.len()) {
-                        this.inbound = None;
-                        continue;
-                    }
-                    if let Some(tx) = &this.inbound
-                        && tx.send((this.protocol, message)).is_err()
-                    {
-                        // The link task is gone: nobody reads; drop what comes.
-                        this.inbound = None;
-                    }
+                    queue(&this.slot.budget, &mut this.inbound, this.protocol, message);
                 }
                 Poll::Ready(None) => {
                     this.conn = None;
@@ -346,6 +333,45 @@ impl Stream for ZksConnection {
             }
         }
         this.slot.out.poll_pop(this.protocol, cx)
+    }
+}
+
+/// Counts one inbound message against the budget and queues it for the link task; past the
+/// budget (or with the link task gone) it is dropped, and so is everything after it.
+fn queue(
+    budget: &InboundBudget,
+    inbound: &mut Option<mpsc::UnboundedSender<(Protocol, BytesMut)>>,
+    protocol: Protocol,
+    message: BytesMut,
+) {
+    if budget.is_exceeded() {
+        // The link is being closed; hold nothing more.
+        *inbound = None;
+        return;
+    }
+    if !budget.take(message.len()) {
+        *inbound = None;
+        return;
+    }
+    if let Some(tx) = inbound.as_ref()
+        && tx.send((protocol, message)).is_err()
+    {
+        *inbound = None;
+    }
+}
+
+/// Drains reth's inbound channel of one subprotocol as fast as reth fills it, into the slot's
+/// counted queue. Its own task: reth polls our stream only while its write buffer has room, so
+/// a drain inside the stream would stop, and reth's unbounded channel grow uncounted, while a
+/// peer does not read.
+pub(crate) async fn drain(
+    protocol: Protocol,
+    mut conn: ProtocolConnection,
+    mut inbound: Option<mpsc::UnboundedSender<(Protocol, BytesMut)>>,
+    budget: Arc<InboundBudget>,
+) {
+    while let Some(message) = conn.next().await {
+        queue(&budget, &mut inbound, protocol, message);
     }
 }
 

@@ -951,9 +951,22 @@ impl ConnectionHandler for ZksConnectionHandler {
             ),
         };
         let shared = Arc::downgrade(&self.shared);
+        // reth calls this on the session's task, inside its tokio runtime.
+        let (conn, inbound) = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(crate::session::drain(
+                    self.protocol,
+                    conn,
+                    inbound,
+                    Arc::clone(&slot.budget),
+                ));
+                (None, None)
+            }
+            Err(_) => (Some(conn), inbound),
+        };
         ZksConnection {
             protocol: self.protocol,
-            conn: Some(conn),
+            conn,
             inbound,
             slot,
             on_drop: Some(Box::new(move |slot| {
