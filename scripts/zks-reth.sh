@@ -5,7 +5,7 @@
 # ZKS_REQUIRE_RETH=1 (CI) a skip is a failure. Its interop tests drive target/release/zks when it
 # is there (scripts/test.sh builds it first).
 #
-# zks-reth is its own workspace (reth is ~1,100 CPU-s to build): its own lock, its own target/.
+# zks-reth is its own workspace (reth: ~360 CPU-s cold, 1.4 GiB): its own lock, its own target/
 # Clippy runs as the workspace wrapper of the test build, so reth is compiled once, not twice
 # (a `cargo clippy` or `cargo doc` would check all of reth again; missing_docs is among the
 # crate's lints, so undocumented public items fail here too).
