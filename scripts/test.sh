@@ -18,6 +18,9 @@ fi
 # ZKS_REQUIRE_NETNS=1): real release binaries, so the report they print is seen here.
 cargo build --release -p zks-node
 cargo run --release -p zks-netns
+# zks inside a reth node (its own workspace; SKIPPED without reth's sources, a failure then with
+# ZKS_REQUIRE_RETH=1). After the release build: its interop tests drive target/release/zks.
+./scripts/zks-reth.sh
 # nextest does not run doc tests.
 cargo test --workspace --doc
 # Every fuzz target replays its committed seeds and crash reproducers, plus a few thousand
