@@ -86,7 +86,7 @@ pub enum StoreError {
     },
     /// The filesystem under the store failed (the disk is full, an I/O error): our own
     /// fault, not a peer's. After one while running, the store refuses every write until it is
-    /// reopened ([`RedbReplayStore::fault`]).
+    /// reopened ([`RedbReplayStore::fault`](super::RedbReplayStore::fault)).
     #[error("{}: cannot {doing}: {message}{}", path.display(), if *disk_full { " (the disk is full)" } else { "" })]
     Io {
         /// The file or directory.

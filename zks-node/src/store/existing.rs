@@ -12,7 +12,7 @@ use zks_api::{BlockNumber, Role};
 use super::file::{Found, inspect};
 use super::{DB_FILE, Inner, META, RECORDS, RecordFormat, StoreError, next_of, recorded_meta};
 
-/// What a store holds; see [`RedbReplayStore::summary`].
+/// What a store holds; see [`RedbReplayStore::summary`](super::RedbReplayStore::summary).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreSummary {
     /// The role the data dir belongs to.
