@@ -188,16 +188,16 @@ pub enum StoreCommand {
     },
 }
 
-/// `zks main-node` flags; every one can also come from `ZKS_<FLAG>` or `[main-node]` in the
-/// config file.
+/// Flags every node command shares: its data, where it listens, its key, its metrics. The
+/// same keys in each config-file table.
 #[derive(Debug, Default, Args, Deserialize)]
-#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
-pub struct MainNodeArgs {
+#[serde(default, rename_all = "kebab-case")]
+pub struct NodeArgs {
     /// Data directory (created if missing).
     #[arg(long, value_name = "DIR", env = "ZKS_DATA")]
     pub data: Option<PathBuf>,
-    /// RLPx listen port (default: 3060 with --chain-id, as upstream ZKsync OS nodes; 30303
-    /// without; 0 picks a free one).
+    /// RLPx listen port (default: 3060 with --chain-id, as upstream ZKsync OS nodes; without
+    /// it 30303 for a main node, 30304 for an external node or relay; 0 picks a free one).
     #[arg(long, env = "ZKS_PORT")]
     pub port: Option<u16>,
     /// Listen address (default: 0.0.0.0).
@@ -206,6 +206,75 @@ pub struct MainNodeArgs {
     /// Node key file (hex secret) (default: `<data>/node.key`, created if missing).
     #[arg(long, value_name = "FILE", env = "ZKS_KEY")]
     pub key: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address.
+    #[arg(long, value_name = "ADDR", env = "ZKS_METRICS")]
+    pub metrics: Option<SocketAddr>,
+}
+
+impl NodeArgs {
+    /// Flags (and environment variables) override the file.
+    #[must_use]
+    pub fn merge(self, file: Self) -> Self {
+        Self {
+            data: self.data.or(file.data),
+            port: self.port.or(file.port),
+            addr: self.addr.or(file.addr),
+            key: self.key.or(file.key),
+            metrics: self.metrics.or(file.metrics),
+        }
+    }
+}
+
+/// The chain a node is on: its id (eth Status, v3 records) and the EIP-712 domain of batch
+/// signatures.
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct ChainArgs {
+    /// ZKsync OS chain id: advertise eth/66-69 and send this chain's Status, as upstream nodes
+    /// do, and carry its v3 records (default: none — no eth and stand-in records, which only
+    /// our own nodes accept).
+    #[arg(long, value_name = "N", env = "ZKS_CHAIN_ID")]
+    pub chain_id: Option<u64>,
+    /// EIP-712 batch signatures: the L1's chain id (with --validator-timelock and
+    /// --chain-address; default: our own signature scheme).
+    #[arg(long, value_name = "N", env = "ZKS_L1_CHAIN_ID")]
+    pub l1_chain_id: Option<u64>,
+    /// EIP-712 batch signatures: the validator timelock on L1, the domain's verifying contract.
+    #[arg(long, value_name = "ADDR", env = "ZKS_VALIDATOR_TIMELOCK")]
+    pub validator_timelock: Option<String>,
+    /// EIP-712 batch signatures: the chain's diamond proxy on L1, the message's chainAddress.
+    #[arg(long, value_name = "ADDR", env = "ZKS_CHAIN_ADDRESS")]
+    pub chain_address: Option<String>,
+}
+
+impl ChainArgs {
+    /// Flags (and environment variables) override the file.
+    #[must_use]
+    pub fn merge(self, file: Self) -> Self {
+        Self {
+            chain_id: self.chain_id.or(file.chain_id),
+            l1_chain_id: self.l1_chain_id.or(file.l1_chain_id),
+            validator_timelock: self.validator_timelock.or(file.validator_timelock),
+            chain_address: self.chain_address.or(file.chain_address),
+        }
+    }
+}
+
+/// `zks main-node` flags; every one can also come from `ZKS_<FLAG>` or `[main-node]` in the
+/// config file.
+#[derive(Debug, Default, Args, Deserialize)]
+// Unknown keys are refused by `ConfigFile::load`, against the flags (serde's flatten cannot
+// deny them).
+#[serde(default, rename_all = "kebab-case")]
+pub struct MainNodeArgs {
+    /// Data, listen address, key, metrics.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub node: NodeArgs,
+    /// Chain id and EIP-712 domain.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub chain: ChainArgs,
     /// An accepted verifier address (0x + 40 hex digits); repeat (or separate with commas) for
     /// several.
     #[arg(
@@ -239,33 +308,22 @@ pub struct MainNodeArgs {
     /// Stop producing once the chain holds this many blocks.
     #[arg(long, value_name = "N", env = "ZKS_PRODUCE_UNTIL")]
     pub produce_until: Option<u64>,
-    /// Serve Prometheus metrics on this address.
-    #[arg(long, value_name = "ADDR", env = "ZKS_METRICS")]
-    pub metrics: Option<SocketAddr>,
-    /// ZKsync OS chain id: advertise eth/66-69 and send this chain's Status, as upstream nodes
-    /// do (default: none — no eth, which only our own nodes accept).
-    #[arg(long, value_name = "N", env = "ZKS_CHAIN_ID")]
-    pub chain_id: Option<u64>,
-    /// EIP-712 batch signatures: the L1's chain id (with --validator-timelock and
-    /// --chain-address; default: our own signature scheme).
-    #[arg(long, value_name = "N", env = "ZKS_L1_CHAIN_ID")]
-    pub l1_chain_id: Option<u64>,
-    /// EIP-712 batch signatures: the validator timelock on L1, the domain's verifying contract.
-    #[arg(long, value_name = "ADDR", env = "ZKS_VALIDATOR_TIMELOCK")]
-    pub validator_timelock: Option<String>,
-    /// EIP-712 batch signatures: the chain's diamond proxy on L1, the message's chainAddress.
-    #[arg(long, value_name = "ADDR", env = "ZKS_CHAIN_ADDRESS")]
-    pub chain_address: Option<String>,
 }
 
 /// `zks external-node` and `zks relay` flags; every one can also come from `ZKS_<FLAG>` or the
 /// config file's `[external-node]` / `[relay]` table.
 #[derive(Debug, Default, Args, Deserialize)]
-#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+// Unknown keys: as `MainNodeArgs`.
+#[serde(default, rename_all = "kebab-case")]
 pub struct ExternalNodeArgs {
-    /// Data directory (created if missing).
-    #[arg(long, value_name = "DIR", env = "ZKS_DATA")]
-    pub data: Option<PathBuf>,
+    /// Data, listen address, key, metrics.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub node: NodeArgs,
+    /// Chain id and EIP-712 domain (verifiers sign in it).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub chain: ChainArgs,
     /// A trusted main node's (or relay's) enode URL; repeat (or separate with commas) for
     /// several: one is used at a time, in this order of priority, failing over when the active
     /// one ends our link or stalls, and back when a preferred one is level again.
@@ -279,36 +337,9 @@ pub struct ExternalNodeArgs {
     /// Verifier key file (hex secret): authenticate as a verifier and sign batches.
     #[arg(long, value_name = "FILE", env = "ZKS_VERIFIER_KEY")]
     pub verifier_key: Option<PathBuf>,
-    /// RLPx listen port (default: 3060 with --chain-id, as upstream ZKsync OS nodes; 30304
-    /// without; 0 picks a free one).
-    #[arg(long, env = "ZKS_PORT")]
-    pub port: Option<u16>,
-    /// Listen address (default: 0.0.0.0).
-    #[arg(long, value_name = "IP", env = "ZKS_ADDR")]
-    pub addr: Option<IpAddr>,
-    /// Node key file (default: `<data>/node.key`, created if missing).
-    #[arg(long, value_name = "FILE", env = "ZKS_KEY")]
-    pub key: Option<PathBuf>,
     /// Apply blocks up to N, never beyond, then exit (status 0) once block N is stored.
     #[arg(long, value_name = "N", env = "ZKS_EXIT_AT_BLOCK")]
     pub exit_at_block: Option<u64>,
-    /// Serve Prometheus metrics on this address.
-    #[arg(long, value_name = "ADDR", env = "ZKS_METRICS")]
-    pub metrics: Option<SocketAddr>,
-    /// ZKsync OS chain id: advertise eth/66-69 and send this chain's Status, as upstream nodes
-    /// do (default: none — no eth, which only our own nodes accept).
-    #[arg(long, value_name = "N", env = "ZKS_CHAIN_ID")]
-    pub chain_id: Option<u64>,
-    /// EIP-712 batch signatures (verifiers): the L1's chain id (with --validator-timelock and
-    /// --chain-address; default: our own signature scheme).
-    #[arg(long, value_name = "N", env = "ZKS_L1_CHAIN_ID")]
-    pub l1_chain_id: Option<u64>,
-    /// EIP-712 batch signatures: the validator timelock on L1, the domain's verifying contract.
-    #[arg(long, value_name = "ADDR", env = "ZKS_VALIDATOR_TIMELOCK")]
-    pub validator_timelock: Option<String>,
-    /// EIP-712 batch signatures: the chain's diamond proxy on L1, the message's chainAddress.
-    #[arg(long, value_name = "ADDR", env = "ZKS_CHAIN_ADDRESS")]
-    pub chain_address: Option<String>,
     /// With several --main-node: how often the other upstreams are probed (one short link
     /// asking for one block) for fail-back, and for a stalled upstream's replacement
     /// (default: 10s).
@@ -462,11 +493,35 @@ impl ConfigFile {
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| {
-            let msg = e.message().to_owned();
-            format!("config file {}: {msg}", path.display())
-        })
+        let error = |msg: &str| format!("config file {}: {msg}", path.display());
+        let table: toml::Table = toml::from_str(&text).map_err(|e| error(e.message()))?;
+        for (name, keys) in [
+            ("main-node", flag_names::<MainNodeArgs>()),
+            ("external-node", flag_names::<ExternalNodeArgs>()),
+            ("relay", flag_names::<ExternalNodeArgs>()),
+        ] {
+            if let Some(toml::Value::Table(given)) = table.get(name)
+                && let Some(unknown) = given.keys().find(|k| !keys.contains(k))
+            {
+                return Err(error(&format!(
+                    "unknown field `{unknown}` in [{name}], expected one of {}",
+                    keys.join(", ")
+                )));
+            }
+        }
+        table
+            .try_into()
+            .map_err(|e: toml::de::Error| error(e.message()))
     }
+}
+
+/// The long flag names of a command's arguments: its config table's keys.
+fn flag_names<A: Args>() -> Vec<String> {
+    A::augment_args(clap::Command::new("zks"))
+        .get_arguments()
+        .filter_map(clap::Arg::get_long)
+        .map(str::to_owned)
+        .collect()
 }
 
 impl MainNodeArgs {
@@ -475,10 +530,8 @@ impl MainNodeArgs {
     #[must_use]
     pub fn merge(self, file: Self) -> Self {
         Self {
-            data: self.data.or(file.data),
-            port: self.port.or(file.port),
-            addr: self.addr.or(file.addr),
-            key: self.key.or(file.key),
+            node: self.node.merge(file.node),
+            chain: self.chain.merge(file.chain),
             verifier_signer: if self.verifier_signer.is_empty() {
                 file.verifier_signer
             } else {
@@ -490,11 +543,6 @@ impl MainNodeArgs {
             replay_keepalive: self.replay_keepalive.or(file.replay_keepalive),
             produce_blocks: self.produce_blocks.or(file.produce_blocks),
             produce_until: self.produce_until.or(file.produce_until),
-            metrics: self.metrics.or(file.metrics),
-            chain_id: self.chain_id.or(file.chain_id),
-            l1_chain_id: self.l1_chain_id.or(file.l1_chain_id),
-            validator_timelock: self.validator_timelock.or(file.validator_timelock),
-            chain_address: self.chain_address.or(file.chain_address),
         }
     }
 }
@@ -504,22 +552,15 @@ impl ExternalNodeArgs {
     #[must_use]
     pub fn merge(self, file: Self) -> Self {
         Self {
-            data: self.data.or(file.data),
+            node: self.node.merge(file.node),
+            chain: self.chain.merge(file.chain),
             main_node: if self.main_node.is_empty() {
                 file.main_node
             } else {
                 self.main_node
             },
             verifier_key: self.verifier_key.or(file.verifier_key),
-            port: self.port.or(file.port),
-            addr: self.addr.or(file.addr),
-            key: self.key.or(file.key),
             exit_at_block: self.exit_at_block.or(file.exit_at_block),
-            metrics: self.metrics.or(file.metrics),
-            chain_id: self.chain_id.or(file.chain_id),
-            l1_chain_id: self.l1_chain_id.or(file.l1_chain_id),
-            validator_timelock: self.validator_timelock.or(file.validator_timelock),
-            chain_address: self.chain_address.or(file.chain_address),
             upstream_probe_interval: self
                 .upstream_probe_interval
                 .or(file.upstream_probe_interval),
@@ -571,14 +612,17 @@ mod tests {
         )
         .unwrap();
         let flags = MainNodeArgs {
-            l1_chain_id: Some(5),
+            chain: ChainArgs {
+                l1_chain_id: Some(5),
+                ..Default::default()
+            },
             ..Default::default()
         };
-        let merged = flags.merge(file.main_node);
+        let merged = flags.merge(file.main_node).chain;
         assert_eq!(merged.l1_chain_id, Some(5));
         assert_eq!(merged.validator_timelock.as_deref(), Some("0xaa"));
         assert_eq!(merged.chain_address.as_deref(), Some("0xbb"));
-        let merged = ExternalNodeArgs::default().merge(file.external_node);
+        let merged = ExternalNodeArgs::default().merge(file.external_node).chain;
         assert_eq!(
             (
                 merged.l1_chain_id,
@@ -619,5 +663,62 @@ mod tests {
             file.relay.upstream_watchdog,
             Some(Limit::After(Duration::from_secs(90)))
         );
+    }
+
+    #[test]
+    fn shared_flags_come_from_one_group_on_the_command_line_and_in_the_file() {
+        let cli = Cli::try_parse_from([
+            "zks",
+            "relay",
+            "--data",
+            "d",
+            "--port",
+            "7",
+            "--chain-id",
+            "270",
+            "--metrics",
+            "127.0.0.1:9",
+        ])
+        .unwrap();
+        let Command::Relay(args) = cli.command else {
+            panic!("relay")
+        };
+        assert_eq!(args.node.data.as_deref(), Some(Path::new("d")));
+        assert_eq!(args.node.port, Some(7));
+        assert_eq!(args.chain.chain_id, Some(270));
+        assert_eq!(args.node.metrics, "127.0.0.1:9".parse().ok());
+        let file: ConfigFile = toml::from_str(
+            "[main-node]\ndata = \"m\"\nport = 3\nchain-id = 271\nthreshold = 2\n\
+             [relay]\nkey = \"k\"\nupstream-stall-timeout = \"5s\"\n",
+        )
+        .unwrap();
+        assert_eq!(file.main_node.node.data.as_deref(), Some(Path::new("m")));
+        assert_eq!(file.main_node.node.port, Some(3));
+        assert_eq!(file.main_node.chain.chain_id, Some(271));
+        assert_eq!(file.main_node.threshold, Some(2));
+        assert_eq!(file.relay.node.key.as_deref(), Some(Path::new("k")));
+        assert_eq!(
+            file.relay.upstream_stall_timeout,
+            Some(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn a_config_key_that_is_no_flag_of_its_table_is_refused_by_name() {
+        let dir = std::env::temp_dir().join(format!("zks-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "[relay]\nthreshold = 2\n").unwrap();
+        let err = ConfigFile::load(&path).unwrap_err();
+        assert!(
+            err.contains("unknown field `threshold` in [relay], expected one of data, port,"),
+            "{err}"
+        );
+        std::fs::write(&path, "[main-node]\nport = 3\n").unwrap();
+        assert_eq!(
+            ConfigFile::load(&path).unwrap().main_node.node.port,
+            Some(3)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -162,7 +162,7 @@ fn log_scheme(scheme: &BatchScheme, used: bool, without: &str) {
 ///
 /// One line for every error a user can cause.
 pub async fn main_node(args: MainNodeArgs) -> Result<(), Failure> {
-    match RecordFormat::for_chain(args.chain_id) {
+    match RecordFormat::for_chain(args.chain.chain_id) {
         RecordFormat::StandIn => serve::<RawRecord>(args, RecordFormat::StandIn).await,
         format => serve::<V3RecordBytes>(args, format).await,
     }
@@ -186,7 +186,7 @@ async fn serve<R: Produce + BatchSource>(
     args: MainNodeArgs,
     format: RecordFormat,
 ) -> Result<(), Failure> {
-    let data = require_data(args.data.as_deref(), "main-node")?;
+    let data = require_data(args.node.data.as_deref(), "main-node")?;
     let signers = args
         .verifier_signer
         .iter()
@@ -200,27 +200,27 @@ async fn serve<R: Produce + BatchSource>(
         )));
     }
     let scheme = BatchScheme::from_flags(
-        args.l1_chain_id,
-        args.validator_timelock.as_deref(),
-        args.chain_address.as_deref(),
+        args.chain.l1_chain_id,
+        args.chain.validator_timelock.as_deref(),
+        args.chain.chain_address.as_deref(),
     )?;
     if !signers.is_empty() {
         require_eip712(format, &scheme, "--verifier-signer")?;
     }
-    let given_key = args.key.as_deref().map(load_key_file).transpose()?;
+    let given_key = args.node.key.as_deref().map(load_key_file).transpose()?;
     let addr = SocketAddr::new(
-        args.addr.unwrap_or(ANY),
-        args.port.unwrap_or(default_port(format, true)),
+        args.node.addr.unwrap_or(ANY),
+        args.node.port.unwrap_or(default_port(format, true)),
     );
     let port = PortReservation::bind(addr)?;
-    let metrics = serve_metrics(args.metrics)?;
+    let metrics = serve_metrics(args.node.metrics)?;
     // Files from here on.
     let store: RedbReplayStore<R> = open_store(&data, Role::MainNode, format, true)?;
     let key = match given_key {
         Some(key) => key,
         None => data_dir_node_key(&data)?,
     };
-    let transport = transport(key, addr.ip(), addr.port(), args.chain_id)?;
+    let transport = transport(key, addr.ip(), addr.port(), args.chain.chain_id)?;
     let keepalive = args.replay_keepalive.and_then(crate::cli::Limit::duration);
     let mut builder = Node::builder(transport.clone())
         .limits(zks_api::Limits::default().with_replay_keepalive(keepalive))
@@ -230,7 +230,7 @@ async fn serve<R: Produce + BatchSource>(
     }
     port.release();
     let node = Arc::new(builder.start().await.map_err(|e| start_error(addr, &e))?);
-    log_chain(args.chain_id);
+    log_chain(args.chain.chain_id);
     log_scheme(&scheme, !signers.is_empty(), "--verifier-signer");
     if metrics {
         let head = store.clone();
@@ -369,7 +369,7 @@ fn replica_capabilities(verifier: bool) -> Capabilities {
 ///
 /// One line for every error a user can cause.
 pub async fn replica(args: ExternalNodeArgs, role: Role) -> Result<(), Failure> {
-    match RecordFormat::for_chain(args.chain_id) {
+    match RecordFormat::for_chain(args.chain.chain_id) {
         RecordFormat::StandIn => replicate::<RawRecord>(args, role, RecordFormat::StandIn).await,
         format => replicate::<V3RecordBytes>(args, role, format).await,
     }
@@ -381,7 +381,7 @@ async fn replicate<R: BatchSource>(
     format: RecordFormat,
 ) -> Result<(), Failure> {
     let command = store::role_name(role);
-    let data = require_data(args.data.as_deref(), command)?;
+    let data = require_data(args.node.data.as_deref(), command)?;
     if args.main_node.is_empty() {
         return Err(Failure::from(format!(
             "{command} needs --main-node ENODE (or `main-node` in the config file)"
@@ -403,20 +403,20 @@ async fn replicate<R: BatchSource>(
         None => None,
     };
     let scheme = BatchScheme::from_flags(
-        args.l1_chain_id,
-        args.validator_timelock.as_deref(),
-        args.chain_address.as_deref(),
+        args.chain.l1_chain_id,
+        args.chain.validator_timelock.as_deref(),
+        args.chain.chain_address.as_deref(),
     )?;
     if verifier.is_some() {
         require_eip712(format, &scheme, "--verifier-key")?;
     }
-    let given_key = args.key.as_deref().map(load_key_file).transpose()?;
+    let given_key = args.node.key.as_deref().map(load_key_file).transpose()?;
     let addr = SocketAddr::new(
-        args.addr.unwrap_or(ANY),
-        args.port.unwrap_or(default_port(format, false)),
+        args.node.addr.unwrap_or(ANY),
+        args.node.port.unwrap_or(default_port(format, false)),
     );
     let port = PortReservation::bind(addr)?;
-    let metrics = serve_metrics(args.metrics)?;
+    let metrics = serve_metrics(args.node.metrics)?;
     // Files from here on.
     let store: RedbReplayStore<R> = open_store(&data, role, format, true)?;
     if let Some(target) = args.exit_at_block
@@ -434,7 +434,7 @@ async fn replicate<R: BatchSource>(
         Some(key) => key,
         None => data_dir_node_key(&data)?,
     };
-    let transport = transport(key, addr.ip(), addr.port(), args.chain_id)?;
+    let transport = transport(key, addr.ip(), addr.port(), args.chain.chain_id)?;
     let sink = StopAfter::new(
         store.clone(),
         args.exit_at_block.unwrap_or(BlockNumber::MAX),
@@ -461,7 +461,7 @@ async fn replicate<R: BatchSource>(
     let start = store.next_block();
     port.release();
     let node = builder.start().await.map_err(|e| start_error(addr, &e))?;
-    log_chain(args.chain_id);
+    log_chain(args.chain.chain_id);
     log_scheme(&scheme, verifier.is_some(), "--verifier-key");
     if metrics {
         let caps = advertised::<R>(replica_capabilities(verifier.is_some()));

@@ -50,18 +50,18 @@ fn example_configs_are_read_by_the_binary_and_name_a_zksync_os_chain() {
         let path = deploy().join(format!("config/{role}.toml"));
         let file = ConfigFile::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let chain = match role {
-            "main-node" => file.main_node.chain_id,
-            "external-node" => file.external_node.chain_id,
-            _ => file.relay.chain_id,
+            "main-node" => file.main_node.chain.chain_id,
+            "external-node" => file.external_node.chain.chain_id,
+            _ => file.relay.chain.chain_id,
         };
         assert_eq!(chain, Some(270), "{role}");
     }
     let mn = ConfigFile::load(&deploy().join("config/main-node.toml")).unwrap();
     // Verification on a chain needs the EIP-712 domain: all three keys are there.
     assert!(
-        mn.main_node.l1_chain_id.is_some()
-            && mn.main_node.validator_timelock.is_some()
-            && mn.main_node.chain_address.is_some()
+        mn.main_node.chain.l1_chain_id.is_some()
+            && mn.main_node.chain.validator_timelock.is_some()
+            && mn.main_node.chain.chain_address.is_some()
     );
 }
 

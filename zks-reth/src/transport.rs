@@ -24,7 +24,9 @@ use reth_network_api::{
 use reth_network_peers::NodeRecord;
 use tokio::sync::{mpsc, oneshot};
 use zks_api::transport::kit::{InboundQueue, Outbound, OutboundQueue};
-use zks_api::transport::{EthStatus, Incoming, Link, LinkClosed, LinkInfo, Transport, TransportError};
+use zks_api::transport::{
+    EthStatus, Incoming, Link, LinkClosed, LinkInfo, Transport, TransportError,
+};
 use zks_api::wire::{
     Capabilities, Frame, LinkCaps, Protocol, TwoFaVersion, VersionSet, ZksVersion,
 };

@@ -313,8 +313,20 @@ async fn links_both_ways(v: EthVersion) {
     assert_eq!(dialed.info().eth, Some(ours));
     let theirs = accepted.info().eth.expect("reth's Status");
     assert_eq!(
-        (theirs.version, theirs.network_id, theirs.genesis, theirs.fork_hash, theirs.fork_next),
-        (ours.version, ours.network_id, ours.genesis, ours.fork_hash, ours.fork_next)
+        (
+            theirs.version,
+            theirs.network_id,
+            theirs.genesis,
+            theirs.fork_hash,
+            theirs.fork_next
+        ),
+        (
+            ours.version,
+            ours.network_id,
+            ours.genesis,
+            ours.fork_hash,
+            ours.fork_next
+        )
     );
     assert_eq!(theirs.blocks.is_some(), v == EthVersion::V69);
     let first = exchange_every_id(dialed, accepted).await;
