@@ -36,10 +36,17 @@ pub(super) fn open_error(dir: &Path, path: &Path, error: redb::DatabaseError) ->
     }
 }
 
+/// redb's settings for a store: its page cache capped at [`CACHE_BYTES`](super::CACHE_BYTES).
+fn builder() -> redb::Builder {
+    let mut builder = Database::builder();
+    builder.set_cache_size(super::CACHE_BYTES);
+    builder
+}
+
 /// Opens the redb file at `path`. redb panics on some damage (a garbled branch page of its
 /// allocator state, say) instead of returning an error: that is [`StoreError::Corrupt`] too.
 fn open_db(path: &Path) -> Result<Result<Database, redb::DatabaseError>, StoreError> {
-    std::panic::catch_unwind(|| Database::open(path)).map_err(|panic| StoreError::Corrupt {
+    std::panic::catch_unwind(|| builder().open(path)).map_err(|panic| StoreError::Corrupt {
         path: path.to_owned(),
         reason: format!(
             "redb failed reading it ({})",
@@ -152,7 +159,9 @@ pub(super) fn create_initialised(
 ) -> Result<PathBuf, StoreError> {
     let temp = crate::files::temp_path(&dir.join(DB_FILE));
     let made = (|| {
-        let db = Database::create(&temp).map_err(fault::on(&temp, "create the store"))?;
+        let db = builder()
+            .create(&temp)
+            .map_err(fault::on(&temp, "create the store"))?;
         let txn = db
             .begin_write()
             .map_err(fault::on(&temp, "begin a transaction"))?;
