@@ -14,6 +14,7 @@ mod encode_once;
 mod faults;
 mod forks;
 mod hostile;
+mod hostile_verifier;
 mod idle_churn;
 mod limits;
 mod quorum_retry;
