@@ -119,10 +119,62 @@ impl Node {
         count_in(&self.logs, needle)
     }
 
-    /// Its upstream switches, over all its runs.
-    pub fn switches(&self) -> usize {
-        SWITCH_LINES.iter().map(|line| self.count(line)).sum()
+    /// Replay links it established to its upstreams, over all its runs (outbound, trusted).
+    pub fn replay_links(&self) -> usize {
+        self.logs
+            .iter()
+            .filter_map(|log| std::fs::read_to_string(log).ok())
+            .map(|text| {
+                text.lines()
+                    .filter(|l| {
+                        l.contains("link established trusted=true")
+                            && l.contains("direction=outbound")
+                    })
+                    .count()
+            })
+            .sum()
     }
+
+    /// Its upstream switches, over all its runs: each replay link to another upstream than
+    /// the one before (a failover after a link ended, a move by priority or stall), and each
+    /// silent link replaced by a fresh one to the same upstream.
+    pub fn switches(&self) -> usize {
+        let texts: Vec<String> = self
+            .logs
+            .iter()
+            .filter_map(|log| std::fs::read_to_string(log).ok())
+            .collect();
+        upstream_switches(texts.iter().map(String::as_str))
+    }
+}
+
+/// Upstream switches in an external node's or relay's logs (in order): changes of peer between
+/// successive replay links it established (outbound, trusted; probe links are not logged as
+/// established), plus replacements of a silent link by a fresh one to the same upstream.
+pub fn upstream_switches<'a>(logs: impl IntoIterator<Item = &'a str>) -> usize {
+    let mut previous: Option<&str> = None;
+    let mut switches = 0;
+    for line in logs.into_iter().flat_map(str::lines) {
+        if SWITCH_LINES[1..].iter().any(|needle| line.contains(needle)) {
+            switches += 1;
+            continue;
+        }
+        if !(line.contains("link established trusted=true") && line.contains("direction=outbound"))
+        {
+            continue;
+        }
+        let Some(peer) = line
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix("peer="))
+        else {
+            continue;
+        };
+        if previous.is_some_and(|p| p != peer) {
+            switches += 1;
+        }
+        previous = Some(peer);
+    }
+    switches
 }
 
 /// How often `needle` occurs in these log files (unreadable ones count 0).
@@ -157,6 +209,18 @@ pub fn metric_value(text: &str, name: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn switches_are_changes_of_replay_peer_and_silent_replacements() {
+        let a = "x zks_link{conn=conn-0 peer=aa…01 direction=outbound caps=zks/5}: link established trusted=true addr=e";
+        let b = "x zks_link{conn=conn-1 peer=bb…02 direction=outbound caps=zks/5}: link established trusted=true addr=e";
+        let inbound = "x zks_link{conn=conn-2 peer=cc…03 direction=inbound caps=zks/5}: link established trusted=false";
+        let silent = "WARN replay stream went silent while the link stayed up; the upstream has it";
+        let first = format!("{a}\n{b}\n{inbound}\n");
+        let second = format!("{b}\n{a}\n{a}\n{silent}\n");
+        assert_eq!(upstream_switches([first.as_str(), second.as_str()]), 3);
+        assert_eq!(upstream_switches([a]), 0);
+    }
 
     #[test]
     fn metric_values_parse() {
