@@ -215,7 +215,7 @@ fn soak_args(args: &[String]) -> Result<(SoakConfig, std::path::PathBuf)> {
             other => bail!("unknown argument {other:?} (try --help)"),
         }
     }
-    if config.minutes < 2 || !(config.rate > 0.0) {
+    if config.minutes < 2 || !config.rate.is_finite() || config.rate <= 0.0 {
         bail!("--minutes must be at least 2 and --rate positive");
     }
     Ok((config, parent))

@@ -261,7 +261,7 @@ impl fmt::Display for TreeReport {
 /// When the testbed or a process fails, or an external node does not reach the head in time;
 /// a wrong store is not an error but listed by [`TreeReport::failures`].
 pub async fn run(run: &Run, config: TreeConfig) -> Result<TreeReport> {
-    if config.ens < 12 || config.ens % 3 != 0 || config.ens > 240 {
+    if config.ens < 12 || !config.ens.is_multiple_of(3) || config.ens > 240 {
         bail!("the tree needs 12 to 240 external nodes, a multiple of 3");
     }
     let head = config.blocks;
