@@ -184,7 +184,7 @@ impl Report<'_> {
 
         let _ = writeln!(
             out,
-            "\n## Every node\n\n| node | kills | upstream switches | links | RSS end (KiB) | fds end | lag end (blocks) | store |\n|---|---|---|---|---|---|---|---|"
+            "\n## Every node\n\n| node | kills | upstream switches | replay links | RSS end (KiB) | fds end | lag end (blocks) | store |\n|---|---|---|---|---|---|---|---|"
         );
         for (i, (node, dump)) in self.nodes.iter().zip(self.dumps).enumerate() {
             let p = last.map(|s| s.points[i]).unwrap_or_default();
@@ -194,7 +194,7 @@ impl Report<'_> {
                 node.name(),
                 node.kills,
                 node.switches(),
-                node.count("link established"),
+                node.replay_links(),
                 super::opt(p.rss_kib),
                 super::opt(p.fds),
                 super::opt(last.and_then(|_| lag_blocks(mn_head, p.head)))
