@@ -6,7 +6,7 @@
 //! | [`replay`] | memnet, paused time | faults, chaos, several upstreams, silent upstreams, idle churn, encode-once, forks, record versions |
 //! | [`relays`] | memnet | relay chains and failover, a relay tree under chaos |
 //! | [`verify`] | memnet | verifier auth, dispatch, the quorum collector, retry without a total timeout |
-//! | [`hostile`] | memnet, scripted peers | hostile peers, attacks on verification, admission, limits |
+//! | [`hostile`] | memnet, scripted peers | hostile peers, attacks on verification, a hostile trusted main node, admission, limits |
 //!
 //! Shared fixtures live in `zks_tests` (`tests/src`): chains, node constructors, event
 //! helpers and the `TestNet` seam; a group's own fixtures in its `mod.rs`. The transports' own

@@ -466,6 +466,8 @@ async fn replicate<R: BatchSource>(
     if metrics {
         let caps = advertised::<R>(replica_capabilities(verifier.is_some()));
         crate::metrics::record_build_info(command, format, &caps.to_string());
+        // From the start, not from the first apply: a restarted node is not at block 0.
+        crate::metrics::record_head(store.next_block());
         tokio::spawn(crate::metrics::record_events(node.events(), None));
     }
     println!(

@@ -270,6 +270,12 @@ fn reason_label(reason: DisconnectReason) -> &'static str {
     }
 }
 
+/// Sets `zks_replay_head` to `next` (an external node or relay at start: its store's next block;
+/// later applies move it on).
+pub fn record_head(next: BlockNumber) {
+    gauge!("zks_replay_head").set(next as f64);
+}
+
 /// Turns events into metrics until the node is gone. `head` gives the main node's current head
 /// (one past its highest block), for per-peer lag.
 pub async fn record_events(

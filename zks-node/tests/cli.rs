@@ -409,6 +409,47 @@ fn metrics_endpoint_reports_replay_from_protocol_events() {
     assert!(body.contains("zks_replay_head 200"), "{body}");
 }
 
+/// An external node's `zks_replay_head` is its store's next block from its start, not 0 until
+/// its first apply: the soak read a node restarted a moment before as 16,061 blocks behind.
+#[test]
+fn an_external_nodes_replay_head_metric_starts_at_its_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("mn.key");
+    generate_key(&key);
+    let (mut mn, enode) = main_node(
+        &dir.path().join("mn"),
+        &key,
+        &["--produce-blocks", "500", "--produce-until", "200"],
+    );
+    let out = zks()
+        .args(["external-node", "--data"])
+        .arg(dir.path().join("en"))
+        .args([
+            "--main-node",
+            &enode,
+            "--port",
+            "0",
+            "--exit-at-block",
+            "199",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // No upstream any more: nothing is applied after the restart.
+    mn.kill();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut cmd = zks();
+    cmd.args(["external-node", "--data"])
+        .arg(dir.path().join("en"))
+        .args(["--main-node", &enode, "--port", "0", "--metrics", &addr]);
+    let mut en = Proc::spawn(cmd);
+    let started = en.line_after("external node");
+    assert!(started.ends_with("resuming at block 200"), "{started}");
+    let body = scrape(&addr);
+    assert!(body.lines().any(|l| l == "zks_replay_head 200"), "{body}");
+    en.kill();
+}
+
 /// `--chain-id`: a main node and an external node of one ZKsync OS chain speak eth and replay;
 /// `rlpx ping --chain-id` prints the main node's Status, and explains another chain's mismatch.
 #[test]

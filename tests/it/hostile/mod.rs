@@ -1,11 +1,13 @@
 //! Hostile peers and limits, over memnet with scripted peers and paused time: malformed and
 //! abusive peers ([`peers`]), attacks on verifier authentication and results in both
-//! generations ([`verifier_auth`], [`verifier_auth_2fa`]), admission under a full link cap
-//! ([`admission`]) and the middleware limits ([`limits`]).
+//! generations ([`verifier_auth`], [`verifier_auth_2fa`]), a hostile *trusted* main node toward
+//! a verifier EN ([`trusted_main_node`]), admission under a full link cap ([`admission`]) and
+//! the middleware limits ([`limits`]).
 
 mod admission;
 mod limits;
 mod peers;
+mod trusted_main_node;
 mod verifier_auth;
 mod verifier_auth_2fa;
 

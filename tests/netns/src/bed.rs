@@ -75,20 +75,33 @@ impl std::fmt::Display for Shape {
 /// killing every process still inside them.
 #[derive(Debug)]
 pub struct Testbed {
+    /// The prefix of its namespaces' names.
+    prefix: &'static str,
     hub: String,
     /// Every namespace created, the hub first.
     namespaces: Vec<String>,
 }
 
 impl Testbed {
-    /// Creates the hub namespace and its bridge.
+    /// Creates the hub namespace and its bridge, every namespace named with [`PREFIX`].
     ///
     /// # Errors
     ///
     /// When `ip` fails (the error names the command).
     pub fn new() -> Result<Self> {
+        Self::with_prefix(PREFIX)
+    }
+
+    /// As [`new`](Self::new), every namespace named with `prefix` instead (the soak uses its
+    /// own, so it neither sweeps nor is swept by the scenarios' runs).
+    ///
+    /// # Errors
+    ///
+    /// When `ip` fails (the error names the command).
+    pub fn with_prefix(prefix: &'static str) -> Result<Self> {
         let mut bed = Self {
-            hub: format!("{PREFIX}hub"),
+            prefix,
+            hub: format!("{prefix}hub"),
             namespaces: Vec::new(),
         };
         let hub = bed.hub.clone();
@@ -115,7 +128,7 @@ impl Testbed {
         if name.is_empty() || name.len() > MAX_HOST_NAME {
             bail!("host name {name:?} must have 1 to {MAX_HOST_NAME} characters");
         }
-        let ns = format!("{PREFIX}{name}");
+        let ns = format!("{}{name}", self.prefix);
         let hub_if = format!("h-{name}");
         self.create_ns(&ns)?;
         let hub = self.hub.as_str();
@@ -200,6 +213,22 @@ impl Testbed {
         Ok(())
     }
 
+    /// Cuts (`cut == true`) or restores `host`'s path to `to` alone: a blackhole route to it in
+    /// the host's namespace, so every packet the host sends there is dropped while its other
+    /// links (a relay's downstream peers) stay up.
+    ///
+    /// # Errors
+    ///
+    /// When `ip` fails.
+    pub async fn cut_path(&self, host: &Host, to: Ipv4Addr, cut: bool) -> Result<()> {
+        let dest = format!("{to}/32");
+        let op = if cut { "add" } else { "del" };
+        cmd::run_async("ip", &["-n", &host.ns, "route", op, "blackhole", &dest])
+            .await
+            .with_context(|| format!("{op} a blackhole route to {to} on {}", host.name))?;
+        Ok(())
+    }
+
     /// Kills every process left in the testbed's namespaces and deletes them (the veths and
     /// the bridge go with them). Idempotent; returns what failed.
     pub fn teardown(&mut self) -> Vec<String> {
@@ -241,9 +270,14 @@ fn remove_namespace(ns: &str) -> Result<()> {
 
 /// The namespaces whose names start with [`PREFIX`], from `ip netns list` output.
 pub fn ours(list: &str) -> Vec<String> {
+    with_prefix(list, PREFIX)
+}
+
+/// The namespaces whose names start with `prefix`, from `ip netns list` output.
+pub fn with_prefix(list: &str, prefix: &str) -> Vec<String> {
     list.lines()
         .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| name.starts_with(PREFIX))
+        .filter(|name| name.starts_with(prefix))
         .map(str::to_owned)
         .collect()
 }
@@ -255,7 +289,17 @@ pub fn ours(list: &str) -> Vec<String> {
 ///
 /// When the namespaces cannot be listed or one cannot be deleted.
 pub fn sweep() -> Result<Vec<String>> {
-    let leftovers = ours(&ip(&["netns", "list"])?);
+    sweep_prefix(PREFIX)
+}
+
+/// As [`sweep`], for the namespaces named with `prefix`; call it holding the lock of the runs
+/// that use that prefix.
+///
+/// # Errors
+///
+/// As [`sweep`].
+pub fn sweep_prefix(prefix: &str) -> Result<Vec<String>> {
+    let leftovers = with_prefix(&ip(&["netns", "list"])?, prefix);
     for ns in &leftovers {
         remove_namespace(ns).with_context(|| format!("removing leftover namespace {ns}"))?;
     }
@@ -320,13 +364,23 @@ impl RunLock {
     ///
     /// When the lock file cannot be opened or locked.
     pub fn acquire() -> Result<Self> {
+        Self::acquire_named("zks-netns.lock")
+    }
+
+    /// Waits for the lock file `name` in `/run` (or the temp dir): a lock of its own for runs
+    /// with namespaces of their own prefix (the soak's).
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire`](Self::acquire).
+    pub fn acquire_named(name: &str) -> Result<Self> {
         let dir = Path::new("/run");
         let dir = if dir.is_dir() {
             dir.to_owned()
         } else {
             std::env::temp_dir()
         };
-        let path = dir.join("zks-netns.lock");
+        let path = dir.join(name);
         let file = File::options()
             .create(true)
             .truncate(false)

@@ -141,9 +141,16 @@ pub struct FleetReport {
     pub ens: Vec<EnResult>,
     /// From the main node's start until every external node had exited.
     pub duration: Duration,
+    /// CPU time the main node used (producing, storing and serving every block).
+    pub mn_cpu: Duration,
 }
 
 impl FleetReport {
+    /// The main node's CPU per block it produced and served.
+    pub fn mn_cpu_per_block(&self) -> Duration {
+        self.mn_cpu / u32::try_from(self.config.blocks.max(1)).unwrap_or(u32::MAX)
+    }
+
     /// What is wrong (empty: passed).
     pub fn failures(&self) -> Vec<String> {
         let mut failures = Vec::new();
@@ -180,7 +187,13 @@ impl fmt::Display for FleetReport {
             self.config.ens, self.config.blocks, self.config.rate, self.head
         )?;
         writeln!(f, "  faults: {}", describe_plan())?;
-        writeln!(f, "  main node: {}", self.mn)?;
+        writeln!(
+            f,
+            "  main node: {}; CPU {:.2} s, {:.0} µs per block",
+            self.mn,
+            self.mn_cpu.as_secs_f64(),
+            self.mn_cpu_per_block().as_secs_f64() * 1e6
+        )?;
         for en in &self.ens {
             let mut notes = en.caps.clone();
             notes.extend(en.faults.iter().map(|s| (*s).to_owned()));
@@ -378,6 +391,7 @@ pub async fn run(run: &Run, config: FleetConfig) -> Result<FleetReport> {
         }
     }
     let duration = start.elapsed();
+    let mn_cpu = crate::stats::cpu_time(mn.pid()).unwrap_or_default();
     let status = mn.stop(STOP_GRACE).await?;
     if !errors.is_empty() {
         bail!(
@@ -411,6 +425,7 @@ pub async fn run(run: &Run, config: FleetConfig) -> Result<FleetReport> {
         mn: mn_dump,
         ens: results,
         duration,
+        mn_cpu,
     })
 }
 

@@ -10,8 +10,11 @@ pub mod bed;
 pub mod cmd;
 pub mod fleet;
 pub mod flood;
+pub mod node;
 pub mod proc;
+pub mod soak;
 pub mod stats;
+pub mod tree;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -142,7 +145,14 @@ impl StoreDump {
 
     /// Whether it holds exactly blocks `0..=head`, each once.
     pub fn is_exactly(&self, head: u64) -> bool {
-        self.range == Some((0, head)) && self.records == head + 1 && self.contiguous
+        self.is_exactly_range(0, head)
+    }
+
+    /// Whether it holds exactly blocks `first..=last`, each once.
+    pub fn is_exactly_range(&self, first: u64, last: u64) -> bool {
+        self.range == Some((first, last))
+            && last.checked_sub(first).map(|n| n + 1) == Some(self.records)
+            && self.contiguous
     }
 }
 

@@ -160,6 +160,11 @@ impl Proc {
         Ok(())
     }
 
+    /// How it exited, if it has (without waiting).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// Sends `signal` (a no-op once it has exited).
     pub fn signal(&self, signal: rustix::process::Signal) {
         if let Ok(pid) = i32::try_from(self.pid)

@@ -95,6 +95,30 @@ pub fn vm_rss_kib(status: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// CPU time a process has used (user + system), from `/proc/PID/stat`.
+///
+/// # Errors
+///
+/// When the process is gone or the file cannot be parsed.
+pub fn cpu_time(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let ticks = cpu_ticks(&stat).ok_or_else(|| anyhow!("cannot parse /proc/{pid}/stat"))?;
+    // USER_HZ is 100 on every Linux ABI this runs on.
+    Ok(Duration::from_millis(ticks.saturating_mul(10)))
+}
+
+/// utime + stime (clock ticks) of a `/proc/PID/stat` text: fields 14 and 15, counted after the
+/// command name's closing parenthesis (the name itself may hold spaces).
+pub fn cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    // `rest` starts at field 3 (state): utime is its 12th word, stime its 13th.
+    let mut words = rest.split_whitespace().skip(11);
+    let utime: u64 = words.next()?.parse().ok()?;
+    let stime: u64 = words.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// TCP sockets of a namespace, from `/proc/PID/net/sockstat` of a process inside it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SockStat {
@@ -215,6 +239,14 @@ mod tests {
         assert_eq!(netstat_counter(text, "TcpExt.TCPSynRetrans"), 3);
         assert_eq!(netstat_counter(text, "IpExt.InNoRoutes"), 2);
         assert_eq!(netstat_counter(text, "TcpExt.Nothing"), 0);
+    }
+
+    #[test]
+    fn cpu_ticks_skip_the_name() {
+        let stat = "42 (zks (x) y) S 1 42 42 0 -1 4194560 100 0 0 0 7 5 0 0 20 0 3 0 99";
+        assert_eq!(cpu_ticks(stat), Some(12));
+        assert_eq!(cpu_ticks("42 (zks) S 1"), None);
+        assert!(cpu_time(std::process::id()).is_ok());
     }
 
     #[test]

@@ -65,6 +65,13 @@ pub enum ProtocolError {
         /// The limit.
         max: usize,
     },
+    /// The `VerifyBatch` requests pending on one link would hold more commit data than we
+    /// queue ([`Limits::max_pending_verification_bytes`](crate::Limits::max_pending_verification_bytes)).
+    #[error("VerifyBatch requests pending would hold more than {max_bytes} bytes")]
+    TooManyPendingVerificationBytes {
+        /// The limit.
+        max_bytes: usize,
+    },
     /// A record skipped ahead of the next expected block.
     #[error("replay gap: expected block {expected}, got {got}")]
     ReplayGap {

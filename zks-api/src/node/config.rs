@@ -27,6 +27,13 @@ pub struct Limits {
     /// EN: `VerifyBatch` requests queued per link; one more is a protocol violation.
     /// Default: 16.
     pub max_pending_verifications: usize,
+    /// EN: bytes of `commit_data` and `prev_commit_data` held by the `VerifyBatch` requests
+    /// queued on one link; a request that would pass it is a protocol violation. A single
+    /// request is always within [`max_message_bytes`](Self::max_message_bytes), so this bounds
+    /// what a trusted main node can make a verifier hold (16 queued requests of 16 MiB would
+    /// otherwise be 256 MiB, for up to [`verify_sync_timeout`](Self::verify_sync_timeout)).
+    /// Default: 32 MiB.
+    pub max_pending_verification_bytes: usize,
     /// Active links from untrusted peers; one more is refused with `TooManyPeers`. Trusted
     /// peers are exempt. Default: 25.
     pub max_active_links: usize,
@@ -101,6 +108,7 @@ impl Default for Limits {
             redial_max: Duration::from_secs(10),
             verify_sync_timeout: Duration::from_secs(60),
             max_pending_verifications: 16,
+            max_pending_verification_bytes: 32 * 1024 * 1024,
             max_active_links: 25,
             rate_limits: RateLimits::default(),
             max_message_bytes: MAX_MESSAGE_BYTES + 1,
@@ -129,6 +137,15 @@ impl Limits {
     #[must_use]
     pub const fn with_event_capacity(mut self, capacity: usize) -> Self {
         self.event_capacity = capacity;
+        self
+    }
+
+    /// Sets [`max_pending_verifications`](Self::max_pending_verifications) and
+    /// [`max_pending_verification_bytes`](Self::max_pending_verification_bytes).
+    #[must_use]
+    pub const fn with_pending_verifications(mut self, max: usize, max_bytes: usize) -> Self {
+        self.max_pending_verifications = max;
+        self.max_pending_verification_bytes = max_bytes;
         self
     }
 

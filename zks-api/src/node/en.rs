@@ -1,6 +1,7 @@
 //! The external node's driver for one link: ask for replay (and the verifier role), validate,
 //! apply, and answer batch requests once synced.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -11,7 +12,9 @@ use tokio::sync::{Mutex, mpsc, watch};
 use super::link::{LinkCx, LinkIo, RoleDriver, now, sleep_until};
 use super::{CloseCause, Limits, ProtocolEvent};
 use crate::engine::{EnAction, EnSession, ProtocolError, ReplayRequest};
-use crate::wire::{Frame, RecordOverride, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult};
+use crate::wire::{
+    Frame, RecordOverride, RequestId, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult,
+};
 use crate::{BlockNumber, ChallengeSigner, ReplayRecord, ReplaySink, Verifier};
 
 pub(crate) struct ExternalNodeDriver<K: ReplaySink> {
@@ -67,31 +70,36 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
             }
             session.on_sent(now());
         }
-        let mut pending: Verifications<'_> = FuturesUnordered::new();
+        let mut pending = Verifications::default();
         // An input met while gathering records that is not records: handled next.
         let mut carried = None;
         loop {
             let input = match carried.take() {
                 Some(input) => input,
                 None => {
+                    // Biased: finished verifications are answered (and leave the pending set)
+                    // before more requests are read, so a flood of requests the verifier can
+                    // answer at once never counts against the pending limit.
                     let frame = tokio::select! {
-                        Some(result) = pending.next() => {
+                        biased;
+                        Some((result, bytes)) = pending.futures.next() => {
+                            pending.bytes = pending.bytes.saturating_sub(bytes);
                             if let Err(cause) = self.answer(cx, io, &session, result).await {
                                 return cause;
                             }
                             session.on_sent(now());
                             continue;
                         }
-                        frame = io.recv(cx) => match frame {
-                            Ok(frame) => frame,
-                            Err(cause) => return cause,
-                        },
                         () = sleep_until(session.poll_timeout()) => {
                             match session.handle_timeout(now()) {
                                 Some(kind) => return CloseCause::Timeout(kind),
                                 None => continue,
                             }
                         }
+                        frame = io.recv(cx) => match frame {
+                            Ok(frame) => frame,
+                            Err(cause) => return cause,
+                        },
                     };
                     session.handle_frame(&frame, now())
                 }
@@ -156,8 +164,31 @@ const GATHER_BYTES: usize = 16 * 1024 * 1024;
 /// A session input: what the peer's message asks of us, or how it broke the protocol.
 type Input<R> = Result<EnAction<R>, ProtocolError>;
 
-/// Batch verifications in flight on one link.
-type Verifications<'a> = FuturesUnordered<futures::future::BoxFuture<'a, VerifyBatchResult>>;
+/// Request ids a link remembers, so a repeated one is verified and answered once.
+const SEEN_REQUEST_IDS: usize = 1024;
+
+/// Batch verifications in flight on one link (bounded by [`Limits::max_pending_verifications`]
+/// and [`Limits::max_pending_verification_bytes`]), and the request ids it was sent last.
+#[derive(Default)]
+struct Verifications<'a> {
+    /// Each yields its result and the commit bytes it held.
+    futures: FuturesUnordered<futures::future::BoxFuture<'a, (VerifyBatchResult, usize)>>,
+    /// Commit bytes the pending requests hold.
+    bytes: usize,
+    /// The last [`SEEN_REQUEST_IDS`] request ids queued on this link, oldest first.
+    seen: VecDeque<RequestId>,
+}
+
+impl Verifications<'_> {
+    /// Remembers `id` as queued on this link (forgetting the oldest beyond
+    /// [`SEEN_REQUEST_IDS`]).
+    fn remember(&mut self, id: RequestId) {
+        if self.seen.len() == SEEN_REQUEST_IDS {
+            self.seen.pop_front();
+        }
+        self.seen.push_back(id);
+    }
+}
 
 /// Adds to `records` the records of messages already waiting on the link (bounded), stopping
 /// at the first message that carries anything else (returned, to be handled next) or at the
@@ -221,10 +252,30 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
             }
             Ok(EnAction::VerifyBatch(batch)) => {
                 let max = self.limits.max_pending_verifications;
-                if pending.len() >= max {
+                let max_bytes = self.limits.max_pending_verification_bytes;
+                let bytes = batch
+                    .commit_data
+                    .len()
+                    .saturating_add(batch.prev_commit_data.len());
+                if pending.seen.contains(&batch.request_id) {
+                    // Verified (or being verified) and answered once on this link already.
+                    tracing::debug!(
+                        request_id = batch.request_id.0,
+                        "repeated VerifyBatch ignored"
+                    );
+                    return Ok(None);
+                }
+                if pending.futures.len() >= max {
                     return Err(ProtocolError::TooManyPendingVerifications { max }.into());
                 }
-                pending.push(Box::pin(self.verify_when_synced(batch)));
+                if pending.bytes.saturating_add(bytes) > max_bytes {
+                    return Err(ProtocolError::TooManyPendingVerificationBytes { max_bytes }.into());
+                }
+                pending.remember(batch.request_id);
+                pending.bytes += bytes;
+                pending.futures.push(Box::pin(async move {
+                    (self.verify_when_synced(batch).await, bytes)
+                }));
                 Ok(None)
             }
             Ok(EnAction::None) => Ok(None),
