@@ -121,20 +121,41 @@ fn serve_metrics(addr: Option<SocketAddr>) -> Result<bool, CliError> {
     }
 }
 
-/// Waits for Ctrl-C or SIGTERM.
-async fn terminated() {
+/// Ctrl-C or SIGTERM, listened for from the moment it is made: a signal that comes while the
+/// node is still starting (a supervisor stopping it at once) is kept, not left to the default
+/// action, which kills the process mid-start instead of closing its store.
+struct Termination {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Termination {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                signals: signal(SignalKind::interrupt())
+                    .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+                    .ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Resolves at the first Ctrl-C or SIGTERM since [`listen`](Self::listen).
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some((int, term)) = &mut self.signals {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Says which batch signature scheme is active (INFO) when the node uses one: a main node with
@@ -186,6 +207,7 @@ async fn serve<R: Produce + BatchSource>(
     args: MainNodeArgs,
     format: RecordFormat,
 ) -> Result<(), Failure> {
+    let mut termination = Termination::listen();
     let data = require_data(args.node.data.as_deref(), "main-node")?;
     let signers = args
         .verifier_signer
@@ -284,21 +306,26 @@ async fn serve<R: Produce + BatchSource>(
         ))
     });
 
-    let failure = match producer {
+    let produced = match producer {
         Some(mut producer) => tokio::select! {
-            () = terminated() => None,
-            done = &mut producer => match done {
-                // The store's fault (a full disk) is said below, with its exit status.
-                Ok(Err(_)) if store.fault().is_some() => None,
-                Ok(Err(e)) => Some(Failure::from(e)),
-                // Finished producing (`--produce-until`): keep serving.
-                _ => { terminated().await; None }
-            },
+            () = termination.recv() => None,
+            done = &mut producer => Some(done),
         },
         None => {
-            terminated().await;
+            termination.recv().await;
             None
         }
+    };
+    let failure = match produced {
+        // The store's fault (a full disk) is said below, with its exit status.
+        Some(Ok(Err(_))) if store.fault().is_some() => None,
+        Some(Ok(Err(e))) => Some(Failure::from(e)),
+        // Finished producing (`--produce-until`): keep serving.
+        Some(_) => {
+            termination.recv().await;
+            None
+        }
+        None => None,
     };
     // A full disk stops the producer (the store logged it); the main node then exits, for its
     // supervisor to restart it once there is room.
@@ -380,6 +407,7 @@ async fn replicate<R: BatchSource>(
     role: Role,
     format: RecordFormat,
 ) -> Result<(), Failure> {
+    let mut termination = Termination::listen();
     let command = store::role_name(role);
     let data = require_data(args.node.data.as_deref(), command)?;
     if args.main_node.is_empty() {
@@ -489,7 +517,7 @@ async fn replicate<R: BatchSource>(
         target
     };
     let failure = tokio::select! {
-        () = terminated() => None,
+        () = termination.recv() => None,
         target = reached => {
             println!("reached block {target}; next block {}", store.next_block());
             let _ = std::io::stdout().flush();
