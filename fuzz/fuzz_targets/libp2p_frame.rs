@@ -15,7 +15,7 @@ use zks_wire::{LinkCaps, Protocol, TwoFaVersion, ZksVersion};
 const RESERVE_STEP: usize = 64 * 1024;
 
 /// Every message of `stream` decoded from one buffer, and how the stream ended.
-fn one_shot(decoder: &Decoder, stream: &[u8]) -> (Vec<Message>, Option<FrameError>) {
+fn one_shot(decoder: &MessageDecoder, stream: &[u8]) -> (Vec<Message>, Option<FrameError>) {
     let mut src = BytesMut::from(stream);
     let mut out = Vec::new();
     loop {

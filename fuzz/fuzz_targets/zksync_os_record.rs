@@ -20,10 +20,17 @@ fuzz_target!(|data: &[u8]| {
             record.encode(version, &mut again);
             assert_eq!(again, data, "{version:?}: {record:?} is not canonical");
             assert_eq!(again.len(), record.encoded_len());
-            assert_eq!(V3Record::decode(version, &Bytes::from(again)).as_ref(), Ok(&record));
+            assert_eq!(
+                V3Record::decode(version, &Bytes::from(again)).as_ref(),
+                Ok(&record)
+            );
             // Raw parts are views into the input, never larger than it.
             let raw: usize = record.transactions.iter().map(Bytes::len).sum::<usize>()
-                + record.force_preimages.iter().map(|(_, p)| p.len()).sum::<usize>();
+                + record
+                    .force_preimages
+                    .iter()
+                    .map(|(_, p)| p.len())
+                    .sum::<usize>();
             assert!(raw < data.len());
         }
     }
