@@ -177,6 +177,18 @@ impl OutQueue {
         }
     }
 
+    /// Resolves once reth has taken every queued frame (for a graceful close: what the node
+    /// sent before it let go goes out before the Disconnect).
+    pub(crate) async fn drained(&self) {
+        loop {
+            let notified = self.space.notified();
+            if lock(&self.state).frames.is_empty() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Lets our streams end (see [`OutState::end`]).
     pub(crate) fn end(&self) {
         let mut state = lock(&self.state);

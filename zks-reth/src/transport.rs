@@ -685,9 +685,16 @@ impl LinkTask {
                 LinkClosed::ByTransport { reason, detail }
             }
             End::EngineGone => {
-                let reason = outbound
-                    .close_reason()
-                    .unwrap_or(DisconnectReason::Requested);
+                let reason = match outbound.close_reason() {
+                    Some(reason) => reason,
+                    None => {
+                        // Let go without a reason: what was sent before goes out first (as on
+                        // every transport), bounded by the close wait.
+                        let _ =
+                            tokio::time::timeout(self.close_wait, self.slot.out.drained()).await;
+                        DisconnectReason::Requested
+                    }
+                };
                 self.close(reason);
                 LinkClosed::ByTransport {
                     reason,

@@ -275,3 +275,21 @@ async fn a_dial_narrows_the_versions_of_its_session() {
     assert_eq!(dialed.info().caps.zks, ZksVersion::V5);
     assert!(dialed.info().caps.carries(Protocol::Zks2fa));
 }
+
+/// The kit's close check both ways over reth: the reason reaches the peer after what crossed
+/// before it, every later receive says the same, and both senders see the link gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_close_tells_the_peer_why_both_ways() {
+    let (dialed, accepted, _nets) = pair(Capabilities::CURRENT, Capabilities::CURRENT).await;
+    conformance::close_tells_the_peer_why(dialed, accepted).await;
+    let (dialed, accepted, _nets) = pair(Capabilities::CURRENT, Capabilities::CURRENT).await;
+    conformance::close_tells_the_peer_why(accepted, dialed).await;
+}
+
+/// The kit's drop check over reth: dropping every sender ends the link with `Requested`, after
+/// every frame sent before the drop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_dropping_the_senders_closes_with_requested() {
+    let (dialed, accepted, _nets) = pair(Capabilities::CURRENT, Capabilities::CURRENT).await;
+    conformance::dropping_the_senders_closes_with_requested(dialed, accepted).await;
+}

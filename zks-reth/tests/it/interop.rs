@@ -376,3 +376,35 @@ async fn a_reth_node_without_a_listener_refuses_sessions_with_useless_peer() {
     }
     assert_eq!(net.transport.sessions(), 0);
 }
+
+/// Backpressure from a zks-devp2p peer that reads nothing, through reth: the devp2p side stops
+/// reading its socket, reth's write buffer fills, reth stops taking from our outbound queue,
+/// and our sender is held back (the kit's check, 16 KiB frames, before 4,096); once the peer
+/// reads, every frame arrives in order. (The other way, a node that reads nothing behind reth
+/// is cut off at the inbound budget instead: reth's channel to us is unbounded, see
+/// `an_engine_that_falls_behind_closes_the_link_at_the_budget`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_devp2p_peer_that_reads_nothing_holds_back_a_reth_sender() {
+    use zks_api::transport::Transport;
+    let net = reth_net(Capabilities::CURRENT).await;
+    let d = devp2p(EthVersion::V69);
+    let mut d_incoming = d.listen(Capabilities::CURRENT).await.unwrap();
+    let d_addr = PeerAddr::new(d.local_enode().unwrap().to_string());
+    let dialed = net
+        .transport
+        .dial(&d_addr, Capabilities::CURRENT)
+        .await
+        .unwrap();
+    let accepted = timeout(LIMIT, d_incoming.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    zks_api::conformance::backpressure_holds_a_sender_back(
+        dialed,
+        accepted,
+        4096,
+        Duration::from_secs(3),
+    )
+    .await;
+}
