@@ -435,3 +435,79 @@ async fn a_silent_preferred_upstream_is_relinked_not_left() {
         .any(|e| matches!(e, ProtocolEvent::ReplayRequested { .. }));
     assert!(!asked_b, "mn-b was probed or asked for replay");
 }
+
+/// An external node's transport whose dials take `delay` (a slow handshake over a long path).
+#[derive(Clone, Debug)]
+struct SlowDials(MemTransport, Duration);
+
+#[async_trait]
+impl Transport for SlowDials {
+    fn local_id(&self) -> PeerId {
+        self.0.local_id()
+    }
+    fn peer_id(&self, addr: &PeerAddr) -> Result<PeerId, TransportError> {
+        self.0.peer_id(addr)
+    }
+    async fn listen(&self, caps: Capabilities) -> Result<Incoming, TransportError> {
+        self.0.listen(caps).await
+    }
+    async fn dial(&self, addr: &PeerAddr, caps: Capabilities) -> Result<Link, TransportError> {
+        tokio::time::sleep(self.1).await;
+        self.0.dial(addr, caps).await
+    }
+}
+
+/// `upstream_probe_timeout` bounds a whole probe, dial included: with dials taking 4 s and
+/// 1 s each way to the main node, a probe needs 6 s and never finds the block within the
+/// 5 s default, so the silent link is not replaced by a probe (a 10 s timeout finds it: one
+/// `Silent` switch, after the 30 s stall, the 6 s probe and the 10 s the link had to deliver).
+#[tokio::test(start_paused = true)]
+async fn a_probe_gets_the_probe_timeout_in_all_dial_included() {
+    for (probe_timeout, switches) in [(Duration::from_secs(5), 0), (Duration::from_secs(10), 1)] {
+        let net = MemNet::new();
+        net.set_latency("en", "mn", Duration::from_secs(1), Duration::ZERO);
+        let store = chain(1);
+        let source = LosesWakeups::new(Arc::clone(&store), &[20]);
+        let _mn = main_node(&net, "mn", Arc::clone(&source)).await;
+        let sink = Arc::new(MemoryReplayStore::new());
+        let limits = Limits::default()
+            .with_upstream_probe_timeout(probe_timeout)
+            .with_upstream_watchdog(None);
+        let en = external_node(
+            SlowDials(net.node("en"), Duration::from_secs(4)),
+            Arc::clone(&sink),
+            &["mn"],
+            limits,
+        )
+        .await;
+        let mut events = en.events();
+        produce(Arc::clone(&store), 1, 100);
+        if switches == 0 {
+            // Stalled at 21 for good: ten minutes, probes on their backoff schedule, no switch.
+            let replay = replay_until(&mut events, 20).await;
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            let later: Vec<_> = drain(&mut events)
+                .into_iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        ProtocolEvent::UpstreamSwitched { .. }
+                            | ProtocolEvent::ReplayApplied { .. }
+                    )
+                })
+                .collect();
+            assert!(replay.switches.is_empty() && later.is_empty(), "{later:?}");
+            assert_eq!(sink.block_numbers(), blocks(0, 21));
+        } else {
+            let replay = replay_until(&mut events, 99).await;
+            let silent = SwitchReason::Silent {
+                idle: Duration::from_secs(46),
+            };
+            assert_eq!(
+                replay.switches,
+                [("mn".into(), "mn".into(), silent, Some(20))]
+            );
+            assert_eq!(sink.block_numbers(), blocks(0, 100));
+        }
+    }
+}

@@ -343,9 +343,10 @@ impl Upstreams<'_> {
     /// Whether the upstream at `addr` serves block `block` now: one short-lived link.
     async fn probe(&self, addr: &PeerAddr, block: BlockNumber) -> Probe {
         let shared = self.shared;
-        let timeout = shared.limits.upstream_probe_timeout;
+        // One deadline for the whole probe, dial included (the limit's documented meaning).
+        let deadline = Instant::now() + shared.limits.upstream_probe_timeout;
         let dialed = tokio::select! {
-            dialed = tokio::time::timeout(timeout, shared.transport.dial(addr, shared.caps)) => dialed,
+            dialed = tokio::time::timeout_at(deadline, shared.transport.dial(addr, shared.caps)) => dialed,
             () = shared.shutdown.cancelled() => return Probe::Unreachable,
         };
         let link = match dialed {
@@ -372,7 +373,16 @@ impl Upstreams<'_> {
         let mut io = LinkIo::new(shared, rx, crate::Direction::Outbound);
         let found = if !cx.trusted {
             Probe::Unreachable
-        } else if self.driver.probe(&cx, &mut io, block, timeout).await {
+        } else if self
+            .driver
+            .probe(
+                &cx,
+                &mut io,
+                block,
+                deadline.saturating_duration_since(Instant::now()),
+            )
+            .await
+        {
             Probe::Has
         } else if matches!(io.try_recv(&cx).await, Err(CloseCause::Link(_))) {
             // The upstream ended the probe link before answering (it refuses a second link
