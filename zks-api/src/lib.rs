@@ -20,10 +20,11 @@
 //! # Feature flags
 //!
 //! - `test-utils`: `MemoryReplayStore`, an in-memory source and sink with push notification,
-//!   and [`conformance`]: checks every transport must pass.
+//!   and `conformance`: checks every transport must pass.
 //! - `zksync-os`: `wire::zksync_os`, upstream's v3 replay records (`V3Record`, and
 //!   `V3RecordBytes` kept as received), without a direct `zks-wire` dependency.
 
+pub mod admission;
 pub mod engine;
 mod error;
 pub mod middleware;

@@ -11,8 +11,9 @@
 //! - [`size_limit`]: refuses a message above the size cap before it is decoded.
 //! - [`rate_limit`]: per-link token buckets for messages/s and bytes/s, tight for control
 //!   messages (replay and verifier-role requests, auth, batch results).
-//! - [`connection_limit`]: one cap on active links per node, with trusted peers exempt; excess
-//!   links are refused at accept time with Disconnect `TooManyPeers`.
+//!
+//! The cap on active links per node is not a layer (it admits links, not messages): it is
+//! [`admission`](crate::admission).
 //!
 //! Handshake, first-message and idle deadlines are enforced by the link driver itself (they
 //! are about silence, which no per-message service can observe); see
@@ -21,7 +22,11 @@
 //! Errors are small structs inside a [`BoxError`]; the engine downcasts the shipped ones into
 //! [`Rejection`] and reports anything else as [`Rejection::Other`].
 
-pub mod connection_limit;
+/// Moved to [`admission`](crate::admission): it admits links, it is no per-message layer.
+#[deprecated(since = "0.1.0", note = "moved to zks_api::admission")]
+pub mod connection_limit {
+    pub use crate::admission::{ConnectionLimit, ConnectionPermit, TooManyPeers};
+}
 pub mod rate_limit;
 pub mod size_limit;
 

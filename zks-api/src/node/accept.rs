@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::ProtocolEvent;
 use super::link::{RoleDriver, serve_link};
 use super::shared::Shared;
-use crate::middleware::connection_limit::TooManyPeers;
+use crate::admission::TooManyPeers;
 use crate::transport::kit::RepeatSummary;
 use crate::transport::{Incoming, Link};
 use crate::{DisconnectReason, PeerId};

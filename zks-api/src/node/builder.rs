@@ -19,7 +19,7 @@ use super::settings::DriverSettings;
 use super::shared::Shared;
 use super::upstreams::dial_loop;
 use super::{Limits, Node, ProtocolEvent};
-use crate::middleware::connection_limit::ConnectionLimit;
+use crate::admission::ConnectionLimit;
 use crate::middleware::{BoxError, InboundMessage, InboundService, LayerFn};
 use crate::transport::Transport;
 use crate::wire::{Capabilities, RecordOverride, VersionSet};

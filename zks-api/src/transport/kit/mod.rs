@@ -8,7 +8,7 @@
 //! [`pump`] over its own `tokio_util` codec; [`RepeatSummary`] keeps a flood of repeated events
 //! (refused sockets, accept errors) to one log line per interval.
 //!
-//! Every transport we ship passes [`conformance`](crate::conformance) (feature `test-utils`);
+//! Every transport we ship passes `zks_api::conformance` (feature `test-utils`);
 //! a new one should too.
 
 mod end;

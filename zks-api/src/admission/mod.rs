@@ -1,4 +1,6 @@
-//! One cap on active links per node, shared by all of them, with trusted peers exempt.
+//! Admission of links: one cap on active links per node, shared by all of them, with trusted
+//! peers exempt. (It admits links, not messages, so it is no [`middleware`](crate::middleware)
+//! layer.)
 //!
 //! Admission happens when the transport hands the node a new link, before any zks message of
 //! it is processed: a link beyond the cap is closed at once with Disconnect `TooManyPeers` and a
