@@ -226,11 +226,10 @@ pub async fn backpressure_holds_a_sender_back(
         let got = recv(&mut peer_rx).await.unwrap();
         assert_eq!(got, frame(i), "frame {i} (sender was held after {held_at})");
     }
-    let tx = tokio::time::timeout(DEADLINE, sender)
+    tokio::time::timeout(DEADLINE, sender)
         .await
         .expect("the sender finishes once the peer reads")
         .unwrap();
-    drop(tx);
 }
 
 /// The node's inbound size cap ([`LinkReceiver::limit_message_size`]): a message of exactly

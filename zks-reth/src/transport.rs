@@ -453,7 +453,6 @@ impl Shared {
         }
     }
 
-    /// reth dropped one of our streams (the session ended, or never got established).
     /// reth dropped one of our streams: the session ended, or never got established.
     fn stream_dropped(self: &Arc<Self>, slot: &Arc<Slot>) {
         {
