@@ -37,6 +37,7 @@ mod latency;
 mod nets;
 mod nodes;
 mod payload;
+mod per_message;
 mod quorum;
 mod relay_tree;
 mod report;
@@ -44,16 +45,35 @@ mod sink;
 mod stats;
 mod targets;
 mod throughput;
+mod versus;
 
 use std::time::{Duration, Instant};
 
 pub use error::BenchError;
 pub use handshake::K256Costs;
 pub use nets::TransportKind;
+pub use per_message::{PerMessageRun, Shape};
 pub use report::{
-    FanoutRow, FloorRow, HandshakeRow, LatencyRow, Machine, RelayTreeRow, Report, TargetRow,
-    ThroughputRow,
+    FanoutRow, FloorRow, HandshakeRow, LatencyRow, Machine, PerMessageRow, RelayTreeRow, Report,
+    TargetRow, ThroughputRow,
 };
+pub use versus::{
+    CPU_TARGET as VERSUS_CPU_TARGET, MAX_SPREAD, Side,
+    THROUGHPUT_TARGET as VERSUS_THROUGHPUT_TARGET, VersusOptions, VersusReport, VersusRow, versus,
+    write_bodies,
+};
+
+/// One per-message run of `shape` over a fresh zks-devp2p link: `mib` MiB of bodies one way,
+/// one message per send (what `zks bench per-message` prints, and `zks bench versus-reth` runs
+/// in a process of its own).
+///
+/// # Errors
+///
+/// As [`run`].
+pub async fn per_message(shape: Shape, mib: u64) -> Result<PerMessageRun, BenchError> {
+    let bodies = shape.bodies(42)?;
+    per_message::devp2p(&bodies, mib.max(1) << 20).await
+}
 pub use stats::Percentiles;
 
 /// Building blocks of the hot paths, for the criterion benches.
@@ -108,6 +128,8 @@ struct Scale {
     relay_tree: (usize, usize),
     handshake_time: Duration,
     quorum_batches: u64,
+    /// MiB per per-message run (section 7).
+    per_message_mib: u64,
     floor_reps: usize,
     k256_iters: u32,
     /// Throughput runs per transport and size; the median is reported.
@@ -126,6 +148,7 @@ impl Scale {
             relay_tree: (4, 100),
             handshake_time: Duration::from_secs(3),
             quorum_batches: 1_000,
+            per_message_mib: 128,
             floor_reps: 3,
             k256_iters: 300,
             repeats: 5,
@@ -143,6 +166,7 @@ impl Scale {
             relay_tree: (4, 100),
             handshake_time: Duration::from_secs(1),
             quorum_batches: 200,
+            per_message_mib: 32,
             floor_reps: 1,
             k256_iters: 100,
             repeats: 3,
@@ -161,6 +185,7 @@ impl Scale {
             relay_tree: (2, 4),
             handshake_time: Duration::from_millis(150),
             quorum_batches: 3,
+            per_message_mib: 1,
             floor_reps: 1,
             k256_iters: 3,
             repeats: 1,
@@ -402,6 +427,27 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
         }
     }
 
+    // 7: one message per send, the four shapes of the reth comparison.
+    for shape in Shape::ALL {
+        let bodies = shape.bodies(opts.seed)?;
+        let mut runs = Vec::with_capacity(scale.repeats);
+        for _ in 0..scale.repeats {
+            runs.push(per_message::devp2p(&bodies, scale.per_message_mib << 20).await?);
+        }
+        let (cpu_ms_per_mib, cpu_spread) =
+            versus::median_spread(runs.iter().map(|r| r.cpu_ms_per_mib));
+        let (mib_per_s, _) = versus::median_spread(runs.iter().map(|r| r.mib_per_s));
+        report.per_message.push(PerMessageRow {
+            shape,
+            body_bytes: bodies.first().map_or(0, bytes::Bytes::len),
+            messages: runs.first().map_or(0, |r| r.messages),
+            runs: runs.len(),
+            mib_per_s,
+            cpu_ms_per_mib,
+            cpu_spread,
+        });
+    }
+
     // 3: head latency.
     for &kind in &transports {
         let latency = latency::head_latency(kind, scale.latency, opts.seed).await?;
@@ -450,7 +496,7 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
 }
 
 /// The first three fields of /proc/loadavg (other work on the machine skews every number).
-fn loadavg() -> String {
+pub(crate) fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
         .split_whitespace()
@@ -547,6 +593,14 @@ mod tests {
         assert_eq!(report.handshakes.len(), 2);
         assert!(report.handshakes[0].connections > 0);
         assert_eq!(report.quorum.map(|q| q.samples), Some(3));
+        let shapes: Vec<_> = report.per_message.iter().map(|p| p.shape).collect();
+        assert_eq!(shapes, Shape::ALL);
+        assert!(
+            report
+                .per_message
+                .iter()
+                .all(|p| p.runs == 1 && p.messages > 0 && p.cpu_ms_per_mib > 0.0)
+        );
         // Every target is judged from this run, except the aggregate ones whose 10- and 100-EN
         // rows a smoke run does not have.
         let unjudged: Vec<_> = report

@@ -172,6 +172,26 @@ pub struct TargetRow {
     pub met: Option<bool>,
 }
 
+/// One message shape sent one message per send over a zks-devp2p link (section 7: the shapes
+/// `zks bench versus-reth` lays beside reth).
+#[derive(Clone, Debug, Serialize)]
+pub struct PerMessageRow {
+    /// The shape.
+    pub shape: crate::Shape,
+    /// Body bytes of its first message.
+    pub body_bytes: usize,
+    /// Messages per run.
+    pub messages: u64,
+    /// Runs (the medians below are over them).
+    pub runs: usize,
+    /// Median payload MiB/s.
+    pub mib_per_s: f64,
+    /// Median process CPU ms per MiB (both ends).
+    pub cpu_ms_per_mib: f64,
+    /// (max − min) / median of the CPU per MiB over the runs.
+    pub cpu_spread: f64,
+}
+
 /// Everything one run measured. Ratios compare numbers from this run only.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
@@ -195,6 +215,8 @@ pub struct Report {
     pub handshakes: Vec<HandshakeRow>,
     /// Quorum latency (memnet, 3 of 5).
     pub quorum: Option<Percentiles>,
+    /// One message per send, four shapes (devp2p).
+    pub per_message: Vec<PerMessageRow>,
     /// The performance targets, each with what was measured and whether it was met.
     pub targets: Vec<TargetRow>,
     /// What was not measured, and why.
@@ -396,6 +418,36 @@ impl Report {
                 ms(q.p50_us),
                 ms(q.p99_us),
                 ms(q.max_us)
+            );
+        }
+        if !self.per_message.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n## 7. One message per send, devp2p link (the shapes of `zks bench versus-reth`)\n"
+            );
+            let _ = writeln!(
+                s,
+                "| message | body B | messages | runs | MiB/s | CPU ms/MiB (both ends) | CPU spread |"
+            );
+            let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+            for p in &self.per_message {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {:.1} | {:.2} | {:.0} % |",
+                    p.shape.describe(),
+                    p.body_bytes,
+                    p.messages,
+                    p.runs,
+                    p.mib_per_s,
+                    p.cpu_ms_per_mib,
+                    p.cpu_spread * 100.0
+                );
+            }
+            let _ = writeln!(
+                s,
+                "\nkeccak: {}; Snappy: {}.",
+                crate::per_message::ZKS_KECCAK,
+                crate::per_message::ZKS_SNAPPY
             );
         }
         let _ = writeln!(s, "\n## Targets\n");

@@ -138,6 +138,44 @@ pub struct BenchArgs {
     /// nothing).
     #[arg(long, hide = true)]
     pub smoke: bool,
+    /// A single measurement instead of the whole run.
+    #[command(subcommand)]
+    pub only: Option<BenchCommand>,
+}
+
+/// `zks bench <measurement>`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// One run of one message shape over a fresh devp2p link, one message per send; prints one
+    /// JSON line (the format of reth's runner, `zks-reth/bench`).
+    PerMessage {
+        /// random-256, random-16k, v3-1 (one ZKsync OS v3 record per message) or v3-64.
+        #[arg(long)]
+        shape: zks_bench::Shape,
+        /// MiB of message bodies to send.
+        #[arg(long, default_value_t = 128)]
+        mib: u64,
+    },
+    /// zks-devp2p beside reth's own RLPx stack (`reth-rlpx-bench`, built from `zks-reth/bench`):
+    /// the four shapes of `per-message`, each run in a process of its own, zks and reth
+    /// alternating; ratios of medians with their spread.
+    VersusReth {
+        /// reth's runner binary.
+        #[arg(long, value_name = "FILE")]
+        runner: PathBuf,
+        /// Pairs of runs per shape (at least 3).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// MiB of message bodies per run.
+        #[arg(long, default_value_t = 128)]
+        mib: u64,
+        /// Only these shapes (comma-separated); default all four.
+        #[arg(long, value_delimiter = ',')]
+        shapes: Vec<zks_bench::Shape>,
+        /// Also write the comparison as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
 }
 
 /// `zks key ...`

@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -109,7 +109,7 @@ pub async fn rlpx_ping(
     Ok(())
 }
 
-fn require_data(data: Option<&Path>, command: &str) -> Result<std::path::PathBuf, CliError> {
+fn require_data(data: Option<&Path>, command: &str) -> Result<PathBuf, CliError> {
     data.map(Path::to_owned)
         .ok_or_else(|| format!("{command} needs --data DIR (or `data` in the config file)"))
 }
@@ -551,6 +551,23 @@ fn upstream_limits(args: &ExternalNodeArgs) -> zks_api::Limits {
 
 /// `zks bench`: runs every measurement of `zks-bench` and prints the table (and JSON).
 pub async fn bench(args: crate::cli::BenchArgs) -> Result<(), String> {
+    match args.only {
+        Some(crate::cli::BenchCommand::PerMessage { shape, mib }) => {
+            let run = zks_bench::per_message(shape, mib)
+                .await
+                .map_err(|e| format!("benchmark failed: {e}"))?;
+            println!("{}", run.to_json_line());
+            return Ok(());
+        }
+        Some(crate::cli::BenchCommand::VersusReth {
+            runner,
+            rounds,
+            mib,
+            shapes,
+            json,
+        }) => return versus_reth(runner, rounds, mib, shapes, json).await,
+        None => {}
+    }
     let mut opts = if args.smoke {
         zks_bench::BenchOptions::smoke()
     } else if args.quick {
@@ -566,6 +583,49 @@ pub async fn bench(args: crate::cli::BenchArgs) -> Result<(), String> {
         .map_err(|e| format!("benchmark failed: {e}"))?;
     println!("{}", report.to_table());
     if let Some(path) = args.json {
+        crate::files::replace(&path, report.to_json().as_bytes(), false)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `zks bench versus-reth`: runs child processes, off the async workers.
+async fn versus_reth(
+    runner: PathBuf,
+    rounds: usize,
+    mib: u64,
+    shapes: Vec<zks_bench::Shape>,
+    json: Option<PathBuf>,
+) -> Result<(), String> {
+    let zks = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    if !runner.is_file() {
+        return Err(format!(
+            "no reth runner at {} (build it: scripts/reth-rlpx-bench.sh)",
+            runner.display()
+        ));
+    }
+    let work_dir = std::env::temp_dir().join(format!("zks-versus-reth-{}", std::process::id()));
+    std::fs::create_dir_all(&work_dir)
+        .map_err(|e| format!("cannot create {}: {e}", work_dir.display()))?;
+    let opts = zks_bench::VersusOptions {
+        zks,
+        reth_runner: runner,
+        rounds,
+        mib,
+        shapes: if shapes.is_empty() {
+            zks_bench::Shape::ALL.to_vec()
+        } else {
+            shapes
+        },
+        work_dir: work_dir.clone(),
+    };
+    let result = tokio::task::spawn_blocking(move || zks_bench::versus(&opts))
+        .await
+        .map_err(|e| format!("comparison task failed: {e}"))?;
+    let _ = std::fs::remove_dir_all(&work_dir);
+    let report = result.map_err(|e| format!("comparison failed: {e}"))?;
+    println!("{}", report.to_table());
+    if let Some(path) = json {
         crate::files::replace(&path, report.to_json().as_bytes(), false)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }

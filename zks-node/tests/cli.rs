@@ -1422,6 +1422,43 @@ fn eip712_flags_on_a_node_that_verifies_no_batches_are_ignored_with_a_warning() 
     assert_eq!(line["level"], "WARN");
 }
 
+/// `zks bench per-message` prints exactly one JSON line in the format of reth's runner, which
+/// `zks bench versus-reth` parses; a missing runner is refused before anything runs.
+#[test]
+fn bench_per_message_prints_one_json_line_and_versus_reth_needs_its_runner() {
+    let out = zks()
+        .args(["bench", "per-message", "--shape", "v3-1", "--mib", "1"])
+        .output()
+        .expect("run zks bench per-message");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let run: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(run["impl"], "zks");
+    // 1 MiB of ~8.8 KB bodies: the smallest count reaching it.
+    assert_eq!(run["messages"], 119, "{text}");
+    assert!(run["payload_bytes"].as_u64().unwrap() >= 1 << 20);
+    assert!(run["cpu_ms_per_mib"].as_f64().unwrap() > 0.0);
+    for key in ["seconds", "cpu_seconds", "mib_per_s", "keccak", "snappy"] {
+        assert!(!run[key].is_null(), "{key} missing: {text}");
+    }
+    let out = zks()
+        .args([
+            "bench",
+            "versus-reth",
+            "--runner",
+            "/nonexistent/reth-rlpx-bench",
+        ])
+        .output()
+        .expect("run zks bench versus-reth");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no reth runner at /nonexistent/reth-rlpx-bench"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn bench_prints_its_report_without_log_lines_unless_rust_log_asks() {
     let bench = |rust_log: Option<&str>| {
