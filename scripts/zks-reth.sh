@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # zks-reth (zks inside a reth v2.5.0 node): formatting, clippy -D warnings, build and its tests,
+# and the same for its workspace member reth-rlpx-bench (zks-reth/bench: a benchmark runner of
+# reth's own RLPx stack; compiled and unit-tested here, never run as a benchmark),
 # when reth's sources can be had: the vendored copy at ../shared/vendor (relative to the repository
 # root; see its README), else GitHub. Otherwise prints `SKIPPED: zks-reth (<reason>)`; with
 # ZKS_REQUIRE_RETH=1 (CI) a skip is a failure. Its interop tests drive target/release/zks when it
@@ -43,11 +45,14 @@ RUSTC_WORKSPACE_WRAPPER="$(command -v clippy-driver)"
 cargo fmt --check
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-# Builds the test binary and the example with clippy's lints on zks-reth (the crate's [lints]:
-# the main workspace's policy); any warning fails, as `clippy -D warnings` does.
-cargo "${config[@]}" test --locked --no-run 2>&1 | tee "$log"
+# Builds the test binary and the example with clippy's lints on zks-reth, and reth-rlpx-bench
+# (its unit-test build covers all its code), both under the crates' [lints] (the main workspace's
+# policy); any warning fails, as `clippy -D warnings` does. --workspace in both commands: one
+# feature set, so reth is compiled once (the runner turns on alloy-primitives' asm-keccak, which
+# unifies into zks-reth's build here; a plain `cargo test`, zks-reth alone, has its own set).
+cargo "${config[@]}" test --locked --workspace --no-run 2>&1 | tee "$log"
 if grep -qE '^(warning|error)' "$log"; then
   echo "zks-reth: warnings (see above)" >&2
   exit 1
 fi
-cargo "${config[@]}" test --locked
+cargo "${config[@]}" test --locked --workspace
