@@ -123,7 +123,9 @@ impl Encoder<Outgoing> for Devp2pEncoder {
             Outgoing::Frame(frame) => {
                 session.check_zks(&frame)?;
                 if session.compresses() && frame.body.len() >= MIN_SHARED_BODY {
-                    let compressed = self.compressed.compressed(&frame.body);
+                    let compressed = self
+                        .compressed
+                        .compressed(&frame.body, |body| session.compress(body));
                     self.frames.encode_with(out, |b| {
                         session.write_zks_compressed(&frame, &compressed, b);
                     })?;

@@ -34,18 +34,13 @@ struct Inner {
 
 impl CompressedCache {
     /// `body` Snappy-compressed: from the cache when another link compressed this very body,
-    /// else compressed now and kept.
-    pub(crate) fn compressed(&self, body: &Bytes) -> Bytes {
+    /// else compressed now by `compress` and kept.
+    pub(crate) fn compressed(&self, body: &Bytes, compress: impl FnOnce(&[u8]) -> Bytes) -> Bytes {
         let same = |(b, _): &&(Bytes, Bytes)| b.as_ptr() == body.as_ptr() && b.len() == body.len();
         if let Some((_, c)) = self.lock().entries.iter().rev().find(same) {
             return c.clone();
         }
-        // Cannot fail: compress_vec sizes its output, and bodies are far below Snappy's limit.
-        let compressed = Bytes::from(
-            snap::raw::Encoder::new()
-                .compress_vec(body)
-                .unwrap_or_default(),
-        );
+        let compressed = compress(body);
         let size = body.len() + compressed.len();
         if size > MAX_BYTES {
             return compressed;
@@ -71,23 +66,27 @@ impl CompressedCache {
 mod tests {
     use super::*;
 
+    fn snappy(body: &[u8]) -> Bytes {
+        Bytes::from(snap::raw::Encoder::new().compress_vec(body).unwrap())
+    }
+
     #[test]
     fn one_body_is_compressed_once_and_equal_bytes_elsewhere_are_not_mistaken_for_it() {
         let cache = CompressedCache::default();
         let body = Bytes::from(vec![7u8; 4096]);
-        let first = cache.compressed(&body);
-        let again = cache.compressed(&body.clone());
+        let first = cache.compressed(&body, snappy);
+        let again = cache.compressed(&body.clone(), snappy);
         assert_eq!(first.as_ptr(), again.as_ptr(), "served from the cache");
         let decoded = snap::raw::Decoder::new().decompress_vec(&first).unwrap();
         assert_eq!(decoded, body);
         // Same content, another allocation: compressed on its own (same bytes out).
         let copy = Bytes::from(vec![7u8; 4096]);
-        let other = cache.compressed(&copy);
+        let other = cache.compressed(&copy, snappy);
         assert_ne!(other.as_ptr(), first.as_ptr());
         assert_eq!(other, first);
         // A slice of the body is another body.
         let half = body.slice(..2048);
-        let h = cache.compressed(&half);
+        let h = cache.compressed(&half, snappy);
         assert_eq!(
             snap::raw::Decoder::new().decompress_vec(&h).unwrap(),
             &body[..2048]
@@ -101,7 +100,7 @@ mod tests {
             .map(|i| Bytes::from(vec![u8::try_from(i % 251).unwrap(); 2048]))
             .collect();
         for b in &bodies {
-            cache.compressed(b);
+            cache.compressed(b, snappy);
         }
         let inner = cache.lock();
         assert_eq!(inner.entries.len(), MAX_ENTRIES);

@@ -609,11 +609,13 @@ async fn our_en_refuses_upstreams_malformed_v3_record_eth69_max64() {
 // Our main node, the peer as an upstream external node.
 
 /// The peer as an upstream EN (eth, zks/5, no zks_2fa: batch verification off) dials our MN
-/// serving the chain 1..=LAST from a v3 store and asks `[1, [], 1]`: our MN reports the
-/// request (from 1, 1 per message, no overrides) and one block per `BlockReplays`, through
-/// LAST; the peer receives, at zks/5's id 1, exactly one record per message, each byte-equal
-/// to ours, blocks 1..=LAST in order.
-async fn an_upstream_en_replays_from_our_mn(eth: Eth) {
+/// serving the chain 1..=LAST from a v3 store and asks `[1, [], max]`: our MN reports the
+/// request (from 1, `max` per message, no overrides) and `max` blocks per `BlockReplays`
+/// (the last shorter), through LAST; the peer receives, at zks/5's id 1, exactly those
+/// messages, each byte-equal to ours once decompressed, blocks 1..=LAST in order. With 64 per
+/// message a body is ~566 KB, which our MN compresses with a window over the whole body
+/// (copies reaching past 64 KiB): snappyjs decodes it.
+async fn an_upstream_en_replays_from_our_mn(eth: Eth, max: u8) {
     let chain = v3_chain(LAST);
     let store = Arc::new(MemoryReplayStore::<V3Record>::with_first_block(1));
     store.extend(chain.iter().cloned()).unwrap();
@@ -624,10 +626,11 @@ async fn an_upstream_en_replays_from_our_mn(eth: Eth) {
     let mn = builder.start().await.unwrap();
     let enode = mn.local_addr().unwrap().to_string();
 
+    let open = format!("0:c301c0{max:02x}");
     let env = [
         ("ZKS_PEER_ETH", eth.env()),
         ("ZKS_PEER_ZKS", "5"),
-        ("ZKS_PEER_ZKS_OPEN", "0:c301c001"),
+        ("ZKS_PEER_ZKS_OPEN", open.as_str()),
         ("ZKS_PEER_ZKS_REPLY", ""),
     ];
     let mut node = NodePeer::spawn(&["dial", &enode], &env);
@@ -644,12 +647,12 @@ async fn an_upstream_en_replays_from_our_mn(eth: Eth) {
     assert_eq!(layout["layout"], eth.layout(false));
     assert_eq!(status["payload_hex"], eth.status());
 
-    // What the peer received: BlockReplays, then its one record, per block.
-    for record in &chain {
-        let block = record.block_number();
-        let item = encoded(record);
+    // What the peer received: BlockReplays, then its records, per message.
+    for message in chain.chunks(usize::from(max)) {
+        let first = message[0].block_number();
+        let items: Vec<_> = message.iter().map(encoded).collect();
         let body = ZksMessage::BlockReplays(BlockReplays {
-            records: vec![item.clone().into()],
+            records: items.iter().cloned().map(Into::into).collect(),
         })
         .to_frame()
         .body;
@@ -660,19 +663,21 @@ async fn an_upstream_en_replays_from_our_mn(eth: Eth) {
             .await;
         assert_eq!(
             got["event"], "zks",
-            "block {block}: a record beyond one per message"
+            "block {first}: a record beyond {max} per message"
         );
-        assert_eq!(got["id"], 1, "block {block}");
-        assert_eq!(got["wire_id"], eth.zks_offset() + 1, "block {block}");
-        assert_eq!(got["payload_hex"], hex::encode(&body), "block {block}");
-        let got = node
-            .event("record", |e| e["event"] == "zks" || e["event"] == "record")
-            .await;
-        assert_eq!(
-            got,
-            json!({"event": "record", "index": 0, "hex": hex::encode(&item)}),
-            "block {block}"
-        );
+        assert_eq!(got["id"], 1, "block {first}");
+        assert_eq!(got["wire_id"], eth.zks_offset() + 1, "block {first}");
+        assert_eq!(got["payload_hex"], hex::encode(&body), "block {first}");
+        for (index, item) in items.iter().enumerate() {
+            let got = node
+                .event("record", |e| e["event"] == "zks" || e["event"] == "record")
+                .await;
+            assert_eq!(
+                got,
+                json!({"event": "record", "index": index, "hex": hex::encode(item)}),
+                "block {first} + {index}"
+            );
+        }
     }
 
     // What our MN reports: the request, then one block per message, 1..=LAST.
@@ -690,7 +695,7 @@ async fn an_upstream_en_replays_from_our_mn(eth: Eth) {
                 requested = true;
                 assert_eq!(
                     (starting_block, max_blocks_per_message, overrides),
-                    (1, 1, 0)
+                    (1, usize::from(max), 0)
                 );
             }
             ProtocolEvent::ReplayBlockSent {
@@ -699,8 +704,9 @@ async fn an_upstream_en_replays_from_our_mn(eth: Eth) {
                 ..
             } => {
                 assert!(requested, "a block before the request");
-                assert_eq!((first_block, last_block), (next, next));
-                next += 1;
+                let last = (next + u64::from(max) - 1).min(LAST);
+                assert_eq!((first_block, last_block), (next, last));
+                next = last + 1;
             }
             ProtocolEvent::Closed { cause, .. } => panic!("link closed: {cause}"),
             _ => {}
@@ -714,13 +720,20 @@ async fn an_upstream_en_replays_from_our_mn(eth: Eth) {
 #[tokio::test]
 async fn an_upstream_en_replays_the_v3_chain_from_our_mn_eth68() {
     if node_peer::available("an_upstream_en_replays_the_v3_chain_from_our_mn_eth68") {
-        an_upstream_en_replays_from_our_mn(Eth::V68).await;
+        an_upstream_en_replays_from_our_mn(Eth::V68, 1).await;
     }
 }
 
 #[tokio::test]
 async fn an_upstream_en_replays_the_v3_chain_from_our_mn_eth69() {
     if node_peer::available("an_upstream_en_replays_the_v3_chain_from_our_mn_eth69") {
-        an_upstream_en_replays_from_our_mn(Eth::V69).await;
+        an_upstream_en_replays_from_our_mn(Eth::V69, 1).await;
+    }
+}
+
+#[tokio::test]
+async fn an_upstream_en_replays_the_v3_chain_from_our_mn_eth69_max64() {
+    if node_peer::available("an_upstream_en_replays_the_v3_chain_from_our_mn_eth69_max64") {
+        an_upstream_en_replays_from_our_mn(Eth::V69, 64).await;
     }
 }

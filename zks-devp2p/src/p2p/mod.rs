@@ -7,6 +7,7 @@
 mod hello;
 mod message;
 mod session;
+pub mod snappy;
 
 pub use hello::{Hello, MAX_CAPABILITIES, MAX_HELLO_SIZE, P2P_VERSION};
 pub use message::{

@@ -10,6 +10,7 @@ use super::message::{
     DISCONNECT, HELLO, MAX_CONTROL_PAYLOAD, MAX_DECOMPRESSED, PING, PONG, PeerReason,
     decode_disconnect, decompress, disconnect_payload, put_message_id, split_message_id,
 };
+use super::snappy::{WIDE_ABOVE, WideCompressor};
 use crate::caps::{self, LocalCapability};
 use crate::enode::NodeId;
 use crate::error::P2pError;
@@ -67,6 +68,8 @@ pub struct P2pSession {
     remote_hello: Option<Hello>,
     negotiated: Option<Negotiated>,
     encoder: snap::raw::Encoder,
+    /// For bodies over [`WIDE_ABOVE`]; made on the first (a decoding half never needs one).
+    wide: Option<Box<WideCompressor>>,
 }
 
 impl std::fmt::Debug for P2pSession {
@@ -90,6 +93,7 @@ impl P2pSession {
             remote_hello: None,
             negotiated: None,
             encoder: snap::raw::Encoder::new(),
+            wide: None,
         }
     }
 
@@ -120,6 +124,7 @@ impl P2pSession {
             remote_hello: self.remote_hello.clone(),
             negotiated: self.negotiated.clone(),
             encoder: snap::raw::Encoder::new(),
+            wide: None,
         };
         (self, twin)
     }
@@ -316,6 +321,18 @@ impl P2pSession {
             out.extend_from_slice(payload);
             return;
         }
+        self.compress_into(payload, out);
+    }
+
+    /// Appends `payload` Snappy-compressed: bodies over [`WIDE_ABOVE`] with the whole body as
+    /// the window, smaller ones by `snap` (whose window is then the whole body too).
+    fn compress_into(&mut self, payload: &[u8], out: &mut BytesMut) {
+        if payload.len() > WIDE_ABOVE {
+            self.wide
+                .get_or_insert_with(Box::default)
+                .compress(payload, out);
+            return;
+        }
         let start = out.len();
         out.resize(start + snap::raw::max_compress_len(payload.len()), 0);
         let target = out.get_mut(start..).unwrap_or_default();
@@ -458,6 +475,19 @@ impl P2pSession {
     /// Whether message bodies are Snappy-compressed on this session.
     pub fn compresses(&self) -> bool {
         self.snappy()
+    }
+
+    /// `body` Snappy-compressed as [`write_zks`](Self::write_zks) would write it, for a caller
+    /// that shares one compression among many links
+    /// ([`write_zks_compressed`](Self::write_zks_compressed)).
+    pub fn compress(&mut self, body: &[u8]) -> Bytes {
+        let mut out = BytesMut::with_capacity(if body.len() > WIDE_ABOVE {
+            body.len() / 2
+        } else {
+            snap::raw::max_compress_len(body.len())
+        });
+        self.compress_into(body, &mut out);
+        out.freeze()
     }
 
     /// As [`write_zks`](Self::write_zks), with the body already Snappy-compressed by the caller
