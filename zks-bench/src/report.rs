@@ -46,6 +46,24 @@ pub struct ThroughputRow {
     pub ratio_to_floor: Option<f64>,
     /// Process CPU time (both ends, every thread) per MiB of payload, ms.
     pub cpu_ms_per_mib: f64,
+    /// devp2p, 64 records per message: against the framing floor, measured interleaved.
+    pub against_floor: Option<FloorComparison>,
+}
+
+/// devp2p against the framing floor, from runs interleaved with the floor's (floor, devp2p,
+/// floor, devp2p, …), as ratios of medians.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct FloorComparison {
+    /// devp2p MiB/s over the floor's (one core): how many cores the neighbours leave weighs on
+    /// it, as devp2p's two ends run on two.
+    pub throughput: f64,
+    /// The floor's CPU per MiB over devp2p's (both ends, whole process): what devp2p spends on
+    /// each byte beyond the primitives, whatever the load.
+    pub cpu: f64,
+    /// The wider of the two sides' CPU spreads ((max − min) / median).
+    pub spread: f64,
+    /// Pairs of runs.
+    pub pairs: usize,
 }
 
 /// The RLPx framing floor for one record size (payload MiB/s, one core).
@@ -256,13 +274,13 @@ impl Report {
         let _ = writeln!(s, "## 1. Replay throughput, MN → 1 EN\n");
         let _ = writeln!(
             s,
-            "| transport | record | per message | records | s | records/s | MiB/s | × raw TCP | × framing floor | CPU ms/MiB (both ends) |"
+            "| transport | record | per message | records | s | records/s | MiB/s | × raw TCP | × framing floor | CPU ms/MiB (both ends) | floor's CPU / ours, interleaved (spread) |"
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in &self.throughput {
             let _ = writeln!(
                 s,
-                "| {} | {} B | {} | {} | {:.3} | {:.0} | {:.1} | {:.3} | {} | {:.2} |",
+                "| {} | {} B | {} | {} | {:.3} | {:.0} | {:.1} | {:.3} | {} | {:.2} | {} |",
                 r.transport.name(),
                 r.record_bytes,
                 r.per_message,
@@ -272,7 +290,16 @@ impl Report {
                 r.mib_per_s,
                 r.ratio_to_tcp,
                 opt(r.ratio_to_floor, 3),
-                r.cpu_ms_per_mib
+                r.cpu_ms_per_mib,
+                r.against_floor.map_or_else(
+                    || "-".to_owned(),
+                    |a| format!(
+                        "{:.3} ({:.0} %, {} pairs)",
+                        a.cpu,
+                        a.spread * 100.0,
+                        a.pairs
+                    )
+                )
             );
         }
         let _ = writeln!(s, "\n## 2. RLPx framing floor (payload MiB/s, one core)\n");

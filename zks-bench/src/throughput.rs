@@ -28,6 +28,29 @@ pub(crate) struct Measured {
     pub(crate) cpu: Duration,
 }
 
+impl Measured {
+    /// Payload MiB per second.
+    pub(crate) fn mib_per_s(&self) -> f64 {
+        crate::stats::mib_per_s(self.payload_bytes, self.elapsed)
+    }
+
+    /// Process CPU milliseconds per MiB of payload.
+    pub(crate) fn cpu_ms_per_mib(&self) -> f64 {
+        crate::stats::ratio(
+            self.cpu.as_secs_f64() * 1e3,
+            self.payload_bytes as f64 / f64::from(1 << 20),
+        )
+    }
+}
+
+/// The run with the median elapsed time of `runs`.
+pub(crate) fn median_of(mut runs: Vec<Measured>) -> Result<Measured, BenchError> {
+    runs.sort_by_key(|m| m.elapsed);
+    runs.get(runs.len() / 2)
+        .copied()
+        .ok_or_else(|| BenchError::transport("throughput", "no run"))
+}
+
 /// Runs `f` `n` times (at least once) and keeps the run with the median elapsed time.
 pub(crate) async fn median<F, Fut>(n: usize, mut f: F) -> Result<Measured, BenchError>
 where
@@ -38,10 +61,7 @@ where
     for _ in 0..n.max(1) {
         runs.push(f().await?);
     }
-    runs.sort_by_key(|m| m.elapsed);
-    runs.get(runs.len() / 2)
-        .copied()
-        .ok_or_else(|| BenchError::transport("throughput", "no run"))
+    median_of(runs)
 }
 
 /// MN → EN over `kind`: from starting the EN (dial, handshake, request) until its sink holds
