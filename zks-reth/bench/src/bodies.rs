@@ -9,9 +9,13 @@ pub(crate) const MAX_FILE_BYTES: u64 = 1 << 30;
 /// frame header (reth's `ECIES::write_header` would truncate a larger size), which also keeps
 /// id byte + body under P2PStream's 16 MiB payload limit.
 pub(crate) const MAX_BODY_BYTES: usize = {
-    // snappy's max_compress_len(n) = 32 + n + n / 6; 1 + that <= 0xff_ffff
+    // snappy's max_compress_len(n) = 32 + n + n / 6; the largest n with 1 + that <= 0xff_ffff
     let budget = 0xff_ffff - 1 - 32;
-    budget * 6 / 7
+    let mut n = budget * 6 / 7;
+    while (n + 1) + (n + 1) / 6 <= budget {
+        n += 1;
+    }
+    n
 };
 
 /// Reads a bodies file whole (not over [`MAX_FILE_BYTES`]); [`split`] it next.

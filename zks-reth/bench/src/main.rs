@@ -40,7 +40,7 @@
 //! `reth-rlpx-bench --bodies FILE [--mib N] [--workers W] [--id ID]`
 //!
 //! - `FILE`: `[u32 little-endian length][length bytes]`, repeated; read whole. Over 1 GiB, a
-//!   truncated entry, no entries, only empty bodies, or a body over 14,380,441 bytes (what one
+//!   truncated entry, no entries, only empty bodies, or a body over 14,380,442 bytes (what one
 //!   RLPx frame holds after snappy's worst case) is refused, exit code 2.
 //! - `N`: MiB to send, default 128. `W`: tokio worker threads, default 2. `ID`: wire message id,
 //!   0x10 to 0xff (decimal or `0x` hex), default 0x12. A bad command line: exit code 2.
@@ -54,8 +54,10 @@
 //!   or length differs from what was sent) or when the whole run passes its 120 s deadline.
 //!
 //! The keccak: reth-ecies' MAC hashes with `alloy_primitives::Keccak256`, which with
-//! alloy-primitives' `asm-keccak` feature (what reth's node binary builds with; this crate turns
-//! it on) is `keccak_asm::Keccak256`.
+//! alloy-primitives' `asm-keccak` feature (what reth's node binary builds with; this crate's
+//! default feature `asm-keccak` turns it on) is `keccak_asm::Keccak256`. Without it (as
+//! `scripts/zks-reth.sh` compiles the runner, `--no-default-features`, so that zks-reth's tests
+//! keep their own keccak) the `keccak` field says so and a warning goes to stderr.
 //!
 //! ## Build and run
 //!
@@ -69,7 +71,8 @@
 //!
 //! The release profile builds reth at opt-level 3 (the dev profile leaves dependencies at 0:
 //! a debug build warns on stderr that its figures are not comparable). `scripts/zks-reth.sh`
-//! compiles it (and its unit tests) with clippy beside zks-reth's tests, never runs it.
+//! compiles it (and runs its unit tests) with clippy beside zks-reth's tests, never runs the
+//! benchmark.
 
 mod args;
 mod bodies;
@@ -115,7 +118,18 @@ fn main() -> ExitCode {
              build with --release"
         );
     }
-    let Some((messages, lengths, plan)) = prepare(&args) else {
+    if !cfg!(feature = "asm-keccak") {
+        eprintln!(
+            "reth-rlpx-bench: built without the asm-keccak feature: reth's MAC keccak is not \
+             the assembly one reth's node uses"
+        );
+    }
+    let Some(Prepared {
+        messages,
+        lengths,
+        plan,
+    }) = prepare(&args)
+    else {
         return ExitCode::from(2);
     };
 
@@ -169,9 +183,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// What is ready before the link is made.
+#[derive(Debug)]
+struct Prepared {
+    /// One per body: `ID - 0x10`, then the body.
+    messages: Arc<[Bytes]>,
+    /// The bodies' lengths, in the same order.
+    lengths: Arc<[usize]>,
+    /// How many messages, how many body bytes.
+    plan: Plan,
+}
+
 /// The prebuilt messages, their body lengths and the plan; `None` (said on stderr) when the
 /// file or the arguments cannot give them.
-fn prepare(args: &Args) -> Option<(Arc<[Bytes]>, Arc<[usize]>, Plan)> {
+fn prepare(args: &Args) -> Option<Prepared> {
     let path = args.bodies.display();
     let data = bodies::read(&args.bodies)
         .inspect_err(|e| eprintln!("reth-rlpx-bench: {e}"))
@@ -195,7 +220,11 @@ fn prepare(args: &Args) -> Option<(Arc<[Bytes]>, Arc<[usize]>, Plan)> {
         .collect();
     let lengths: Arc<[usize]> = bodies.iter().map(|body| body.len()).collect();
     let plan = bodies::plan(&lengths, target);
-    Some((messages, lengths, plan))
+    Some(Prepared {
+        messages,
+        lengths,
+        plan,
+    })
 }
 
 /// Connects, sends and receives; the span's seconds and process CPU seconds.
