@@ -30,10 +30,11 @@
 //! byte before each body in the prebuilt `Bytes` is `ID - 0x10`.
 //!
 //! What P2PStream does per feed: `poll_ready` drains its queue of compressed frames into the
-//! ECIES `Framed` (unflushed) only once the queue holds two; `start_send` snappy-compresses and
-//! queues. The `Framed` writes to the socket from `poll_ready` once its buffer passes reth's
-//! 64 KiB backpressure boundary. So no flush per message: one write per ~64 KiB, and the final
-//! flush sends the rest.
+//! ECIES `Framed` (encrypted there, unflushed) only once the queue holds two; `start_send`
+//! snappy-compresses and queues. The `Framed` writes its whole buffer to the socket (from its
+//! `poll_ready`) whenever that holds 64 KiB or more (reth's `DEFAULT_BACKPRESSURE_BOUNDARY`;
+//! tokio-util's default is 8 KiB). So no flush per message: writes of 64 KiB and more, and the
+//! final flush sends the rest.
 //!
 //! ## Contract
 //!
@@ -61,13 +62,19 @@
 //!
 //! ## Build and run
 //!
-//! From `zks-reth/`, with reth's sources vendored (see `../shared/vendor/README.md`):
+//! From `zks-reth/`, with reth's sources vendored (see `../shared/vendor/README.md`; the
+//! canonical path, as `scripts/zks-reth.sh` spells it, keeps cargo's cache of the vendored
+//! crates valid across both):
 //!
 //! ```sh
-//! CARGO_TARGET_DIR=$PWD/target cargo --config ../../shared/vendor/reth-v2.5.0.toml \
+//! vendor="$(cd ../../shared/vendor && pwd -P)"
+//! CARGO_TARGET_DIR=$PWD/target cargo --config "$vendor/reth-v2.5.0.toml" \
 //!   build --release --locked -p reth-rlpx-bench
 //! target/release/reth-rlpx-bench --bodies bodies.bin --mib 128 --workers 2
 //! ```
+//!
+//! Cold, this compiles reth's networking crates and their dependencies at opt-level 3 (~390
+//! CPU-s, 8.5 min on a shared two-core machine).
 //!
 //! The release profile builds reth at opt-level 3 (the dev profile leaves dependencies at 0:
 //! a debug build warns on stderr that its figures are not comparable). `scripts/zks-reth.sh`
