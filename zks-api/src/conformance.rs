@@ -181,7 +181,10 @@ pub async fn dropping_the_senders_closes_with_requested(dialed: Link, accepted: 
 
 /// Backpressure end to end: while the peer reads nothing, a sender of 16 KiB frames is held
 /// back before `max_in_flight` frames (queues plus the transport's own buffers); once the peer
-/// reads, every frame arrives, in order, and the sender finishes.
+/// reads, every frame arrives, in order, and the sender finishes. The bodies are
+/// incompressible, so a compressing transport moves all of their bytes into its buffers (zeros
+/// left 780 B a frame on the wire, and a transport fast enough pushed them all into socket
+/// buffers within the stall).
 ///
 /// `max_in_flight` is the transport's bound (for a socket transport, its send and receive
 /// buffers count too: 4,096 frames is 64 MiB). The check waits `stall` for the sender to stay
@@ -200,8 +203,16 @@ pub async fn backpressure_holds_a_sender_back(
     let (_, _peer_tx, mut peer_rx) = accepted.split();
     let total = max_in_flight + 1;
     let frame = |i: usize| {
-        let mut body = vec![0u8; BODY];
-        body[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        // xorshift64 from the frame's index: incompressible, and each frame its own.
+        let mut state = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let body: Vec<u8> = (0..BODY / 8)
+            .flat_map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()
+            })
+            .collect();
         Frame::zks(1, body)
     };
     let sent = Arc::new(AtomicUsize::new(0));
