@@ -183,7 +183,7 @@ pub(crate) async fn relay_tree(
     for r in 0..relays {
         let store = Arc::new(StampedStore::default());
         let node = Node::builder(net.transport(&format!("relay{r}"))?)
-            .limits(nodes::limits())
+            .settings(nodes::settings())
             .relay(Arc::clone(&store))
             .trusted_main_node(net.addr("mn")?)
             .rng_seed(seed)

@@ -190,7 +190,7 @@ zks_tests::on_every_transport!(
 pub(crate) async fn refuses_strangers_beyond_the_cap(net: &dyn TestNet) {
     let mn = Node::builder(net.transport("mn").await)
         .main_node(chain(10))
-        .limits(zks_api::Limits::default().with_max_active_links(2))
+        .settings(zks_api::NodeSettings::default().with_max_active_links(2))
         .start()
         .await
         .unwrap();

@@ -117,7 +117,7 @@ async fn messages_that_arrive_together_are_applied_together() {
     let en = Node::builder(net.node("en"))
         .external_node(Arc::clone(&sink))
         .trusted_main_node("mn")
-        .limits(zks_api::Limits::default().with_max_blocks_per_message(1))
+        .settings(zks_api::NodeSettings::default().with_max_blocks_per_message(1))
         .start()
         .await
         .unwrap();

@@ -10,7 +10,7 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::{Mutex, mpsc, watch};
 
 use super::link::{LinkCx, LinkIo, RoleDriver, now, sleep_until};
-use super::{CloseCause, Limits, ProtocolEvent};
+use super::{CloseCause, NodeSettings, ProtocolEvent};
 use crate::engine::{EnAction, EnSession, ProtocolError, ReplayRequest};
 use crate::wire::{
     Frame, RecordOverride, RequestId, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult,
@@ -23,7 +23,7 @@ pub(crate) struct ExternalNodeDriver<K: ReplaySink> {
     /// process applied, for the continuity check ([`ReplayRecord::follows`]).
     pub(crate) last_applied: Mutex<Option<K::Record>>,
     pub(crate) overrides: Vec<RecordOverride>,
-    pub(crate) limits: Limits,
+    pub(crate) settings: NodeSettings,
     /// The sink's next block as of our last apply.
     pub(crate) applied: watch::Sender<BlockNumber>,
     pub(crate) verifier: Option<(Arc<dyn ChallengeSigner>, Arc<dyn Verifier>)>,
@@ -37,7 +37,7 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
             sink,
             last_applied: Mutex::new(None),
             overrides: settings.record_overrides,
-            limits: settings.limits,
+            settings: settings.node,
             applied: settings.applied,
             verifier: settings.verifier,
         }
@@ -55,13 +55,13 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
         let request = cx.trusted.then(|| ReplayRequest {
             starting_block: self.sink.next_block(),
             record_overrides: self.overrides.clone(),
-            max_blocks_per_message: self.limits.max_blocks_per_message,
+            max_blocks_per_message: self.settings.max_blocks_per_message(),
         });
         let mut session = EnSession::<K::Record>::new(
             cx.info.caps,
             request,
             self.verifier.is_some(),
-            self.limits.session_timeouts(),
+            self.settings.session_timeouts(),
             now(),
         );
         while let Some(frame) = session.poll_outbound() {
@@ -132,7 +132,7 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
             cx.info.caps,
             Some(request),
             false,
-            self.limits.session_timeouts(),
+            self.settings.session_timeouts(),
             now(),
         );
         let answer = async {
@@ -167,8 +167,8 @@ type Input<R> = Result<EnAction<R>, ProtocolError>;
 /// Request ids a link remembers, so a repeated one is verified and answered once.
 const SEEN_REQUEST_IDS: usize = 1024;
 
-/// Batch verifications in flight on one link (bounded by [`Limits::max_pending_verifications`]
-/// and [`Limits::max_pending_verification_bytes`]), and the request ids it was sent last.
+/// Batch verifications in flight on one link (bounded by [`NodeSettings::max_pending_verifications`]
+/// and [`NodeSettings::max_pending_verification_bytes`]), and the request ids it was sent last.
 #[derive(Default)]
 struct Verifications<'a> {
     /// Each yields its result and the commit bytes it held.
@@ -251,8 +251,8 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
                 Ok(None)
             }
             Ok(EnAction::VerifyBatch(batch)) => {
-                let max = self.limits.max_pending_verifications;
-                let max_bytes = self.limits.max_pending_verification_bytes;
+                let max = self.settings.max_pending_verifications();
+                let max_bytes = self.settings.max_pending_verification_bytes();
                 let bytes = batch
                     .commit_data
                     .len()
@@ -337,7 +337,7 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
         let mut applied = self.applied.subscribe();
         let last = batch.last_block_number;
         let synced = tokio::time::timeout(
-            self.limits.verify_sync_timeout,
+            self.settings.verify_sync_timeout(),
             applied.wait_for(|next| *next > last),
         )
         .await
