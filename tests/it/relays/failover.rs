@@ -377,8 +377,8 @@ async fn a_panicking_sink_ends_one_link_not_the_node() {
     #[async_trait]
     impl ReplaySink for PanicsOnce {
         type Record = RawRecord;
-        fn next_block(&self) -> u64 {
-            ReplaySink::next_block(&self.inner)
+        fn resume_block(&self) -> u64 {
+            self.inner.resume_block()
         }
         async fn apply(&self, records: Vec<RawRecord>) -> Result<(), SinkError> {
             if records.iter().any(|r| r.block_number == 50)

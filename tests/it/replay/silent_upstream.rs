@@ -42,7 +42,7 @@ impl ReplaySource for LosesWakeups {
     type Record = RawRecord;
 
     fn next_block(&self) -> BlockNumber {
-        ReplaySource::next_block(&*self.inner)
+        self.inner.next_block()
     }
 
     async fn read(

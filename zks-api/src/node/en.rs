@@ -32,7 +32,7 @@ pub(crate) struct ExternalNodeDriver<K: ReplaySink> {
 impl<K: ReplaySink> ExternalNodeDriver<K> {
     /// The driver of an external node (or a relay's upstream half) applying to `sink`.
     pub(crate) fn new(sink: K, settings: super::settings::DriverSettings) -> Self {
-        settings.applied.send_replace(sink.next_block());
+        settings.applied.send_replace(sink.resume_block());
         Self {
             sink,
             last_applied: Mutex::new(None),
@@ -53,7 +53,7 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
         _control: &mut mpsc::Receiver<Frame>,
     ) -> CloseCause {
         let request = cx.trusted.then(|| ReplayRequest {
-            starting_block: self.sink.next_block(),
+            starting_block: self.sink.resume_block(),
             record_overrides: self.overrides.clone(),
             max_blocks_per_message: self.settings.max_blocks_per_message(),
         });
@@ -286,7 +286,7 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
     /// Applies validated records, skipping any another link already delivered.
     async fn apply(&self, cx: &LinkCx, mut records: Vec<K::Record>) -> Result<(), CloseCause> {
         let mut last_applied = self.last_applied.lock().await;
-        let next = self.sink.next_block();
+        let next = self.sink.resume_block();
         let Some(first) = records.first().map(ReplayRecord::block_number) else {
             return Ok(());
         };

@@ -52,7 +52,7 @@ use crate::{BlockNumber, DisconnectReason, PeerAddr};
 /// that has our next block when the active one stalls. There is never more than one replay
 /// stream, so N upstreams cost no more traffic than one (plus probes), and the loop only ends
 /// at shutdown: an outage of every upstream leaves the EN redialing, never idle. Every link
-/// resumes from the sink's `next_block()`. The one exception: a sink that reports its own
+/// resumes from the sink's `resume_block()`. The one exception: a sink that reports its own
 /// storage failing ([`SinkError::local_fault`](crate::SinkError::local_fault)) ends the dialing
 /// (no upstream is blamed; the loop waits for shutdown).
 pub(super) async fn dial_loop(
