@@ -98,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
         .trusted_main_node(mn_addr);
     // Subscribed before start, so the stream holds every event from the first link on.
     let mut events = builder.subscribe();
-    let resume = ReplaySink::next_block(&replica);
+    let resume = replica.resume_block();
     let en = builder.start().await?;
     println!("external node: resuming at block {resume}");
 
@@ -477,12 +477,12 @@ impl ReplaySource for SqliteStore {
 impl ReplaySink for SqliteStore {
     type Record = Block;
 
-    fn next_block(&self) -> BlockNumber {
+    fn resume_block(&self) -> BlockNumber {
         *self.inner.next.borrow()
     }
 
     async fn apply(&self, records: Vec<Block>) -> Result<(), SinkError> {
-        // Already checked by the engine (contiguous, from `next_block`, each following the
+        // Already checked by the engine (contiguous, from `resume_block`, each following the
         // one before); the store checks the cursor again inside its transaction.
         self.append(records).await.map_err(SinkError::new)
     }

@@ -171,12 +171,12 @@ impl Follower {
 impl ReplaySink for Follower {
     type Record = V3Record;
 
-    fn next_block(&self) -> BlockNumber {
+    fn resume_block(&self) -> BlockNumber {
         *self.next.borrow()
     }
 
     async fn apply(&self, records: Vec<V3Record>) -> Result<(), SinkError> {
-        // The engine hands over records that start at `next_block`, are contiguous, and each
+        // The engine hands over records that start at `resume_block`, are contiguous, and each
         // follow the one before (hash window); execution would go here.
         let (Some(first), Some(last)) = (records.first(), records.last()) else {
             return Ok(());

@@ -174,7 +174,7 @@ async fn external_node(
     let start = Instant::now();
     let mut report = tokio::time::interval(Duration::from_secs(1));
     let target = exit_at.unwrap_or(BlockNumber::MAX);
-    let mut next = sink.next_block();
+    let mut next = sink.resume_block();
     while next < target {
         tokio::select! {
             event = events.next() => match event.context("the node stopped")? {
@@ -196,7 +196,7 @@ async fn external_node(
                 );
             }
         }
-        next = sink.next_block();
+        next = sink.resume_block();
     }
 
     node.shutdown().await;

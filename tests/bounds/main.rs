@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use zks_api::transport::{LinkClosed, Transport};
 use zks_api::wire::{GetBlockReplays, VersionSet, ZksMessage};
 use zks_api::{CloseCause, ProtocolEvent};
-use zks_api::{DisconnectReason, MemoryReplayStore, Node, PeerAddr, RawRecord};
+use zks_api::{DisconnectReason, MemoryReplayStore, Node, PeerAddr, RawRecord, ReplaySink as _};
 use zks_devp2p::{Devp2pConfig, Devp2pTransport, NodeKey};
 use zks_tests::within;
 
@@ -147,7 +147,7 @@ async fn a_reader_that_stops_is_bounded_and_cut_off_while_others_stream() {
             }
             // The normal EN keeps what it applied (its records slice the messages it received):
             // count only what is not its sink's.
-            let held = zks_api::ReplaySink::next_block(&*fast_sink) * BLOCK as u64;
+            let held = fast_sink.resume_block() * BLOCK as u64;
             peak_resident = peak_resident.max(resident_bytes().saturating_sub(held));
         }
     })

@@ -1,6 +1,6 @@
 //! zks: the `zks/<version>` subprotocol between a main node (MN) and external nodes (ENs).
 //!
-//! The crate root is what a node team uses: [`Node`] and its [`NodeBuilder`], [`Limits`], the
+//! The crate root is what a node team uses: [`Node`] and its [`NodeBuilder`], [`NodeSettings`], the
 //! traits they implement ([`ReplaySource`], [`ReplaySink`], [`Verifier`], [`ReplayRecord`],
 //! [`ChallengeSigner`], [`SignerAuthenticator`]), the [`ProtocolEvent`]s a node reports and the
 //! errors. The rest is grouped by audience:
@@ -53,9 +53,14 @@ pub use async_trait::async_trait;
 pub use zks_wire::{Bytes, alloy_rlp};
 
 pub use error::{ConfigError, Error};
+#[allow(
+    deprecated,
+    reason = "the deprecation bridge: Limits stays at the crate root for one release"
+)]
+pub use node::Limits;
 pub use node::{
-    BatchDispatch, CloseCause, DroppedResult, EventStream, Limits, Node, NodeBuilder, NotServed,
-    PeerSession, ProtocolEvent, SwitchReason, VerifierResult,
+    BatchDispatch, CloseCause, DroppedResult, EventStream, Node, NodeBuilder, NodeSettings,
+    NotServed, PeerSession, ProtocolEvent, SwitchReason, VerifierResult,
 };
 pub use replay::{ReplaySink, ReplaySource, SinkError, SourceError};
 pub use types::{ConnectionId, Direction, PeerAddr, PeerId, Role};

@@ -1,6 +1,8 @@
 //! The node team's replay storage: [`ReplaySource`] on the main node, [`ReplaySink`] on external
 //! nodes.
 
+use std::any::TypeId;
+use std::cell::Cell;
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use crate::{BlockNumber, Overrides, ReplayRecord};
 ///    encoded and sent at once; then the cursor moves past them and the cycle repeats.
 ///
 /// Source and sink speak one quantity: `next_block()` is one past the highest stored block, the
-/// same as [`ReplaySink::next_block`], and `wait_for(b)` waits until `b` is readable. An empty
+/// same as [`ReplaySink::resume_block`], and `wait_for(b)` waits until `b` is readable. An empty
 /// store's `next_block()` is its chain's first block (an empty store has no "latest" block):
 /// 0 for a chain whose block 0 is a record, 1 for a ZKsync OS chain, whose block 0 is the
 /// genesis — one constant block every node has and no main node serves as a record, so an
@@ -80,10 +82,10 @@ pub trait ReplaySource: Send + Sync + 'static {
 /// EN side: where replay records go. The sink owns the resume point.
 ///
 /// The node calls [`apply`](Self::apply) with records that are validated, contiguous and
-/// start exactly at [`next_block`](Self::next_block), one call at a time per node (links to
-/// several main nodes are serialised), and never cancels a call in flight. For exactly-once
+/// start exactly at [`resume_block`](Self::resume_block), one call at a time per node (links
+/// to several main nodes are serialised), and never cancels a call in flight. For exactly-once
 /// replay across crashes, `apply` must be atomic: all records or none become visible, and
-/// `next_block` moves with them.
+/// `resume_block` moves with them.
 ///
 /// Before a record reaches `apply`, the node has checked that it is exactly the next block
 /// and that it [follows](ReplayRecord::follows) the record this process applied before it (from
@@ -99,14 +101,54 @@ pub trait ReplaySink: Send + Sync + 'static {
     /// The first block not yet applied: where replay resumes after any reconnect or restart.
     /// An empty sink's is its chain's first block: 0, or 1 on a ZKsync OS chain (block 0 is the
     /// genesis, which every node has: a ZKsync OS main node serves no record of it).
-    fn next_block(&self) -> BlockNumber;
+    ///
+    /// Implement this one. (It was called `next_block`, like [`ReplaySource::next_block`],
+    /// which made `store.next_block()` ambiguous on a relay's store that is both.) The default
+    /// calls the deprecated [`next_block`](Self::next_block), so a sink written against the
+    /// previous release keeps working unchanged for one release.
+    ///
+    /// # Panics
+    ///
+    /// The default panics when the sink implements neither this nor the deprecated
+    /// `next_block`: a programmer error, found at the first call (when the node starts).
+    #[allow(deprecated, reason = "the bridge to sinks written before resume_block")]
+    fn resume_block(&self) -> BlockNumber {
+        let _marked = Resuming::enter(self);
+        self.next_block()
+    }
 
-    /// Applies records `next_block()..` in order.
+    /// The old name of [`resume_block`](Self::resume_block). Its default calls
+    /// `resume_block`, so callers of a sink that implements only `resume_block` keep working.
+    ///
+    /// # Panics
+    ///
+    /// When the sink implements neither method: this default, called from `resume_block`'s
+    /// default on the same sink, panics with a message naming the fix (implement
+    /// `resume_block`), where the two defaults would otherwise call each other forever.
+    #[deprecated(
+        note = "renamed resume_block (it clashed with ReplaySource::next_block): implement and call resume_block"
+    )]
+    #[allow(
+        clippy::panic,
+        reason = "a sink that implements neither method is a programmer error, found at the first call"
+    )]
+    fn next_block(&self) -> BlockNumber {
+        if Resuming::is_inside(self) {
+            panic!(
+                "{} implements neither ReplaySink::resume_block nor the deprecated \
+                 ReplaySink::next_block: implement resume_block",
+                std::any::type_name::<Self>()
+            );
+        }
+        self.resume_block()
+    }
+
+    /// Applies records `resume_block()..` in order.
     ///
     /// # Errors
     ///
     /// [`SinkError`] when they cannot be stored; the link is closed and the EN redials,
-    /// resuming from `next_block()` — unless the error is a
+    /// resuming from `resume_block()` — unless the error is a
     /// [local fault](SinkError::local_fault) (our disk is full, say), after which the EN stops
     /// dialing.
     async fn apply(&self, records: Vec<Self::Record>) -> Result<(), SinkError>;
@@ -140,11 +182,55 @@ impl<T: ReplaySource + ?Sized> ReplaySource for Arc<T> {
 #[async_trait]
 impl<T: ReplaySink + ?Sized> ReplaySink for Arc<T> {
     type Record = T::Record;
-    fn next_block(&self) -> BlockNumber {
-        (**self).next_block()
+    fn resume_block(&self) -> BlockNumber {
+        (**self).resume_block()
     }
     async fn apply(&self, records: Vec<Self::Record>) -> Result<(), SinkError> {
         (**self).apply(records).await
+    }
+}
+
+/// The deprecation bridge between [`ReplaySink::resume_block`] and `ReplaySink::next_block`:
+/// which sink, on this thread, is inside `resume_block`'s default, calling `next_block`.
+///
+/// Each default calls the other, so a sink that implements neither would recurse until the
+/// stack overflows. `resume_block`'s default marks the sink (its address and type) while it
+/// calls `next_block`; `next_block`'s default, finding its own sink marked, knows that nothing
+/// was implemented and panics instead. Keyed by sink, not a plain flag, so an old-style sink
+/// whose `next_block` asks a wrapped sink's `next_block` (a new-style one, say) is not
+/// mistaken for one that implements nothing. Removed with `next_block`.
+struct Resuming {
+    previous: Option<(usize, TypeId)>,
+}
+
+thread_local! {
+    static RESUMING: Cell<Option<(usize, TypeId)>> = const { Cell::new(None) };
+}
+
+impl Resuming {
+    fn key<S: ReplaySink + ?Sized>(sink: &S) -> (usize, TypeId) {
+        (
+            std::ptr::from_ref(sink).cast::<()>().addr(),
+            TypeId::of::<S>(),
+        )
+    }
+
+    /// Marks `sink` until the guard drops (unwinding included), restoring the mark before.
+    fn enter<S: ReplaySink + ?Sized>(sink: &S) -> Self {
+        Self {
+            previous: RESUMING.replace(Some(Self::key(sink))),
+        }
+    }
+
+    /// Whether `sink` is inside its own `resume_block` default.
+    fn is_inside<S: ReplaySink + ?Sized>(sink: &S) -> bool {
+        RESUMING.get() == Some(Self::key(sink))
+    }
+}
+
+impl Drop for Resuming {
+    fn drop(&mut self) {
+        RESUMING.set(self.previous);
     }
 }
 
@@ -238,5 +324,139 @@ impl fmt::Display for SinkError {
 impl StdError for SinkError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         Some(&*self.error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use super::*;
+    use crate::RawRecord;
+
+    /// A sink written before `resume_block`: it implements the deprecated `next_block` only.
+    struct OldStyle(BlockNumber);
+
+    #[async_trait]
+    impl ReplaySink for OldStyle {
+        type Record = RawRecord;
+        fn next_block(&self) -> BlockNumber {
+            self.0
+        }
+        async fn apply(&self, _records: Vec<RawRecord>) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    /// A sink written for this release: it implements `resume_block` only.
+    struct NewStyle(BlockNumber);
+
+    #[async_trait]
+    impl ReplaySink for NewStyle {
+        type Record = RawRecord;
+        fn resume_block(&self) -> BlockNumber {
+            self.0
+        }
+        async fn apply(&self, _records: Vec<RawRecord>) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    /// A sink that implements neither: a programmer error.
+    struct Neither;
+
+    #[async_trait]
+    impl ReplaySink for Neither {
+        type Record = RawRecord;
+        async fn apply(&self, _records: Vec<RawRecord>) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    /// An old-style wrapper that asks its inner sink's deprecated `next_block`, whose inner
+    /// sink moved to `resume_block`. Its only field sits at the wrapper's own address.
+    struct OldWrapper<S>(S);
+
+    #[async_trait]
+    impl<S: ReplaySink<Record = RawRecord>> ReplaySink for OldWrapper<S> {
+        type Record = RawRecord;
+        #[allow(deprecated, reason = "an old-style sink, as node teams wrote them")]
+        fn next_block(&self) -> BlockNumber {
+            self.0.next_block()
+        }
+        async fn apply(&self, records: Vec<RawRecord>) -> Result<(), SinkError> {
+            self.0.apply(records).await
+        }
+    }
+
+    const NEITHER: &str = "zks_api::replay::tests::Neither implements neither \
+                           ReplaySink::resume_block nor the deprecated ReplaySink::next_block: \
+                           implement resume_block";
+
+    #[test]
+    fn a_sink_that_implements_only_next_block_is_read_through_resume_block() {
+        assert_eq!(OldStyle(7).resume_block(), 7);
+        assert_eq!(Arc::new(OldStyle(7)).resume_block(), 7);
+        let dyn_sink: Arc<dyn ReplaySink<Record = RawRecord>> = Arc::new(OldStyle(7));
+        assert_eq!(dyn_sink.resume_block(), 7);
+    }
+
+    #[test]
+    #[allow(deprecated, reason = "proves the deprecated next_block still answers")]
+    fn a_sink_that_implements_only_resume_block_is_read_through_the_deprecated_next_block() {
+        assert_eq!(NewStyle(9).next_block(), 9);
+        assert_eq!(Arc::new(NewStyle(9)).next_block(), 9);
+        let dyn_sink: Arc<dyn ReplaySink<Record = RawRecord>> = Arc::new(NewStyle(9));
+        assert_eq!(dyn_sink.next_block(), 9);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "zks_api::replay::tests::Neither implements neither ReplaySink::resume_block nor the deprecated ReplaySink::next_block: implement resume_block"
+    )]
+    fn a_sink_that_implements_neither_panics_naming_the_fix_instead_of_recursing() {
+        Neither.resume_block();
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "zks_api::replay::tests::Neither implements neither ReplaySink::resume_block nor the deprecated ReplaySink::next_block: implement resume_block"
+    )]
+    #[allow(
+        deprecated,
+        reason = "the deprecated entry point of the same programmer error"
+    )]
+    fn a_sink_that_implements_neither_panics_through_next_block_too() {
+        Neither.next_block();
+    }
+
+    /// A plain "inside resume_block" flag would take this wrapper for a sink that implements
+    /// nothing: its `next_block` runs inside its own `resume_block` default and calls the inner
+    /// sink's `next_block` default. The mark is the sink's address and type, so the inner sink
+    /// (same address, another type) is not mistaken for the wrapper.
+    #[test]
+    fn an_old_style_wrapper_of_a_new_style_sink_is_not_taken_for_a_sink_that_implements_neither() {
+        let wrapper = OldWrapper(NewStyle(11));
+        assert_eq!(
+            std::ptr::from_ref(&wrapper).addr(),
+            std::ptr::from_ref(&wrapper.0).addr()
+        );
+        assert_eq!(wrapper.resume_block(), 11);
+        assert_eq!(OldWrapper(Arc::new(NewStyle(12))).resume_block(), 12);
+        assert_eq!(OldWrapper(OldStyle(13)).resume_block(), 13);
+        // An old-style wrapper of a sink that implements neither still names the culprit.
+        let inner = catch_unwind(AssertUnwindSafe(|| OldWrapper(Neither).resume_block()));
+        let message = inner.err().and_then(|e| e.downcast::<String>().ok());
+        assert_eq!(message.as_deref().map(String::as_str), Some(NEITHER));
+    }
+
+    #[test]
+    fn the_mark_is_cleared_after_each_call_and_after_the_panic() {
+        assert_eq!(OldStyle(1).resume_block(), 1);
+        assert_eq!(RESUMING.get(), None);
+        assert!(catch_unwind(|| Neither.resume_block()).is_err());
+        assert_eq!(RESUMING.get(), None);
+        assert_eq!(NewStyle(2).resume_block(), 2);
+        assert_eq!(OldStyle(3).resume_block(), 3);
     }
 }

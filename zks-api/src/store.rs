@@ -201,13 +201,13 @@ impl<R: ReplayRecord + Clone> ReplaySource for MemoryReplayStore<R> {
 impl<R: ReplayRecord + Clone> ReplaySink for MemoryReplayStore<R> {
     type Record = R;
 
-    fn next_block(&self) -> BlockNumber {
+    fn resume_block(&self) -> BlockNumber {
         *self.next_block.borrow()
     }
 
     async fn apply(&self, records: Vec<R>) -> Result<(), SinkError> {
         // All or nothing: validate before appending.
-        let next = ReplaySink::next_block(self);
+        let next = self.resume_block();
         if records
             .iter()
             .zip(next..)

@@ -4,17 +4,17 @@ use std::future::Future;
 use std::sync::Arc;
 
 use zks_api::middleware::rate_limit::RateLimits;
-use zks_api::{Limits, MemoryReplayStore, Node};
+use zks_api::{MemoryReplayStore, Node, NodeSettings};
 
 use crate::BenchError;
 use crate::nets::Net;
 use crate::sink::BenchSink;
 
-/// Engine limits for every benchmark node: room for 100+ links, and per-link rate limits
+/// Node settings for every benchmark node: room for 100+ links, and per-link rate limits
 /// lifted far above anything a loopback link can carry (the defaults are a production guard
 /// against floods, not part of what is measured).
-pub(crate) fn limits() -> Limits {
-    Limits::default()
+pub(crate) fn settings() -> NodeSettings {
+    NodeSettings::default()
         .with_max_active_links(100_000)
         .with_rate_limits(RateLimits {
             control_per_sec: 1e9,
@@ -28,11 +28,11 @@ pub(crate) fn limits() -> Limits {
         })
 }
 
-/// [`limits`] with a small event buffer: nothing reads an EN's events here, and the default
+/// [`settings`] with a small event buffer: nothing reads an EN's events here, and the default
 /// 1,024-slot broadcast buffer (allocated up front, ~95 KiB) would dominate the per-link memory
 /// reading.
-pub(crate) fn en_limits() -> Limits {
-    limits().with_event_capacity(EN_EVENT_CAPACITY)
+pub(crate) fn en_settings() -> NodeSettings {
+    settings().with_event_capacity(EN_EVENT_CAPACITY)
 }
 
 /// Event slots of a benchmark EN.
@@ -45,7 +45,7 @@ pub(crate) async fn main_node(
     source: Arc<MemoryReplayStore>,
 ) -> Result<Node, BenchError> {
     Node::builder(net.transport(name)?)
-        .limits(limits())
+        .settings(settings())
         .main_node(source)
         .start()
         .await
@@ -59,19 +59,19 @@ pub(crate) async fn external_node(
     mn: &str,
     sink: Arc<BenchSink>,
 ) -> Result<Node, BenchError> {
-    external_node_with(net, name, mn, sink, en_limits()).await
+    external_node_with(net, name, mn, sink, en_settings()).await
 }
 
-/// [`external_node`] with `limits` (say, another number of records per message).
+/// [`external_node`] with `settings` (say, another number of records per message).
 pub(crate) async fn external_node_with(
     net: &Net,
     name: &str,
     mn: &str,
     sink: Arc<BenchSink>,
-    limits: Limits,
+    settings: NodeSettings,
 ) -> Result<Node, BenchError> {
     Node::builder(net.transport(name)?)
-        .limits(limits)
+        .settings(settings)
         .external_node(sink)
         .trusted_main_node(net.addr(mn)?)
         .rng_seed(7)

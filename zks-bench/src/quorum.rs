@@ -30,7 +30,7 @@ pub(crate) async fn quorum_latency(batches: u64) -> Result<Percentiles, BenchErr
         .extend((0..16).map(|b| RawRecord::new(b, vec![0u8; 32])))
         .map_err(|e| BenchError::transport("quorum chain", e))?;
     let mn = Node::builder(net.node("mn"))
-        .limits(nodes::limits())
+        .settings(nodes::settings())
         .main_node(chain)
         .verifier_authenticator(accepted)
         .start()
@@ -40,7 +40,7 @@ pub(crate) async fn quorum_latency(batches: u64) -> Result<Percentiles, BenchErr
     let mut ens = Vec::with_capacity(VERIFIERS);
     for (i, key) in keys.iter().enumerate() {
         let en = Node::builder(net.node(&format!("v{i}")))
-            .limits(nodes::limits())
+            .settings(nodes::settings())
             .external_node(Arc::new(MemoryReplayStore::new()))
             .trusted_main_node("mn")
             .verifier(key.clone(), SigningVerifier::new(key.clone(), |_| Ok(())))

@@ -85,8 +85,8 @@ impl ReplaySource for StampedStore {
 #[async_trait]
 impl ReplaySink for StampedStore {
     type Record = RawRecord;
-    fn next_block(&self) -> BlockNumber {
-        ReplaySink::next_block(&self.inner)
+    fn resume_block(&self) -> BlockNumber {
+        self.inner.resume_block()
     }
     async fn apply(&self, records: Vec<RawRecord>) -> Result<(), SinkError> {
         let (Some(first), Some(last)) = (records.first(), records.last()) else {
@@ -183,7 +183,7 @@ pub(crate) async fn relay_tree(
     for r in 0..relays {
         let store = Arc::new(StampedStore::default());
         let node = Node::builder(net.transport(&format!("relay{r}"))?)
-            .limits(nodes::limits())
+            .settings(nodes::settings())
             .relay(Arc::clone(&store))
             .trusted_main_node(net.addr("mn")?)
             .rng_seed(seed)

@@ -73,13 +73,13 @@ impl BenchSink {
 impl ReplaySink for BenchSink {
     type Record = RawRecord;
 
-    fn next_block(&self) -> BlockNumber {
+    fn resume_block(&self) -> BlockNumber {
         *self.next.borrow()
     }
 
     async fn apply(&self, records: Vec<RawRecord>) -> Result<(), SinkError> {
         let at = Instant::now();
-        let first = self.next_block();
+        let first = self.resume_block();
         let mut expected = first;
         let mut bytes = 0u64;
         for r in &records {

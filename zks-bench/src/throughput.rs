@@ -91,8 +91,8 @@ pub(crate) async fn replay_per_message(
     let sink = Arc::new(BenchSink::new(false));
     let cpu0 = crate::stats::cpu_time();
     let start = Instant::now();
-    let limits = nodes::en_limits().with_max_blocks_per_message(per_message);
-    let en = nodes::external_node_with(&net, "en", "mn", Arc::clone(&sink), limits).await?;
+    let settings = nodes::en_settings().with_max_blocks_per_message(per_message);
+    let en = nodes::external_node_with(&net, "en", "mn", Arc::clone(&sink), settings).await?;
     within("replay throughput", DEADLINE, sink.wait_until(n)).await?;
     let elapsed = start.elapsed();
     let cpu = crate::stats::cpu_time().saturating_sub(cpu0);

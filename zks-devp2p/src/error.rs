@@ -174,7 +174,7 @@ pub enum P2pError {
         max: usize,
     },
     /// A zks message is larger than the engine takes on this link (a main node's peers send
-    /// requests of a few KiB; see `zks_api::Limits::max_request_bytes`).
+    /// requests of a few KiB; see `zks_api::NodeSettings::max_request_bytes`).
     #[error("zks message of {got} bytes exceeds this link's cap of {max}")]
     MessageTooLarge {
         /// Its size (id plus body; announced decompressed size with Snappy).

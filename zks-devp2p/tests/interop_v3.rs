@@ -31,7 +31,7 @@ use zks_api::wire::{
     ZksVersion,
 };
 use zks_api::{
-    CloseCause, DisconnectReason, EventStream, Limits, MemoryReplayStore, Node, PeerAddr,
+    CloseCause, DisconnectReason, EventStream, MemoryReplayStore, Node, NodeSettings, PeerAddr,
     ProtocolEvent, ReplayRecord,
 };
 use zks_devp2p::eth::{ChainIdentity, EthVersion, Status};
@@ -408,11 +408,11 @@ async fn our_external_node(
     max: usize,
 ) -> (Node, Arc<MemoryReplayStore<V3Record>>, EventStream) {
     let store = Arc::new(MemoryReplayStore::<V3Record>::with_first_block(1));
-    let limits = Limits::default()
+    let settings = NodeSettings::default()
         .with_max_blocks_per_message(max)
         .with_redial(Duration::from_secs(60), Duration::from_secs(60));
     let mut builder = Node::builder(eth_transport())
-        .limits(limits)
+        .settings(settings)
         .capabilities(Capabilities::CURRENT)
         .external_node(Arc::clone(&store))
         .trusted_main_node(mn);

@@ -14,7 +14,7 @@ pub const DEFAULT_LISTEN_ADDR: &str = "/ip4/0.0.0.0/tcp/30304";
 /// Default per-direction queue capacity of each link, in messages.
 pub const DEFAULT_LINK_CAPACITY: usize = 16;
 /// Default cap on inbound libp2p connections (pending and established); trusted peers are
-/// exempt. How many links are served is the node's cap (`zks_api::Limits`).
+/// exempt. How many links are served is the node's cap (`zks_api::NodeSettings`).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 520;
 /// Default time to connect, secure, multiplex and open the zks stream.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -139,8 +139,8 @@ impl Libp2pConfigBuilder {
 
     /// Cap on inbound libp2p connections, pending and established (excess ones are closed at
     /// once, logged); trusted peers are exempt. This is a raw socket cap: which links are served
-    /// is the node's active-link cap (`zks_api::Limits::max_active_links`), which refuses the
-    /// rest with `TooManyPeers`. Default: 520.
+    /// is the node's active-link cap (`zks_api::NodeSettings::max_active_links`), which refuses
+    /// the rest with `TooManyPeers`. Default: 520.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.config.max_connections = max;
         self

@@ -245,7 +245,7 @@ async fn serve<R: Produce + BatchSource>(
     let transport = transport(key, addr.ip(), addr.port(), args.chain.chain_id)?;
     let keepalive = args.replay_keepalive.and_then(crate::cli::Limit::duration);
     let mut builder = Node::builder(transport.clone())
-        .limits(zks_api::Limits::default().with_replay_keepalive(keepalive))
+        .settings(zks_api::NodeSettings::default().with_replay_keepalive(keepalive))
         .main_node(store.clone());
     if !signers.is_empty() {
         builder = builder.verifier_authenticator(signers.clone());
@@ -469,7 +469,7 @@ async fn replicate<R: BatchSource>(
     );
     let builder = Node::builder(transport.clone())
         .capabilities(replica_capabilities(verifier.is_some()))
-        .limits(upstream_limits(&args));
+        .settings(upstream_settings(&args));
     let mut builder = match role {
         Role::Relay => builder.relay(sink),
         _ => builder.external_node(sink),
@@ -531,19 +531,19 @@ async fn replicate<R: BatchSource>(
     failure.map_or(Ok(()), Err)
 }
 
-/// The engine limits the upstream flags set.
-fn upstream_limits(args: &ExternalNodeArgs) -> zks_api::Limits {
-    let defaults = zks_api::Limits::default();
+/// The node settings the upstream flags set.
+fn upstream_settings(args: &ExternalNodeArgs) -> zks_api::NodeSettings {
+    let defaults = zks_api::NodeSettings::default();
     let watchdog = args
         .upstream_watchdog
-        .map_or(defaults.upstream_watchdog, crate::cli::Limit::duration);
+        .map_or(defaults.upstream_watchdog(), crate::cli::Limit::duration);
     defaults
         .clone()
         .with_upstream_checks(
             args.upstream_probe_interval
-                .unwrap_or(defaults.upstream_probe_interval),
+                .unwrap_or(defaults.upstream_probe_interval()),
             args.upstream_stall_timeout
-                .unwrap_or(defaults.upstream_stall_timeout),
+                .unwrap_or(defaults.upstream_stall_timeout()),
         )
         .with_upstream_watchdog(watchdog)
         .with_replay_keepalive(args.replay_keepalive.and_then(crate::cli::Limit::duration))

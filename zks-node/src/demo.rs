@@ -124,7 +124,7 @@ struct MeasuredSink<R> {
 impl<R: BatchSource> ReplaySink for MeasuredSink<R> {
     type Record = R;
 
-    fn next_block(&self) -> BlockNumber {
+    fn resume_block(&self) -> BlockNumber {
         self.store.next_block()
     }
 

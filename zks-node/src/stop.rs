@@ -42,8 +42,8 @@ impl<S> StopAfter<S> {
 impl<S: ReplaySink> ReplaySink for StopAfter<S> {
     type Record = S::Record;
 
-    fn next_block(&self) -> BlockNumber {
-        self.inner.next_block()
+    fn resume_block(&self) -> BlockNumber {
+        self.inner.resume_block()
     }
 
     async fn apply(&self, mut records: Vec<S::Record>) -> Result<(), SinkError> {
@@ -124,7 +124,7 @@ mod tests {
             "--exit-at-block 5: not applying blocks 6..=9 (stopping after block 5)"
         );
         assert_eq!(store.next_block(), 6);
-        assert_eq!(ReplaySink::next_block(&sink), 6);
+        assert_eq!(sink.resume_block(), 6);
         // A batch wholly past it: nothing applied.
         let err = sink.apply(records(6..8)).await.unwrap_err();
         assert_eq!(

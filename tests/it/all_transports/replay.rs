@@ -21,7 +21,7 @@ pub(crate) async fn replays_everything_from_genesis(net: &dyn TestNet) {
 }
 
 /// EN whose sink starts at 5,000 applies exactly 5,000..=9,999.
-pub(crate) async fn resumes_from_the_sinks_next_block(net: &dyn TestNet) {
+pub(crate) async fn resumes_from_the_sinks_resume_block(net: &dyn TestNet) {
     let _mn = main_node(net, "mn", VersionSet::ALL, chain(10_000)).await;
     let sink = Arc::new(MemoryReplayStore::starting_at(5_000));
     let en = external_node(net, "en", VersionSet::ALL, sink.clone(), "mn").await;
@@ -178,7 +178,7 @@ pub(crate) async fn negotiates_versions(net: &dyn TestNet) {
 zks_tests::on_every_transport!(
     refuses_strangers_beyond_the_cap,
     replays_everything_from_genesis,
-    resumes_from_the_sinks_next_block,
+    resumes_from_the_sinks_resume_block,
     streams_blocks_appended_later,
     honours_record_overrides,
     batches_per_version,
@@ -190,7 +190,7 @@ zks_tests::on_every_transport!(
 pub(crate) async fn refuses_strangers_beyond_the_cap(net: &dyn TestNet) {
     let mn = Node::builder(net.transport("mn").await)
         .main_node(chain(10))
-        .limits(zks_api::Limits::default().with_max_active_links(2))
+        .settings(zks_api::NodeSettings::default().with_max_active_links(2))
         .start()
         .await
         .unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use zks_api::transport::{LinkClosed, LinkReceiver, LinkSender, Transport};
 use zks_api::wire::VersionSet;
-use zks_api::{DisconnectReason, Limits, MemoryReplayStore, Node};
+use zks_api::{DisconnectReason, MemoryReplayStore, Node, NodeSettings};
 use zks_memnet::MemNet;
 use zks_tests::{chain, external_node};
 
@@ -20,7 +20,7 @@ async fn silent_links_make_room_for_an_honest_external_node() {
     let net = MemNet::new();
     let _mn = Node::builder(net.node("mn"))
         .main_node(chain(100))
-        .limits(Limits::default().with_max_active_links(3))
+        .settings(NodeSettings::default().with_max_active_links(3))
         .start()
         .await
         .unwrap();

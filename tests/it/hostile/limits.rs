@@ -18,7 +18,7 @@ use zks_api::wire::{
     VersionSet, ZksMessage,
 };
 use zks_api::{
-    AuthOutcome, DisconnectReason, Limits, MemoryReplayStore, Node, SignerAddress,
+    AuthOutcome, DisconnectReason, MemoryReplayStore, Node, NodeSettings, SignerAddress,
     SignerAuthenticator,
 };
 use zks_api::{CloseCause, ProtocolEvent};
@@ -34,10 +34,10 @@ fn request(from: u64) -> Frame {
     .to_frame()
 }
 
-async fn main_node_with(net: &MemNet, limits: Limits) -> Node {
+async fn main_node_with(net: &MemNet, settings: NodeSettings) -> Node {
     Node::builder(net.node("mn"))
         .main_node(chain(5_000))
-        .limits(limits)
+        .settings(settings)
         .trusted_peer("trusted-en")
         .verifier_authenticator(AcceptEveryone)
         .start()
@@ -60,7 +60,7 @@ impl SignerAuthenticator for AcceptEveryone {
 #[tokio::test(start_paused = true)]
 async fn connection_cap_refuses_strangers_but_admits_trusted_peers() {
     let net = MemNet::new();
-    let mn = main_node_with(&net, Limits::default().with_max_active_links(25)).await;
+    let mn = main_node_with(&net, NodeSettings::default().with_max_active_links(25)).await;
     let mut events = mn.events();
     let mut links = Vec::new();
     for i in 0..100 {
@@ -136,7 +136,7 @@ async fn connection_cap_refuses_strangers_but_admits_trusted_peers() {
 #[tokio::test(start_paused = true)]
 async fn a_flooding_peer_is_cut_off_and_others_stream_on() {
     let net = MemNet::new();
-    let mn = main_node_with(&net, Limits::default()).await;
+    let mn = main_node_with(&net, NodeSettings::default()).await;
     let mut events = mn.events();
     let sink = Arc::new(MemoryReplayStore::new());
     let _en = external_node(&net, "good-en", VersionSet::ALL, sink.clone(), "mn").await;
@@ -210,12 +210,12 @@ async fn a_flooding_peer_is_cut_off_and_others_stream_on() {
 #[tokio::test(start_paused = true)]
 async fn silent_stalled_and_idle_links_are_closed_on_time() {
     let net = MemNet::new();
-    let limits = Limits::default()
+    let settings = NodeSettings::default()
         .with_timeouts(Duration::from_secs(5), Duration::from_secs(3))
         .with_idle_timeout(Some(Duration::from_secs(60)));
     let mn = Node::builder(net.node("mn"))
         .main_node(Arc::new(MemoryReplayStore::new()))
-        .limits(limits)
+        .settings(settings)
         .verifier_authenticator(AcceptEveryone)
         .start()
         .await
@@ -292,7 +292,7 @@ async fn silent_stalled_and_idle_links_are_closed_on_time() {
 #[tokio::test(start_paused = true)]
 async fn oversized_messages_are_refused_before_decoding() {
     let net = MemNet::new();
-    let mn = main_node_with(&net, Limits::default().with_max_message_bytes(1_000)).await;
+    let mn = main_node_with(&net, NodeSettings::default().with_max_message_bytes(1_000)).await;
     let mut events = mn.events();
     let link = net
         .node("big")
@@ -327,7 +327,7 @@ async fn oversized_messages_are_refused_before_decoding() {
 #[tokio::test(start_paused = true)]
 async fn a_main_node_takes_requests_of_at_most_128_kib() {
     let net = MemNet::new();
-    let mn = main_node_with(&net, Limits::default()).await;
+    let mn = main_node_with(&net, NodeSettings::default()).await;
     let mut events = mn.events();
     let link = net
         .node("big")

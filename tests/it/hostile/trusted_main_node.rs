@@ -24,7 +24,7 @@ use zks_api::wire::{
     VerifyBatchOutcome, VerifyBatchResult, VersionSet, ZksMessage, ZksVersion,
 };
 use zks_api::{
-    CloseCause, DisconnectReason, EventStream, Limits, MemoryReplayStore, Node, ReplayRecord,
+    CloseCause, DisconnectReason, EventStream, MemoryReplayStore, Node, NodeSettings, ReplayRecord,
     Verifier,
 };
 use zks_memnet::MemNet;
@@ -55,23 +55,23 @@ struct Victim {
     events: EventStream,
 }
 
-/// Limits whose stall checks never fire within a test: a stalled-link probe would be a second
+/// Settings whose stall checks never fire within a test: a stalled-link probe would be a second
 /// link for the scripted main node to accept.
-fn limits() -> Limits {
+fn settings() -> NodeSettings {
     let hour = Duration::from_secs(3_600);
-    Limits::default()
+    NodeSettings::default()
         .with_upstream_checks(hour, hour)
         .with_upstream_watchdog(None)
 }
 
-async fn victim(net: &MemNet, limits: Limits) -> Victim {
+async fn victim(net: &MemNet, settings: NodeSettings) -> Victim {
     let sink = Arc::new(MemoryReplayStore::new());
     let verifier = CountingVerifier::default();
     let calls = verifier.calls.clone();
     let key = VerifierKey::from_bytes(&[1; 32]).unwrap();
     let node = Node::builder(net.node("en"))
         .versions(VersionSet::ALL)
-        .limits(limits)
+        .settings(settings)
         .external_node(sink.clone())
         .trusted_main_node("mn")
         .verifier(key, verifier)
@@ -196,7 +196,7 @@ async fn listen(net: &MemNet) -> Incoming {
 async fn batches_far_beyond_the_head_wait_bounded_and_replay_goes_on() {
     let net = MemNet::new();
     let mut incoming = listen(&net).await;
-    let mut en = victim(&net, limits()).await;
+    let mut en = victim(&net, settings()).await;
     let (mut link, start) = Link::accept(&mut incoming).await;
     assert_eq!(start, 0);
     link.replays(0, 10).await;
@@ -256,7 +256,7 @@ async fn batches_far_beyond_the_head_wait_bounded_and_replay_goes_on() {
 async fn a_repeated_request_id_is_verified_and_answered_once() {
     let net = MemNet::new();
     let mut incoming = listen(&net).await;
-    let en = victim(&net, limits()).await;
+    let en = victim(&net, settings()).await;
     let (mut link, _) = Link::accept(&mut incoming).await;
     link.replays(0, 200).await;
     within("blocks 0..200", en.sink.wait_until(200)).await;
@@ -304,7 +304,7 @@ async fn a_verify_batch_flood_is_answered_in_order_and_replay_follows() {
     const FLOOD: u64 = 2_000;
     let net = MemNet::new();
     let mut incoming = listen(&net).await;
-    let en = victim(&net, limits()).await;
+    let en = victim(&net, settings()).await;
     let (link, _) = Link::accept(&mut incoming).await;
     link.replays(0, 100).await;
     within("blocks 0..100", en.sink.wait_until(100)).await;
@@ -342,7 +342,7 @@ async fn a_verify_batch_flood_is_answered_in_order_and_replay_follows() {
 async fn huge_commit_data_is_bounded() {
     let net = MemNet::new();
     let mut incoming = listen(&net).await;
-    let mut en = victim(&net, limits()).await;
+    let mut en = victim(&net, settings()).await;
     let (mut link, _) = Link::accept(&mut incoming).await;
     link.replays(0, 10).await;
     within("blocks 0..10", en.sink.wait_until(10)).await;
@@ -375,7 +375,7 @@ async fn huge_commit_data_is_bounded() {
     link.send(batch(3, 3, 1_000, 1_099, big)).await;
     link.send(batch(4, 4, 1_000, 1_099, big)).await;
     let cause = next_close(&mut en.events, Some("mn")).await;
-    let max_bytes = Limits::default().max_pending_verification_bytes;
+    let max_bytes = NodeSettings::default().max_pending_verification_bytes();
     assert_eq!(max_bytes, 32 * 1024 * 1024);
     assert!(
         matches!(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use zks_api::wire::{RecordOverride, VerifyBatch};
 use zks_api::{
-    CloseCause, Limits, MemoryReplayStore, Node, NodeBuilder, NotServed, ProtocolEvent,
+    CloseCause, MemoryReplayStore, Node, NodeBuilder, NodeSettings, NotServed, ProtocolEvent,
     SwitchReason,
 };
 use zks_memnet::MemNet;
@@ -15,8 +15,8 @@ use zks_tests::{append, blocks, chain, next_close, next_matching, record, within
 use zks_verifier::{AcceptedSigners, SigningVerifier, VerifierKey};
 
 /// Short probe and stall times, so scenarios read at a glance (time is paused anyway).
-fn limits() -> Limits {
-    Limits::default()
+fn settings() -> NodeSettings {
+    NodeSettings::default()
         .with_redial(Duration::from_millis(20), Duration::from_millis(500))
         .with_upstream_checks(Duration::from_secs(1), Duration::from_secs(3))
         .with_upstream_probe_timeout(Duration::from_millis(500))
@@ -30,7 +30,7 @@ fn upstreams(mut builder: NodeBuilder, names: &[&str]) -> NodeBuilder {
     for name in names {
         builder = builder.trusted_main_node(*name);
     }
-    builder.limits(limits()).rng_seed(3)
+    builder.settings(settings()).rng_seed(3)
 }
 
 async fn relay(net: &MemNet, name: &str, store: Arc<MemoryReplayStore>, up: &[&str]) -> Node {
@@ -355,7 +355,7 @@ async fn an_external_node_outlives_a_long_main_node_outage() {
     .await;
     assert_eq!(applied, 100);
     assert!(
-        back_at.elapsed() <= Limits::default().redial_max + Duration::from_millis(100),
+        back_at.elapsed() <= NodeSettings::default().redial_max() + Duration::from_millis(100),
         "resumed {:?} after the MN returned",
         back_at.elapsed()
     );
@@ -377,8 +377,8 @@ async fn a_panicking_sink_ends_one_link_not_the_node() {
     #[async_trait]
     impl ReplaySink for PanicsOnce {
         type Record = RawRecord;
-        fn next_block(&self) -> u64 {
-            ReplaySink::next_block(&self.inner)
+        fn resume_block(&self) -> u64 {
+            self.inner.resume_block()
         }
         async fn apply(&self, records: Vec<RawRecord>) -> Result<(), SinkError> {
             if records.iter().any(|r| r.block_number == 50)
@@ -401,7 +401,7 @@ async fn a_panicking_sink_ends_one_link_not_the_node() {
         Node::builder(net.node("en")).external_node(sink.clone()),
         &["mn"],
     )
-    .limits(limits().with_max_blocks_per_message(1))
+    .settings(settings().with_max_blocks_per_message(1))
     .start()
     .await
     .unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use zks_api::{Limits, MemoryReplayStore, Node};
+use zks_api::{MemoryReplayStore, Node, NodeSettings};
 use zks_memnet::{MemNet, MemnetConfig};
 use zks_tests::{record, within};
 
@@ -16,8 +16,8 @@ const RELAYS: usize = 3;
 const ENS: usize = 30;
 const HEAD: u64 = 500;
 
-fn limits() -> Limits {
-    Limits::default()
+fn settings() -> NodeSettings {
+    NodeSettings::default()
         .with_redial(Duration::from_millis(20), Duration::from_millis(400))
         .with_upstream_checks(Duration::from_millis(500), Duration::from_secs(2))
         .with_upstream_probe_timeout(Duration::from_millis(300))
@@ -31,7 +31,7 @@ async fn start_relay(net: &MemNet, i: usize, store: Arc<MemoryReplayStore>, seed
     Node::builder(net.node(&relay_name(i)))
         .relay(store)
         .trusted_main_node("mn")
-        .limits(limits().with_max_active_links(ENS))
+        .settings(settings().with_max_active_links(ENS))
         .rng_seed(seed)
         .start()
         .await
@@ -46,7 +46,7 @@ async fn run(seed: u64) {
     let chain = Arc::new(MemoryReplayStore::new());
     let mn = Node::builder(net.node("mn"))
         .main_node(chain.clone())
-        .limits(limits().with_max_active_links(ENS + RELAYS))
+        .settings(settings().with_max_active_links(ENS + RELAYS))
         .start()
         .await
         .unwrap();
@@ -69,7 +69,7 @@ async fn run(seed: u64) {
             .trusted_main_node(relay_name(i % RELAYS).as_str())
             .trusted_main_node(relay_name((i + 1) % RELAYS).as_str())
             .trusted_main_node("mn")
-            .limits(limits())
+            .settings(settings())
             .rng_seed(seed ^ (100 + i as u64))
             .start()
             .await

@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use zks_api::ProtocolEvent;
 use zks_api::wire::VerifyBatch;
-use zks_api::{Limits, MemoryReplayStore, Node};
+use zks_api::{MemoryReplayStore, Node, NodeSettings};
 use zks_memnet::{MemNet, MemnetConfig};
 use zks_tests::{record, within};
 use zks_verifier::{
@@ -35,8 +35,9 @@ async fn start_en(net: &MemNet, i: usize, sink: Arc<MemoryReplayStore>, seed: u6
     let mut builder = Node::builder(net.node(&en_name(i)))
         .external_node(sink)
         .trusted_main_node("mn")
-        .limits(
-            Limits::default().with_redial(Duration::from_millis(20), Duration::from_millis(500)),
+        .settings(
+            NodeSettings::default()
+                .with_redial(Duration::from_millis(20), Duration::from_millis(500)),
         )
         .rng_seed(seed ^ i as u64);
     if i < VERIFIERS {

@@ -22,7 +22,7 @@ struct Counting {
 impl ReplaySource for Counting {
     type Record = RawRecord;
     fn next_block(&self) -> BlockNumber {
-        ReplaySource::next_block(&self.inner)
+        self.inner.next_block()
     }
     async fn read(
         &self,
@@ -90,8 +90,8 @@ struct CountingSink {
 #[async_trait]
 impl zks_api::ReplaySink for CountingSink {
     type Record = RawRecord;
-    fn next_block(&self) -> BlockNumber {
-        zks_api::ReplaySink::next_block(&self.inner)
+    fn resume_block(&self) -> BlockNumber {
+        self.inner.resume_block()
     }
     async fn apply(&self, records: Vec<RawRecord>) -> Result<(), zks_api::SinkError> {
         self.applies.fetch_add(1, Ordering::Relaxed);
@@ -117,7 +117,7 @@ async fn messages_that_arrive_together_are_applied_together() {
     let en = Node::builder(net.node("en"))
         .external_node(Arc::clone(&sink))
         .trusted_main_node("mn")
-        .limits(zks_api::Limits::default().with_max_blocks_per_message(1))
+        .settings(zks_api::NodeSettings::default().with_max_blocks_per_message(1))
         .start()
         .await
         .unwrap();

@@ -112,8 +112,8 @@ struct SlowSink {
 impl ReplaySink for SlowSink {
     type Record = RawRecord;
 
-    fn next_block(&self) -> BlockNumber {
-        self.inner.next_block()
+    fn resume_block(&self) -> BlockNumber {
+        self.inner.resume_block()
     }
 
     async fn apply(&self, records: Vec<RawRecord>) -> Result<(), SinkError> {
@@ -125,7 +125,7 @@ impl ReplaySink for SlowSink {
                 .filter_map(|s| s.sent_through)
                 .max()
                 .unwrap_or(0);
-            let in_flight = (sent_through + 1).saturating_sub(self.inner.next_block());
+            let in_flight = (sent_through + 1).saturating_sub(self.inner.resume_block());
             self.max_in_flight_blocks
                 .fetch_max(in_flight, Ordering::Relaxed);
         }
@@ -160,7 +160,7 @@ async fn a_slow_en_neither_slows_others_nor_grows_the_mn() {
     let _fast = external_node(&net, "fast", ZksVersion::V3, fast_store.clone(), "mn").await;
 
     within("fast EN", fast_store.wait_until(BLOCKS)).await;
-    let slow_at = slow_store.next_block();
+    let slow_at = slow_store.resume_block();
     assert!(
         slow_at < BLOCKS / 4,
         "slow EN should be far behind, is at {slow_at}"
@@ -195,8 +195,8 @@ struct FullDisk {
 impl ReplaySink for FullDisk {
     type Record = RawRecord;
 
-    fn next_block(&self) -> BlockNumber {
-        self.inner.next_block()
+    fn resume_block(&self) -> BlockNumber {
+        self.inner.resume_block()
     }
 
     async fn apply(&self, records: Vec<RawRecord>) -> Result<(), SinkError> {
@@ -254,7 +254,7 @@ async fn a_local_sink_fault_stops_dialing_and_blames_no_upstream() {
         established, 1,
         "the EN dialed again after its own disk failed"
     );
-    assert_eq!(sink.inner.next_block(), 10);
+    assert_eq!(sink.inner.resume_block(), 10);
     assert!(sink.applies.load(Ordering::Relaxed) >= 1);
     drop(en);
 }

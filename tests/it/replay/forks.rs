@@ -98,7 +98,7 @@ async fn a_main_node_on_another_fork_is_never_spliced_in() {
         cause.disconnect_reason(),
         Some(DisconnectReason::UselessPeer)
     );
-    assert_eq!(sink.next_block(), 150, "nothing from B was applied");
+    assert_eq!(sink.resume_block(), 150, "nothing from B was applied");
     assert_eq!(
         sink.records(),
         (0..150).map(|n| record(n, 100, 0)).collect::<Vec<_>>(),

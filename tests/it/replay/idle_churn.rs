@@ -241,7 +241,7 @@ async fn an_idle_main_node_takes_watchdog_reconnects_without_reads_sends_or_warn
     assert_eq!(messages, expected, "{text}");
 }
 
-/// With `Limits::replay_keepalive` a main node sends an idle replay stream an empty
+/// With `NodeSettings::replay_keepalive` a main node sends an idle replay stream an empty
 /// `BlockReplays` (`01 c1 c0`) every period without one: an upstream-style EN's 300 s watchdog
 /// never fires, so it keeps its link instead of reconnecting every ~5 minutes. A real message
 /// starts the period over.
@@ -253,7 +253,9 @@ async fn a_replay_keepalive_keeps_an_upstream_ens_link_on_an_idle_chain() {
     let net = MemNet::new();
     let chain = chain(N);
     let mn = Node::builder(net.node("mn"))
-        .limits(zks_api::Limits::default().with_replay_keepalive(Some(Duration::from_secs(120))))
+        .settings(
+            zks_api::NodeSettings::default().with_replay_keepalive(Some(Duration::from_secs(120))),
+        )
         .main_node(Arc::clone(&chain))
         .start()
         .await

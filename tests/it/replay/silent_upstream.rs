@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use zks_api::transport::{Capabilities, Incoming, Link, Transport, TransportError};
 use zks_api::{
-    BlockNumber, CloseCause, DisconnectReason, EventStream, Limits, MemoryReplayStore, Node,
+    BlockNumber, CloseCause, DisconnectReason, EventStream, MemoryReplayStore, Node, NodeSettings,
     Overrides, PeerAddr, PeerId, ProtocolEvent, RawRecord, ReplaySource, SourceError, SwitchReason,
     async_trait,
 };
@@ -42,7 +42,7 @@ impl ReplaySource for LosesWakeups {
     type Record = RawRecord;
 
     fn next_block(&self) -> BlockNumber {
-        ReplaySource::next_block(&*self.inner)
+        self.inner.next_block()
     }
 
     async fn read(
@@ -128,11 +128,11 @@ async fn external_node(
     transport: impl Transport,
     sink: Arc<MemoryReplayStore>,
     upstreams: &[&str],
-    limits: Limits,
+    settings: NodeSettings,
 ) -> Node {
     let mut builder = Node::builder(transport)
         .external_node(sink)
-        .limits(limits)
+        .settings(settings)
         .rng_seed(5);
     for upstream in upstreams {
         builder = builder.trusted_main_node(*upstream);
@@ -210,7 +210,7 @@ async fn a_single_upstream_that_goes_silent_is_replaced_by_a_fresh_link() {
         net.node("en"),
         Arc::clone(&sink),
         &["mn"],
-        Limits::default(),
+        NodeSettings::default(),
     )
     .await;
     let mut en_events = en.events();
@@ -270,7 +270,7 @@ async fn an_idle_chain_costs_a_probe_every_few_minutes_and_no_switch() {
         net.node("en"),
         Arc::clone(&sink),
         &["mn"],
-        Limits::default(),
+        NodeSettings::default(),
     )
     .await;
     let mut en_events = en.events();
@@ -324,7 +324,7 @@ async fn the_watchdog_replaces_a_silent_link_the_upstream_will_not_let_us_probe(
         OneSessionEach(net.node("en")),
         Arc::clone(&sink),
         &["mn"],
-        Limits::default(),
+        NodeSettings::default(),
     )
     .await;
     let mut en_events = en.events();
@@ -354,12 +354,12 @@ async fn without_probes_the_watchdog_replaces_once_per_period_and_none_turns_it_
         let store = chain(50);
         let _mn = main_node(&net, "mn", Arc::clone(&store)).await;
         let sink = Arc::new(MemoryReplayStore::new());
-        let limits = Limits::default().with_upstream_watchdog(watchdog);
+        let settings = NodeSettings::default().with_upstream_watchdog(watchdog);
         let en = external_node(
             OneSessionEach(net.node("en")),
             Arc::clone(&sink),
             &["mn"],
-            limits,
+            settings,
         )
         .await;
         let mut en_events = en.events();
@@ -415,8 +415,14 @@ async fn a_silent_preferred_upstream_is_relinked_not_left() {
     let b = main_node(&net, "mn-b", Arc::clone(&store)).await;
     let mut b_events = b.events();
     let sink = Arc::new(MemoryReplayStore::new());
-    let limits = Limits::default();
-    let en = external_node(net.node("en"), Arc::clone(&sink), &["mn-a", "mn-b"], limits).await;
+    let settings = NodeSettings::default();
+    let en = external_node(
+        net.node("en"),
+        Arc::clone(&sink),
+        &["mn-a", "mn-b"],
+        settings,
+    )
+    .await;
     let mut en_events = en.events();
     produce(Arc::clone(&store), 1, 100);
 
@@ -470,14 +476,14 @@ async fn a_probe_gets_the_probe_timeout_in_all_dial_included() {
         let source = LosesWakeups::new(Arc::clone(&store), &[20]);
         let _mn = main_node(&net, "mn", Arc::clone(&source)).await;
         let sink = Arc::new(MemoryReplayStore::new());
-        let limits = Limits::default()
+        let settings = NodeSettings::default()
             .with_upstream_probe_timeout(probe_timeout)
             .with_upstream_watchdog(None);
         let en = external_node(
             SlowDials(net.node("en"), Duration::from_secs(4)),
             Arc::clone(&sink),
             &["mn"],
-            limits,
+            settings,
         )
         .await;
         let mut events = en.events();

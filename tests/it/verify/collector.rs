@@ -16,7 +16,7 @@ use zks_api::wire::{
 };
 use zks_api::{CloseCause, EventStream, ProtocolEvent};
 use zks_api::{
-    DisconnectReason, Limits, MemoryReplayStore, Node, ReplaySource, SignerAddress, Verifier,
+    DisconnectReason, MemoryReplayStore, Node, NodeSettings, ReplaySource, SignerAddress, Verifier,
 };
 use zks_memnet::MemNet;
 use zks_tests::{append, chain, next_matching, within};
@@ -59,7 +59,7 @@ async fn main_node(
     source: impl ReplaySource,
     accepted: &[SignerAddress],
 ) -> Node {
-    main_node_with(net, name, source, accepted, Limits::default()).await
+    main_node_with(net, name, source, accepted, NodeSettings::default()).await
 }
 
 async fn main_node_with(
@@ -67,10 +67,10 @@ async fn main_node_with(
     name: &str,
     source: impl ReplaySource,
     accepted: &[SignerAddress],
-    limits: Limits,
+    settings: NodeSettings,
 ) -> Node {
     Node::builder(net.node(name))
-        .limits(limits)
+        .settings(settings)
         .main_node(source)
         .verifier_authenticator(accepted.iter().copied().collect::<AcceptedSigners>())
         .start()
@@ -331,8 +331,8 @@ async fn dispatch_waits_until_the_verifier_was_sent_the_last_block() {
     let accepted = addresses(&keys);
     let source = chain(100);
     // A long verifier-handshake timeout keeps this test independent of the one below.
-    let limits = Limits::default().with_timeouts(30 * SECOND, 600 * SECOND);
-    let mn = main_node_with(&net, "mn", source.clone(), &accepted, limits).await;
+    let settings = NodeSettings::default().with_timeouts(30 * SECOND, 600 * SECOND);
+    let mn = main_node_with(&net, "mn", source.clone(), &accepted, settings).await;
     let mut events = mn.events();
     let (_en, sink) = verifier_node(
         &net,
@@ -419,8 +419,8 @@ async fn a_synced_verifier_that_reconnects_is_eligible_again() {
     let net = MemNet::new();
     let keys = keys(1);
     let accepted = addresses(&keys);
-    let limits = Limits::default().with_timeouts(30 * SECOND, 600 * SECOND);
-    let mn = main_node_with(&net, "mn", chain(121), &accepted, limits).await;
+    let settings = NodeSettings::default().with_timeouts(30 * SECOND, 600 * SECOND);
+    let mn = main_node_with(&net, "mn", chain(121), &accepted, settings).await;
     let mut events = mn.events();
     let (_en, sink) = verifier_node(
         &net,
@@ -859,8 +859,8 @@ async fn quorum_latency_3_of_5() {
     };
     // Long handshake timeout: see `an_authorized_verifier_link_outlives_the_handshake_timeout`.
     // Batch results draw from the results budget (1,000/s per link), above this loop's rate.
-    let limits = Limits::default().with_timeouts(30 * SECOND, 3_600 * SECOND);
-    let mn = main_node_with(&net, "mn", chain(121), &accepted, limits).await;
+    let settings = NodeSettings::default().with_timeouts(30 * SECOND, 3_600 * SECOND);
+    let mn = main_node_with(&net, "mn", chain(121), &accepted, settings).await;
     let mut events = mn.events();
     let mut sinks = Vec::new();
     let mut ens = Vec::new();

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use super::TimeoutKind;
 
 /// How long a link may stay silent at each step. Built from the node's
-/// [`Limits`](crate::Limits).
+/// [`NodeSettings`](crate::NodeSettings).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionTimeouts {
     /// MN: how long a new link may take to send its first request.

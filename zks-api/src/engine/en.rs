@@ -32,7 +32,7 @@ pub enum EnAction<R> {
 /// How an EN asks for replay on one link.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplayRequest {
-    /// First block wanted: the sink's `next_block()` when the link came up.
+    /// First block wanted: the sink's `resume_block()` when the link came up.
     pub starting_block: BlockNumber,
     /// Record overrides to ask for.
     pub record_overrides: Vec<RecordOverride>,

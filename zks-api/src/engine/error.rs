@@ -66,7 +66,7 @@ pub enum ProtocolError {
         max: usize,
     },
     /// The `VerifyBatch` requests pending on one link would hold more commit data than we
-    /// queue ([`Limits::max_pending_verification_bytes`](crate::Limits::max_pending_verification_bytes)).
+    /// queue ([`NodeSettings::max_pending_verification_bytes`](crate::NodeSettings::max_pending_verification_bytes)).
     #[error("VerifyBatch requests pending would hold more than {max_bytes} bytes")]
     TooManyPendingVerificationBytes {
         /// The limit.

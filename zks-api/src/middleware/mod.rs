@@ -6,7 +6,7 @@
 //! your own [`tower::Layer`]s too ([`NodeBuilder::layer`](crate::NodeBuilder::layer)); they
 //! wrap the shipped ones and see every message.
 //!
-//! Shipped, with their defaults in [`Limits`](crate::Limits):
+//! Shipped, with their defaults in [`NodeSettings`](crate::NodeSettings):
 //!
 //! - [`size_limit`]: refuses a message above the size cap before it is decoded.
 //! - [`rate_limit`]: per-link token buckets for messages/s and bytes/s, tight for control
@@ -17,7 +17,7 @@
 //!
 //! Handshake, first-message and idle deadlines are enforced by the link driver itself (they
 //! are about silence, which no per-message service can observe); see
-//! [`Limits`](crate::Limits).
+//! [`NodeSettings`](crate::NodeSettings).
 //!
 //! Errors are small structs inside a [`BoxError`]; the engine downcasts the shipped ones into
 //! [`Rejection`] and reports anything else as [`Rejection::Other`].

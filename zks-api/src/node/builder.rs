@@ -18,7 +18,7 @@ use super::replay_cache::ReplayCache;
 use super::settings::DriverSettings;
 use super::shared::Shared;
 use super::upstreams::dial_loop;
-use super::{Limits, Node, ProtocolEvent};
+use super::{Node, NodeSettings, ProtocolEvent};
 use crate::admission::ConnectionLimit;
 use crate::middleware::{BoxError, InboundMessage, InboundService, LayerFn};
 use crate::transport::Transport;
@@ -36,7 +36,7 @@ type DriverFactory = Box<dyn FnOnce(DriverSettings) -> Arc<dyn RoleDriver> + Sen
 pub struct NodeBuilder {
     transport: Arc<dyn Transport>,
     caps: Capabilities,
-    limits: Limits,
+    settings: NodeSettings,
     role: Option<(Role, DriverFactory)>,
     /// The versions the role's record type travels on ([`ReplayRecord::VERSIONS`]).
     ///
@@ -57,7 +57,7 @@ impl std::fmt::Debug for NodeBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NodeBuilder")
             .field("caps", &self.caps)
-            .field("limits", &self.limits)
+            .field("settings", &self.settings)
             .field("trusted_main_nodes", &self.trusted_main_nodes)
             .finish_non_exhaustive()
     }
@@ -68,7 +68,7 @@ impl NodeBuilder {
         Self {
             transport,
             caps: Capabilities::default(),
-            limits: Limits::default(),
+            settings: NodeSettings::default(),
             role: None,
             record_versions: VersionSet::ALL,
             trusted_main_nodes: Vec::new(),
@@ -83,8 +83,8 @@ impl NodeBuilder {
     }
 
     /// A subscription that sees every event from the node's start, however many are made.
-    /// Call it after [`limits`](Self::limits): the channel is sized by
-    /// [`Limits::event_capacity`] when the first subscription is made.
+    /// Call it after [`settings`](Self::settings): the channel is sized by
+    /// [`NodeSettings::event_capacity`] when the first subscription is made.
     ///
     /// ```no_run
     /// # async fn start(transport: impl zks_api::transport::Transport) -> Result<(), zks_api::Error> {
@@ -99,7 +99,7 @@ impl NodeBuilder {
     /// # Ok(()) }
     /// ```
     pub fn subscribe(&mut self) -> super::EventStream {
-        let capacity = self.limits.event_capacity;
+        let capacity = self.settings.event_capacity();
         let sender = self
             .events
             .get_or_insert_with(|| broadcast::channel(capacity).0);
@@ -210,10 +210,21 @@ impl NodeBuilder {
         self
     }
 
-    /// Engine limits. Default: [`Limits::default`].
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+    /// The node runtime's settings: limits and timings of links, replay, upstream checks,
+    /// verification and sessions. Default: [`NodeSettings::default`].
+    pub fn settings(mut self, settings: NodeSettings) -> Self {
+        self.settings = settings;
         self
+    }
+
+    /// The node runtime's settings, as the deprecated [`Limits`](crate::Limits).
+    #[deprecated(note = "renamed settings, taking NodeSettings (Limits converts: `.into()`)")]
+    #[allow(
+        deprecated,
+        reason = "the deprecation bridge: takes the deprecated Limits"
+    )]
+    pub fn limits(self, limits: crate::Limits) -> Self {
+        self.settings(limits.into())
     }
 
     /// External node: a main node to dial, keep dialing, and accept replay from. Inbound links
@@ -292,7 +303,7 @@ impl NodeBuilder {
             );
             self.caps.zks = carried;
         }
-        self.limits.validate()?;
+        self.settings.validate()?;
         match role {
             Role::MainNode if !self.trusted_main_nodes.is_empty() => {
                 return Err(ConfigError::TrustedMainNodesOnMainNode.into());
@@ -320,7 +331,7 @@ impl NodeBuilder {
         let trusted = resolve(&self.trusted_main_nodes)?;
         let exempt = resolve(&self.trusted_peers)?;
         let connection_limit = ConnectionLimit::new(
-            self.limits.max_active_links,
+            self.settings.max_active_links(),
             trusted.iter().chain(exempt.iter()).cloned(),
         );
 
@@ -328,7 +339,7 @@ impl NodeBuilder {
         let (applied_tx, applied_rx) = watch::channel(0);
         let driver = factory(DriverSettings {
             record_overrides: self.record_overrides,
-            limits: self.limits.clone(),
+            node: self.settings.clone(),
             applied: applied_tx,
             authenticator: self.authenticator,
             verifier: self.verifier,
@@ -337,14 +348,14 @@ impl NodeBuilder {
         let incoming = self.transport.listen(caps).await?;
         let events = self
             .events
-            .unwrap_or_else(|| broadcast::channel(self.limits.event_capacity).0);
+            .unwrap_or_else(|| broadcast::channel(self.settings.event_capacity()).0);
         let first_events = events.subscribe();
         let local_id = self.transport.local_id();
         let shared = Arc::new(Shared {
             role,
             transport: self.transport,
             caps,
-            limits: self.limits,
+            settings: self.settings,
             trusted,
             connection_limit,
             layers: self.layers,
@@ -381,5 +392,96 @@ impl NodeBuilder {
             applied: (role != Role::MainNode).then_some(applied_rx),
             authenticates,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::PeerId;
+    use crate::middleware::rate_limit::RateLimits;
+    use crate::transport::{Incoming, Link, TransportError};
+    use crate::{MemoryReplayStore, RawRecord};
+
+    /// A transport that listens (no peer ever comes) and reaches no one.
+    struct Lonely;
+
+    #[async_trait]
+    impl Transport for Lonely {
+        fn local_id(&self) -> PeerId {
+            PeerId::from("lonely")
+        }
+        fn peer_id(&self, addr: &PeerAddr) -> Result<PeerId, TransportError> {
+            Ok(PeerId::new(addr.to_string()))
+        }
+        async fn listen(&self, _caps: Capabilities) -> Result<Incoming, TransportError> {
+            Ok(Incoming::channel(1).1)
+        }
+        async fn dial(&self, addr: &PeerAddr, _caps: Capabilities) -> Result<Link, TransportError> {
+            Err(TransportError::Unreachable {
+                addr: addr.clone(),
+                reason: "nobody here".into(),
+            })
+        }
+    }
+
+    fn builder() -> NodeBuilder {
+        NodeBuilder::new(Arc::new(Lonely))
+            .main_node(Arc::new(MemoryReplayStore::<RawRecord>::new()))
+    }
+
+    /// The deprecation bridge: node teams' code that builds a `Limits` with a struct literal
+    /// and gives it to the deprecated `NodeBuilder::limits` still configures the node exactly
+    /// as the `NodeSettings` setters do, and the two types convert both ways without loss.
+    #[tokio::test]
+    #[allow(deprecated, reason = "proves the deprecation bridge of Limits")]
+    async fn a_limits_literal_given_to_the_deprecated_limits_configures_the_same_settings() {
+        let secs = Duration::from_secs;
+        let rates = RateLimits {
+            control_per_sec: 5.0,
+            ..RateLimits::default()
+        };
+        let limits = crate::Limits {
+            max_active_links: 3,
+            verify_sync_timeout: secs(7),
+            redial_initial: secs(1),
+            redial_max: secs(60),
+            rate_limits: rates,
+            upstream_watchdog: None,
+            replay_keepalive: Some(secs(120)),
+            idle_timeout: Some(secs(90)),
+            ..crate::Limits::default()
+        };
+        let expected = NodeSettings::default()
+            .with_max_active_links(3)
+            .with_verify_sync_timeout(secs(7))
+            .with_redial(secs(1), secs(60))
+            .with_rate_limits(rates)
+            .with_upstream_watchdog(None)
+            .with_replay_keepalive(Some(secs(120)))
+            .with_idle_timeout(Some(secs(90)));
+
+        let old = builder().limits(limits.clone());
+        assert_eq!(old.settings, expected);
+        assert_eq!(NodeSettings::from(limits.clone()), expected);
+        assert_eq!(crate::Limits::from(expected.clone()), limits);
+        assert_eq!(limits.session_timeouts(), expected.session_timeouts());
+        // The untouched fields kept their defaults, read as fields.
+        assert_eq!(limits.upstream_stall_timeout, secs(30));
+        assert_eq!(limits.max_pending_verification_bytes, 32 * 1024 * 1024);
+        assert_eq!(
+            crate::Limits::default(),
+            crate::Limits::from(NodeSettings::default())
+        );
+
+        // And they are what the running node uses.
+        let node = old.start().await.unwrap();
+        assert_eq!(node.shared.settings, expected);
+        let node = builder().settings(expected.clone()).start().await.unwrap();
+        assert_eq!(node.shared.settings, expected);
     }
 }

@@ -22,7 +22,7 @@ pub enum CloseCause {
     #[error("replay sink failed: {0}")]
     Sink(SinkError),
     /// Our sink's resume point moved past what this link delivers (someone else wrote to the
-    /// sink); we disconnect and redial from the sink's `next_block`.
+    /// sink); we disconnect and redial from the sink's `resume_block`.
     #[error("sink expects block {sink_next}, link delivers from {got}")]
     SinkMoved {
         /// The sink's next block.

@@ -10,7 +10,7 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::{Mutex, mpsc, watch};
 
 use super::link::{LinkCx, LinkIo, RoleDriver, now, sleep_until};
-use super::{CloseCause, Limits, ProtocolEvent};
+use super::{CloseCause, NodeSettings, ProtocolEvent};
 use crate::engine::{EnAction, EnSession, ProtocolError, ReplayRequest};
 use crate::wire::{
     Frame, RecordOverride, RequestId, VerifyBatch, VerifyBatchOutcome, VerifyBatchResult,
@@ -23,7 +23,7 @@ pub(crate) struct ExternalNodeDriver<K: ReplaySink> {
     /// process applied, for the continuity check ([`ReplayRecord::follows`]).
     pub(crate) last_applied: Mutex<Option<K::Record>>,
     pub(crate) overrides: Vec<RecordOverride>,
-    pub(crate) limits: Limits,
+    pub(crate) settings: NodeSettings,
     /// The sink's next block as of our last apply.
     pub(crate) applied: watch::Sender<BlockNumber>,
     pub(crate) verifier: Option<(Arc<dyn ChallengeSigner>, Arc<dyn Verifier>)>,
@@ -32,12 +32,12 @@ pub(crate) struct ExternalNodeDriver<K: ReplaySink> {
 impl<K: ReplaySink> ExternalNodeDriver<K> {
     /// The driver of an external node (or a relay's upstream half) applying to `sink`.
     pub(crate) fn new(sink: K, settings: super::settings::DriverSettings) -> Self {
-        settings.applied.send_replace(sink.next_block());
+        settings.applied.send_replace(sink.resume_block());
         Self {
             sink,
             last_applied: Mutex::new(None),
             overrides: settings.record_overrides,
-            limits: settings.limits,
+            settings: settings.node,
             applied: settings.applied,
             verifier: settings.verifier,
         }
@@ -53,15 +53,15 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
         _control: &mut mpsc::Receiver<Frame>,
     ) -> CloseCause {
         let request = cx.trusted.then(|| ReplayRequest {
-            starting_block: self.sink.next_block(),
+            starting_block: self.sink.resume_block(),
             record_overrides: self.overrides.clone(),
-            max_blocks_per_message: self.limits.max_blocks_per_message,
+            max_blocks_per_message: self.settings.max_blocks_per_message(),
         });
         let mut session = EnSession::<K::Record>::new(
             cx.info.caps,
             request,
             self.verifier.is_some(),
-            self.limits.session_timeouts(),
+            self.settings.session_timeouts(),
             now(),
         );
         while let Some(frame) = session.poll_outbound() {
@@ -132,7 +132,7 @@ impl<K: ReplaySink> RoleDriver for ExternalNodeDriver<K> {
             cx.info.caps,
             Some(request),
             false,
-            self.limits.session_timeouts(),
+            self.settings.session_timeouts(),
             now(),
         );
         let answer = async {
@@ -167,8 +167,8 @@ type Input<R> = Result<EnAction<R>, ProtocolError>;
 /// Request ids a link remembers, so a repeated one is verified and answered once.
 const SEEN_REQUEST_IDS: usize = 1024;
 
-/// Batch verifications in flight on one link (bounded by [`Limits::max_pending_verifications`]
-/// and [`Limits::max_pending_verification_bytes`]), and the request ids it was sent last.
+/// Batch verifications in flight on one link (bounded by [`NodeSettings::max_pending_verifications`]
+/// and [`NodeSettings::max_pending_verification_bytes`]), and the request ids it was sent last.
 #[derive(Default)]
 struct Verifications<'a> {
     /// Each yields its result and the commit bytes it held.
@@ -251,8 +251,8 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
                 Ok(None)
             }
             Ok(EnAction::VerifyBatch(batch)) => {
-                let max = self.limits.max_pending_verifications;
-                let max_bytes = self.limits.max_pending_verification_bytes;
+                let max = self.settings.max_pending_verifications();
+                let max_bytes = self.settings.max_pending_verification_bytes();
                 let bytes = batch
                     .commit_data
                     .len()
@@ -286,7 +286,7 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
     /// Applies validated records, skipping any another link already delivered.
     async fn apply(&self, cx: &LinkCx, mut records: Vec<K::Record>) -> Result<(), CloseCause> {
         let mut last_applied = self.last_applied.lock().await;
-        let next = self.sink.next_block();
+        let next = self.sink.resume_block();
         let Some(first) = records.first().map(ReplayRecord::block_number) else {
             return Ok(());
         };
@@ -337,7 +337,7 @@ impl<K: ReplaySink> ExternalNodeDriver<K> {
         let mut applied = self.applied.subscribe();
         let last = batch.last_block_number;
         let synced = tokio::time::timeout(
-            self.limits.verify_sync_timeout,
+            self.settings.verify_sync_timeout(),
             applied.wait_for(|next| *next > last),
         )
         .await

@@ -59,12 +59,12 @@ pub enum SwitchReason {
         /// How long the link had made no progress.
         idle: Duration,
     },
-    /// The active link sent nothing new for [`Limits::upstream_watchdog`] and the upstream
+    /// The active link sent nothing new for [`NodeSettings::upstream_watchdog`] and the upstream
     /// could not be probed (a second link to it was refused or failed), so a silent stream
     /// could not be told from an idle chain: the link is replaced by a fresh one to the same
     /// upstream (`from == to`), in case its stream was stuck.
     ///
-    /// [`Limits::upstream_watchdog`]: super::Limits::upstream_watchdog
+    /// [`NodeSettings::upstream_watchdog`]: super::NodeSettings::upstream_watchdog
     Watchdog {
         /// How long the link had made no progress.
         idle: Duration,

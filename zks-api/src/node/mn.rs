@@ -42,9 +42,9 @@ impl<S: ReplaySource> RoleDriver for MainNodeDriver<S> {
         io: &mut LinkIo,
         control: &mut mpsc::Receiver<Frame>,
     ) -> CloseCause {
-        let limits = &cx.shared.limits;
-        let mut session = MnSession::new(cx.info.caps, limits.session_timeouts(), now());
-        session.set_keepalive(limits.replay_keepalive);
+        let settings = &cx.shared.settings;
+        let mut session = MnSession::new(cx.info.caps, settings.session_timeouts(), now());
+        session.set_keepalive(settings.replay_keepalive());
         let cursor = loop {
             let frame = tokio::select! {
                 frame = io.recv(cx) => match frame {

@@ -10,6 +10,7 @@ mod config;
 mod dispatch;
 mod en;
 mod events;
+mod limits;
 mod link;
 mod links;
 mod mn;
@@ -28,9 +29,14 @@ use tokio::sync::{broadcast, watch};
 pub use self::batch::BatchDispatch;
 pub use self::builder::NodeBuilder;
 pub use self::close::{CloseCause, NotServed};
-pub use self::config::Limits;
+pub use self::config::NodeSettings;
 pub use self::dispatch::VerifierResult;
 pub use self::events::{DroppedResult, EventStream, ProtocolEvent, SwitchReason};
+#[allow(
+    deprecated,
+    reason = "the deprecation bridge: Limits stays reachable for one release"
+)]
+pub use self::limits::Limits;
 pub use self::sessions::PeerSession;
 use self::shared::{Shared, lock};
 use crate::wire::VerifyBatch;

@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::Limits;
+use super::NodeSettings;
 use crate::wire::RecordOverride;
 use crate::{BlockNumber, ChallengeSigner, SignerAuthenticator, Verifier};
 
 /// Settings a role driver is built from at start.
 pub(super) struct DriverSettings {
     pub(super) record_overrides: Vec<RecordOverride>,
-    pub(super) limits: Limits,
+    pub(super) node: NodeSettings,
     pub(super) applied: watch::Sender<BlockNumber>,
     pub(super) authenticator: Option<Arc<dyn SignerAuthenticator>>,
     pub(super) verifier: Option<(Arc<dyn ChallengeSigner>, Arc<dyn Verifier>)>,

@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::Limits;
+use super::NodeSettings;
 use super::events::ProtocolEvent;
 use super::links::{LinkHandle, LinkTable};
 use super::sessions::LinkProgress;
@@ -28,7 +28,7 @@ pub(crate) struct Shared {
     pub(super) transport: Arc<dyn Transport>,
     pub(super) role: crate::Role,
     pub(super) caps: Capabilities,
-    pub(super) limits: Limits,
+    pub(super) settings: NodeSettings,
     /// EN: the main nodes replay is accepted from.
     pub(super) trusted: HashSet<PeerId>,
     pub(super) connection_limit: ConnectionLimit,
@@ -146,16 +146,16 @@ impl Shared {
 
     /// The largest message a link in `direction` may carry to us: records only come on links
     /// we serve as an external node (the ones a relay dials, every one of an EN); on the
-    /// others peers send requests ([`Limits::max_request_bytes`]).
+    /// others peers send requests ([`NodeSettings::max_request_bytes`]).
     pub(super) fn inbound_cap(&self, direction: crate::Direction) -> usize {
         let requests_only = match self.role {
             crate::Role::MainNode => true,
             crate::Role::Relay => direction == crate::Direction::Inbound,
             crate::Role::ExternalNode => false,
         };
-        let max = self.limits.max_message_bytes;
+        let max = self.settings.max_message_bytes();
         if requests_only {
-            max.min(self.limits.max_request_bytes)
+            max.min(self.settings.max_request_bytes())
         } else {
             max
         }
@@ -169,7 +169,7 @@ impl Shared {
                 max,
             ))
             .layer(crate::middleware::rate_limit::RateLimitLayer::new(
-                self.limits.rate_limits,
+                self.settings.rate_limits(),
             ))
             .service(Deliver);
         let mut stack = InboundService::new(shipped);
@@ -184,7 +184,7 @@ impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
             .field("caps", &self.caps)
-            .field("limits", &self.limits)
+            .field("settings", &self.settings)
             .field("links", &self.links.len())
             .finish_non_exhaustive()
     }

@@ -4,7 +4,7 @@
 //! A replay link can stay up (keepalive pings answered) while its stream is stuck: a lost
 //! wakeup in the main node's own `ReplaySource::wait_for`, say, while `read` would return the
 //! blocks. From the external node's side that looks exactly like an idle chain, so it does not
-//! guess: once the link has been silent for [`Limits::upstream_stall_timeout`] (`T`) it probes
+//! guess: once the link has been silent for [`NodeSettings::upstream_stall_timeout`] (`T`) it probes
 //! the same upstream for our next block. If the probe gets it, the link is replaced; if not,
 //! the chain is idle and the next self-probe waits twice as long as the last wait, from `T` up
 //! to `8 T`: self-probes at `T`, `2 T`, `4 T`, `8 T`, `16 T`, then every `8 T` (4 minutes with
@@ -16,20 +16,20 @@
 //! When the probe cannot be made at all (the dial fails, or the upstream ends the probe link
 //! before answering — a reth-based node refuses a second session from the same peer with
 //! `AlreadyConnected`), idle and silent cannot be told apart. Then, and only then, the
-//! [`Limits::upstream_watchdog`] replaces the link once it has gone that long without progress
+//! [`NodeSettings::upstream_watchdog`] replaces the link once it has gone that long without progress
 //! and without an answered self-probe: a self-probe is tried once more at the watchdog's
 //! deadline, and the link is replaced only if that one cannot be made either. An answered
 //! self-probe ("no new block") keeps the link and starts the watchdog over, so where probes
 //! work the watchdog never fires.
 //!
-//! [`Limits::upstream_stall_timeout`]: super::Limits::upstream_stall_timeout
-//! [`Limits::upstream_watchdog`]: super::Limits::upstream_watchdog
+//! [`NodeSettings::upstream_stall_timeout`]: super::NodeSettings::upstream_stall_timeout
+//! [`NodeSettings::upstream_watchdog`]: super::NodeSettings::upstream_watchdog
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::Limits;
+use super::NodeSettings;
 
 /// What a probe learned about one upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,12 +70,14 @@ pub(super) struct Silence {
 
 impl Silence {
     /// A link that made progress (or started) at `now`.
-    pub(super) fn new(limits: &Limits, now: Instant) -> Self {
+    pub(super) fn new(settings: &NodeSettings, now: Instant) -> Self {
         // Validated > 0; the floor only keeps the grid moving whatever it is given.
-        let stall = limits.upstream_stall_timeout.max(Duration::from_millis(1));
+        let stall = settings
+            .upstream_stall_timeout()
+            .max(Duration::from_millis(1));
         Self {
             stall,
-            watchdog: limits.upstream_watchdog,
+            watchdog: settings.upstream_watchdog(),
             since: now,
             verified: now,
             next: now + stall,
@@ -141,8 +143,8 @@ mod tests {
 
     const T: Duration = Duration::from_secs(30);
 
-    fn limits(watchdog: Option<Duration>) -> Limits {
-        Limits::default()
+    fn settings(watchdog: Option<Duration>) -> NodeSettings {
+        NodeSettings::default()
             .with_upstream_checks(Duration::from_secs(10), T)
             .with_upstream_watchdog(watchdog)
     }
@@ -152,7 +154,7 @@ mod tests {
     /// replacement (marked by `None` as the last entry).
     fn schedule(watchdog: Option<Duration>, answered: bool, until: u64) -> Vec<Option<u64>> {
         let start = Instant::now();
-        let mut s = Silence::new(&limits(watchdog), start);
+        let mut s = Silence::new(&settings(watchdog), start);
         let mut at = Vec::new();
         while s.due() <= start + Duration::from_secs(until) {
             let now = s.due();
@@ -196,7 +198,7 @@ mod tests {
     #[test]
     fn an_answered_probe_disarms_the_watchdog_and_keeps_the_grid() {
         let start = Instant::now();
-        let mut s = Silence::new(&limits(Some(Duration::from_secs(100))), start);
+        let mut s = Silence::new(&settings(Some(Duration::from_secs(100))), start);
         let secs = |n| start + Duration::from_secs(n);
         assert!(!s.unreachable(secs(30)));
         assert!(!s.unreachable(secs(60)));
@@ -217,7 +219,7 @@ mod tests {
     #[test]
     fn a_late_probe_skips_the_slots_that_passed() {
         let start = Instant::now();
-        let mut s = Silence::new(&limits(None), start);
+        let mut s = Silence::new(&settings(None), start);
         // Other upstreams' probes held the self-probe due at 30 s until 130 s.
         s.lacked(start + Duration::from_secs(130));
         assert_eq!(s.due(), start + Duration::from_secs(240));
@@ -226,7 +228,7 @@ mod tests {
     #[test]
     fn progress_starts_the_schedule_over() {
         let start = Instant::now();
-        let mut s = Silence::new(&limits(Some(Duration::from_secs(300))), start);
+        let mut s = Silence::new(&settings(Some(Duration::from_secs(300))), start);
         for n in [30, 60, 120, 240] {
             s.lacked(start + Duration::from_secs(n));
         }

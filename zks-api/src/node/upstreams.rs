@@ -7,9 +7,9 @@
 //! came or a timeout passed. A probe costs one handshake and at most one record, and runs only
 //! when it can change the decision:
 //!
-//! - every [`Limits::upstream_probe_interval`] while a higher-priority upstream is not the
+//! - every [`NodeSettings::upstream_probe_interval`] while a higher-priority upstream is not the
 //!   active one: does it hold our last block again? Then replay fails back to it.
-//! - once the active link has made no progress for [`Limits::upstream_stall_timeout`], for our
+//! - once the active link has made no progress for [`NodeSettings::upstream_stall_timeout`], for our
 //!   next block, in priority order: first the active upstream itself, over a fresh link — if
 //!   it has the block, the link is up but its stream went silent (a lost wakeup in the main
 //!   node's replay source, say: keepalive pings hold such a link forever), and it is replaced
@@ -23,13 +23,13 @@
 //! On an idle chain nobody has our next block: nothing moves, and self-probes back off (see
 //! [`silence`](super::silence)) to one every `8 ×` the stall timeout. When the active
 //! upstream cannot be probed at all (it refuses a second link, as a reth-based node does), the
-//! [`Limits::upstream_watchdog`] replaces a link that stayed silent that long
+//! [`NodeSettings::upstream_watchdog`] replaces a link that stayed silent that long
 //! ([`SwitchReason::Watchdog`]). A second standing replay link would learn all of this at the
 //! cost of a second full stream.
 //!
-//! [`Limits::upstream_probe_interval`]: super::Limits::upstream_probe_interval
-//! [`Limits::upstream_stall_timeout`]: super::Limits::upstream_stall_timeout
-//! [`Limits::upstream_watchdog`]: super::Limits::upstream_watchdog
+//! [`NodeSettings::upstream_probe_interval`]: super::NodeSettings::upstream_probe_interval
+//! [`NodeSettings::upstream_stall_timeout`]: super::NodeSettings::upstream_stall_timeout
+//! [`NodeSettings::upstream_watchdog`]: super::NodeSettings::upstream_watchdog
 
 use std::sync::Arc;
 
@@ -52,7 +52,7 @@ use crate::{BlockNumber, DisconnectReason, PeerAddr};
 /// that has our next block when the active one stalls. There is never more than one replay
 /// stream, so N upstreams cost no more traffic than one (plus probes), and the loop only ends
 /// at shutdown: an outage of every upstream leaves the EN redialing, never idle. Every link
-/// resumes from the sink's `next_block()`. The one exception: a sink that reports its own
+/// resumes from the sink's `resume_block()`. The one exception: a sink that reports its own
 /// storage failing ([`SinkError::local_fault`](crate::SinkError::local_fault)) ends the dialing
 /// (no upstream is blamed; the loop waits for shutdown).
 pub(super) async fn dial_loop(
@@ -65,7 +65,11 @@ pub(super) async fn dial_loop(
     if addrs.is_empty() {
         return;
     }
-    let mut backoff = Backoff::new(shared.limits.redial_initial, shared.limits.redial_max, seed);
+    let mut backoff = Backoff::new(
+        shared.settings.redial_initial(),
+        shared.settings.redial_max(),
+        seed,
+    );
     let mut refusals: Vec<Refusals> = addrs.iter().map(|_| Refusals::default()).collect();
     let mut next = 0;
     loop {
@@ -223,12 +227,13 @@ impl Upstreams<'_> {
     /// Watches progress and probes the upstreams; resolves when replay should move (or the
     /// active link be replaced).
     async fn supervise(&self, mut applied: watch::Receiver<BlockNumber>) -> Switch {
-        let limits = &self.shared.limits;
+        let settings = &self.shared.settings;
         let start = Instant::now();
         applied.borrow_and_update();
-        let mut silence = Silence::new(limits, start);
+        let mut silence = Silence::new(settings, start);
         // Fail-back and the others' stall probes, only when there are others.
-        let mut check_at = (self.addrs.len() > 1).then(|| start + limits.upstream_probe_interval);
+        let mut check_at =
+            (self.addrs.len() > 1).then(|| start + settings.upstream_probe_interval());
         loop {
             let wake = check_at.map_or(silence.due(), |at| at.min(silence.due()));
             tokio::select! {
@@ -247,7 +252,7 @@ impl Upstreams<'_> {
                 return switch;
             }
             if others {
-                check_at = Some(Instant::now() + limits.upstream_probe_interval);
+                check_at = Some(Instant::now() + settings.upstream_probe_interval());
             }
         }
     }
@@ -261,7 +266,7 @@ impl Upstreams<'_> {
         silence: &mut Silence,
         others: bool,
     ) -> Option<Switch> {
-        let limits = &self.shared.limits;
+        let settings = &self.shared.settings;
         let next = *applied.borrow();
         if others {
             // Fail back: a higher-priority upstream that holds our last block (or, before we
@@ -304,7 +309,7 @@ impl Upstreams<'_> {
                     .await;
             }
         }
-        if others && silence.idle(Instant::now()) >= limits.upstream_stall_timeout {
+        if others && silence.idle(Instant::now()) >= settings.upstream_stall_timeout() {
             for (to, addr) in self.addrs.iter().enumerate().skip(self.active + 1) {
                 if self.probe(addr, next).await == Probe::Has {
                     return self.unless_delivered(applied, silence, to, next).await;
@@ -324,7 +329,7 @@ impl Upstreams<'_> {
         to: usize,
         next: BlockNumber,
     ) -> Option<Switch> {
-        let grace = self.shared.limits.upstream_probe_timeout;
+        let grace = self.shared.settings.upstream_probe_timeout();
         let delivered = tokio::time::timeout(grace, applied.wait_for(|n| *n > next)).await;
         let now = Instant::now();
         if matches!(delivered, Ok(Ok(_))) {
@@ -344,7 +349,7 @@ impl Upstreams<'_> {
     async fn probe(&self, addr: &PeerAddr, block: BlockNumber) -> Probe {
         let shared = self.shared;
         // One deadline for the whole probe, dial included (the limit's documented meaning).
-        let deadline = Instant::now() + shared.limits.upstream_probe_timeout;
+        let deadline = Instant::now() + shared.settings.upstream_probe_timeout();
         let dialed = tokio::select! {
             dialed = tokio::time::timeout_at(deadline, shared.transport.dial(addr, shared.caps)) => dialed,
             () = shared.shutdown.cancelled() => return Probe::Unreachable,

@@ -565,7 +565,7 @@ impl<R: StoredRecord> ReplaySource for RedbReplayStore<R> {
 impl<R: StoredRecord> ReplaySink for RedbReplayStore<R> {
     type Record = R;
 
-    fn next_block(&self) -> BlockNumber {
+    fn resume_block(&self) -> BlockNumber {
         Self::next_block(self)
     }
 

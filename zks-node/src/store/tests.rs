@@ -26,7 +26,7 @@ async fn apply_is_atomic_and_contiguous() {
     let mut bad = records(3..5);
     bad.push(RawRecord::new(9, "gap"));
     assert!(store.apply(bad).await.is_err());
-    assert_eq!(ReplaySink::next_block(&store), 3);
+    assert_eq!(store.resume_block(), 3);
     // A repeat is refused too.
     assert!(store.apply(records(2..4)).await.is_err());
     let summary = store.summary().unwrap();
@@ -93,7 +93,7 @@ async fn resumes_after_reopen() {
         store.apply(records(0..100)).await.unwrap();
     }
     let store = RedbReplayStore::open(dir.path(), Role::ExternalNode).unwrap();
-    assert_eq!(ReplaySink::next_block(&store), 100);
+    assert_eq!(store.resume_block(), 100);
     store.apply(records(100..101)).await.unwrap();
     assert_eq!(store.summary().unwrap().last, Some(100));
     drop(store);
@@ -109,7 +109,7 @@ async fn a_replica_dir_serves_either_replica_role_never_a_main_node() {
         store.apply(records(0..10)).await.unwrap();
     }
     let relay = RedbReplayStore::open(dir.path(), Role::Relay).unwrap();
-    assert_eq!(ReplaySink::next_block(&relay), 10);
+    assert_eq!(relay.resume_block(), 10);
     drop(relay);
     assert_eq!(recorded_role(dir.path()).as_deref(), Some("relay"));
     let err = RedbReplayStore::open(dir.path(), Role::MainNode).unwrap_err();

@@ -22,7 +22,7 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::time::timeout;
 use zks_api::wire::Capabilities;
-use zks_api::{Limits, MemoryReplayStore, Node, PeerAddr, ReplayRecord};
+use zks_api::{MemoryReplayStore, Node, NodeSettings, PeerAddr, ReplayRecord};
 use zks_devp2p::eth::ChainIdentity;
 use zks_devp2p::{Devp2pConfig, Devp2pTransport, NodeKey};
 use zks_wire::zksync_os::V3Record;
@@ -154,14 +154,14 @@ fn empty_store() -> Store {
     Arc::new(MemoryReplayStore::<V3Record>::with_first_block(1))
 }
 
-fn limits() -> Limits {
-    Limits::default().with_redial(Duration::from_secs(60), Duration::from_secs(60))
+fn settings() -> NodeSettings {
+    NodeSettings::default().with_redial(Duration::from_secs(60), Duration::from_secs(60))
 }
 
 async fn en(transport: impl zks_api::transport::Transport, store: Store, mn: PeerAddr) -> Node {
     Node::builder(transport)
         .capabilities(Capabilities::CURRENT)
-        .limits(limits())
+        .settings(settings())
         .external_node(store)
         .trusted_main_node(mn)
         .start()
@@ -295,7 +295,7 @@ async fn zks_main_node_binary_to_reth_relay_to_zks_external_node_binary() {
     let relay_store = empty_store();
     let _relay = Node::builder(relay_net.transport.clone())
         .capabilities(Capabilities::CURRENT)
-        .limits(limits())
+        .settings(settings())
         .relay(Arc::clone(&relay_store))
         .trusted_main_node(mn_enode)
         .start()

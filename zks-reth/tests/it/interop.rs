@@ -22,7 +22,7 @@ use reth_network_api::Peers;
 use tokio::time::timeout;
 use zks_api::transport::{Link, LinkReceiver, LinkSender};
 use zks_api::wire::Capabilities;
-use zks_api::{Limits, MemoryReplayStore, Node, PeerAddr, ReplayRecord};
+use zks_api::{MemoryReplayStore, Node, NodeSettings, PeerAddr, ReplayRecord};
 use zks_devp2p::eth::{ChainIdentity, EthVersion};
 use zks_devp2p::{Devp2pConfig, Devp2pTransport, NodeKey};
 use zks_wire::zksync_os::V3Record;
@@ -68,8 +68,8 @@ fn empty_store() -> Store {
 }
 
 /// Redial only after a minute: no test here should need one.
-fn limits(max: usize) -> Limits {
-    Limits::default()
+fn settings(max: usize) -> NodeSettings {
+    NodeSettings::default()
         .with_max_blocks_per_message(max)
         .with_redial(Duration::from_secs(60), Duration::from_secs(60))
 }
@@ -91,7 +91,7 @@ async fn external_node(
 ) -> Node {
     Node::builder(transport)
         .capabilities(Capabilities::CURRENT)
-        .limits(limits(max))
+        .settings(settings(max))
         .external_node(store)
         .trusted_main_node(mn)
         .start()
@@ -102,7 +102,7 @@ async fn external_node(
 async fn relay(transport: impl zks_api::transport::Transport, store: Store, mn: PeerAddr) -> Node {
     Node::builder(transport)
         .capabilities(Capabilities::CURRENT)
-        .limits(limits(64))
+        .settings(settings(64))
         .relay(store)
         .trusted_main_node(mn)
         .start()
