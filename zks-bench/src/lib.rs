@@ -371,7 +371,7 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
         let record_bytes = records.first().map_or(0, |r| r.payload.len());
         // devp2p against its floor, interleaved (floor, devp2p, floor, devp2p, …): a neighbour
         // that comes or goes weighs on both sides of the ratio.
-        let pairs = scale.repeats.max(3);
+        let pairs = scale.repeats.max(5);
         let mut floors = Vec::with_capacity(pairs);
         let mut devp2p_runs = Vec::with_capacity(pairs);
         for _ in 0..pairs {
@@ -379,16 +379,23 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
             devp2p_runs.push(throughput::replay(TransportKind::Devp2p, &records).await?);
         }
         let (floor_mib, _) = versus::median_spread(floors.iter().map(|f| f.floor_mib_per_s));
-        let (floor_cpu, floor_cpu_spread) =
-            versus::median_spread(floors.iter().map(|f| f.cpu_ms_per_mib));
-        let (devp2p_cpu, devp2p_cpu_spread) =
-            versus::median_spread(devp2p_runs.iter().map(throughput::Measured::cpu_ms_per_mib));
-        let (devp2p_mib, _) =
-            versus::median_spread(devp2p_runs.iter().map(throughput::Measured::mib_per_s));
+        // Each pair's ratio is measured at one moment; the median of those, with their spread.
+        let (cpu, spread) = versus::median_spread(
+            floors
+                .iter()
+                .zip(&devp2p_runs)
+                .map(|(f, d)| stats::ratio(f.cpu_ms_per_mib, d.cpu_ms_per_mib())),
+        );
+        let (throughput, _) = versus::median_spread(
+            floors
+                .iter()
+                .zip(&devp2p_runs)
+                .map(|(f, d)| stats::ratio(d.mib_per_s(), f.floor_mib_per_s)),
+        );
         let against_floor = FloorComparison {
-            throughput: stats::ratio(devp2p_mib, floor_mib),
-            cpu: stats::ratio(floor_cpu, devp2p_cpu),
-            spread: floor_cpu_spread.max(devp2p_cpu_spread),
+            throughput,
+            cpu,
+            spread,
             pairs,
         };
         floors.sort_by(|a, b| a.floor_mib_per_s.total_cmp(&b.floor_mib_per_s));
@@ -631,13 +638,13 @@ mod tests {
                 .iter()
                 .all(|p| p.runs == 1 && p.messages > 0 && p.cpu_ms_per_mib > 0.0)
         );
-        // devp2p against its floor: interleaved pairs, at least 3, on the 64-per-message rows.
+        // devp2p against its floor: interleaved pairs, at least 5, on the 64-per-message rows.
         let pairs: Vec<_> = report
             .throughput
             .iter()
             .filter_map(|r| r.against_floor.map(|a| (r.record_bytes, a.pairs)))
             .collect();
-        assert_eq!(pairs[..2], [(256, 3), (16384, 3)]);
+        assert_eq!(pairs[..2], [(256, 5), (16384, 5)]);
         assert_eq!(pairs.len(), 3);
         // Every target is judged from this run, except the aggregate ones whose 10- and 100-EN
         // rows a smoke run does not have, and the floor ones when a smoke run's milliseconds

@@ -51,7 +51,7 @@ pub struct ThroughputRow {
 }
 
 /// devp2p against the framing floor, from runs interleaved with the floor's (floor, devp2p,
-/// floor, devp2p, …), as ratios of medians.
+/// floor, devp2p, …): the median of the pairs' ratios, each pair measured at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct FloorComparison {
     /// devp2p MiB/s over the floor's (one core): how many cores the neighbours leave weighs on
@@ -60,7 +60,7 @@ pub struct FloorComparison {
     /// The floor's CPU per MiB over devp2p's (both ends, whole process): what devp2p spends on
     /// each byte beyond the primitives, whatever the load.
     pub cpu: f64,
-    /// The wider of the two sides' CPU spreads ((max − min) / median).
+    /// Interquartile spread of the pairs' CPU ratios, over their median.
     pub spread: f64,
     /// Pairs of runs.
     pub pairs: usize,
@@ -81,8 +81,9 @@ pub struct FloorRow {
     pub floor_mib_per_s: f64,
     /// Both directions on one core, one after the other.
     pub serial_mib_per_s: f64,
-    /// CPU the primitives spend per MiB of payload, both sides: what the throughput rows'
-    /// CPU column would read with no engine, socket or kernel cost at all.
+    /// CPU the primitives spend per MiB of payload, both sides (the thread's CPU time, not the
+    /// wall clock): what the throughput rows' CPU column would read with no engine, socket or
+    /// kernel cost at all.
     pub cpu_ms_per_mib: f64,
     /// The part of that spent in Snappy compression, which a main node does once for every
     /// EN at the same place.
@@ -206,7 +207,7 @@ pub struct PerMessageRow {
     pub mib_per_s: f64,
     /// Median process CPU ms per MiB (both ends).
     pub cpu_ms_per_mib: f64,
-    /// (max − min) / median of the CPU per MiB over the runs.
+    /// Interquartile spread of the CPU per MiB over the runs, over its median.
     pub cpu_spread: f64,
 }
 
