@@ -57,6 +57,7 @@ pub use report::{
     FanoutRow, FloorComparison, FloorRow, HandshakeRow, LatencyRow, Machine, PerMessageRow,
     RelayTreeRow, Report, TargetRow, ThroughputRow,
 };
+pub use targets::BUSY_SHARE;
 pub use versus::{
     CPU_TARGET as VERSUS_CPU_TARGET, MAX_SPREAD, Side,
     THROUGHPUT_TARGET as VERSUS_THROUGHPUT_TARGET, VersusOptions, VersusReport, VersusRow, versus,
@@ -266,6 +267,7 @@ impl BenchOptions {
 /// deadline), or a codec that rejects its own bytes.
 pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
     let started = Instant::now();
+    let (busy0, cpu0) = (stats::machine_busy_time(), stats::cpu_time());
     let scale = opts.scale();
     let transports = opts.transports();
     let mut report = Report {
@@ -528,6 +530,15 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
 
     report.elapsed_s = started.elapsed().as_secs_f64();
     report.machine.loadavg_end = loadavg();
+    report.machine.others_cpu_share = busy0.zip(stats::machine_busy_time()).map(|(b0, b1)| {
+        let others = b1
+            .saturating_sub(b0)
+            .saturating_sub(stats::cpu_time().saturating_sub(cpu0));
+        stats::ratio(
+            others.as_secs_f64(),
+            started.elapsed().as_secs_f64() * report.machine.nproc.max(1) as f64,
+        )
+    });
     report.targets = targets::targets(&report);
     Ok(report)
 }
@@ -562,6 +573,7 @@ fn machine() -> Machine {
         nproc: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         cpu_model,
         mem_total_kib,
+        others_cpu_share: None,
     }
 }
 
@@ -647,12 +659,17 @@ mod tests {
         assert_eq!(pairs[..2], [(256, 5), (16384, 5)]);
         assert_eq!(pairs.len(), 3);
         // Every target is judged from this run, except the aggregate ones whose 10- and 100-EN
-        // rows a smoke run does not have, and the floor ones when a smoke run's milliseconds
-        // spread too wide (they say so).
+        // rows a smoke run does not have, the floor ones when a smoke run's milliseconds
+        // spread too wide, and the wall-clock ones when other tests kept the machine busy
+        // (each says so).
         let unjudged: Vec<_> = report
             .targets
             .iter()
-            .filter(|t| t.met.is_none() && !t.measured.ends_with("too wide to judge)"))
+            .filter(|t| {
+                t.met.is_none()
+                    && !t.measured.ends_with("too wide to judge)")
+                    && !t.measured.contains("; not judged: other processes used")
+            })
             .map(|t| t.target.as_str())
             .collect();
         assert_eq!(

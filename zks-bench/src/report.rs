@@ -21,6 +21,10 @@ pub struct Machine {
     pub loadavg_start: String,
     /// /proc/loadavg when the run ended.
     pub loadavg_end: String,
+    /// The share of the machine's CPU (all cores, over the run) that other processes used
+    /// (/proc/stat's busy time less this process's): above [`BUSY_SHARE`](crate::BUSY_SHARE)
+    /// the wall-clock targets are not judged.
+    pub others_cpu_share: Option<f64>,
 }
 
 /// Replay throughput MN → 1 EN.
@@ -263,14 +267,18 @@ impl Report {
         let m = &self.machine;
         let _ = writeln!(
             s,
-            "zks bench ({}) — {} × {}, {:.1} GiB RAM, {:.0} s, load average {} → {}\n",
+            "zks bench ({}) — {} × {}, {:.1} GiB RAM, {:.0} s, load average {} → {}{}\n",
             self.mode,
             m.nproc,
             m.cpu_model,
             m.mem_total_kib as f64 / 1024.0 / 1024.0,
             self.elapsed_s,
             m.loadavg_start,
-            m.loadavg_end
+            m.loadavg_end,
+            m.others_cpu_share.map_or_else(String::new, |share| format!(
+                ", other processes used {:.0} % of the machine's CPU",
+                share * 100.0
+            ))
         );
         let _ = writeln!(s, "## 1. Replay throughput, MN → 1 EN\n");
         let _ = writeln!(

@@ -47,6 +47,26 @@ pub(crate) fn cpu_time() -> Duration {
     rusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
 }
 
+/// CPU time every process on the machine spent busy so far (/proc/stat: user, nice, system,
+/// irq, softirq and steal over all cores), assuming the usual 100 ticks per second.
+pub(crate) fn machine_busy_time() -> Option<Duration> {
+    const TICKS_PER_S: u64 = 100;
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal …
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| fields.get(i))
+        .sum();
+    Some(Duration::from_millis(busy * 1000 / TICKS_PER_S))
+}
+
 fn rusage(who: nix::sys::resource::UsageWho) -> Duration {
     let Ok(usage) = nix::sys::resource::getrusage(who) else {
         return Duration::ZERO;
