@@ -476,8 +476,15 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
         let (cpu_ms_per_mib, cpu_spread) =
             versus::median_spread(runs.iter().map(|r| r.cpu_ms_per_mib));
         let (mib_per_s, _) = versus::median_spread(runs.iter().map(|r| r.mib_per_s));
+        let (keccak, snappy) = runs
+            .first()
+            .map(|r| (r.keccak.clone(), r.snappy.clone()))
+            .unwrap_or_default();
         report.per_message.push(PerMessageRow {
-            shape,
+            shape: shape.name(),
+            message: shape.describe(),
+            keccak,
+            snappy,
             body_bytes: bodies.first().map_or(0, bytes::Bytes::len),
             messages: runs.first().map_or(0, |r| r.messages),
             runs: runs.len(),
@@ -643,7 +650,7 @@ mod tests {
         assert!(report.handshakes[0].connections > 0);
         assert_eq!(report.quorum.map(|q| q.samples), Some(3));
         let shapes: Vec<_> = report.per_message.iter().map(|p| p.shape).collect();
-        assert_eq!(shapes, Shape::ALL);
+        assert_eq!(shapes, Shape::ALL.map(Shape::name));
         assert!(
             report
                 .per_message

@@ -199,8 +199,14 @@ pub struct TargetRow {
 /// `zks bench versus-reth` lays beside reth).
 #[derive(Clone, Debug, Serialize)]
 pub struct PerMessageRow {
-    /// The shape.
-    pub shape: crate::Shape,
+    /// The shape's name (`Shape::name`).
+    pub shape: &'static str,
+    /// What the shape is (`Shape::describe`).
+    pub message: &'static str,
+    /// What computes the MAC's keccak.
+    pub keccak: String,
+    /// The Snappy implementation.
+    pub snappy: String,
     /// Body bytes of its first message.
     pub body_bytes: usize,
     /// Messages per run.
@@ -470,7 +476,7 @@ impl Report {
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} | {} | {:.1} | {:.2} | {:.0} % |",
-                    p.shape.describe(),
+                    p.message,
                     p.body_bytes,
                     p.messages,
                     p.runs,
@@ -479,12 +485,9 @@ impl Report {
                     p.cpu_spread * 100.0
                 );
             }
-            let _ = writeln!(
-                s,
-                "\nkeccak: {}; Snappy: {}.",
-                crate::per_message::ZKS_KECCAK,
-                crate::per_message::ZKS_SNAPPY
-            );
+            if let Some(p) = self.per_message.first() {
+                let _ = writeln!(s, "\nkeccak: {}; Snappy: {}.", p.keccak, p.snappy);
+            }
         }
         let _ = writeln!(s, "\n## Targets\n");
         let _ = writeln!(s, "| target | measured | status |");
