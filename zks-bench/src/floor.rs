@@ -106,7 +106,7 @@ impl Sponge for Keccak256 {
     }
 }
 
-/// XKCP's assembly keccak, what zks-devp2p's MAC runs on.
+/// CRYPTOGAMS' assembly keccak (`keccak-asm`), what zks-devp2p's MAC runs on.
 impl Sponge for zks_devp2p::rlpx::MacSponge {
     fn fresh() -> Self {
         <Self as keccak_asm::Digest>::new()

@@ -135,7 +135,7 @@ pub struct PerMessageRun {
 }
 
 /// Which keccak and Snappy zks-devp2p runs on.
-pub(crate) const ZKS_KECCAK: &str = "keccak-asm (XKCP assembly)";
+pub(crate) const ZKS_KECCAK: &str = "keccak-asm (CRYPTOGAMS assembly)";
 /// See [`ZKS_KECCAK`].
 pub(crate) const ZKS_SNAPPY: &str = "snap 1";
 

@@ -179,7 +179,8 @@ pub fn write_bodies(path: &Path, bodies: &[bytes::Bytes]) -> Result<(), BenchErr
 fn run_zks(zks: &Path, shape: Shape, mib: u64) -> Result<PerMessageRun, BenchError> {
     let mut cmd = Command::new(zks);
     cmd.args(["bench", "per-message", "--shape", shape.name(), "--mib"])
-        .arg(mib.to_string());
+        .arg(mib.to_string())
+        .args(["--workers", "2"]);
     run_child(cmd, "zks bench per-message")
 }
 

@@ -155,6 +155,9 @@ pub enum BenchCommand {
         /// MiB of message bodies to send.
         #[arg(long, default_value_t = 128)]
         mib: u64,
+        /// Worker threads of the run's own tokio runtime (reth's runner is given the same).
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
     },
     /// zks-devp2p beside reth's own RLPx stack (`reth-rlpx-bench`, built from `zks-reth/bench`):
     /// the four shapes of `per-message`, each run in a process of its own, zks and reth

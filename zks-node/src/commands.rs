@@ -552,10 +552,25 @@ fn upstream_settings(args: &ExternalNodeArgs) -> zks_api::NodeSettings {
 /// `zks bench`: runs every measurement of `zks-bench` and prints the table (and JSON).
 pub async fn bench(args: crate::cli::BenchArgs) -> Result<(), String> {
     match args.only {
-        Some(crate::cli::BenchCommand::PerMessage { shape, mib }) => {
-            let run = zks_bench::per_message(shape, mib)
-                .await
-                .map_err(|e| format!("benchmark failed: {e}"))?;
+        Some(crate::cli::BenchCommand::PerMessage {
+            shape,
+            mib,
+            workers,
+        }) => {
+            // A runtime of its own with a fixed number of workers, as reth's runner has, whatever
+            // this machine's core count gives the binary's runtime.
+            let run = tokio::task::spawn_blocking(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(workers.max(1))
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start the benchmark's runtime: {e}"))?;
+                runtime
+                    .block_on(zks_bench::per_message(shape, mib))
+                    .map_err(|e| format!("benchmark failed: {e}"))
+            })
+            .await
+            .map_err(|e| format!("benchmark task failed: {e}"))??;
             println!("{}", run.to_json_line());
             return Ok(());
         }

@@ -17,8 +17,8 @@ use crate::error::EciesError;
 use crate::key::NodeKey;
 
 /// The keccak-256 sponge the RLPx frame MACs run on (from the handshake to the last frame):
-/// `keccak-asm`, XKCP's assembly behind the `Digest` API — the MAC absorbs every byte of every
-/// frame, and keccak is most of the framing cost.
+/// `keccak-asm`, CRYPTOGAMS' assembly (as OpenSSL's) behind the `Digest` API — the MAC absorbs
+/// every byte of every frame, and keccak is most of the framing cost.
 pub type MacSponge = keccak_asm::Keccak256;
 
 /// The session secrets and the initial MAC states, from a completed handshake.
