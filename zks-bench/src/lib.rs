@@ -13,7 +13,14 @@
 //! 4. fan-out to 1, 10 and 100 ENs (sync time, CPU per block per EN, memory per idle link,
 //!    lag behind the fastest EN);
 //! 5. RLPx handshakes per second next to the k256 costs that bound them;
-//! 6. quorum latency, 3 of 5 verifiers.
+//! 6. quorum latency, 3 of 5 verifiers;
+//! 7. one message per send over a devp2p link, four shapes (256 B and 16 KiB random, one and 64
+//!    ZKsync OS v3 records): process CPU per MiB and MiB/s, the figures [`versus`] lays beside
+//!    reth's own RLPx stack (`zks bench versus-reth`).
+//!
+//! devp2p is measured against its framing floor in interleaved pairs, each ratio the median of
+//! the pairs' ratios with its interquartile spread; targets read off the wall clock are not
+//! judged when other processes took more than [`BUSY_SHARE`] of the machine's CPU.
 //!
 //! Call it from a multi-threaded tokio runtime (the MN and EN sides then run in parallel, as
 //! they would on two machines' worth of cores).
