@@ -6,13 +6,17 @@
 //!
 //! - an address that already has `max_pending_per_ip` pending sockets gets no more: the new
 //!   socket is refused ([`Admit::Refused`]);
-//! - when the set is full, the oldest pending socket is evicted (its handle is handed back for
-//!   the caller to cancel) and the new one takes its place, so idle sockets cannot keep an
-//!   honest peer out for longer than it takes to open `max_pending` more of them;
+//! - when the set is full, the oldest pending socket that has not finished its ECIES handshake
+//!   is evicted (its handle is handed back for the caller to cancel) and the new one takes its
+//!   place, so idle sockets cannot keep an honest peer out for longer than it takes to open
+//!   `max_pending` more of them. A socket past ECIES ([`Admission::authenticated`]: its peer
+//!   did the key exchange, a k256 operation an idle flood never pays) is evicted only when no
+//!   other is left: a flood of sockets that send nothing no longer resets an honest peer that
+//!   is one Hello away from a link;
 //! - when more than half the set is taken on arrival, the new socket gets the short
 //!   `pressure_handshake_timeout` instead of `handshake_timeout`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -63,6 +67,8 @@ pub(crate) struct Admission<H> {
     limits: AdmissionLimits,
     /// By admission id: ids only grow, so the first entry is the oldest.
     pending: BTreeMap<u64, Pending<H>>,
+    /// The ids of pending sockets still in their ECIES handshake, evicted first.
+    unproven: BTreeSet<u64>,
     per_ip: HashMap<IpAddr, usize>,
     next_id: u64,
 }
@@ -72,6 +78,7 @@ impl<H> Admission<H> {
         Self {
             limits,
             pending: BTreeMap::new(),
+            unproven: BTreeSet::new(),
             per_ip: HashMap::new(),
             next_id: 0,
         }
@@ -95,13 +102,16 @@ impl<H> Admission<H> {
             self.limits.handshake_timeout
         };
         let evicted = if self.pending.len() >= self.limits.max_pending {
-            self.pending.pop_first().map(|(_, old)| {
-                self.forget_ip(old.ip);
-                Evicted {
-                    ip: old.ip,
-                    age: now.saturating_duration_since(old.started),
-                    handle: old.handle,
-                }
+            // The oldest still in its ECIES handshake; the oldest of all when none is.
+            let victim = self
+                .unproven
+                .first()
+                .or_else(|| self.pending.keys().next())
+                .copied();
+            victim.and_then(|id| self.remove(id)).map(|old| Evicted {
+                ip: old.ip,
+                age: now.saturating_duration_since(old.started),
+                handle: old.handle,
             })
         } else {
             None
@@ -116,6 +126,7 @@ impl<H> Admission<H> {
                 handle,
             },
         );
+        self.unproven.insert(id);
         *self.per_ip.entry(ip).or_insert(0) += 1;
         Admit::Admitted {
             id,
@@ -127,9 +138,20 @@ impl<H> Admission<H> {
     /// The socket admitted as `id` is no longer pending (set up, failed or gone); a no-op for
     /// one that was evicted. Returns its handle if it was still pending.
     pub(crate) fn finish(&mut self, id: u64) -> Option<H> {
+        self.remove(id).map(|done| done.handle)
+    }
+
+    /// The socket admitted as `id` finished its ECIES handshake: it is evicted only after every
+    /// pending socket that has not. A no-op for one no longer pending.
+    pub(crate) fn authenticated(&mut self, id: u64) {
+        self.unproven.remove(&id);
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Pending<H>> {
         let done = self.pending.remove(&id)?;
+        self.unproven.remove(&id);
         self.forget_ip(done.ip);
-        Some(done.handle)
+        Some(done)
     }
 
     fn forget_ip(&mut self, ip: IpAddr) {
@@ -216,6 +238,32 @@ mod tests {
         assert_eq!(evicted, Some(("a", s(5))));
         let (_, _, evicted) = admitted(&mut a, ip(3), t0 + s(6), "e");
         assert_eq!(evicted, Some(("b", s(5))));
+        assert_eq!(a.len(), 3);
+    }
+
+    #[test]
+    fn sockets_past_ecies_are_evicted_only_when_no_other_is_left() {
+        let s = Duration::from_secs;
+        let t0 = Instant::now();
+        let mut a = admission(3, 10);
+        let (first, _, _) = admitted(&mut a, ip(2), t0, "honest");
+        admitted(&mut a, ip(3), t0 + s(1), "idle-1");
+        let (third, _, _) = admitted(&mut a, ip(3), t0 + s(2), "idle-2");
+        a.authenticated(first);
+        // Full: the oldest still in ECIES goes, not the older honest socket.
+        let (fourth, _, evicted) = admitted(&mut a, ip(4), t0 + s(3), "idle-3");
+        assert_eq!(evicted, Some(("idle-1", s(2))));
+        let (_, _, evicted) = admitted(&mut a, ip(4), t0 + s(4), "idle-4");
+        assert_eq!(evicted, Some(("idle-2", s(2))));
+        // Every pending socket past ECIES: the oldest of them goes.
+        a.authenticated(fourth);
+        let (fifth, _, evicted) = admitted(&mut a, ip(5), t0 + s(5), "late");
+        assert_eq!(evicted, Some(("idle-4", s(1))));
+        a.authenticated(fifth);
+        let (_, _, evicted) = admitted(&mut a, ip(6), t0 + s(6), "later");
+        assert_eq!(evicted, Some(("honest", s(6))));
+        // Authenticating a socket no longer pending changes nothing.
+        a.authenticated(third);
         assert_eq!(a.len(), 3);
     }
 

@@ -56,7 +56,9 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 ///    sockets is dropped at once. Loopback and trusted peers are not exempt.
 /// 2. **Eviction**: at most [`max_pending`](Devp2pConfigBuilder::max_pending) (default 128)
 ///    sockets are pending; when the set is full a new socket evicts the oldest pending one
-///    (its handshake is cancelled and its socket dropped) instead of being refused.
+///    that has not finished its ECIES handshake (the oldest of all when every one has: a peer
+///    past ECIES did a k256 key exchange, which a flood of idle sockets never pays), its
+///    handshake cancelled and its socket dropped, instead of being refused.
 ///    Evictions are logged at WARN, one line per 10 s with their count.
 /// 3. **Pressure**: a socket arriving while more than half of the pending set is taken gets
 ///    [`pressure_handshake_timeout`](Devp2pConfigBuilder::pressure_handshake_timeout)
@@ -169,7 +171,8 @@ impl Devp2pConfig {
         self.max_connections
     }
 
-    /// Cap on inbound sockets still setting up; a new one evicts the oldest.
+    /// Cap on inbound sockets still setting up; a new one evicts the oldest (still in ECIES
+    /// first).
     pub fn max_pending(&self) -> usize {
         self.max_pending
     }
@@ -289,8 +292,9 @@ impl Devp2pConfigBuilder {
     }
 
     /// Cap on inbound sockets still setting up (ECIES handshake, Hello, `eth` Status). When
-    /// it is reached, a new socket evicts the oldest pending one (whose socket is dropped)
-    /// instead of being refused, so idle sockets cannot lock honest peers out; evictions are
+    /// it is reached, a new socket evicts the oldest pending one still in its ECIES handshake
+    /// (the oldest of all when every one is past it; the evicted socket is dropped) instead of
+    /// being refused, so idle sockets cannot lock honest peers out; evictions are
     /// logged at WARN once per 10 s with their count. Default: 128.
     pub fn max_pending(mut self, max: usize) -> Self {
         self.config.max_pending = max;

@@ -17,7 +17,8 @@
 //!
 //! Inbound sockets are admitted before they cost a handshake's time: at most 8 pending
 //! handshakes per source address, at most 128 pending in all (a new socket evicts the oldest
-//! pending one rather than being refused), a 2 s handshake deadline once more than half of
+//! pending one still in its ECIES handshake — the oldest of all only when every one is past it —
+//! rather than being refused), a 2 s handshake deadline once more than half of
 //! those are taken, and established links capped apart (256) and never evicted; see
 //! [`Devp2pConfig`] for the knobs (`max_pending_per_ip`, `max_pending`,
 //! `pressure_handshake_timeout`, `max_connections`).

@@ -96,6 +96,7 @@ pub(crate) enum Role {
 /// Runs the ECIES handshake (under `handshake_deadline`: the configured `handshake_timeout`,
 /// or shorter for an inbound socket under pressure) and the Hello exchange (under
 /// `hello_timeout`), advertising `caps`.
+/// `authenticated` is called once the ECIES handshake is done (the peer did the key exchange).
 pub(crate) async fn setup(
     tcp: TcpStream,
     role: Role,
@@ -103,10 +104,12 @@ pub(crate) async fn setup(
     caps: Capabilities,
     listen_port: u16,
     handshake_deadline: Duration,
+    authenticated: impl FnOnce(),
 ) -> Result<Established, SetupError> {
     let (mut hs, remote_id) = handshake(tcp, role, config, caps, listen_port, handshake_deadline)
         .await
         .map_err(SetupError::bare)?;
+    authenticated();
     let caps = match timeout(config.hello_timeout, hs.run(config)).await {
         Ok(Ok(caps)) => caps,
         Ok(Err(error)) => return Err(hs.fail(error, remote_id).await),

@@ -5,7 +5,7 @@
 //! then the link loop in [`crate::stream`].
 //!
 //! Inbound sockets pass [`Admission`] first (a bounded set of sockets still setting up, with
-//! a per-address cap and eviction of the oldest); established links take a permit of the
+//! a per-address cap and eviction of the oldest, those still in ECIES first); established links take a permit of the
 //! `max_connections` semaphore once set up. Our own dials take that permit before dialing.
 
 use std::net::SocketAddr;
@@ -312,6 +312,7 @@ impl Transport for Devp2pTransport {
             caps,
             self.listen_port(),
             config.handshake_timeout,
+            || {},
         )
         .instrument(span.clone())
         .await;
@@ -452,6 +453,7 @@ impl Devp2pTransport {
         mut slot: PendingSlot<'_>,
     ) {
         let config = &self.inner.config;
+        let id = slot.id;
         let setup = stream::setup(
             tcp,
             Role::Accept,
@@ -459,6 +461,8 @@ impl Devp2pTransport {
             caps,
             self.listen_port(),
             slot.deadline,
+            // Past ECIES: evicted only after every pending socket that is not.
+            || self.inner.admission().authenticated(id),
         );
         let setup = tokio::select! {
             biased;
