@@ -156,13 +156,15 @@ fn enode_of(key: &NodeKey, port: u16) -> String {
 
 /// The peer as an upstream EN (eth, zks/5, no zks_2fa: batch verification off) with node key
 /// `key` dialing `enode` and asking `[1, [], 1]` once the link is up.
-fn upstream_external_node(eth: Eth, enode: &str, key: &NodeKey) -> NodePeer {
+/// The peer as an upstream EN (zks/5, no zks_2fa) dialing `enode` and asking `[1, [], per]`.
+fn upstream_external_node(eth: Eth, enode: &str, key: &NodeKey, per: u8) -> NodePeer {
+    let open = format!("0:c301c0{per:02x}");
     NodePeer::spawn(
         &["dial", enode, &key.to_hex()],
         &[
             ("ZKS_PEER_ETH", eth.env()),
             ("ZKS_PEER_ZKS", "5"),
-            ("ZKS_PEER_ZKS_OPEN", "0:c301c001"),
+            ("ZKS_PEER_ZKS_OPEN", open.as_str()),
             ("ZKS_PEER_ZKS_REPLY", ""),
         ],
     )
@@ -207,30 +209,37 @@ async fn upstream_mn_sent(node: &mut NodePeer, first: u64, last: u64, per: u64) 
     }
 }
 
-/// An upstream EN received `lines` in order, each alone in its BlockReplays (at zks/5's id 1),
-/// byte for byte.
-async fn upstream_en_received(node: &mut NodePeer, eth: Eth, lines: &[(u64, Vec<u8>)]) {
+/// An upstream EN received `lines` in order, `per` records a BlockReplays (the last shorter; at
+/// zks/5's id 1), each message and each record byte for byte. A message of more than 64 KiB
+/// comes Snappy-compressed with the whole body as the window: snappyjs decodes it.
+async fn upstream_en_received(node: &mut NodePeer, eth: Eth, lines: &[(u64, Vec<u8>)], per: u8) {
     let replay = |e: &Value| e["event"] == "zks" || e["event"] == "record";
-    for (block, item) in lines {
+    for message in lines.chunks(usize::from(per)) {
+        let block = message[0].0;
         let body = ZksMessage::BlockReplays(BlockReplays {
-            records: vec![Bytes::from(item.clone())],
+            records: message
+                .iter()
+                .map(|(_, item)| Bytes::from(item.clone()))
+                .collect(),
         })
         .to_frame()
         .body;
         let got = node.event("BlockReplays", replay).await;
         assert_eq!(
             got["event"], "zks",
-            "block {block}: a record beyond one per message"
+            "block {block}: a record beyond {per} per message"
         );
         assert_eq!(got["id"], 1, "block {block}");
         assert_eq!(got["wire_id"], eth.zks_offset() + 1, "block {block}");
         assert_eq!(got["payload_hex"], hex::encode(&body), "block {block}");
-        let got = node.event("record", replay).await;
-        assert_eq!(
-            got,
-            json!({"event": "record", "index": 0, "hex": hex::encode(item)}),
-            "block {block}"
-        );
+        for (index, (block, item)) in message.iter().enumerate() {
+            let got = node.event("record", replay).await;
+            assert_eq!(
+                got,
+                json!({"event": "record", "index": index, "hex": hex::encode(item)}),
+                "block {block}"
+            );
+        }
     }
 }
 
@@ -370,7 +379,7 @@ async fn our_en_binary_replays_the_v3_chain_from_an_upstream_mn_eth69() {
 /// dials it and asks `[1, [], 1]`: it sees our Hello and Status, then gets exactly one record
 /// per BlockReplays, blocks 1..=120 in order, each the fixture's bytes, and nothing more
 /// before its link ends (our MN killed).
-async fn an_upstream_en_replays_from_our_mn(eth: Eth) {
+async fn an_upstream_en_replays_from_our_mn(eth: Eth, per: u8) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("mn");
     let lines = chain_lines(LAST);
@@ -387,9 +396,9 @@ async fn an_upstream_en_replays_from_our_mn(eth: Eth) {
     let enode = mn.line_after("enode:");
     assert_eq!(mn.line_after("head:"), "121");
 
-    let mut en = upstream_external_node(eth, &enode, &NodeKey::generate());
+    let mut en = upstream_external_node(eth, &enode, &NodeKey::generate(), per);
     saw_our_handshake(&mut en, eth, true, false).await;
-    upstream_en_received(&mut en, eth, &lines).await;
+    upstream_en_received(&mut en, eth, &lines, per).await;
     mn.kill();
     upstream_en_got_nothing_more(&mut en).await;
     assert_eq!(stored(&data, Role::MainNode), lines);
@@ -398,14 +407,25 @@ async fn an_upstream_en_replays_from_our_mn(eth: Eth) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_en_replays_the_v3_chain_from_our_mn_binary_eth68() {
     if node_peer::available("an_upstream_en_replays_the_v3_chain_from_our_mn_binary_eth68") {
-        an_upstream_en_replays_from_our_mn(Eth::V68).await;
+        an_upstream_en_replays_from_our_mn(Eth::V68, 1).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_en_replays_the_v3_chain_from_our_mn_binary_eth69() {
     if node_peer::available("an_upstream_en_replays_the_v3_chain_from_our_mn_binary_eth69") {
-        an_upstream_en_replays_from_our_mn(Eth::V69).await;
+        an_upstream_en_replays_from_our_mn(Eth::V69, 1).await;
+    }
+}
+
+/// As above, the upstream EN asking 64 records per message: our main node binary sends
+/// 64 + 56 records of ~566 and ~495 KB, compressed with the whole body as the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_en_replays_the_v3_chain_64_per_message_from_our_mn_binary_eth69() {
+    if node_peer::available(
+        "an_upstream_en_replays_the_v3_chain_64_per_message_from_our_mn_binary_eth69",
+    ) {
+        an_upstream_en_replays_from_our_mn(Eth::V69, 64).await;
     }
 }
 
@@ -418,7 +438,7 @@ async fn an_upstream_en_replays_the_v3_chain_from_our_mn_binary_eth69() {
 /// link); only then does the upstream MN start, holding 1..=120. The MN sees the relay's
 /// `[1, [], 64]` and sends 64 + 56; the EN receives exactly the MN's bytes, one record per
 /// message, blocks 1..=120 in order, and nothing more; the relay's store holds them too.
-async fn our_relay_passes_upstream_bytes_on(eth: Eth) {
+async fn our_relay_passes_upstream_bytes_on(eth: Eth, per: u8) {
     let dir = tempfile::tempdir().unwrap();
     let lines = chain_lines(LAST);
     let file = records_file(dir.path(), &lines);
@@ -433,13 +453,13 @@ async fn our_relay_passes_upstream_bytes_on(eth: Eth) {
     let enode = relay_enode(&mut relay, 1);
 
     let en_key = NodeKey::generate();
-    let mut en = upstream_external_node(eth, &enode, &en_key);
+    let mut en = upstream_external_node(eth, &enode, &en_key, per);
     saw_our_handshake(&mut en, eth, false, false).await;
     let requested = relay.log("replay requested");
     assert_eq!(requested["level"], "DEBUG", "{requested}");
     assert_eq!(
         requested["fields"],
-        json!({"message": "replay requested", "from": 1, "batch": 1}),
+        json!({"message": "replay requested", "from": 1, "batch": per}),
         "{requested}"
     );
     assert_link_span(&requested, "inbound", &en_key);
@@ -448,7 +468,7 @@ async fn our_relay_passes_upstream_bytes_on(eth: Eth) {
     let mut mn = upstream_main_node(eth, &file, mn_port, &mn_key, &[]).await;
     upstream_mn_saw_our_request(&mut mn, eth).await;
     upstream_mn_sent(&mut mn, 1, LAST, 64).await;
-    upstream_en_received(&mut en, eth, &lines).await;
+    upstream_en_received(&mut en, eth, &lines, per).await;
     relay.kill();
     upstream_en_got_nothing_more(&mut en).await;
     assert_eq!(stored(&data, Role::Relay), lines);
@@ -457,14 +477,24 @@ async fn our_relay_passes_upstream_bytes_on(eth: Eth) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_relay_binary_passes_upstream_mn_bytes_to_an_upstream_en_eth68() {
     if node_peer::available("our_relay_binary_passes_upstream_mn_bytes_to_an_upstream_en_eth68") {
-        our_relay_passes_upstream_bytes_on(Eth::V68).await;
+        our_relay_passes_upstream_bytes_on(Eth::V68, 1).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_relay_binary_passes_upstream_mn_bytes_to_an_upstream_en_eth69() {
     if node_peer::available("our_relay_binary_passes_upstream_mn_bytes_to_an_upstream_en_eth69") {
-        our_relay_passes_upstream_bytes_on(Eth::V69).await;
+        our_relay_passes_upstream_bytes_on(Eth::V69, 1).await;
+    }
+}
+
+/// As above, the upstream EN asking 64 records per message of our relay binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_relay_binary_passes_upstream_mn_bytes_64_per_message_to_an_upstream_en_eth69() {
+    if node_peer::available(
+        "our_relay_binary_passes_upstream_mn_bytes_64_per_message_to_an_upstream_en_eth69",
+    ) {
+        our_relay_passes_upstream_bytes_on(Eth::V69, 64).await;
     }
 }
 
