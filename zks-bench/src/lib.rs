@@ -387,15 +387,15 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
             floors.push(floor::measure(&records, throughput::BATCH, scale.floor_reps).await?);
             devp2p_runs.push(throughput::replay(TransportKind::Devp2p, &records).await?);
         }
-        let (floor_mib, _) = versus::median_spread(floors.iter().map(|f| f.floor_mib_per_s));
+        let (floor_mib, _) = stats::median_spread(floors.iter().map(|f| f.floor_mib_per_s));
         // Each pair's ratio is measured at one moment; the median of those, with their spread.
-        let (cpu, spread) = versus::median_spread(
+        let (cpu, spread) = stats::median_spread(
             floors
                 .iter()
                 .zip(&devp2p_runs)
                 .map(|(f, d)| stats::ratio(f.cpu_ms_per_mib, d.cpu_ms_per_mib())),
         );
-        let (throughput, _) = versus::median_spread(
+        let (throughput, _) = stats::median_spread(
             floors
                 .iter()
                 .zip(&devp2p_runs)
@@ -481,8 +481,8 @@ pub async fn run(opts: BenchOptions) -> Result<Report, BenchError> {
             runs.push(per_message::devp2p(&bodies, scale.per_message_mib << 20).await?);
         }
         let (cpu_ms_per_mib, cpu_spread) =
-            versus::median_spread(runs.iter().map(|r| r.cpu_ms_per_mib));
-        let (mib_per_s, _) = versus::median_spread(runs.iter().map(|r| r.mib_per_s));
+            stats::median_spread(runs.iter().map(|r| r.cpu_ms_per_mib));
+        let (mib_per_s, _) = stats::median_spread(runs.iter().map(|r| r.mib_per_s));
         let (keccak, snappy) = runs
             .first()
             .map(|r| (r.keccak.clone(), r.snappy.clone()))

@@ -105,9 +105,43 @@ pub(crate) fn ratio(x: f64, y: f64) -> f64 {
     if y > 0.0 { x / y } else { 0.0 }
 }
 
+/// The median of `values` and their interquartile spread: (upper quartile − lower quartile) /
+/// median, nearest-rank quartiles (with 3 or 4 values, the outer ones). One run that a
+/// neighbour slowed does not make five pairs unjudgeable; two do.
+pub(crate) fn median_spread(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let mut v: Vec<f64> = values.collect();
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    let rank = |q: f64| ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
+    let spread = ratio(v[rank(0.75)] - v[rank(0.25)], median);
+    (median, spread)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_and_interquartile_spread() {
+        assert_eq!(median_spread([3.0, 1.0, 2.0].into_iter()), (2.0, 1.0));
+        assert_eq!(
+            median_spread([4.0, 4.0, 5.0, 5.0].into_iter()),
+            (4.5, 1.0 / 4.5)
+        );
+        // Five pairs, one far off: the quartiles are the 2nd and 4th sorted values (1.0, 1.1).
+        let (median, spread) = median_spread([1.0, 0.9, 1.1, 3.0, 1.0].into_iter());
+        assert_eq!(median, 1.0);
+        assert!((spread - 0.1).abs() < 1e-12, "{spread}");
+        assert_eq!(median_spread(std::iter::empty()), (0.0, 0.0));
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::loadavg;
 use crate::per_message::{PerMessageRun, Shape};
+use crate::stats::median_spread;
 use crate::{BenchError, stats};
 
 /// Interquartile spread of the pairs' ratios (over their median) above which a ratio is not
@@ -228,26 +229,6 @@ fn side(runs: Vec<PerMessageRun>) -> Side {
     }
 }
 
-/// The median of `values` and their interquartile spread: (upper quartile − lower quartile) /
-/// median, nearest-rank quartiles (with 3 or 4 values, the outer ones). One run that a
-/// neighbour slowed does not make five pairs unjudgeable; two do.
-pub(crate) fn median_spread(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let mut v: Vec<f64> = values.collect();
-    if v.is_empty() {
-        return (0.0, 0.0);
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    let median = if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    };
-    let rank = |q: f64| ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
-    let spread = stats::ratio(v[rank(0.75)] - v[rank(0.25)], median);
-    (median, spread)
-}
-
 impl VersusReport {
     /// The comparison as Markdown.
     pub fn to_table(&self) -> String {
@@ -311,16 +292,6 @@ impl VersusReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn median_and_spread() {
-        assert_eq!(median_spread([3.0, 1.0, 2.0].into_iter()), (2.0, 1.0));
-        assert_eq!(
-            median_spread([4.0, 4.0, 5.0, 5.0].into_iter()),
-            (4.5, 1.0 / 4.5)
-        );
-        assert_eq!(median_spread(std::iter::empty()), (0.0, 0.0));
-    }
 
     #[test]
     fn the_body_file_is_length_prefixed_little_endian() {
