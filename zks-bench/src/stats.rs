@@ -37,9 +37,17 @@ impl Percentiles {
     }
 }
 
-/// User plus system CPU time of the calling thread so far (Linux; zero elsewhere).
+/// CPU time of the calling thread so far, to the nanosecond (`CLOCK_THREAD_CPUTIME_ID`; zero
+/// where that clock is missing). Not getrusage's thread time: that is scaled from scheduler
+/// ticks and held monotonic, so a span of a few hundred microseconds can read as zero.
 pub(crate) fn thread_cpu_time() -> Duration {
-    rusage(nix::sys::resource::UsageWho::RUSAGE_THREAD)
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(
+        Duration::ZERO,
+        |t| {
+            Duration::from_secs(u64::try_from(t.tv_sec()).unwrap_or(0))
+                + Duration::from_nanos(u64::try_from(t.tv_nsec()).unwrap_or(0))
+        },
+    )
 }
 
 /// User plus system CPU time of the whole process so far.
@@ -128,6 +136,22 @@ pub(crate) fn median_spread(values: impl Iterator<Item = f64>) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thread_cpu_time_counts_a_short_busy_span() {
+        // A tenth of a millisecond of work, ten times: every span must read as CPU time
+        // (getrusage's thread time, scaled from ticks, read zero over spans this short).
+        for _ in 0..10 {
+            let before = thread_cpu_time();
+            let start = std::time::Instant::now();
+            let mut x = 0u64;
+            while start.elapsed() < Duration::from_micros(100) {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+            let spent = thread_cpu_time().saturating_sub(before);
+            assert!(spent >= Duration::from_micros(50), "{spent:?}");
+        }
+    }
 
     #[test]
     fn median_and_interquartile_spread() {
