@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use aes::Aes256;
-use aes::cipher::{BlockCipherEncrypt, KeyInit, KeyIvInit, StreamCipher};
+use aes::cipher::{BlockEncrypt, KeyInit, KeyIvInit, StreamCipher};
 use bytes::BytesMut;
 use sha3::{Digest, Keccak256};
 use zks_api::engine::ReplayCursor;

@@ -10,7 +10,7 @@
 //! After any error the codec is unusable: the stream is corrupt and the link must close.
 
 use aes::Aes256;
-use aes::cipher::{BlockCipherEncrypt, KeyInit, KeyIvInit, StreamCipher};
+use aes::cipher::{BlockEncrypt, KeyInit, KeyIvInit, StreamCipher};
 use bytes::{Buf, BytesMut};
 use keccak_asm::Digest as _;
 
@@ -144,7 +144,11 @@ impl Mac {
         if matches!(self, Self::Unchecked) {
             return true;
         }
-        bool::from(expected.ct_eq(got))
+        // One constant-time comparison of the two 128-bit values, not sixteen of bytes.
+        let Ok(got) = <[u8; 16]>::try_from(got) else {
+            return false;
+        };
+        bool::from(u128::from_ne_bytes(*expected).ct_eq(&u128::from_ne_bytes(got)))
     }
 }
 
