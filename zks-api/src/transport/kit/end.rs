@@ -185,6 +185,21 @@ impl InboundQueue {
             .map_err(|_| LinkGone)
     }
 
+    /// Reserves room for one delivery if the node's queue has room now; `Ok(None)` when it is
+    /// full. Never waits: a transport that decoded several messages from one read hands them
+    /// over in one pass this way, and waits with [`reserve`](Self::reserve) only when full.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkGone`] when the node has dropped its receiver.
+    pub fn try_reserve(&self) -> Result<Option<DeliverPermit<'_>>, LinkGone> {
+        match self.tx.try_reserve() {
+            Ok(permit) => Ok(Some(DeliverPermit(permit))),
+            Err(mpsc::error::TrySendError::Full(())) => Ok(None),
+            Err(mpsc::error::TrySendError::Closed(())) => Err(LinkGone),
+        }
+    }
+
     /// Reports how the link ended and lets go of it. Never waits; the node still receives the
     /// messages delivered before, then `closed`.
     pub fn close(self, closed: LinkClosed) {

@@ -294,12 +294,22 @@ where
 {
     let mut keepalive = config.keepalive.map(|k| Keepalive::new(k, Instant::now()));
     let mut pending: Option<Frame> = None;
-    // `FramedRead` reads the stream before it decodes bytes handed to it up front (from the
-    // transport's setup), so those are decoded here first.
-    let mut primed = !reader.read_buffer().is_empty();
     let mut paused_since: Option<Instant> = None;
-    let far = || Instant::now() + Duration::from_secs(86_400 * 365);
+    // Both live across turns of the loop: a new timer entry and a new waiter on the node's
+    // queue per message would cost more than the message's own handling.
+    let sleep = sleep_until(Instant::now() + Duration::from_secs(86_400 * 365));
+    tokio::pin!(sleep);
+    let gone = inbound.node_gone();
+    tokio::pin!(gone);
     loop {
+        // What the read buffer already holds goes to the node now, while it has room (also the
+        // bytes handed over from the transport's setup, which `FramedRead` would not decode
+        // before it reads again).
+        match take_buffered(reader, writer, inbound, &mut pending, &mut keepalive, config) {
+            Ok(()) => {}
+            Err(Stop::Gone) => return node_gone(outbound),
+            Err(Stop::End(ending)) => return ending,
+        }
         let backlog = writer.write_buffer().len();
         let reading = pending.is_none() && backlog < config.write_high_water;
         // While the node is not taking messages a Pong may be waiting unread: the Pong
@@ -315,7 +325,12 @@ where
             }
             _ => {}
         }
-        let wake = keepalive.as_ref().map_or_else(far, Keepalive::poll_timeout);
+        if let Some(k) = &keepalive {
+            let wake = k.poll_timeout();
+            if sleep.deadline() != wake {
+                sleep.as_mut().reset(wake);
+            }
+        }
         tokio::select! {
             biased;
             permit = inbound.reserve(), if pending.is_some() => match permit {
@@ -326,7 +341,7 @@ where
                 }
                 Err(_) => return node_gone(outbound),
             },
-            () = inbound.node_gone(), if pending.is_none() => return node_gone(outbound),
+            () = &mut gone, if pending.is_none() => return node_gone(outbound),
             flushed = poll_fn(|cx| futures::Sink::<Outgoing>::poll_flush(std::pin::Pin::new(&mut *writer), cx)),
                 if backlog > 0 =>
             {
@@ -334,7 +349,7 @@ where
                     return Ending::Failed(e);
                 }
             }
-            read = next_inbound(reader, &mut primed), if reading => match read {
+            read = reader.next(), if reading => match read {
                 None => return Ending::Eof,
                 Some(Err(e)) => return Ending::Failed(e),
                 Some(Ok(Inbound::Frame(frame))) => pending = Some(frame),
@@ -384,7 +399,7 @@ where
                     };
                 }
             },
-            () = sleep_until(wake), if keepalive.is_some() => {
+            () = &mut sleep, if keepalive.is_some() => {
                 let now = Instant::now();
                 let Some(k) = &mut keepalive else { continue };
                 // While the node holds up reading a Pong may be waiting unread: its
@@ -409,27 +424,62 @@ where
     }
 }
 
-/// The next message: from the bytes buffered before the pump started while they last, then
-/// from the stream. Cancel safe.
-async fn next_inbound<R, D>(
+/// Why [`take_buffered`] stopped the link.
+enum Stop<E> {
+    /// The node dropped its receiver.
+    Gone,
+    /// Anything else.
+    End(Ending<E>),
+}
+
+/// Hands the node what is decoded and what the read buffer already holds, while its queue has
+/// room and the write bound allows reading; answers Pings and takes Pongs on the way. Never
+/// waits and never reads the stream: a read of many messages is one wakeup, not one per
+/// message.
+fn take_buffered<R, W, D, E>(
     reader: &mut FramedRead<R, D>,
-    primed: &mut bool,
-) -> Option<Result<Inbound, D::Error>>
+    writer: &mut FramedWrite<W, E>,
+    inbound: &InboundQueue,
+    pending: &mut Option<Frame>,
+    keepalive: &mut Option<Keepalive>,
+    config: &PumpConfig,
+) -> Result<(), Stop<D::Error>>
 where
-    R: AsyncRead + Unpin,
     D: Decoder<Item = Inbound>,
+    D::Error: CodecError,
+    E: Encoder<Outgoing, Error = D::Error>,
 {
-    if *primed {
+    loop {
+        if let Some(frame) = pending.take() {
+            match inbound.try_reserve() {
+                Ok(Some(permit)) => permit.deliver(frame),
+                Ok(None) => {
+                    *pending = Some(frame);
+                    return Ok(());
+                }
+                Err(_) => return Err(Stop::Gone),
+            }
+        }
+        if writer.write_buffer().len() >= config.write_high_water || reader.read_buffer().is_empty() {
+            return Ok(());
+        }
         let mut buffer = std::mem::take(reader.read_buffer_mut());
         let decoded = reader.decoder_mut().decode(&mut buffer);
         *reader.read_buffer_mut() = buffer;
-        match decoded {
-            Ok(Some(item)) => return Some(Ok(item)),
-            Ok(None) => *primed = false,
-            Err(e) => return Some(Err(e)),
+        match decoded.map_err(|e| Stop::End(Ending::Failed(e)))? {
+            None => return Ok(()),
+            Some(Inbound::Frame(frame)) => *pending = Some(frame),
+            Some(Inbound::Ping) => {
+                encode(writer, Outgoing::Pong).map_err(|e| Stop::End(Ending::Failed(e)))?;
+            }
+            Some(Inbound::Pong) => {
+                if let Some(k) = keepalive {
+                    k.on_pong();
+                }
+            }
+            Some(Inbound::Close(reason)) => return Err(Stop::End(Ending::ByPeer(reason))),
         }
     }
-    reader.next().await
 }
 
 /// How many encoded bytes the pump gathers from messages already waiting before it writes.
@@ -632,6 +682,29 @@ mod tests {
         assert_eq!(first.ok().and_then(Result::ok).map(|f| f.id), Some(7));
         let second = timeout(Duration::from_secs(1), rx.recv()).await;
         assert_eq!(second.ok().and_then(Result::ok).map(|f| f.id), Some(8));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_of_more_messages_than_the_queue_holds_arrives_whole_and_in_order() {
+        // Ten frames and a Ping in one read, a queue of four: the first four go over at once,
+        // the rest wait in the read buffer (not in a second queue) and follow as the node reads;
+        // the Ping between them is answered on the way.
+        let mut bytes: Vec<u8> = (1..=5).collect();
+        bytes.push(0xff);
+        bytes.extend(6..=10);
+        let (mut peer, mut rx, _keep) = start(64, &bytes, 1024);
+        let mut got = Vec::new();
+        for _ in 0..10 {
+            let frame = timeout(Duration::from_secs(1), rx.recv()).await;
+            got.push(frame.ok().and_then(Result::ok).map(|f| f.id));
+        }
+        assert_eq!(got, (1..=10).map(Some).collect::<Vec<_>>());
+        let mut pong = [0u8; 1];
+        timeout(Duration::from_secs(1), peer.read_exact(&mut pong))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(pong, [0xfe]);
     }
 
     #[tokio::test(start_paused = true)]
