@@ -106,7 +106,7 @@ impl Sponge for Keccak256 {
     }
 }
 
-/// CRYPTOGAMS' assembly keccak (`keccak-asm`), what zks-devp2p's MAC runs on.
+/// `keccak-asm` (its backend as built: `keccak_asm::IMPL`), what zks-devp2p's MAC runs on.
 impl Sponge for zks_devp2p::rlpx::MacSponge {
     fn fresh() -> Self {
         <Self as keccak_asm::Digest>::new()

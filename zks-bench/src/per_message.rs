@@ -134,9 +134,13 @@ pub struct PerMessageRun {
     pub snappy: String,
 }
 
-/// Which keccak and Snappy zks-devp2p runs on.
-pub(crate) const ZKS_KECCAK: &str = "keccak-asm (CRYPTOGAMS assembly)";
-/// See [`ZKS_KECCAK`].
+/// Which keccak zks-devp2p runs on: keccak-asm and the backend it was built with
+/// (`keccak1600-x86_64`, CRYPTOGAMS' scalar assembly, unless the target CPU was given AVX2 or
+/// AVX-512VL at build time — `-C target-cpu=...` — which select faster ones).
+pub(crate) fn zks_keccak() -> String {
+    format!("keccak-asm ({})", keccak_asm::IMPL)
+}
+/// Which Snappy zks-devp2p runs on.
 pub(crate) const ZKS_SNAPPY: &str = "snap 1";
 
 /// Sends `bodies` (cycling) over a fresh zks-devp2p link, one frame per send, until `total`
@@ -223,7 +227,7 @@ pub(crate) async fn devp2p(bodies: &[Bytes], total: u64) -> Result<PerMessageRun
     // Hold the sender until everything arrived: dropping it closes the link.
     drop(sent.map_err(BenchError::task("per-message sender"))??);
     Ok(PerMessageRun::new(
-        "zks", messages, queued, elapsed, cpu, ZKS_KECCAK, ZKS_SNAPPY,
+        "zks", messages, queued, elapsed, cpu, &zks_keccak(), ZKS_SNAPPY,
     ))
 }
 

@@ -46,9 +46,22 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
+/// `zks --version`: the version, and the keccak backend the RLPx MAC was built with (the build's
+/// target CPU chooses it; it is most of the framing's CPU).
+fn long_version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{}\nRLPx MAC keccak: keccak-asm ({})",
+            env!("CARGO_PKG_VERSION"),
+            zks_devp2p::rlpx::MAC_KECCAK_BACKEND
+        )
+    })
+}
+
 /// zks: main node, external node and tools for the zks replay and verification protocol.
 #[derive(Debug, Parser)]
-#[command(name = "zks", version, about, propagate_version = true)]
+#[command(name = "zks", version, long_version = long_version(), about, propagate_version = true)]
 pub struct Cli {
     /// TOML config file; flags and `ZKS_*` variables override it.
     #[arg(long, global = true, value_name = "FILE", env = "ZKS_CONFIG")]

@@ -269,7 +269,7 @@ async fn serve<R: Produce + BatchSource>(
     println!("enode: {enode}");
     println!("head: {}", store.next_block());
     let _ = std::io::stdout().flush();
-    tracing::info!(%enode, head = store.next_block(), data = %data.display(), records = %format, "main node started");
+    tracing::info!(%enode, head = store.next_block(), data = %data.display(), records = %format, keccak = zks_devp2p::rlpx::MAC_KECCAK_BACKEND, "main node started");
 
     let (stop_tx, stop) = watch::channel(false);
     let producer = args.produce_blocks.map(|rate| {

@@ -92,6 +92,23 @@ fn assert_hello(report: &str, client: &str, caps: &str, zks: &str) {
 }
 
 #[test]
+fn version_names_the_mac_keccak_backend() {
+    let long = run(&["--version"]);
+    assert!(long.status.success(), "{}", stderr(&long));
+    let backend = zks_devp2p::rlpx::MAC_KECCAK_BACKEND;
+    assert_eq!(
+        stdout(&long),
+        format!(
+            "zks {}\nRLPx MAC keccak: keccak-asm ({backend})\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    // The short form stays one line.
+    let short = run(&["-V"]);
+    assert_eq!(stdout(&short), format!("zks {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
 fn rlpx_ping_prints_our_main_nodes_hello() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("mn.key");

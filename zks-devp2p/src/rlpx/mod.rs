@@ -8,4 +8,4 @@ pub mod handshake;
 
 pub use ecies::{AckMessage, AuthMessage, PacketFormat};
 pub use frame::{FrameCodec, FrameDecoder, FrameEncoder, MAX_FRAME_DATA};
-pub use handshake::{Accepted, Initiator, MacSponge, Recipient, Secrets};
+pub use handshake::{Accepted, Initiator, MAC_KECCAK_BACKEND, MacSponge, Recipient, Secrets};

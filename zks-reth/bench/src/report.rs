@@ -42,8 +42,9 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 pub(crate) fn keccak() -> String {
     if cfg!(feature = "asm-keccak") {
         format!(
-            "keccak-asm {} via alloy-primitives {} asm-keccak",
+            "keccak-asm {} ({}) via alloy-primitives {} asm-keccak",
             locked("keccak-asm"),
+            keccak_backend(),
             locked("alloy-primitives")
         )
     } else {
@@ -52,6 +53,18 @@ pub(crate) fn keccak() -> String {
             locked("alloy-primitives")
         )
     }
+}
+
+/// The backend keccak-asm was built with (`keccak1600-x86_64`, CRYPTOGAMS' scalar assembly,
+/// unless the target CPU was given AVX2 or AVX-512VL at build time).
+#[cfg(feature = "asm-keccak")]
+fn keccak_backend() -> &'static str {
+    keccak_asm::IMPL
+}
+
+#[cfg(not(feature = "asm-keccak"))]
+fn keccak_backend() -> &'static str {
+    "none"
 }
 
 /// The snappy implementation P2PStream uses.
