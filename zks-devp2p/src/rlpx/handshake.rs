@@ -20,8 +20,8 @@ use crate::key::NodeKey;
 /// `keccak-asm` behind the `Digest` API — the MAC absorbs every byte of every frame, and keccak is
 /// most of the framing cost. Its backend is chosen at build time by the target's CPU features:
 /// CRYPTOGAMS' scalar assembly (as OpenSSL's) for generic x86-64, an AVX2 or AVX-512VL one when
-/// the build targets a CPU with them (`-C target-cpu=native` on such a machine: ~1.5 × the scalar
-/// one's speed on an AVX-512 Xeon). `keccak_asm::IMPL` names the one built in.
+/// the build targets a CPU with them (`-C target-cpu=native` on an AVX-512 Xeon: a link's CPU per
+/// byte 0.72–0.80 × the generic build's). [`MAC_KECCAK_BACKEND`] names the one built in.
 pub type MacSponge = keccak_asm::Keccak256;
 
 /// The keccak backend [`MacSponge`] was built with (`keccak_asm::IMPL`): `keccak1600-x86_64` on a
