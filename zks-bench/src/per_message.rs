@@ -227,7 +227,13 @@ pub(crate) async fn devp2p(bodies: &[Bytes], total: u64) -> Result<PerMessageRun
     // Hold the sender until everything arrived: dropping it closes the link.
     drop(sent.map_err(BenchError::task("per-message sender"))??);
     Ok(PerMessageRun::new(
-        "zks", messages, queued, elapsed, cpu, &zks_keccak(), ZKS_SNAPPY,
+        "zks",
+        messages,
+        queued,
+        elapsed,
+        cpu,
+        &zks_keccak(),
+        ZKS_SNAPPY,
     ))
 }
 

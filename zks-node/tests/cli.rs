@@ -105,7 +105,10 @@ fn version_names_the_mac_keccak_backend() {
     );
     // The short form stays one line.
     let short = run(&["-V"]);
-    assert_eq!(stdout(&short), format!("zks {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout(&short),
+        format!("zks {}\n", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]

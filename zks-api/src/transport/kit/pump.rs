@@ -305,7 +305,14 @@ where
         // What the read buffer already holds goes to the node now, while it has room (also the
         // bytes handed over from the transport's setup, which `FramedRead` would not decode
         // before it reads again).
-        match take_buffered(reader, writer, inbound, &mut pending, &mut keepalive, config) {
+        match take_buffered(
+            reader,
+            writer,
+            inbound,
+            &mut pending,
+            &mut keepalive,
+            config,
+        ) {
             Ok(()) => {}
             Err(Stop::Gone) => return node_gone(outbound),
             Err(Stop::End(ending)) => return ending,
@@ -460,7 +467,8 @@ where
                 Err(_) => return Err(Stop::Gone),
             }
         }
-        if writer.write_buffer().len() >= config.write_high_water || reader.read_buffer().is_empty() {
+        if writer.write_buffer().len() >= config.write_high_water || reader.read_buffer().is_empty()
+        {
             return Ok(());
         }
         let mut buffer = std::mem::take(reader.read_buffer_mut());
