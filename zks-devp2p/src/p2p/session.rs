@@ -481,12 +481,17 @@ impl P2pSession {
     /// that shares one compression among many links
     /// ([`write_zks_compressed`](Self::write_zks_compressed)).
     pub fn compress(&mut self, body: &[u8]) -> Bytes {
-        let mut out = BytesMut::with_capacity(if body.len() > WIDE_ABOVE {
-            body.len() / 2
-        } else {
-            snap::raw::max_compress_len(body.len())
-        });
-        self.compress_into(body, &mut out);
+        if body.len() > WIDE_ABOVE {
+            let mut out = BytesMut::with_capacity(body.len() / 2);
+            self.compress_into(body, &mut out);
+            return out.freeze();
+        }
+        // A zeroed allocation (calloc), not a resize of a fresh one (an explicit memset): the
+        // allocator often has the memory zeroed already.
+        let mut out = BytesMut::zeroed(snap::raw::max_compress_len(body.len()));
+        // Cannot fail: the target has max_compress_len bytes (see compress_into).
+        let written = self.encoder.compress(body, &mut out).unwrap_or(0);
+        out.truncate(written);
         out.freeze()
     }
 
