@@ -19,7 +19,7 @@ use zks_api::wire::{Frame, GetBlockReplays, VersionSet, ZksVersion};
 use zks_api::{RawRecord, ReplayRecord};
 use zks_devp2p::NodeKey;
 use zks_devp2p::p2p::{P2pEvent, P2pSession};
-use zks_devp2p::rlpx::{FrameCodec, Initiator, Recipient};
+use zks_devp2p::rlpx::{FrameCodec, FrameDecoder, FrameEncoder, Initiator, Recipient};
 
 use crate::BenchError;
 use crate::report::FloorRow;
@@ -246,8 +246,60 @@ pub(crate) fn primitives<S: Sponge>(
 /// Both ends of an RLPx session after an in-memory handshake and Hello exchange: side a
 /// seals, side b opens.
 pub struct Session {
-    a: (FrameCodec, P2pSession),
-    b: (FrameCodec, P2pSession),
+    sealer: Sealer,
+    opener: Opener,
+}
+
+/// Side a's sending half of a [`Session`]: compress and frame.
+pub struct Sealer {
+    encoder: FrameEncoder,
+    session: P2pSession,
+}
+
+/// Side b's receiving half of a [`Session`]: MAC check, decrypt, decompress.
+pub struct Opener {
+    decoder: FrameDecoder,
+    session: P2pSession,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Opener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opener").finish_non_exhaustive()
+    }
+}
+
+impl Sealer {
+    /// Seals `frame` (compress + frame) onto `out`.
+    pub fn seal(&mut self, frame: &Frame, out: &mut BytesMut) -> Result<(), BenchError> {
+        let session = &mut self.session;
+        self.encoder
+            .encode_with(out, |buf| session.write_zks(frame, buf))
+            .map_err(|e| BenchError::codec("seal", e))
+    }
+}
+
+impl Opener {
+    /// Opens the frame at the front of `wire`, or `None` while it is incomplete.
+    pub fn open(&mut self, wire: &mut BytesMut) -> Result<Option<Frame>, BenchError> {
+        let Some(data) = self
+            .decoder
+            .decode(wire)
+            .map_err(|e| BenchError::codec("open", e))?
+        else {
+            return Ok(None);
+        };
+        match self.session.handle(&data) {
+            Ok(P2pEvent::Zks(frame)) => Ok(Some(frame)),
+            Ok(other) => Err(BenchError::codec("open", format!("unexpected {other:?}"))),
+            Err(e) => Err(BenchError::codec("open", e)),
+        }
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -287,33 +339,33 @@ impl Session {
         );
         hello(&mut a, &mut b)?;
         hello(&mut b, &mut a)?;
-        Ok(Self { a, b })
+        Ok(Self {
+            sealer: Sealer {
+                encoder: a.0.encoder,
+                session: a.1,
+            },
+            opener: Opener {
+                decoder: b.0.decoder,
+                session: b.1,
+            },
+        })
+    }
+
+    /// Side a's sending half and side b's receiving half, to drive from two tasks.
+    pub fn split(self) -> (Sealer, Opener) {
+        (self.sealer, self.opener)
     }
 
     /// Seals `frame` on side a (compress + frame) into `out`.
     pub fn seal(&mut self, frame: &Frame, out: &mut BytesMut) -> Result<(), BenchError> {
-        let session = &mut self.a.1;
-        self.a
-            .0
-            .encoder
-            .encode_with(out, |buf| session.write_zks(frame, buf))
-            .map_err(|e| BenchError::codec("seal", e))
+        self.sealer.seal(frame, out)
     }
 
     /// Opens one frame from `wire` on side b (MAC check, decrypt, decompress).
     pub fn open(&mut self, wire: &mut BytesMut) -> Result<Frame, BenchError> {
-        let data = self
-            .b
-            .0
-            .decoder
-            .decode(wire)
-            .map_err(|e| BenchError::codec("open", e))?
-            .ok_or_else(|| BenchError::codec("open", "frame incomplete"))?;
-        match self.b.1.handle(&data) {
-            Ok(P2pEvent::Zks(frame)) => Ok(frame),
-            Ok(other) => Err(BenchError::codec("open", format!("unexpected {other:?}"))),
-            Err(e) => Err(BenchError::codec("open", e)),
-        }
+        self.opener
+            .open(wire)?
+            .ok_or_else(|| BenchError::codec("open", "frame incomplete"))
     }
 }
 

@@ -36,6 +36,7 @@
 //! The criterion benches in `benches/` cover the hot paths (frame seal/open, `BlockReplays`
 //! encode/decode, Snappy) through [`hot`].
 
+mod codec_only;
 mod error;
 mod fanout;
 mod floor;
@@ -82,11 +83,25 @@ pub async fn per_message(shape: Shape, mib: u64) -> Result<PerMessageRun, BenchE
     let bodies = shape.bodies(42)?;
     per_message::devp2p(&bodies, mib.max(1) << 20).await
 }
+
+/// The same run as [`per_message`] with no link around zks-devp2p's codec: one task seals each
+/// frame and writes every 64 KiB to a loopback socket, another reads and opens them (what `zks
+/// bench per-message --codec-only` prints). Its CPU per MiB is the bound under any work on the
+/// link's queues and tasks: what the RLPx framing, MAC, AES and Snappy cost by themselves.
+///
+/// # Errors
+///
+/// A socket that cannot be set up or closes early, a frame that does not open, or a run over
+/// two minutes.
+pub async fn per_message_codec(shape: Shape, mib: u64) -> Result<PerMessageRun, BenchError> {
+    let bodies = shape.bodies(42)?;
+    codec_only::codec(&bodies, mib.max(1) << 20).await
+}
 pub use stats::Percentiles;
 
 /// Building blocks of the hot paths, for the criterion benches.
 pub mod hot {
-    pub use crate::floor::{Session, replay_frames};
+    pub use crate::floor::{Opener, Sealer, Session, replay_frames};
     pub use crate::payload::Payloads;
 
     /// Records `0..count` as a current upstream main node streams them: encoded ZKsync OS v3

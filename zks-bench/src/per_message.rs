@@ -22,7 +22,7 @@ use crate::error::within;
 use crate::payload::zksync_os_records;
 use crate::{BenchError, floor, stats};
 
-const DEADLINE: Duration = Duration::from_secs(120);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(120);
 
 /// A message shape of the per-message comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -180,16 +180,7 @@ pub(crate) async fn devp2p(bodies: &[Bytes], total: u64) -> Result<PerMessageRun
     let (_, sender, _dialed_rx) = dialed.split();
     let (_, _accepted_tx, mut receiver) = accepted.split();
 
-    // The frames to send, built before the clock starts (a clone of a `Bytes` per send).
-    let mut frames = Vec::new();
-    let mut queued = 0u64;
-    for body in bodies.iter().cycle() {
-        if queued >= total {
-            break;
-        }
-        queued += body.len() as u64;
-        frames.push(Frame::zks(MessageId::BlockReplays as u8, body.clone()));
-    }
+    let (frames, queued) = plan(bodies, total);
     let messages = frames.len() as u64;
 
     let cpu0 = stats::cpu_time();
@@ -235,6 +226,21 @@ pub(crate) async fn devp2p(bodies: &[Bytes], total: u64) -> Result<PerMessageRun
         &zks_keccak(),
         ZKS_SNAPPY,
     ))
+}
+
+/// The frames to send, built before the clock starts (a clone of a `Bytes` per send): `bodies`
+/// in order, cycling, until `total` bytes; and the bytes they carry.
+pub(crate) fn plan(bodies: &[Bytes], total: u64) -> (Vec<Frame>, u64) {
+    let mut frames = Vec::new();
+    let mut queued = 0u64;
+    for body in bodies.iter().cycle() {
+        if queued >= total {
+            break;
+        }
+        queued += body.len() as u64;
+        frames.push(Frame::zks(MessageId::BlockReplays as u8, body.clone()));
+    }
+    (frames, queued)
 }
 
 impl PerMessageRun {

@@ -171,15 +171,20 @@ pub enum BenchCommand {
         /// Worker threads of the run's own tokio runtime (reth's runner is given the same).
         #[arg(long, default_value_t = 2)]
         workers: usize,
+        /// The codec alone, no link around it: one task seals frames and writes every 64 KiB,
+        /// another reads and opens them (the bound under any work on the link's queues and
+        /// tasks).
+        #[arg(long)]
+        codec_only: bool,
     },
     /// zks-devp2p beside reth's own RLPx stack (`reth-rlpx-bench`, built from `zks-reth/bench`):
-    /// the four shapes of `per-message`, each run in a process of its own, zks and reth
-    /// alternating; ratios of medians with their spread.
+    /// the four shapes of `per-message`, each run in a process of its own, zks, its codec alone
+    /// and reth in rotating order; ratios of medians with their spread.
     VersusReth {
         /// reth's runner binary.
         #[arg(long, value_name = "FILE")]
         runner: PathBuf,
-        /// Pairs of runs per shape (at least 3).
+        /// Rounds per shape, at least 3 (each runs zks, its codec alone and reth).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
         /// MiB of message bodies per run.

@@ -556,6 +556,7 @@ pub async fn bench(args: crate::cli::BenchArgs) -> Result<(), String> {
             shape,
             mib,
             workers,
+            codec_only,
         }) => {
             // A runtime of its own with a fixed number of workers, as reth's runner has, whatever
             // this machine's core count gives the binary's runtime.
@@ -566,7 +567,13 @@ pub async fn bench(args: crate::cli::BenchArgs) -> Result<(), String> {
                     .build()
                     .map_err(|e| format!("cannot start the benchmark's runtime: {e}"))?;
                 runtime
-                    .block_on(zks_bench::per_message(shape, mib))
+                    .block_on(async {
+                        if codec_only {
+                            zks_bench::per_message_codec(shape, mib).await
+                        } else {
+                            zks_bench::per_message(shape, mib).await
+                        }
+                    })
                     .map_err(|e| format!("benchmark failed: {e}"))
             })
             .await

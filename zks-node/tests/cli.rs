@@ -1462,6 +1462,17 @@ fn bench_per_message_prints_one_json_line_and_versus_reth_needs_its_runner() {
     for key in ["seconds", "cpu_seconds", "mib_per_s", "keccak", "snappy"] {
         assert!(!run[key].is_null(), "{key} missing: {text}");
     }
+    // The codec alone: the same line, its own name, the same message count.
+    let out = zks()
+        .args(["bench", "per-message", "--shape", "v3-1", "--mib", "1"])
+        .arg("--codec-only")
+        .output()
+        .expect("run zks bench per-message --codec-only");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let codec: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(codec["impl"], "zks-codec");
+    assert_eq!(codec["messages"], 119);
+    assert_eq!(codec["payload_bytes"], run["payload_bytes"]);
     let out = zks()
         .args([
             "bench",
@@ -1477,6 +1488,54 @@ fn bench_per_message_prints_one_json_line_and_versus_reth_needs_its_runner() {
         "{}",
         stderr(&out)
     );
+}
+
+/// `zks bench versus-reth` runs zks, its codec alone and the runner once per round and lays
+/// them side by side (a stand-in runner here: one fixed JSON line, ten times zks's CPU).
+#[test]
+fn versus_reth_runs_three_sides_per_round_and_prints_their_ratios() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = dir.path().join("runner.sh");
+    std::fs::write(
+        &runner,
+        "#!/bin/sh\necho '{\"impl\":\"reth\",\"messages\":4096,\"payload_bytes\":1048576,\
+         \"seconds\":1.0,\"cpu_seconds\":1.0,\"cpu_ms_per_mib\":1000.0,\"mib_per_s\":1.0,\
+         \"keccak\":\"stand-in\",\"snappy\":\"stand-in\"}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&runner, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let json = dir.path().join("versus.json");
+    let out = zks()
+        .args([
+            "bench",
+            "versus-reth",
+            "--shapes",
+            "random-256",
+            "--mib",
+            "1",
+        ])
+        .arg("--runner")
+        .arg(&runner)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run zks bench versus-reth");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(table.contains("| 256 B random | 256 |"), "{table}");
+    assert!(table.contains("codec alone / reth"), "{table}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let row = &report["rows"][0];
+    for (side, name) in [("zks", "zks"), ("codec", "zks-codec"), ("reth", "reth")] {
+        let runs = row[side]["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 3, "{side}");
+        assert!(runs.iter().all(|r| r["impl"] == name), "{side}: {runs:?}");
+    }
+    // Both zks sides spend far less than the stand-in's 1,000 ms/MiB.
+    assert!(row["cpu_ratio"].as_f64().unwrap() < 0.85);
+    assert!(row["codec_cpu_ratio"].as_f64().unwrap() < 0.85);
+    assert_eq!(row["cpu_out_of_reach"], false);
 }
 
 #[test]
