@@ -29,25 +29,25 @@ const WRITE_AT: usize = 64 * 1024;
 /// A socket that cannot be set up or closes early, a frame that does not open, or a run over
 /// two minutes.
 pub(crate) async fn codec(bodies: &[Bytes], total: u64) -> Result<PerMessageRun, BenchError> {
-    if bodies.is_empty() || bodies.iter().any(Bytes::is_empty) {
-        return Err(BenchError::transport("codec-only", "no bodies to send"));
-    }
-    let io = |what: &'static str| move |e| BenchError::transport(what, e);
+    let (frames, queued) = plan(bodies, total)?;
     let (mut sealer, mut opener) = Session::new()?.split();
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(io("codec-only bind"))?;
-    let addr = listener.local_addr().map_err(io("codec-only bind"))?;
+        .map_err(BenchError::io("codec-only bind"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(BenchError::io("codec-only bind"))?;
     let (dialed, accepted) = within("codec-only socket", DEADLINE, async {
         tokio::join!(TcpStream::connect(addr), listener.accept())
     })
     .await?;
-    let mut out = dialed.map_err(io("codec-only connect"))?;
-    let (mut inp, _) = accepted.map_err(io("codec-only accept"))?;
-    out.set_nodelay(true).map_err(io("codec-only socket"))?;
-    inp.set_nodelay(true).map_err(io("codec-only socket"))?;
+    let mut out = dialed.map_err(BenchError::io("codec-only connect"))?;
+    let (mut inp, _) = accepted.map_err(BenchError::io("codec-only accept"))?;
+    out.set_nodelay(true)
+        .map_err(BenchError::io("codec-only socket"))?;
+    inp.set_nodelay(true)
+        .map_err(BenchError::io("codec-only socket"))?;
 
-    let (frames, queued) = plan(bodies, total);
     let messages = frames.len() as u64;
     let cpu0 = stats::cpu_time();
     let start = Instant::now();
@@ -56,11 +56,15 @@ pub(crate) async fn codec(bodies: &[Bytes], total: u64) -> Result<PerMessageRun,
         for frame in &frames {
             sealer.seal(frame, &mut buf)?;
             if buf.len() >= WRITE_AT {
-                out.write_all(&buf).await.map_err(io("codec-only write"))?;
+                out.write_all(&buf)
+                    .await
+                    .map_err(BenchError::io("codec-only write"))?;
                 buf.clear();
             }
         }
-        out.write_all(&buf).await.map_err(io("codec-only write"))?;
+        out.write_all(&buf)
+            .await
+            .map_err(BenchError::io("codec-only write"))?;
         // Kept open until the reader is done: closing it early is what the reader reports.
         Ok::<_, BenchError>(out)
     });
@@ -80,7 +84,7 @@ pub(crate) async fn codec(bodies: &[Bytes], total: u64) -> Result<PerMessageRun,
             if inp
                 .read_buf(&mut buf)
                 .await
-                .map_err(io("codec-only read"))?
+                .map_err(BenchError::io("codec-only read"))?
                 == 0
             {
                 return Err(BenchError::transport(
@@ -127,8 +131,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn no_bodies_is_an_error_not_a_hang() {
-        let err = codec(&[], 1).await.unwrap_err();
-        assert!(err.to_string().contains("no bodies"), "{err}");
+    async fn no_bodies_or_an_empty_one_is_an_error_not_a_hang() {
+        for bodies in [vec![], vec![Bytes::from_static(b"x"), Bytes::new()]] {
+            let err = codec(&bodies, 1).await.unwrap_err();
+            assert!(
+                matches!(err, BenchError::Transport { what: "per-message", ref detail } if detail == "no bodies to send"),
+                "{err}"
+            );
+        }
     }
 }

@@ -150,9 +150,7 @@ pub(crate) const ZKS_SNAPPY: &str = "snap 1";
 ///
 /// A link that cannot be set up, closes early, or takes longer than two minutes.
 pub(crate) async fn devp2p(bodies: &[Bytes], total: u64) -> Result<PerMessageRun, BenchError> {
-    if bodies.is_empty() || bodies.iter().any(Bytes::is_empty) {
-        return Err(BenchError::transport("per-message", "no bodies to send"));
-    }
+    let (frames, queued) = plan(bodies, total)?;
     let transport = |name: &str| {
         let config = zks_devp2p::Devp2pConfig::builder(zks_devp2p::NodeKey::generate())
             .listen_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -180,7 +178,6 @@ pub(crate) async fn devp2p(bodies: &[Bytes], total: u64) -> Result<PerMessageRun
     let (_, sender, _dialed_rx) = dialed.split();
     let (_, _accepted_tx, mut receiver) = accepted.split();
 
-    let (frames, queued) = plan(bodies, total);
     let messages = frames.len() as u64;
 
     let cpu0 = stats::cpu_time();
@@ -230,7 +227,14 @@ pub(crate) async fn devp2p(bodies: &[Bytes], total: u64) -> Result<PerMessageRun
 
 /// The frames to send, built before the clock starts (a clone of a `Bytes` per send): `bodies`
 /// in order, cycling, until `total` bytes; and the bytes they carry.
-pub(crate) fn plan(bodies: &[Bytes], total: u64) -> (Vec<Frame>, u64) {
+///
+/// # Errors
+///
+/// [`BenchError::Transport`] when there is no body, or an empty one (the cycle would not end).
+pub(crate) fn plan(bodies: &[Bytes], total: u64) -> Result<(Vec<Frame>, u64), BenchError> {
+    if bodies.is_empty() || bodies.iter().any(Bytes::is_empty) {
+        return Err(BenchError::transport("per-message", "no bodies to send"));
+    }
     let mut frames = Vec::new();
     let mut queued = 0u64;
     for body in bodies.iter().cycle() {
@@ -240,7 +244,7 @@ pub(crate) fn plan(bodies: &[Bytes], total: u64) -> (Vec<Frame>, u64) {
         queued += body.len() as u64;
         frames.push(Frame::zks(MessageId::BlockReplays as u8, body.clone()));
     }
-    (frames, queued)
+    Ok((frames, queued))
 }
 
 impl PerMessageRun {

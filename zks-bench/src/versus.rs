@@ -194,10 +194,13 @@ fn row(
     VersusRow {
         shape,
         body_bytes,
-        cpu_met: (cpu_ratio_spread <= MAX_SPREAD).then_some(cpu_ratio <= CPU_TARGET),
-        throughput_met: (throughput_ratio_spread <= MAX_SPREAD)
-            .then_some(throughput_ratio >= THROUGHPUT_TARGET),
-        cpu_out_of_reach: codec_cpu_ratio_spread <= MAX_SPREAD && codec_cpu_ratio > CPU_TARGET,
+        cpu_met: judged(cpu_ratio_spread, cpu_ratio <= CPU_TARGET),
+        throughput_met: judged(
+            throughput_ratio_spread,
+            throughput_ratio >= THROUGHPUT_TARGET,
+        ),
+        cpu_out_of_reach: judged(codec_cpu_ratio_spread, codec_cpu_ratio > CPU_TARGET)
+            == Some(true),
         zks: side(zks),
         codec: side(codec),
         reth: side(reth),
@@ -208,6 +211,11 @@ fn row(
         codec_cpu_ratio,
         codec_cpu_ratio_spread,
     }
+}
+
+/// `met`, when the ratios behind it spread within [`MAX_SPREAD`]; else not judged.
+fn judged(spread: f64, met: bool) -> Option<bool> {
+    (spread <= MAX_SPREAD).then_some(met)
 }
 
 /// Writes `bodies` as the runner reads them: `[u32 LE length][bytes]` each.

@@ -265,6 +265,43 @@ fn zks_messages_of_every_size_through_the_whole_stack() {
     );
 }
 
+/// A body compressed once for many links (`compress` + `write_zks_compressed`) is written byte
+/// for byte as `write_zks` writes it, on both sides of the 64 KiB wide-window threshold, and
+/// opens to the same frame.
+#[test]
+fn a_shared_compression_writes_what_write_zks_writes() {
+    let (mut ca, mut cb, ka, kb) = pair(false);
+    let (mut sa, mut sb) = sessions(&ka, &kb, VersionSet::SEED, VersionSet::SEED);
+    exchange((&mut ca, &mut sa), (&mut cb, &mut sb), |s, b| {
+        s.write_hello(b)
+    })
+    .unwrap();
+    exchange((&mut cb, &mut sb), (&mut ca, &mut sa), |s, b| {
+        s.write_hello(b)
+    })
+    .unwrap();
+    assert!(sa.compresses());
+    for (i, len) in [1usize, 256, 16 * 1024, 64 * 1024, 64 * 1024 + 1, 300_000]
+        .into_iter()
+        .enumerate()
+    {
+        // Half noise, half a repeated run: both literal and copy elements.
+        let mut body = noise(len / 2, i as u64);
+        body.resize(len, 0x5a);
+        let frame = Frame::zks(1, body.clone());
+        let mut own = BytesMut::new();
+        sa.write_zks(&frame, &mut own);
+        let compressed = sa.compress(&body);
+        let mut shared = BytesMut::new();
+        sa.write_zks_compressed(&frame, &compressed, &mut shared);
+        assert_eq!(shared, own, "{len} bytes");
+        let got = exchange((&mut ca, &mut sa), (&mut cb, &mut sb), |s, b| {
+            s.write_zks_compressed(&frame, &compressed, b)
+        });
+        assert_eq!(got, Ok(P2pEvent::Zks(frame)), "{len} bytes");
+    }
+}
+
 #[test]
 fn session_rules() {
     let (mut ca, mut cb, ka, kb) = pair(false);

@@ -335,11 +335,16 @@ impl P2pSession {
         }
         let start = out.len();
         out.resize(start + snap::raw::max_compress_len(payload.len()), 0);
-        let target = out.get_mut(start..).unwrap_or_default();
+        let written = self.snap_into(payload, out.get_mut(start..).unwrap_or_default());
+        out.truncate(start + written);
+    }
+
+    /// Compresses `payload` with `snap` into `target`, which has
+    /// [`max_compress_len`](snap::raw::max_compress_len) bytes; the bytes written.
+    fn snap_into(&mut self, payload: &[u8], target: &mut [u8]) -> usize {
         // Cannot fail: the target has max_compress_len bytes and callers keep payloads far
         // below Snappy's 4 GiB input limit.
-        let written = self.encoder.compress(payload, target).unwrap_or(0);
-        out.truncate(start + written);
+        self.encoder.compress(payload, target).unwrap_or(0)
     }
 
     /// Writes a Ping (compressed when Snappy is on).
@@ -489,8 +494,7 @@ impl P2pSession {
         // A zeroed allocation (calloc), not a resize of a fresh one (an explicit memset): the
         // allocator often has the memory zeroed already.
         let mut out = BytesMut::zeroed(snap::raw::max_compress_len(body.len()));
-        // Cannot fail: the target has max_compress_len bytes (see compress_into).
-        let written = self.encoder.compress(body, &mut out).unwrap_or(0);
+        let written = self.snap_into(body, &mut out);
         out.truncate(written);
         out.freeze()
     }
