@@ -5,9 +5,15 @@
 //! keeps the last few compressed bodies by the identity of the body they came from: the same
 //! allocation and length. It holds that body, so the allocation cannot be freed and reused for
 //! other bytes while its entry lives — identity means equal content.
+//!
+//! A link that is the transport's only one compresses straight into its frame instead
+//! ([`CacheUser::is_shared`]): with nobody to share with, the cache would cost it a second
+//! buffer and a copy per message for nothing.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 
@@ -22,6 +28,40 @@ const MAX_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Debug, Default)]
 pub(crate) struct CompressedCache {
     inner: Mutex<Inner>,
+    /// Links sending through the cache now ([`CacheUser`]s alive).
+    users: AtomicUsize,
+}
+
+/// One link's use of a [`CompressedCache`]: counted while it lives.
+#[derive(Debug)]
+pub(crate) struct CacheUser(Arc<CompressedCache>);
+
+impl CacheUser {
+    /// Counts a link in until the returned handle is dropped.
+    pub(crate) fn join(cache: &Arc<CompressedCache>) -> Self {
+        cache.users.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(cache))
+    }
+
+    /// Whether another link sends through the same cache now, so a body this link compresses
+    /// may be wanted again.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.0.users.load(Ordering::Relaxed) > 1
+    }
+}
+
+impl Deref for CacheUser {
+    type Target = CompressedCache;
+
+    fn deref(&self) -> &CompressedCache {
+        &self.0
+    }
+}
+
+impl Drop for CacheUser {
+    fn drop(&mut self) {
+        self.0.users.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +100,12 @@ impl CompressedCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Compressed bodies kept now.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
 }
 
 #[cfg(test)]
@@ -90,6 +136,20 @@ mod tests {
         assert_eq!(
             snap::raw::Decoder::new().decompress_vec(&h).unwrap(),
             &body[..2048]
+        );
+    }
+
+    #[test]
+    fn shared_while_two_links_use_it() {
+        let cache = Arc::new(CompressedCache::default());
+        let first = CacheUser::join(&cache);
+        assert!(!first.is_shared(), "one link alone");
+        let second = CacheUser::join(&cache);
+        assert!(first.is_shared() && second.is_shared());
+        drop(second);
+        assert!(
+            !first.is_shared(),
+            "alone again once the other link is gone"
         );
     }
 

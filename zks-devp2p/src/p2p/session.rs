@@ -328,6 +328,9 @@ impl P2pSession {
     /// the window, smaller ones by `snap` (whose window is then the whole body too).
     fn compress_into(&mut self, payload: &[u8], out: &mut BytesMut) {
         if payload.len() > WIDE_ABOVE {
+            // Room for what a replay message usually compresses to, up front: growing a write
+            // buffer that already holds other frames copies them each time.
+            out.reserve(payload.len() / 2);
             self.wide
                 .get_or_insert_with(Box::default)
                 .compress(payload, out);
@@ -487,7 +490,7 @@ impl P2pSession {
     /// ([`write_zks_compressed`](Self::write_zks_compressed)).
     pub fn compress(&mut self, body: &[u8]) -> Bytes {
         if body.len() > WIDE_ABOVE {
-            let mut out = BytesMut::with_capacity(body.len() / 2);
+            let mut out = BytesMut::new();
             self.compress_into(body, &mut out);
             return out.freeze();
         }
