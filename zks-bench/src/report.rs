@@ -191,7 +191,8 @@ pub struct TargetRow {
     pub target: String,
     /// The measured value, in words.
     pub measured: String,
-    /// Whether it is met; `None` when it was not measured.
+    /// Whether it is met; `None` when it was not measured (`measured` is "-") or the run does
+    /// not support a verdict (`measured` says why).
     pub met: Option<bool>,
 }
 
@@ -496,6 +497,8 @@ impl Report {
             let status = match t.met {
                 Some(true) => "met",
                 Some(false) => "NOT met",
+                // Measured, but the run does not support a verdict (the row says why).
+                None if t.measured != "-" => "not judged",
                 None => "not measured",
             };
             let _ = writeln!(s, "| {} | {} | {} |", t.target, t.measured, status);

@@ -5,8 +5,17 @@ use crate::{TransportKind, stats, throughput};
 
 /// Above this share of the machine's CPU used by other processes, the targets measured on the
 /// wall clock (latency, throughput, aggregates) are not judged: they would measure the
-/// neighbours. The CPU-per-byte, CPU-ratio and memory targets are judged at any load.
+/// neighbours. The CPU-per-byte, CPU-ratio and memory targets are judged at any load, the
+/// floor ones with a margin for what a busy machine does to them ([`BUSY_FLATTERS`]).
 pub const BUSY_SHARE: f64 = 0.25;
+
+/// How much cheaper per byte a busy machine makes devp2p's replay look against the one-thread
+/// framing floor: starved of CPU, its two ends find more work waiting at each wakeup and spend
+/// less on waking. Measured here with one and two CPU hogs beside the quick run (others used
+/// 48–68 % of the machine): the 256 B records' ratio went from 0.77–0.79 quiet to 0.81–0.90, the
+/// 16 KiB records' from 0.85–0.91 to 0.91–0.94. A busy run's ratio has to clear the target by
+/// this much more before it counts as met; a ratio below the target only gets surer.
+pub const BUSY_FLATTERS: f64 = 0.10;
 
 /// Targets read off the wall clock (by their names' beginnings).
 const WALL_CLOCK: [&str; 7] = [
@@ -22,8 +31,9 @@ const WALL_CLOCK: [&str; 7] = [
 /// Every target with what this run measured and whether it was met; the wall-clock ones are
 /// not judged when other processes took more than [`BUSY_SHARE`] of the machine.
 pub(crate) fn targets(r: &Report) -> Vec<TargetRow> {
-    let mut t = judged(r);
-    if let Some(share) = r.machine.others_cpu_share.filter(|s| *s > BUSY_SHARE) {
+    let busy = r.machine.others_cpu_share.filter(|s| *s > BUSY_SHARE);
+    let mut t = judged(r, busy);
+    if let Some(share) = busy {
         for row in &mut t {
             if row.met.is_some() && WALL_CLOCK.iter().any(|w| row.target.starts_with(w)) {
                 row.met = None;
@@ -38,7 +48,7 @@ pub(crate) fn targets(r: &Report) -> Vec<TargetRow> {
     t
 }
 
-fn judged(r: &Report) -> Vec<TargetRow> {
+fn judged(r: &Report, busy: Option<f64>) -> Vec<TargetRow> {
     let mut t = Vec::new();
     for (bytes, name) in [(16 * 1024, "16 KiB"), (256, "256 B")] {
         let row = r
@@ -52,6 +62,7 @@ fn judged(r: &Report) -> Vec<TargetRow> {
                 "devp2p replay ≥ 0.8 × framing floor ({name} records; CPU per byte, interleaved)"
             ),
             row.and_then(|row| row.against_floor),
+            busy,
         );
         t.push(TargetRow {
             target,
@@ -223,25 +234,59 @@ fn judged(r: &Report) -> Vec<TargetRow> {
     t
 }
 
-/// The floor target's row: judged when both sides' CPU spread is at most
-/// [`MAX_SPREAD`](crate::MAX_SPREAD), else "spread too wide to judge".
+/// The floor target's row. A verdict either way only where the run supports it: met when the
+/// ratio clears 0.8 by more than its uncertainty ([`median_uncertainty`]; on a busy machine also
+/// by [`BUSY_FLATTERS`] more), not met when it falls short by more than that; else not judged,
+/// saying why. So a quiet run and a busy one never contradict each other, and a ratio at the
+/// target's edge is reported as such rather than as whichever side the neighbours pushed it to.
 fn against_floor(
     target: &str,
     a: Option<crate::FloorComparison>,
+    busy: Option<f64>,
 ) -> (String, String, Option<bool>) {
+    const TARGET: f64 = 0.8;
     let Some(a) = a else {
         return (target.to_owned(), "-".to_owned(), None);
     };
-    let judged = a.spread <= crate::MAX_SPREAD;
+    let flatter = busy.map_or(0.0, |_| BUSY_FLATTERS);
+    let unsure = median_uncertainty(a.spread, a.pairs);
+    let (met, why) = if a.spread > crate::MAX_SPREAD {
+        (None, ": too wide to judge".to_owned())
+    } else if a.cpu * (1.0 - unsure - flatter) >= TARGET {
+        (Some(true), String::new())
+    } else if a.cpu * (1.0 + unsure) < TARGET {
+        (Some(false), String::new())
+    } else if let Some(share) = busy.filter(|_| a.cpu * (1.0 - unsure) >= TARGET) {
+        (
+            None,
+            format!(
+                "; not judged: other processes used {:.0} % of the machine's CPU, which makes \
+                 a pipeline up to {:.0} % cheaper per byte than the floor",
+                share * 100.0,
+                BUSY_FLATTERS * 100.0
+            ),
+        )
+    } else {
+        (
+            None,
+            format!("; not judged: within ±{:.0} % of {TARGET}", unsure * 100.0),
+        )
+    };
     let measured = format!(
-        "{:.3} × the floor's CPU per byte (throughput {:.3} ×; {} pairs, spread {:.0} %{})",
+        "{:.3} × the floor's CPU per byte (throughput {:.3} ×; {} pairs, spread {:.0} %{why})",
         a.cpu,
         a.throughput,
         a.pairs,
         a.spread * 100.0,
-        if judged { "" } else { ": too wide to judge" }
     );
-    (target.to_owned(), measured, judged.then_some(a.cpu >= 0.8))
+    (target.to_owned(), measured, met)
+}
+
+/// The relative uncertainty of a median of `pairs` ratios whose interquartile spread over
+/// their median is `spread`: two standard errors, with σ ≈ IQR / 1.35 and a median's standard
+/// error ≈ 1.25 σ / √n.
+fn median_uncertainty(spread: f64, pairs: usize) -> f64 {
+    2.0 * 1.25 / 1.35 * spread / (pairs.max(1) as f64).sqrt()
 }
 
 /// What the aggregate target asks of this machine: both ends run on its cores, so 1.6 × the
@@ -302,5 +347,62 @@ mod tests {
                 "3.000 ms; not judged: other processes used 40 % of the machine's CPU".to_owned()
             ))
         );
+    }
+
+    fn floor_verdict(cpu: f64, spread: f64, busy: Option<f64>) -> (Option<bool>, String) {
+        let comparison = crate::FloorComparison {
+            throughput: 0.5,
+            cpu,
+            spread,
+            pairs: 9,
+        };
+        let (_, measured, met) = against_floor("t", Some(comparison), busy);
+        (met, measured)
+    }
+
+    #[test]
+    fn a_floor_verdict_is_given_only_where_the_run_supports_it() {
+        // Nine pairs: the median is uncertain by 0.62 × the spread.
+        assert!((median_uncertainty(0.09, 9) - 0.0556).abs() < 1e-3);
+        // Quiet: clear of 0.8 by more than that either way, or not judged.
+        assert_eq!(floor_verdict(0.870, 0.06, None).0, Some(true));
+        assert_eq!(floor_verdict(0.780, 0.02, None).0, Some(false));
+        let (met, text) = floor_verdict(0.816, 0.09, None);
+        assert_eq!(met, None);
+        assert_eq!(
+            text,
+            "0.816 × the floor's CPU per byte (throughput 0.500 ×; 9 pairs, spread 9 %; \
+             not judged: within ±6 % of 0.8)"
+        );
+        assert_eq!(floor_verdict(0.95, 0.25, None).0, None, "spread too wide");
+        // Busy: 0.851 would be met quiet; here it is not judged, and says why.
+        let (met, text) = floor_verdict(0.851, 0.02, Some(0.58));
+        assert_eq!(met, None);
+        assert!(
+            text.ends_with(
+                "not judged: other processes used 58 % of the machine's CPU, which makes a \
+                 pipeline up to 10 % cheaper per byte than the floor)"
+            ),
+            "{text}"
+        );
+        // A busy ratio that clears the margin, and one below the target, are still verdicts.
+        assert_eq!(floor_verdict(0.944, 0.02, Some(0.48)).0, Some(true));
+        assert_eq!(floor_verdict(0.75, 0.02, Some(0.58)).0, Some(false));
+        // At the target's edge on a busy machine: within the uncertainty, not the busy reason.
+        let (met, text) = floor_verdict(0.80, 0.05, Some(0.5));
+        assert_eq!(met, None);
+        assert!(text.ends_with("within ±3 % of 0.8)"), "{text}");
+    }
+
+    #[test]
+    fn a_measured_target_without_a_verdict_reads_not_judged() {
+        let mut report = latency_report(Some(0.40));
+        report.targets = targets(&report);
+        let table = report.to_table();
+        assert!(
+            table.contains("other processes used 40 % of the machine's CPU | not judged |"),
+            "{table}"
+        );
+        assert!(table.contains("| - | not measured |"), "{table}");
     }
 }
