@@ -9,10 +9,13 @@
 //! - when the set is full, the oldest pending socket that has not finished its ECIES handshake
 //!   is evicted (its handle is handed back for the caller to cancel) and the new one takes its
 //!   place, so idle sockets cannot keep an honest peer out for longer than it takes to open
-//!   `max_pending` more of them. A socket past ECIES ([`Admission::authenticated`]: its peer
-//!   did the key exchange, a k256 operation an idle flood never pays) is evicted only when no
-//!   other is left: a flood of sockets that send nothing no longer resets an honest peer that
-//!   is one Hello away from a link;
+//!   `max_pending` more of them. Among those, sockets that had sent nothing when they were
+//!   accepted go first: an honest dialer sends its auth as soon as TCP connects, so under a
+//!   flood it is usually waiting by the time the socket is accepted, while an idle flood socket
+//!   never sends. A socket past ECIES ([`Admission::authenticated`]: its peer did the key
+//!   exchange, a k256 operation an idle flood never pays) is evicted only when no other is
+//!   left: a flood of sockets that send nothing no longer resets an honest peer that is one
+//!   Hello away from a link;
 //! - when more than half the set is taken on arrival, the new socket gets the short
 //!   `pressure_handshake_timeout` instead of `handshake_timeout`.
 
@@ -69,6 +72,8 @@ pub(crate) struct Admission<H> {
     pending: BTreeMap<u64, Pending<H>>,
     /// The ids of pending sockets still in their ECIES handshake, evicted first.
     unproven: BTreeSet<u64>,
+    /// Those of them that had sent nothing when accepted, evicted before the rest.
+    silent: BTreeSet<u64>,
     per_ip: HashMap<IpAddr, usize>,
     next_id: u64,
 }
@@ -79,6 +84,7 @@ impl<H> Admission<H> {
             limits,
             pending: BTreeMap::new(),
             unproven: BTreeSet::new(),
+            silent: BTreeSet::new(),
             per_ip: HashMap::new(),
             next_id: 0,
         }
@@ -90,8 +96,9 @@ impl<H> Admission<H> {
         self.pending.len()
     }
 
-    /// A socket from `ip` arrived at `now`; `handle` cancels its handshake.
-    pub(crate) fn admit(&mut self, ip: IpAddr, now: Instant, handle: H) -> Admit<H> {
+    /// A socket from `ip` arrived at `now`, its peer having sent something already or not
+    /// (`spoke`); `handle` cancels its handshake.
+    pub(crate) fn admit(&mut self, ip: IpAddr, now: Instant, spoke: bool, handle: H) -> Admit<H> {
         let ip = ip.to_canonical();
         if self.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_pending_per_ip {
             return Admit::Refused;
@@ -102,10 +109,12 @@ impl<H> Admission<H> {
             self.limits.handshake_timeout
         };
         let evicted = if self.pending.len() >= self.limits.max_pending {
-            // The oldest still in its ECIES handshake; the oldest of all when none is.
+            // The oldest that has said nothing, then the oldest still in its ECIES handshake,
+            // then the oldest of all.
             let victim = self
-                .unproven
+                .silent
                 .first()
+                .or_else(|| self.unproven.first())
                 .or_else(|| self.pending.keys().next())
                 .copied();
             victim.and_then(|id| self.remove(id)).map(|old| Evicted {
@@ -127,6 +136,9 @@ impl<H> Admission<H> {
             },
         );
         self.unproven.insert(id);
+        if !spoke {
+            self.silent.insert(id);
+        }
         *self.per_ip.entry(ip).or_insert(0) += 1;
         Admit::Admitted {
             id,
@@ -145,11 +157,13 @@ impl<H> Admission<H> {
     /// pending socket that has not. A no-op for one no longer pending.
     pub(crate) fn authenticated(&mut self, id: u64) {
         self.unproven.remove(&id);
+        self.silent.remove(&id);
     }
 
     fn remove(&mut self, id: u64) -> Option<Pending<H>> {
         let done = self.pending.remove(&id)?;
         self.unproven.remove(&id);
+        self.silent.remove(&id);
         self.forget_ip(done.ip);
         Some(done)
     }
@@ -191,7 +205,7 @@ mod tests {
         now: Instant,
         handle: &'static str,
     ) -> (u64, Duration, Option<(&'static str, Duration)>) {
-        match a.admit(from, now, handle) {
+        match a.admit(from, now, false, handle) {
             Admit::Admitted {
                 id,
                 deadline,
@@ -207,13 +221,13 @@ mod tests {
         let mut a = admission(100, 2);
         let (first, _, _) = admitted(&mut a, ip(2), t0, "a");
         admitted(&mut a, ip(2), t0, "b");
-        assert!(matches!(a.admit(ip(2), t0, "c"), Admit::Refused));
+        assert!(matches!(a.admit(ip(2), t0, false, "c"), Admit::Refused));
         // Another address is not affected.
         admitted(&mut a, ip(3), t0, "d");
         assert_eq!(a.len(), 3);
         assert_eq!(a.finish(first), Some("a"));
         admitted(&mut a, ip(2), t0, "e");
-        assert!(matches!(a.admit(ip(2), t0, "f"), Admit::Refused));
+        assert!(matches!(a.admit(ip(2), t0, false, "f"), Admit::Refused));
     }
 
     #[test]
@@ -222,7 +236,7 @@ mod tests {
         let mut a = admission(100, 1);
         admitted(&mut a, ip(2), t0, "a");
         let mapped = IpAddr::V6(std::net::Ipv4Addr::new(127, 0, 0, 2).to_ipv6_mapped());
-        assert!(matches!(a.admit(mapped, t0, "b"), Admit::Refused));
+        assert!(matches!(a.admit(mapped, t0, false, "b"), Admit::Refused));
     }
 
     #[test]
@@ -268,6 +282,33 @@ mod tests {
     }
 
     #[test]
+    fn sockets_that_had_spoken_when_accepted_are_evicted_after_the_silent_ones() {
+        let s = Duration::from_secs;
+        let t0 = Instant::now();
+        let mut a = admission(3, 10);
+        let mut admit = |at: u64, spoke: bool, handle: &'static str| match a.admit(
+            ip(2),
+            t0 + s(at),
+            spoke,
+            handle,
+        ) {
+            Admit::Admitted { id, evicted, .. } => (id, evicted.map(|e| e.handle)),
+            Admit::Refused => panic!("{handle} refused"),
+        };
+        admit(0, true, "honest");
+        admit(1, false, "idle-1");
+        admit(2, false, "idle-2");
+        // Full: the silent sockets go first, oldest first, though the honest one is older.
+        assert_eq!(admit(3, false, "idle-3").1, Some("idle-1"));
+        assert_eq!(admit(4, true, "talker").1, Some("idle-2"));
+        assert_eq!(admit(5, false, "idle-4").1, Some("idle-3"));
+        // The last silent socket goes; then, with none left, the oldest of those that spoke.
+        assert_eq!(admit(6, true, "talker-2").1, Some("idle-4"));
+        assert_eq!(admit(7, true, "talker-3").1, Some("honest"));
+        assert_eq!(admit(8, true, "talker-4").1, Some("talker"));
+    }
+
+    #[test]
     fn eviction_frees_the_evicted_sockets_address_and_finish_of_it_is_a_no_op() {
         let t0 = Instant::now();
         let mut a = admission(2, 1);
@@ -288,7 +329,7 @@ mod tests {
         let mut a = admission(2, 1);
         admitted(&mut a, ip(2), t0, "a");
         admitted(&mut a, ip(3), t0, "b");
-        assert!(matches!(a.admit(ip(3), t0, "c"), Admit::Refused));
+        assert!(matches!(a.admit(ip(3), t0, false, "c"), Admit::Refused));
         assert_eq!(a.len(), 2);
         let (_, _, evicted) = admitted(&mut a, ip(4), t0, "d");
         assert_eq!(evicted.map(|(h, _)| h), Some("a"));

@@ -24,6 +24,15 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// Whether the peer of a just-accepted socket has sent anything yet (a look at its receive
+/// queue, consuming nothing). A dialer starts its handshake as soon as TCP connects, so by the
+/// time a flooded listener accepts it its auth is usually waiting; an idle flood socket has sent
+/// nothing. Any error reads as "nothing".
+pub(crate) fn has_sent(tcp: &TcpStream) -> bool {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    matches!(socket2::SockRef::from(tcp).peek(&mut byte), Ok(n) if n > 0)
+}
+
 /// Socket options every link gets: no Nagle delay (a Pong or a one-block message goes out at
 /// once) and the unsent-bytes cap. Failures only cost latency, so they are logged, not fatal.
 pub(crate) fn tune(tcp: &TcpStream, config: &Devp2pConfig) {
@@ -42,6 +51,24 @@ pub(crate) fn tune(tcp: &TcpStream, config: &Devp2pConfig) {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn has_sent_sees_waiting_bytes_without_taking_them() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        assert!(!has_sent(&server), "nothing sent yet");
+        client.write_all(b"auth").await.unwrap();
+        server.readable().await.unwrap();
+        assert!(has_sent(&server));
+        let mut got = [0u8; 4];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"auth", "the look took nothing");
+        assert!(!has_sent(&server), "all read");
+    }
+
     use super::*;
 
     async fn pair() -> (TcpStream, TcpStream) {

@@ -28,7 +28,7 @@ use crate::admission::{Admission, AdmissionLimits, Admit};
 use crate::config::Devp2pConfig;
 use crate::enode::{Enode, NodeId};
 use crate::error::{Error, P2pError};
-use crate::sockets::{bind, tune};
+use crate::sockets::{bind, has_sent, tune};
 use crate::stream::{self, Role, SetupError};
 
 /// The devp2p/RLPx transport.
@@ -388,7 +388,11 @@ impl Devp2pTransport {
             };
             let (cancel, cancelled) = oneshot::channel();
             let now = Instant::now();
-            let admitted = self.inner.admission().admit(remote.ip(), now, cancel);
+            let spoke = has_sent(&tcp);
+            let admitted = self
+                .inner
+                .admission()
+                .admit(remote.ip(), now, spoke, cancel);
             let (id, deadline) = match admitted {
                 Admit::Refused => {
                     drop(tcp);
