@@ -20,9 +20,9 @@
 //!
 //! devp2p is measured against its framing floor in interleaved pairs, each ratio the median of
 //! the pairs' ratios with its interquartile spread, and judged only when it clears the target
-//! by more than that spread ([`BUSY_FLATTERS`] more on a busy machine); targets read off the
-//! wall clock are not judged when other processes took more than [`BUSY_SHARE`] of the
-//! machine's CPU.
+//! by more than the median's uncertainty (two standard errors, from that spread;
+//! [`BUSY_FLATTERS`] more on a busy machine); targets read off the wall clock are not judged
+//! when other processes took more than [`BUSY_SHARE`] of the machine's CPU.
 //!
 //! Call it from a multi-threaded tokio runtime (the MN and EN sides then run in parallel, as
 //! they would on two machines' worth of cores).
@@ -68,10 +68,6 @@ pub use report::{
     RelayTreeRow, Report, TargetRow, ThroughputRow,
 };
 pub use targets::{BUSY_FLATTERS, BUSY_SHARE};
-
-/// Interleaved floor/devp2p pairs per record size, at least: the floor targets' verdicts need
-/// the median's uncertainty well under the distance to the target.
-const FLOOR_PAIRS: usize = 9;
 pub use versus::{
     CPU_TARGET as VERSUS_CPU_TARGET, MAX_SPREAD, Side,
     THROUGHPUT_TARGET as VERSUS_THROUGHPUT_TARGET, VersusOptions, VersusReport, VersusRow, versus,
@@ -104,6 +100,10 @@ pub async fn per_message_codec(shape: Shape, mib: u64) -> Result<PerMessageRun, 
     codec_only::codec(&bodies, mib.max(1) << 20).await
 }
 pub use stats::Percentiles;
+
+/// Interleaved floor/devp2p pairs per record size, at least: the floor targets' verdicts need
+/// the median's uncertainty well under the distance to the target.
+const FLOOR_PAIRS: usize = 9;
 
 /// Building blocks of the hot paths, for the criterion benches.
 pub mod hot {

@@ -4,9 +4,10 @@
 //!
 //! Below the node: a dialed [`Link`](zks_api::transport::Link) and an accepted one on
 //! 127.0.0.1, one [`Frame`] per [`LinkSender::send`](zks_api::transport::LinkSender::send), a
-//! task reading the other end until every byte arrived. Each send carries a body no earlier send
-//! carried (the bodies cycle through more distinct allocations than zks-devp2p's shared
-//! compressed-body cache keeps), so every message is compressed, as reth compresses each.
+//! task reading the other end until every byte arrived. Every message is compressed, as reth
+//! compresses each: the link is its transport's only one, so it compresses straight into its
+//! frames, and the bodies cycle through more distinct allocations than zks-devp2p's shared
+//! compressed-body cache would keep anyway.
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
